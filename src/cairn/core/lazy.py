@@ -1,0 +1,19 @@
+"""Optional imports that fail with the extra to install."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from cairn.core.errors import MissingDependencyError
+
+
+def import_optional(module: str, extra: str, purpose: str) -> ModuleType:
+    """Import ``module`` or raise ``MissingDependencyError`` naming ``cairn[extra]``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{purpose} needs the Python package '{module.split('.')[0]}', which is not "
+            f"installed; install it with: pip install 'cairn[{extra}]'"
+        ) from exc

@@ -1,0 +1,248 @@
+"""The one guarded write path for artifact bytes.
+
+An object's path is a function of its BLAKE3 digest (``objects/ab/cdef…``). Local writes go to
+a temporary name in the same folder, are fsynced, and are then linked into place, so a reader
+never sees a partial object and nothing is overwritten; object stores get a single PUT, which
+they make visible atomically. Every read is verified against the digest.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from cairn.core.errors import ArtifactCorruptedError, ArtifactError, ArtifactNotFoundError
+from cairn.core.hashing import CHUNK_SIZE, StreamingHasher, hash_bytes, hash_file, split_digest
+from cairn.store.artifacts.schemes import filesystem_for, scheme_of
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object in the artifact store."""
+
+    digest: str
+    size: int
+
+
+class ArtifactStore:
+    """Content-addressed, write-once storage of bytes."""
+
+    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.scheme = scheme_of(url)
+        self._options = dict(options or {})
+        self._fs: Any = None
+        self._root = ""
+        if self.scheme == "file":
+            self._root = str(Path(url.removeprefix("file://")).expanduser().resolve())
+
+    @property
+    def is_local(self) -> bool:
+        """Whether objects live on this machine's filesystem."""
+        return self.scheme == "file"
+
+    def _remote(self) -> tuple[Any, str]:
+        if self._fs is None:
+            self._fs, root = filesystem_for(self.url, self._options)
+            self._root = root.rstrip("/")
+        return self._fs, self._root
+
+    def object_path(self, digest: str) -> str:
+        """Where the object with ``digest`` lives."""
+        _, hexpart = split_digest(digest)
+        root = self._root if self.is_local else self._remote()[1]
+        return f"{root}/objects/{hexpart[:2]}/{hexpart[2:]}"
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes) -> StoredObject:
+        """Store ``data``; return its digest and size."""
+        digest = hash_bytes(data)
+        target = self.object_path(digest)
+        if self.is_local:
+            if not os.path.exists(target):
+                self._install_local(target, lambda out: out.write(data))
+        else:
+            fs, _ = self._remote()
+            with self._mapped(target):
+                if not fs.exists(target):
+                    fs.pipe_file(target, data)
+        return StoredObject(digest, len(data))
+
+    def put_file(self, path: str | Path) -> StoredObject:
+        """Store the file at ``path`` (hashed while it is copied); return digest and size."""
+        source = Path(path)
+        if self.is_local:
+            return self._put_local_file(source)
+        before = _signature(source)
+        digest, size = hash_file(source)
+        target = self.object_path(digest)
+        fs, _ = self._remote()
+        with self._mapped(target):
+            if not fs.exists(target):
+                fs.put_file(str(source), target)
+        if _signature(source) != before:
+            raise ArtifactError(
+                f"{source} changed while it was being uploaded; log it again once it is complete"
+            )
+        return StoredObject(digest, size)
+
+    def _put_local_file(self, source: Path) -> StoredObject:
+        hasher = StreamingHasher()
+        folder = Path(self._root) / "objects"
+        tmp = self._tmp_path(folder)
+        try:
+            with open(source, "rb") as src, open(tmp, "xb") as out:
+                while chunk := src.read(CHUNK_SIZE):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            target = self.object_path(hasher.digest)
+            self._link_into_place(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return StoredObject(hasher.digest, hasher.size)
+
+    def _install_local(self, target: str, write: Any) -> None:
+        folder = Path(self._root) / "objects"
+        tmp = self._tmp_path(folder)
+        try:
+            with open(tmp, "xb") as out:
+                write(out)
+                out.flush()
+                os.fsync(out.fileno())
+            self._link_into_place(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _tmp_path(self, folder: Path) -> Path:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArtifactError(
+                f"cannot create the artifact folder {folder}: {exc.strerror or exc}; set "
+                "CAIRN_ARTIFACTS (or CAIRN_HOME) to a writable location"
+            ) from None
+        return folder / f".tmp-{uuid.uuid4().hex}"
+
+    @staticmethod
+    def _link_into_place(tmp: Path, target: str) -> None:
+        os.chmod(tmp, 0o444)
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            pass  # same digest, same bytes: the object is already there
+        except OSError:
+            # Filesystems without hard links: rename is atomic, and an existing object wins.
+            if not os.path.exists(target):
+                os.replace(tmp, target)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def exists(self, digest: str) -> bool:
+        """Whether the object is stored."""
+        target = self.object_path(digest)
+        if self.is_local:
+            return os.path.exists(target)
+        fs, _ = self._remote()
+        with self._mapped(target):
+            return bool(fs.exists(target))
+
+    def read_bytes(self, digest: str) -> bytes:
+        """Return the object's bytes, verified against ``digest``."""
+        chunks = list(self._verified_chunks(digest))
+        return b"".join(chunks)
+
+    def copy_to(self, digest: str, dest: str | Path) -> Path:
+        """Write the object to ``dest`` (temporary name, verified, then renamed)."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            with open(tmp, "xb") as out:
+                for chunk in self._verified_chunks(digest):
+                    out.write(chunk)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dest
+
+    def _verified_chunks(self, digest: str) -> Iterator[bytes]:
+        target = self.object_path(digest)
+        hasher = StreamingHasher()
+        with self._open(target) as stream:
+            while chunk := stream.read(CHUNK_SIZE):
+                hasher.update(chunk)
+                yield chunk
+        if hasher.digest != digest:
+            raise ArtifactCorruptedError(
+                f"the stored object {target} does not match its digest {digest} (it hashes to "
+                f"{hasher.digest}); it was changed or damaged after it was written — restore it "
+                "from a backup or log the artifact again"
+            )
+
+    def _open(self, target: str) -> IO[bytes]:
+        try:
+            if self.is_local:
+                return open(target, "rb")
+            fs, _ = self._remote()
+            with self._mapped(target):
+                return fs.open(target, "rb")  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            raise ArtifactNotFoundError(
+                f"no object at {target}; the artifact store {self.url} is missing it (was it "
+                "garbage-collected, or is CAIRN_ARTIFACTS pointing elsewhere?)"
+            ) from None
+
+    # -- deleting (garbage collection only) ------------------------------------------------
+
+    def delete(self, digest: str) -> None:
+        """Remove an object that nothing references any more."""
+        target = self.object_path(digest)
+        if self.is_local:
+            Path(target).unlink(missing_ok=True)
+            return
+        fs, _ = self._remote()
+        with self._mapped(target):
+            if fs.exists(target):
+                fs.rm_file(target)
+
+    def _mapped(self, target: str) -> Any:
+        return _MappedErrors(self.url, target)
+
+
+class _MappedErrors:
+    """Turns an object store's permission and connection errors into ``ArtifactError``."""
+
+    def __init__(self, url: str, target: str) -> None:
+        self.url = url
+        self.target = target
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> bool:
+        if exc is None or isinstance(exc, (FileNotFoundError, ArtifactError)):
+            return False
+        if isinstance(exc, (OSError, PermissionError)) or "botocore" in type(exc).__module__:
+            raise ArtifactError(
+                f"the artifact store {self.url} failed on {self.target}: {exc}; check the "
+                "credentials, the bucket and CAIRN_ARTIFACTS_OPTIONS"
+            ) from exc
+        return False
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ArtifactNotFoundError(f"no file at {path}; check the path") from None
+    return stat.st_size, stat.st_mtime_ns
+
+

@@ -1,0 +1,63 @@
+"""The few differences between SQLite and PostgreSQL, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    update: Sequence[str],
+    where: ColumnElement[bool] | None = None,
+) -> None:
+    """Insert ``rows``; on a key conflict update the ``update`` columns (when ``where`` holds).
+
+    ``where`` may refer to the incoming row as ``excluded_of(table).c.<col>``.
+    """
+    if not rows:
+        return
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = module.insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: stmt.excluded[name] for name in update},
+        where=where,
+    )
+    conn.execute(stmt, list(rows))
+
+
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows``, skipping those whose key already exists."""
+    if not rows:
+        return
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(module.insert(table).on_conflict_do_nothing(), list(rows))
+
+
+def lock_schema(conn: Connection) -> None:
+    """Serialise schema creation between processes for the rest of this transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(74213)"))
+    # SQLite: the transaction was begun with BEGIN IMMEDIATE, which already excludes writers.
+
+
+def is_busy_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a transient lock/serialisation failure worth retrying."""
+    message = str(getattr(exc, "orig", exc)).lower()
+    return any(
+        marker in message
+        for marker in (
+            "database is locked",
+            "database table is locked",
+            "could not serialize access",
+            "deadlock detected",
+        )
+    )

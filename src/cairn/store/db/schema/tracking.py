@@ -1,0 +1,116 @@
+"""Tables of experiments and runs.
+
+Metric points are stored in chunks: one row per (run, key) per flush holding the steps,
+timestamps and values of many points as packed little-endian arrays, which keeps a point
+near 24 bytes on disk and a flush of any size to a few rows. ``latest_metrics`` keeps each
+run's last value per key for filtering and sorting.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
+
+from cairn.store.db.schema._base import Id, metadata
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("uid", String(26), nullable=False, unique=True),
+    Column("experiment_id", Id, ForeignKey("experiments.id"), nullable=False),
+    Column("parent_id", Id, ForeignKey("runs.id", ondelete="SET NULL")),
+    Column("name", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger),
+    Column("user", String(255)),
+    Column("error", Text),
+    Column("deleted_ms", BigInteger),
+    Index(None, "experiment_id", "start_ms"),
+    Index(None, "parent_id"),
+    Index(None, "deleted_ms"),
+)
+
+metric_keys = Table(
+    "metric_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(500), nullable=False, unique=True),
+)
+
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key_id", Id, ForeignKey("metric_keys.id"), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),
+    Column("values", LargeBinary, nullable=False),
+    Index(None, "run_id", "key_id"),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key_id", Id, ForeignKey("metric_keys.id"), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    # NULL stands for NaN: SQLite stores NaN as NULL.
+    Column("value", Double),
+    Index(None, "key_id", "value"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(500), primary_key=True),
+    # The display form: the string itself, or JSON for other values (see is_json).
+    Column("value", Text, nullable=False),
+    # The numeric view of numbers and numeric strings, for comparisons in filters.
+    Column("num", Double),
+    Column("is_json", Boolean, nullable=False),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(500), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("digest", String(71), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index(None, "digest"),
+)

@@ -1,0 +1,92 @@
+"""One transaction per operation, with retries on transient lock errors."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from cairn.core.errors import StoreError, StoreUnavailableError
+from cairn.store.db.dialect import is_busy_error
+from cairn.store.db.engine import WRITE_FLAG, make_engine, parse_url
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 8
+
+
+class Database:
+    """The metadata store's engine and its transaction helpers."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine: Engine = make_engine(url)
+        self.backend = self.engine.dialect.name
+        if migrate:
+            from cairn.store.db.migrate import ensure_schema
+
+            ensure_schema(self)
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden."""
+        return parse_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction."""
+        with self._mapped_errors(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, committed when the block ends without an exception."""
+        with self._mapped_errors(), self.engine.connect() as conn:
+            conn.info[WRITE_FLAG] = True
+            with conn.begin():
+                yield conn
+
+    def transact(self, operation: Callable[[Connection], T]) -> T:
+        """Run ``operation`` in one write transaction, retrying on lock contention."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self.write() as conn:
+                    return operation(conn)
+            except StoreError as exc:
+                if attempt == MAX_ATTEMPTS or not is_busy_error(exc.__cause__ or exc):
+                    raise
+                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+        raise AssertionError("unreachable")
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _mapped_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            if is_busy_error(exc):
+                raise StoreError(
+                    f"the metadata store {self.display_url} stayed locked by another process; "
+                    "try again"
+                ) from exc
+            raise StoreUnavailableError(
+                f"cannot use the metadata store {self.display_url}: {_first_line(exc)}; "
+                "check that the server is running and CAIRN_STORE is right"
+            ) from exc
+        except DBAPIError as exc:
+            if is_busy_error(exc):
+                raise StoreError(
+                    f"a transaction on {self.display_url} conflicted with another; try again"
+                ) from exc
+            raise
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
