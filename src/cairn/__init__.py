@@ -1,7 +1,117 @@
-"""cairn: self-hosted MLOps in one pip install."""
+"""cairn: self-hosted MLOps in one pip install.
+
+``import cairn`` is light: only the logger is set up; every other name is imported on first
+use (module ``__getattr__``), so neither SQLAlchemy nor pandas load until they are needed.
+
+    import cairn
+
+    with cairn.run(params={"lr": 0.01}) as run:
+        for step in range(100):
+            cairn.log({"loss": 1 / (step + 1)})
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from cairn.core.logging import logger
 
-__all__ = ["logger"]
+if TYPE_CHECKING:
+    from cairn.core.errors import CairnError, FilterError, NotFoundError, RunNotFoundError
+    from cairn.core.settings import Settings, configure
+    from cairn.tracking import (
+        Run,
+        RunRecord,
+        active_run,
+        delete_runs,
+        download_artifacts,
+        end_run,
+        get_run,
+        log,
+        log_artifact,
+        log_dict,
+        log_figure,
+        log_params,
+        log_text,
+        search_runs,
+        set_tags,
+        start_run,
+    )
+    from cairn.tracking import start_run as run
+
+    config: Settings
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, tuple[str, str]] = {
+    "CairnError": ("cairn.core.errors", "CairnError"),
+    "FilterError": ("cairn.core.errors", "FilterError"),
+    "NotFoundError": ("cairn.core.errors", "NotFoundError"),
+    "RunNotFoundError": ("cairn.core.errors", "RunNotFoundError"),
+    "Run": ("cairn.tracking", "Run"),
+    "RunRecord": ("cairn.tracking", "RunRecord"),
+    "active_run": ("cairn.tracking", "active_run"),
+    "configure": ("cairn.core.settings", "configure"),
+    "delete_runs": ("cairn.tracking", "delete_runs"),
+    "download_artifacts": ("cairn.tracking", "download_artifacts"),
+    "end_run": ("cairn.tracking", "end_run"),
+    "get_run": ("cairn.tracking", "get_run"),
+    "log": ("cairn.tracking", "log"),
+    "log_artifact": ("cairn.tracking", "log_artifact"),
+    "log_dict": ("cairn.tracking", "log_dict"),
+    "log_figure": ("cairn.tracking", "log_figure"),
+    "log_params": ("cairn.tracking", "log_params"),
+    "log_text": ("cairn.tracking", "log_text"),
+    "run": ("cairn.tracking", "start_run"),
+    "search_runs": ("cairn.tracking", "search_runs"),
+    "set_tags": ("cairn.tracking", "set_tags"),
+    "start_run": ("cairn.tracking", "start_run"),
+}
+
+__all__ = [
+    "CairnError",
+    "FilterError",
+    "NotFoundError",
+    "Run",
+    "RunNotFoundError",
+    "RunRecord",
+    "__version__",
+    "active_run",
+    "config",
+    "configure",
+    "delete_runs",
+    "download_artifacts",
+    "end_run",
+    "get_run",
+    "log",
+    "log_artifact",
+    "log_dict",
+    "log_figure",
+    "log_params",
+    "log_text",
+    "logger",
+    "run",
+    "search_runs",
+    "set_tags",
+    "start_run",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "config":
+        # Not cached: cairn.configure() replaces the settings object.
+        from cairn.core.settings import get_settings
+
+        return get_settings()
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'cairn' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(target[0]), target[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -12,10 +12,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -97,6 +104,14 @@ def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _plain(v) if isinstance(v, Mapping) else v for k, v in data.items()}
 
 
+def _to_params(value: Any) -> Params:
+    if isinstance(value, Params):
+        return Params(value._data, is_root=True)
+    if isinstance(value, Mapping):
+        return Params(value, is_root=True)
+    raise ValueError(f"params must be a mapping of names to values, got {type(value).__name__}")
+
+
 class CaptureSettings(BaseModel):
     """Switches for what a run records without being asked."""
 
@@ -126,7 +141,9 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "rich", "json", "plain"] = "auto"
     flush_interval: float = Field(1.0, gt=0, le=60, description="metric flush period, seconds")
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
-    params: dict[str, Any] = Field(default_factory=dict, description="the project's params")
+    params: Annotated[
+        Params, PlainValidator(_to_params), PlainSerializer(lambda p: p.to_dict())
+    ] = Field(default_factory=lambda: Params(is_root=True), description="the project's params")
 
     @classmethod
     def settings_customise_sources(
@@ -156,10 +173,6 @@ class Settings(BaseSettings):
         """The artifact store URL, defaulting to ``artifacts/`` in the home folder."""
         return self.artifacts or str(self.home_dir / "artifacts")
 
-    @property
-    def project_params(self) -> Params:
-        """``params`` with attribute access, showing the active run's overrides."""
-        return Params(self.params, is_root=True)
 
 
 def _root_from(*sources: PydanticBaseSettingsSource) -> Path:

@@ -1,0 +1,408 @@
+"""Experiment tracking: cairn vs MLflow, side by side in one run.
+
+Run ``.venv/bin/python benchmarks/tracking.py [--quick]``. MLflow (the anchor) lives in its own
+virtual environment, ``benchmarks/.venvs/mlflow`` (created on first use), and is only ever run
+with that environment's python, so it never constrains cairn's dependencies. Every measurement
+runs in a fresh subprocess on a fresh local SQLite store under ``benchmarks/.work/``; workers
+are Python source strings that report JSON on stdout.
+
+Figures: metric logging (100,000 points until durable), bytes on disk per metric point,
+filtered and ordered search over 2,000 runs into a pandas DataFrame, and import time. Timed
+figures are medians over repeats. Store creation is excluded from timings for both tools
+(MLflow: an experiment is created first; cairn: an empty warm-up run is ended first).
+Prints ``ratio <figure>: <N.N>x (goal >= <G>x)`` and ``figure <name>: <value> <unit>`` lines;
+missing a goal is reported, not fatal, but a failing subprocess exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+MLFLOW_VENV = HERE / ".venvs" / "mlflow"
+MLFLOW_PY = MLFLOW_VENV / "bin" / "python"
+WORK = HERE / ".work"
+MARK = "@@RESULT@@"
+
+# Shared by every worker: report one JSON object on a marked line (libraries may print too).
+PRELUDE = f"""
+import json, math, random, sys, time
+def report(obj):
+    print({MARK!r}, json.dumps(obj), flush=True)
+def value(i):
+    return math.exp(-i / 20000.0) + 0.01 * math.sin(i)
+"""
+
+MLFLOW_SETUP = """
+import mlflow
+from mlflow.tracking import MlflowClient
+from mlflow.entities import Metric, Param
+d = sys.argv[1]
+mlflow.set_tracking_uri(f"sqlite:///{d}/mlflow.db")
+client = MlflowClient()
+exp = client.create_experiment("bench", artifact_location=f"file://{d}/artifacts")
+"""
+
+CAIRN_LOG = """
+import cairn
+n = int(sys.argv[1])
+with cairn.run(name="warmup"):
+    pass
+t = time.perf_counter()
+with cairn.run(name="bench") as run:
+    for i in range(n):
+        cairn.log({"loss": value(i)}, step=i)
+report({"seconds": time.perf_counter() - t})
+"""
+
+MLFLOW_LOG_BATCH = (
+    MLFLOW_SETUP
+    + """
+n = int(sys.argv[2])
+t = time.perf_counter()
+run_id = client.create_run(exp).info.run_id
+for start in range(0, n, 1000):
+    now = int(time.time() * 1000)
+    batch = [Metric("loss", value(i), now, i) for i in range(start, min(start + 1000, n))]
+    client.log_batch(run_id, metrics=batch)
+client.set_terminated(run_id)
+report({"seconds": time.perf_counter() - t})
+"""
+)
+
+MLFLOW_LOG_PER_CALL = (
+    MLFLOW_SETUP
+    + """
+n = int(sys.argv[2])
+t = time.perf_counter()
+with mlflow.start_run(experiment_id=exp):
+    for i in range(n):
+        mlflow.log_metric("loss", value(i), step=i)
+report({"seconds": time.perf_counter() - t})
+"""
+)
+
+# The same deterministic 2,000 runs for both tools: 10 params, 5 metrics each.
+RUN_DATA = """
+def run_data(i):
+    r = random.Random(i)
+    params = {
+        "lr": r.choice([0.1, 0.03, 0.01, 0.003, 0.001, 0.0003]),
+        "batch_size": r.choice([16, 32, 64, 128, 256]),
+        "optimizer": r.choice(["adam", "sgd", "adamw", "rmsprop"]),
+        "depth": r.randint(2, 12),
+        "dropout": round(r.uniform(0.0, 0.5), 2),
+        "weight_decay": r.choice([0.0, 1e-5, 1e-4, 1e-3]),
+        "activation": r.choice(["relu", "gelu", "tanh"]),
+        "epochs": r.choice([10, 20, 50, 100]),
+        "scheduler": r.choice(["cosine", "step", "none"]),
+        "seed": i,
+    }
+    metrics = {
+        "auc": round(r.uniform(0.5, 1.0), 4),
+        "loss": round(r.uniform(0.05, 2.0), 4),
+        "acc": round(r.uniform(0.4, 1.0), 4),
+        "f1": round(r.uniform(0.2, 1.0), 4),
+        "latency": round(r.uniform(1.0, 100.0), 2),
+    }
+    return params, metrics
+"""
+
+CAIRN_POPULATE = (
+    RUN_DATA
+    + """
+import cairn
+for i in range(int(sys.argv[1])):
+    params, metrics = run_data(i)
+    with cairn.run(name=f"run-{i}"):
+        cairn.log_params(params)
+        cairn.log(metrics, step=0)
+report({})
+"""
+)
+
+MLFLOW_POPULATE = (
+    MLFLOW_SETUP
+    + RUN_DATA
+    + """
+for i in range(int(sys.argv[2])):
+    params, metrics = run_data(i)
+    run_id = client.create_run(exp, run_name=f"run-{i}").info.run_id
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+        params=[Param(k, str(v)) for k, v in params.items()],
+    )
+    client.set_terminated(run_id)
+report({"experiment_id": exp})
+"""
+)
+
+# (filter, order_by): the same strings for both tools.
+QUERIES: list[tuple[str, list[str]]] = [
+    ("metrics.auc > 0.8 and params.optimizer = 'adam'", ["metrics.auc DESC"]),
+    ("params.batch_size = '64'", ["metrics.loss ASC"]),
+    ("metrics.loss < 0.5 and metrics.acc >= 0.7", ["metrics.f1 DESC"]),
+    ("params.optimizer != 'sgd' and metrics.latency < 50", ["metrics.latency ASC"]),
+    ("metrics.acc > 0.45", ["metrics.acc DESC"]),
+]
+
+SEARCH_TIMER = """
+queries = json.loads(sys.argv[-2])
+repeats = int(sys.argv[-1])
+t = time.perf_counter()
+search(*queries[0])  # untimed by the medians: opens the store, loads pandas
+out = [{"first_call": time.perf_counter() - t}]
+for flt, order in queries:
+    times, rows = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        df = search(flt, order)
+        times.append(time.perf_counter() - t)
+        rows = len(df)
+    out.append({"times": times, "rows": rows})
+report(out)
+"""
+
+CAIRN_SEARCH = (
+    """
+import cairn
+def search(flt, order):
+    return cairn.search_runs(filter=flt, order_by=order)
+"""
+    + SEARCH_TIMER
+)
+
+MLFLOW_SEARCH = (
+    """
+import mlflow
+d, exp = sys.argv[1], sys.argv[2]
+mlflow.set_tracking_uri(f"sqlite:///{d}/mlflow.db")
+def search(flt, order):
+    return mlflow.search_runs(
+        experiment_ids=[exp], filter_string=flt, order_by=order, max_results=50000
+    )
+"""
+    + SEARCH_TIMER
+)
+
+IMPORT_TIMER = "import time; t = time.perf_counter(); import {0}; print(time.perf_counter() - t)"
+
+
+def fail(what: str, proc: subprocess.CompletedProcess[str]) -> None:
+    """Print a failed subprocess's output and exit non-zero."""
+    print(f"error: {what} failed with exit code {proc.returncode}", file=sys.stderr)
+    print(proc.stdout[-4000:], file=sys.stderr)
+    print(proc.stderr[-8000:], file=sys.stderr)
+    sys.exit(1)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The parent's environment without cairn, MLflow or virtualenv settings, plus ``extra``."""
+    drop = ("CAIRN_", "MLFLOW_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env["PYTHONHASHSEED"] = "0"
+    return {**env, **extra}
+
+
+def worker(python: Path | str, code: str, *args: str, cwd: Path, env: dict[str, str]) -> Any:
+    """Run ``code`` with ``python`` in a fresh process and return the JSON it reports."""
+    proc = subprocess.run(
+        [str(python), "-c", PRELUDE + code, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        fail(f"worker in {python}", proc)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK) :])
+    fail(f"worker in {python} (no result line)", proc)
+    return None
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    """A fresh folder under ``benchmarks/.work``, removed afterwards."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="tracking-", dir=WORK))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def run_cairn(code: str, *args: str, home: Path) -> Any:
+    """Run a cairn worker with this interpreter, its store in ``home/.cairn``."""
+    (home / ".cairn").mkdir(exist_ok=True)  # makes ``home`` the project root
+    env = clean_env(CAIRN_HOME=str(home / ".cairn"))
+    return worker(sys.executable, code, *args, cwd=home, env=env)
+
+
+def run_mlflow(code: str, *args: str, home: Path) -> Any:
+    """Run an MLflow worker with the anchor's interpreter, its store in ``home``."""
+    return worker(MLFLOW_PY, code, str(home), *args, cwd=home, env=clean_env())
+
+
+def db_bytes(db: Path) -> int:
+    """Size of an SQLite database plus its write-ahead log, if any."""
+    wal = db.with_name(db.name + "-wal")
+    return db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+def ensure_mlflow() -> str:
+    """Create the anchor's virtual environment on first use; return MLflow's version."""
+    if not MLFLOW_PY.exists():
+        print(f"creating {MLFLOW_VENV} and installing mlflow (one-off, takes a while)...")
+        MLFLOW_VENV.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["python3.11", "-m", "venv", str(MLFLOW_VENV)], check=True)
+
+    def anchor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(MLFLOW_PY), *args], capture_output=True, text=True, check=False)
+
+    probe = "import importlib.metadata as m; print(m.version('mlflow'))"
+    proc = anchor("-c", probe)
+    if proc.returncode != 0:
+        install = anchor("-m", "pip", "install", "--quiet", "mlflow")
+        if install.returncode != 0:
+            fail("pip install mlflow", install)
+        proc = anchor("-c", probe)
+        if proc.returncode != 0:
+            fail("mlflow version probe", proc)
+    return proc.stdout.strip()
+
+
+def ratio(name: str, anchor: float, ours: float, goal: float) -> None:
+    print(f"ratio {name}: {anchor / ours:.1f}x (goal >= {goal:g}x)")
+
+
+def bench_logging(n: int, n_per_call: int, repeats: int) -> None:
+    """Metric logging until durable, and bytes on disk per point."""
+    cairn_s, batch_s, call_s = [], [], []
+    cairn_size = mlflow_size = 0
+    for rep in range(repeats):
+        with scratch() as d:
+            cairn_s.append(run_cairn(CAIRN_LOG, str(n), home=d)["seconds"])
+            cairn_size = db_bytes(d / ".cairn" / "cairn.db") if rep == 0 else cairn_size
+        with scratch() as d:
+            batch_s.append(run_mlflow(MLFLOW_LOG_BATCH, str(n), home=d)["seconds"])
+            mlflow_size = db_bytes(d / "mlflow.db") if rep == 0 else mlflow_size
+        with scratch() as d:
+            call_s.append(run_mlflow(MLFLOW_LOG_PER_CALL, str(n_per_call), home=d)["seconds"])
+    with scratch() as d:
+        run_cairn(CAIRN_LOG, "0", home=d)
+        cairn_empty = db_bytes(d / ".cairn" / "cairn.db")
+    with scratch() as d:
+        run_mlflow(MLFLOW_LOG_BATCH, "0", home=d)
+        mlflow_empty = db_bytes(d / "mlflow.db")
+
+    c, b = statistics.median(cairn_s), statistics.median(batch_s)
+    p = statistics.median(call_s) * n / n_per_call
+    print(f"figure log-cairn: {c:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in cairn_s)})")
+    print(f"figure log-mlflow-batch: {b:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in batch_s)})")
+    print(
+        f"figure log-mlflow-per-call: {p:.3f} s  (scaled linearly from {n_per_call:,} points, "
+        f"median {statistics.median(call_s):.3f} s)"
+    )
+    ratio("log-vs-mlflow-batch", b, c, 10)
+    ratio("log-vs-mlflow-per-call", p, c, 100)
+    print(f"figure bytes-per-point-cairn: {(cairn_size - cairn_empty) / n:.1f} B (goal <= 40)")
+    print(f"figure bytes-per-point-mlflow: {(mlflow_size - mlflow_empty) / n:.1f} B")
+
+
+def bench_search(n_runs: int, repeats: int) -> None:
+    """Five filtered, ordered searches into a DataFrame over ``n_runs`` populated runs."""
+    queries = json.dumps(QUERIES)
+    with scratch() as cd, scratch() as md:
+        run_cairn(CAIRN_POPULATE, str(n_runs), home=cd)
+        exp = run_mlflow(MLFLOW_POPULATE, str(n_runs), home=md)["experiment_id"]
+        ours = run_cairn(CAIRN_SEARCH, queries, str(repeats), home=cd)
+        anchor = run_mlflow(MLFLOW_SEARCH, exp, queries, str(repeats), home=md)
+    print(f"figure search-first-call-cairn: {ours[0]['first_call'] * 1000:.1f} ms")
+    print(f"figure search-first-call-mlflow: {anchor[0]['first_call'] * 1000:.1f} ms")
+    ratios = []
+    for (flt, order), c, m in zip(QUERIES, ours[1:], anchor[1:], strict=True):
+        ct, mt = statistics.median(c["times"]), statistics.median(m["times"])
+        ratios.append(mt / ct)
+        print(
+            f"  search {flt!r} order_by {order}: cairn {ct * 1000:.1f} ms ({c['rows']} rows), "
+            f"mlflow {mt * 1000:.1f} ms ({m['rows']} rows), {mt / ct:.1f}x"
+        )
+        if c["rows"] != m["rows"]:
+            print(
+                f"  WARNING: row counts differ for {flt!r}: cairn {c['rows']}, mlflow {m['rows']}"
+            )
+    print(f"ratio search-vs-mlflow: {statistics.median(ratios):.1f}x (goal >= 10x)")
+
+
+def import_ms(python: Path | str, module: str, repeats: int) -> float:
+    """Median in-process import time of ``module`` in ``python``, after one warm-up."""
+    times = []
+    with scratch() as d:
+        for i in range(repeats + 1):
+            proc = subprocess.run(
+                [str(python), "-c", IMPORT_TIMER.format(module)],
+                cwd=d,
+                env=clean_env(),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                fail(f"import {module}", proc)
+            if i > 0:  # the first run writes .pyc files
+                times.append(float(proc.stdout.strip().splitlines()[-1]))
+    return statistics.median(times) * 1000
+
+
+def bench_import(repeats: int) -> None:
+    c, m = import_ms(sys.executable, "cairn", repeats), import_ms(MLFLOW_PY, "mlflow", repeats)
+    print(f"figure import-cairn: {c:.1f} ms")
+    print(f"figure import-mlflow: {m:.1f} ms")
+    ratio("import-vs-mlflow", m, c, 5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one repeat, smaller sizes")
+    quick = parser.parse_args().quick
+    n, n_per_call, n_runs = (10_000, 500, 200) if quick else (100_000, 2_000, 2_000)
+    repeats, search_repeats = (1, 1) if quick else (3, 5)
+
+    mlflow_version = ensure_mlflow()
+    print("# tracking: cairn vs MLflow" + (" (--quick)" if quick else ""))
+    print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
+    print(
+        f"# cairn {metadata.version('cairn')} on Python {platform.python_version()}; "
+        f"MLflow {mlflow_version} ({MLFLOW_PY}); SQLite {sqlite3.sqlite_version}"
+    )
+    print(
+        f"# N: {n:,} metric points ({n_per_call:,} per-call, scaled), {n_runs:,} runs "
+        f"searched; {repeats} repeats, {search_repeats} per query; medians",
+        flush=True,
+    )
+    bench_logging(n, n_per_call, repeats)
+    bench_search(n_runs, search_repeats)
+    bench_import(5 if not quick else 2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Rendering for the CLI: errors without tracebacks, tables, CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from rich.console import Console
+
+from cairn.core.errors import CairnError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(error: CairnError | str) -> NoReturn:
+    """Print the error's message (no traceback) and exit with status 1."""
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    raise SystemExit(1)
+
+
+def fmt_value(value: Any) -> str:
+    """Format a param or metric value compactly for a table cell."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.6g}"
+    if isinstance(value, (list, dict, bool)):
+        return json.dumps(value)
+    return str(value)
+
+
+def write_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Write rows as CSV to standard output."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+
+
+def write_json(data: Any) -> None:
+    """Write data as indented JSON to standard output."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

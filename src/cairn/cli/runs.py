@@ -1,0 +1,215 @@
+"""``cairn runs``: list, show, compare and delete runs."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cairn import tracking
+from cairn.cli._render import console, fmt_value, write_csv, write_json
+from cairn.tracking import RunRecord, describe_time
+
+app = typer.Typer(help="List, show, compare and delete runs.", no_args_is_help=True)
+
+MAX_TABLE_COLUMNS = 10
+
+
+class Format(str, Enum):
+    """Output formats of listings."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _duration(record: RunRecord) -> str:
+    seconds = record.duration_s
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return f"{seconds / 60:.1f}m" if seconds < 3600 else f"{seconds / 3600:.1f}h"
+
+
+def _status(status: str) -> str:
+    colour = {"finished": "green", "failed": "red", "killed": "yellow", "running": "cyan"}
+    return f"[{colour.get(status, 'white')}]{status}[/]"
+
+
+def record_dict(record: RunRecord) -> dict[str, Any]:
+    """A run record as plain JSON-ready data (metric history left out)."""
+    return {
+        "run_id": record.id,
+        "run_name": record.name,
+        "experiment": record.experiment,
+        "status": record.status,
+        "start_time": describe_time(record.start_ms),
+        "end_time": describe_time(record.end_ms),
+        "parent_run_id": record.parent_id,
+        "user": record.user,
+        "params": record.params,
+        "metrics": record.metrics,
+        "tags": record.tags,
+    }
+
+
+@app.command("ls")
+def list_runs(
+    filter: Annotated[
+        str | None, typer.Option("--filter", "-f", help="e.g. \"metrics.auc > 0.9 AND params.lr < 0.1\"")
+    ] = None,
+    sort: Annotated[
+        list[str] | None, typer.Option("--sort", "-s", help="e.g. \"metrics.auc DESC\" (repeatable)")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="at most this many runs")] = None,
+    experiment: Annotated[str | None, typer.Option("--experiment", "-e")] = None,
+    output: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
+    deleted: Annotated[bool, typer.Option("--deleted", help="include deleted runs")] = False,
+) -> None:
+    """List runs, newest first, with their metrics and params."""
+    records = tracking.find_runs(filter, sort, experiment, limit, include_deleted=deleted)
+    metric_keys = sorted({k for r in records for k in r.metrics})
+    param_keys = sorted({k for r in records for k in r.params})
+    if output is Format.json:
+        write_json([record_dict(r) for r in records])
+        return
+    if output is Format.csv:
+        header = ["run_id", "run_name", "experiment", "status", "start_time", "end_time"]
+        write_csv(
+            header + [f"metrics.{k}" for k in metric_keys] + [f"params.{k}" for k in param_keys],
+            [
+                [r.id, r.name, r.experiment, r.status, describe_time(r.start_ms), describe_time(r.end_ms)]
+                + [r.metrics.get(k) for k in metric_keys]
+                + [r.params.get(k) for k in param_keys]
+                for r in records
+            ],
+        )
+        return
+    if not records:
+        console.print("no runs match" if filter else "no runs yet: start one with cairn.run()")
+        return
+    shown_metrics = metric_keys[:MAX_TABLE_COLUMNS]
+    shown_params = param_keys[: max(0, MAX_TABLE_COLUMNS - len(shown_metrics))]
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("run id", "name", "experiment", "status", "started", "took"):
+        table.add_column(column, no_wrap=column in ("run id", "started"))
+    for key in shown_metrics:
+        table.add_column(key, justify="right", style="cyan")
+    for key in shown_params:
+        table.add_column(key, justify="right", style="magenta")
+    for r in records:
+        table.add_row(
+            r.id,
+            r.name + (" [dim](child)[/]" if r.parent_id else ""),
+            r.experiment,
+            _status(r.status) + (" [dim](deleted)[/]" if r.deleted else ""),
+            describe_time(r.start_ms),
+            _duration(r),
+            *[fmt_value(r.metrics.get(k)) for k in shown_metrics],
+            *[fmt_value(r.params.get(k)) for k in shown_params],
+        )
+    console.print(table)
+    hidden = len(metric_keys) + len(param_keys) - len(shown_metrics) - len(shown_params)
+    if hidden:
+        console.print(f"[dim]{hidden} more column(s): see --format csv or 'cairn runs show RUN'[/]")
+
+
+@app.command("show")
+def show_run(run_id: Annotated[str, typer.Argument(help="run id or a unique prefix of it")]) -> None:
+    """Show everything recorded about one run."""
+    r = tracking.get_run(run_id)
+    console.print(f"[bold]{r.name}[/]  {r.id}")
+    facts = [
+        ("experiment", r.experiment),
+        ("status", _status(r.status) + (" (deleted)" if r.deleted else "")),
+        ("parent", r.parent_id or "-"),
+        ("user", r.user or "-"),
+        ("started", describe_time(r.start_ms) + " UTC"),
+        ("ended", describe_time(r.end_ms)),
+        ("took", _duration(r)),
+    ]
+    for label, value in facts:
+        console.print(f"  [dim]{label:>10}[/]  {value}")
+    if r.params:
+        table = Table("param", "value", title="params", title_justify="left", box=None)
+        for key, value in r.params.items():
+            table.add_row(key, fmt_value(value))
+        console.print(table)
+    if r.metrics:
+        table = Table("metric", "latest", "min", "max", "points", title="metrics", title_justify="left", box=None)
+        for key, latest in r.metrics.items():
+            values = [p.value for p in r.metric_history.get(key, [])]
+            table.add_row(
+                key,
+                fmt_value(latest),
+                fmt_value(min(values)) if values else "-",
+                fmt_value(max(values)) if values else "-",
+                str(len(values)),
+            )
+        console.print(table)
+    if r.tags:
+        table = Table("tag", "value", title="tags", title_justify="left", box=None)
+        for key, value in r.tags.items():
+            table.add_row(key, value)
+        console.print(table)
+    if r.artifacts:
+        table = Table("artifact", "size", "digest", title="artifacts", title_justify="left", box=None)
+        for artifact in r.artifacts:
+            table.add_row(artifact.path, f"{artifact.size:,} B", artifact.digest[:19] + "…")
+        console.print(table)
+    if r.error:
+        console.print("[bold red]error[/]")
+        console.print(r.error, markup=False, highlight=False)
+
+
+@app.command("compare")
+def compare_runs(
+    run_ids: Annotated[list[str], typer.Argument(help="two or more run ids (or prefixes)")],
+) -> None:
+    """Show runs' params and metrics side by side; rows that differ are highlighted."""
+    if len(run_ids) < 2:
+        from cairn.core.errors import InvalidInputError
+
+        raise InvalidInputError("compare needs at least two run ids, e.g. cairn runs compare 01jd 01je")
+    records = [tracking.get_run(ref) for ref in run_ids]
+    table = Table(box=None, header_style="bold")
+    table.add_column("")
+    for r in records:
+        table.add_column(f"{r.name}\n[dim]{r.id[:10]}[/]", justify="right")
+    for prefix, attribute in (("params", "params"), ("metrics", "metrics")):
+        keys = sorted({k for r in records for k in getattr(r, attribute)})
+        for key in keys:
+            cells = [fmt_value(getattr(r, attribute).get(key)) for r in records]
+            differs = len(set(cells)) > 1
+            style = "bold yellow" if differs else "dim"
+            table.add_row(
+                f"[{style}]{prefix}.{key}[/]", *[f"[{style}]{c}[/]" for c in cells]
+            )
+    table.add_row("[dim]status[/]", *[_status(r.status) for r in records])
+    table.add_row("[dim]took[/]", *[_duration(r) for r in records])
+    console.print(table)
+    console.print("[dim]highlighted rows differ between the runs[/]")
+
+
+@app.command("rm")
+def remove_runs(
+    run_ids: Annotated[list[str], typer.Argument(help="run ids (or unique prefixes)")],
+) -> None:
+    """Delete runs (reversible with 'cairn runs restore' until 'cairn gc')."""
+    removed = tracking.delete_runs(run_ids)
+    console.print(
+        f"deleted {len(removed)} run(s): {', '.join(removed)}\n"
+        "[dim]undo with 'cairn runs restore ID', remove for good with 'cairn gc'[/]"
+    )
+
+
+@app.command("restore")
+def restore_runs(
+    run_ids: Annotated[list[str], typer.Argument(help="run ids (or unique prefixes)")],
+) -> None:
+    """Bring back runs deleted with 'cairn runs rm'."""
+    restored = tracking.restore_runs(run_ids)
+    console.print(f"restored {len(restored)} run(s): {', '.join(restored)}")

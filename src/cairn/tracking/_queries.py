@@ -1,0 +1,405 @@
+"""SQL of the tracking capability (SQLAlchemy Core; one function per operation)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, literal_column, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from cairn.core.errors import (
+    ArtifactExistsError,
+    ExperimentNotFoundError,
+    InvalidInputError,
+    ParamConflictError,
+    RunNotFoundError,
+)
+from cairn.store.db.dialect import insert_ignore, upsert
+from cairn.store.db.schema import (
+    DIGEST_COLUMNS,
+    experiments,
+    latest_metrics,
+    metric_chunks,
+    metric_keys,
+    params,
+    run_artifacts,
+    run_tags,
+    runs,
+)
+from cairn.tracking._codec import decode_param, encode_param, unpack
+from cairn.tracking.record import ArtifactEntry, MetricPoint, RunRecord
+
+IN_CHUNK = 500
+MIN_PREFIX = 4
+
+
+def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# -- experiments ----------------------------------------------------------------------------
+
+
+def experiment_id(conn: Connection, name: str, now: int, *, create: bool = True) -> int:
+    """Return the id of experiment ``name``, creating it when ``create``."""
+    found = conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar()
+    if found is not None:
+        return int(found)
+    if not create:
+        raise ExperimentNotFoundError(
+            f"no experiment named {name!r}; list them with 'cairn runs ls' or create one by "
+            "starting a run in it"
+        )
+    insert_ignore(conn, experiments, [{"name": name, "created_ms": now}])
+    return int(conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar_one())
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+def create_run(conn: Connection, values: Mapping[str, Any]) -> int:
+    """Insert a run row; return its integer id."""
+    return int(conn.execute(runs.insert().values(**values).returning(runs.c.id)).scalar_one())
+
+
+def end_run(conn: Connection, run_id: int, status: str, end_ms: int, error: str | None) -> None:
+    """Mark a running run as ended."""
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.status == "running")
+        .values(status=status, end_ms=end_ms, error=error)
+    )
+
+
+def resolve_run(conn: Connection, ref: str) -> tuple[int, str]:
+    """Return (id, uid) of the run whose id is ``ref`` or starts with it (at least 4 chars)."""
+    ref = ref.strip().lower()
+    row = conn.execute(select(runs.c.id, runs.c.uid).where(runs.c.uid == ref)).first()
+    if row is not None:
+        return int(row.id), str(row.uid)
+    if len(ref) >= MIN_PREFIX and ref.isalnum():
+        rows = conn.execute(
+            select(runs.c.id, runs.c.uid).where(runs.c.uid.startswith(ref, autoescape=True)).limit(3)
+        ).all()
+        if len(rows) == 1:
+            return int(rows[0].id), str(rows[0].uid)
+        if len(rows) > 1:
+            raise InvalidInputError(
+                f"run id prefix {ref!r} matches several runs ({', '.join(r.uid for r in rows)}"
+                "...); give more characters"
+            )
+    raise RunNotFoundError(
+        f"no run with id {ref!r}; list runs with 'cairn runs ls' (ids may be shortened to a "
+        "unique prefix)"
+    )
+
+
+def soft_delete(conn: Connection, run_ids: Sequence[int], now: int) -> None:
+    """Mark runs deleted (``cairn gc`` removes them for good)."""
+    conn.execute(
+        update(runs).where(runs.c.id.in_(run_ids), runs.c.deleted_ms.is_(None)).values(deleted_ms=now)
+    )
+
+
+def restore(conn: Connection, run_ids: Sequence[int]) -> None:
+    """Undo a soft delete."""
+    conn.execute(update(runs).where(runs.c.id.in_(run_ids)).values(deleted_ms=None))
+
+
+# -- params and tags ------------------------------------------------------------------------
+
+
+def log_params(conn: Connection, run_id: int, values: Mapping[str, Any]) -> None:
+    """Record params; a key already logged must keep its value."""
+    encoded = {key: encode_param(value) for key, value in values.items()}
+    existing: dict[str, tuple[str, bool]] = {}
+    for part in _chunks(list(encoded)):
+        rows = conn.execute(
+            select(params.c.key, params.c.value, params.c.is_json).where(
+                params.c.run_id == run_id, params.c.key.in_(part)
+            )
+        )
+        existing.update({r.key: (r.value, bool(r.is_json)) for r in rows})
+    fresh = []
+    for key, (text, num, is_json) in encoded.items():
+        if key in existing:
+            if existing[key] != (text, is_json):
+                old = decode_param(*existing[key])
+                raise ParamConflictError(
+                    f"param {key!r} was already logged as {old!r} in this run and params do not "
+                    f"change; log the new value {values[key]!r} under another name, or start "
+                    "a new run"
+                )
+            continue
+        fresh.append({"run_id": run_id, "key": key, "value": text, "num": num, "is_json": is_json})
+    if fresh:
+        conn.execute(params.insert(), fresh)
+
+
+def set_tags(conn: Connection, run_id: int, values: Mapping[str, str]) -> None:
+    """Set (or replace) tags."""
+    rows = [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()]
+    upsert(conn, run_tags, rows, keys=["run_id", "key"], update=["value"])
+
+
+def delete_tag(conn: Connection, run_id: int, key: str) -> None:
+    """Remove one tag."""
+    conn.execute(delete(run_tags).where(run_tags.c.run_id == run_id, run_tags.c.key == key))
+
+
+# -- metrics --------------------------------------------------------------------------------
+
+
+def metric_key_ids(conn: Connection, names: Iterable[str]) -> dict[str, int]:
+    """Return the ids of metric key ``names``, creating missing ones."""
+    wanted = sorted(set(names))
+    found: dict[str, int] = {}
+    for part in _chunks(wanted):
+        rows = conn.execute(select(metric_keys.c.name, metric_keys.c.id).where(metric_keys.c.name.in_(part)))
+        found.update({r.name: int(r.id) for r in rows})
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        insert_ignore(conn, metric_keys, [{"name": name} for name in missing])
+        for part in _chunks(missing):
+            rows = conn.execute(select(metric_keys.c.name, metric_keys.c.id).where(metric_keys.c.name.in_(part)))
+            found.update({r.name: int(r.id) for r in rows})
+    return found
+
+
+def write_metric_chunks(
+    conn: Connection, chunks: Sequence[dict[str, Any]], latest: Sequence[dict[str, Any]]
+) -> None:
+    """Insert packed chunks and move each (run, key)'s latest value forward."""
+    conn.execute(metric_chunks.insert(), list(chunks))
+    # "excluded" is the incoming row in both SQLite's and PostgreSQL's ON CONFLICT clause.
+    excluded_step = literal_column("excluded.step")
+    excluded_ts = literal_column("excluded.ts_ms")
+    upsert(
+        conn,
+        latest_metrics,
+        latest,
+        keys=["run_id", "key_id"],
+        update=["step", "ts_ms", "value"],
+        where=or_(
+            excluded_step > latest_metrics.c.step,
+            and_(excluded_step == latest_metrics.c.step, excluded_ts >= latest_metrics.c.ts_ms),
+        ),
+    )
+
+
+def metric_history(
+    conn: Connection, run_id: int, keys: Sequence[str] | None = None
+) -> dict[str, list[MetricPoint]]:
+    """Return every logged point of the run's metrics (optionally only ``keys``), in order."""
+    query = (
+        select(
+            metric_keys.c.name,
+            metric_chunks.c.steps,
+            metric_chunks.c.timestamps,
+            metric_chunks.c["values"],
+        )
+        .join(metric_keys, metric_keys.c.id == metric_chunks.c.key_id)
+        .where(metric_chunks.c.run_id == run_id)
+        .order_by(metric_chunks.c.key_id, metric_chunks.c.id)
+    )
+    if keys is not None:
+        query = query.where(metric_keys.c.name.in_(list(keys)))
+    history: dict[str, list[MetricPoint]] = defaultdict(list)
+    for row in conn.execute(query):
+        points = zip(
+            unpack("q", row.steps), unpack("q", row.timestamps), unpack("d", row[3]), strict=True
+        )
+        history[row.name].extend(MetricPoint(*point) for point in points)
+    return dict(history)
+
+
+# -- artifacts ------------------------------------------------------------------------------
+
+
+def record_artifacts(conn: Connection, run_id: int, entries: Sequence[ArtifactEntry], now: int) -> None:
+    """Record files logged in a run; a path may not change content once logged."""
+    paths = [e.path for e in entries]
+    existing: dict[str, str] = {}
+    for part in _chunks(paths):
+        rows = conn.execute(
+            select(run_artifacts.c.path, run_artifacts.c.digest).where(
+                run_artifacts.c.run_id == run_id, run_artifacts.c.path.in_(part)
+            )
+        )
+        existing.update({r.path: r.digest for r in rows})
+    fresh = []
+    for entry in entries:
+        if entry.path in existing:
+            if existing[entry.path] != entry.digest:
+                raise ArtifactExistsError(
+                    f"artifact {entry.path!r} was already logged in this run with other content; "
+                    "artifacts are never overwritten: log it under another name"
+                )
+            continue
+        fresh.append(
+            {"run_id": run_id, "path": entry.path, "digest": entry.digest, "size": entry.size, "created_ms": now}
+        )
+    if fresh:
+        conn.execute(run_artifacts.insert(), fresh)
+
+
+def artifacts_of(conn: Connection, run_id: int) -> list[ArtifactEntry]:
+    """Return the run's artifacts, sorted by path."""
+    rows = conn.execute(
+        select(run_artifacts.c.path, run_artifacts.c.digest, run_artifacts.c.size)
+        .where(run_artifacts.c.run_id == run_id)
+        .order_by(run_artifacts.c.path)
+    )
+    return [ArtifactEntry(r.path, r.digest, int(r.size)) for r in rows]
+
+
+# -- reading runs ---------------------------------------------------------------------------
+
+_parent = runs.alias("parent")
+
+
+def _run_columns() -> list[Any]:
+    return [
+        runs.c.id,
+        runs.c.uid,
+        runs.c.name,
+        experiments.c.name.label("experiment"),
+        runs.c.status,
+        runs.c.start_ms,
+        runs.c.end_ms,
+        _parent.c.uid.label("parent_uid"),
+        runs.c.user,
+        runs.c.error,
+        runs.c.deleted_ms,
+    ]
+
+
+def _run_select() -> Any:
+    return (
+        select(*_run_columns())
+        .join(experiments, experiments.c.id == runs.c.experiment_id)
+        .outerjoin(_parent, _parent.c.id == runs.c.parent_id)
+    )
+
+
+def search(
+    conn: Connection,
+    where: ColumnElement[bool] | None,
+    order_by: Sequence[ColumnElement[Any]],
+    experiment_names: Sequence[str] | None,
+    limit: int | None,
+    include_deleted: bool,
+    with_history: bool = False,
+) -> list[RunRecord]:
+    """Return matching runs with params, tags and latest metrics, in order."""
+    query = _run_select()
+    if where is not None:
+        query = query.where(where)
+    if experiment_names is not None:
+        query = query.where(experiments.c.name.in_(list(experiment_names)))
+    if not include_deleted:
+        query = query.where(runs.c.deleted_ms.is_(None))
+    query = query.order_by(*order_by, runs.c.start_ms.desc(), runs.c.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    rows = conn.execute(query).all()
+    return _records(conn, rows, with_history)
+
+
+def get(conn: Connection, run_id: int) -> RunRecord:
+    """Return one run with everything recorded about it, metric history included."""
+    rows = conn.execute(_run_select().where(runs.c.id == run_id)).all()
+    return _records(conn, rows, with_history=True)[0]
+
+
+def _records(conn: Connection, rows: Sequence[Any], with_history: bool) -> list[RunRecord]:
+    ids = [int(r.id) for r in rows]
+    run_params: dict[int, dict[str, Any]] = defaultdict(dict)
+    run_metrics: dict[int, dict[str, float]] = defaultdict(dict)
+    tags: dict[int, dict[str, str]] = defaultdict(dict)
+    for part in _chunks(ids):
+        for p in conn.execute(
+            select(params.c.run_id, params.c.key, params.c.value, params.c.is_json).where(
+                params.c.run_id.in_(part)
+            )
+        ):
+            run_params[p.run_id][p.key] = decode_param(p.value, bool(p.is_json))
+        for m in conn.execute(
+            select(latest_metrics.c.run_id, metric_keys.c.name, latest_metrics.c.value)
+            .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
+            .where(latest_metrics.c.run_id.in_(part))
+        ):
+            run_metrics[m.run_id][m.name] = float("nan") if m.value is None else float(m.value)
+        for t in conn.execute(
+            select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value).where(run_tags.c.run_id.in_(part))
+        ):
+            tags[t.run_id][t.key] = t.value
+    records = []
+    for r in rows:
+        rid = int(r.id)
+        records.append(
+            RunRecord(
+                id=r.uid,
+                name=r.name,
+                experiment=r.experiment,
+                status=r.status,
+                start_ms=int(r.start_ms),
+                end_ms=None if r.end_ms is None else int(r.end_ms),
+                parent_id=r.parent_uid,
+                user=r.user,
+                error=r.error,
+                deleted=r.deleted_ms is not None,
+                params=dict(sorted(run_params[rid].items())),
+                tags=dict(sorted(tags[rid].items())),
+                metrics=dict(sorted(run_metrics[rid].items())),
+                metric_history=metric_history(conn, rid) if with_history else {},
+                artifacts=artifacts_of(conn, rid) if with_history else [],
+            )
+        )
+    return records
+
+
+def experiment_names(conn: Connection) -> list[str]:
+    """Return all experiment names."""
+    return list(conn.execute(select(experiments.c.name).order_by(experiments.c.name)).scalars())
+
+
+# -- garbage collection ---------------------------------------------------------------------
+
+
+def deleted_run_batch(conn: Connection, after: int, size: int) -> list[int]:
+    """Return up to ``size`` ids of soft-deleted runs with id > ``after`` (keyset paging)."""
+    return [
+        int(i)
+        for i in conn.execute(
+            select(runs.c.id)
+            .where(runs.c.deleted_ms.is_not(None), runs.c.id > after)
+            .order_by(runs.c.id)
+            .limit(size)
+        ).scalars()
+    ]
+
+
+def purge_runs(conn: Connection, run_ids: Sequence[int]) -> list[str]:
+    """Hard-delete runs and everything they own; return digests no longer referenced."""
+    digests = set(
+        conn.execute(
+            select(run_artifacts.c.digest).where(run_artifacts.c.run_id.in_(run_ids)).distinct()
+        ).scalars()
+    )
+    for table in (metric_chunks, latest_metrics, params, run_tags, run_artifacts):
+        conn.execute(delete(table).where(table.c.run_id.in_(run_ids)))
+    conn.execute(update(runs).where(runs.c.parent_id.in_(run_ids)).values(parent_id=None))
+    conn.execute(delete(runs).where(runs.c.id.in_(run_ids)))
+    orphans = []
+    for digest in sorted(digests):
+        referenced = any(
+            conn.execute(select(func.count()).where(column == digest)).scalar_one()
+            for column in DIGEST_COLUMNS
+        )
+        if not referenced:
+            orphans.append(digest)
+    return orphans

@@ -1,0 +1,142 @@
+"""The batched, asynchronous metric writer.
+
+``cairn.log`` only appends to an in-memory buffer. A background thread writes what has
+accumulated at least every ``flush_interval`` seconds (sooner when the buffer grows large):
+one transaction per flush holding one packed chunk per (run, key) plus each key's latest
+value. ``flush()`` writes synchronously (``end_run``, interpreter exit, exceptions). A failed
+write keeps its points buffered and is retried; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from cairn.core.errors import CairnError
+from cairn.core.logging import logger
+from cairn.store.db import Database
+from cairn.tracking import _queries
+from cairn.tracking._codec import pack
+
+# (run id, key, step, timestamp ms, value)
+Point = tuple[int, str, int, int, float]
+WAKE_AT = 50_000
+
+
+class MetricSink:
+    """Buffers metric points in memory and writes them in batches."""
+
+    def __init__(self, db: Database, interval: float) -> None:
+        self._db = db
+        self._interval = interval
+        self._buffer: list[Point] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._key_ids: dict[str, int] = {}
+        self._thread: threading.Thread | None = None
+
+    def add(self, points: list[Point]) -> None:
+        """Queue points for writing."""
+        with self._lock:
+            self._buffer.extend(points)
+            size = len(self._buffer)
+        if self._thread is None:
+            self._start()
+        if size >= WAKE_AT:
+            self._wake.set()
+
+    def pending(self) -> int:
+        """Number of points not yet written."""
+        with self._lock:
+            return len(self._buffer)
+
+    def flush(self) -> None:
+        """Write every buffered point now; raise if the store refuses them."""
+        with self._write_lock:
+            self._write_buffered()
+
+    def close(self) -> None:
+        """Stop the background thread after a final flush."""
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+        self.flush()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._loop, name="cairn-metric-sink", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            try:
+                with self._write_lock:
+                    self._write_buffered()
+            except CairnError as exc:
+                logger.warning("could not write metrics yet (will retry): %s", exc)
+                time.sleep(min(self._interval, 1.0))
+            except Exception:  # keep the writer alive; points stay buffered
+                logger.exception("unexpected error while writing metrics (will retry)")
+                time.sleep(min(self._interval, 1.0))
+
+    def _write_buffered(self) -> None:
+        with self._lock:
+            points, self._buffer = self._buffer, []
+        if not points:
+            return
+        try:
+            created = self._db.transact(lambda conn: self._write(conn, points))
+        except BaseException:
+            with self._lock:
+                self._buffer[:0] = points  # keep order; retried on the next flush
+            raise
+        self._key_ids.update(created)  # only ids whose creation was committed
+
+    def _write(self, conn: Any, points: list[Point]) -> dict[str, int]:
+        missing = {p[1] for p in points} - self._key_ids.keys()
+        created = _queries.metric_key_ids(conn, missing) if missing else {}
+        grouped: dict[tuple[int, int], tuple[list[int], list[int], list[float]]] = defaultdict(
+            lambda: ([], [], [])
+        )
+        key_ids = {**self._key_ids, **created}
+        for run_id, key, step, ts, value in points:
+            steps, stamps, values = grouped[(run_id, key_ids[key])]
+            steps.append(step)
+            stamps.append(ts)
+            values.append(value)
+        chunks = []
+        latest = []
+        for (run_id, key_id), (steps, stamps, values) in grouped.items():
+            chunks.append(
+                {
+                    "run_id": run_id,
+                    "key_id": key_id,
+                    "count": len(steps),
+                    "steps": pack("q", steps),
+                    "timestamps": pack("q", stamps),
+                    "values": pack("d", values),
+                }
+            )
+            last = max(range(len(steps)), key=lambda i: (steps[i], stamps[i], i))
+            value = values[last]
+            latest.append(
+                {
+                    "run_id": run_id,
+                    "key_id": key_id,
+                    "step": steps[last],
+                    "ts_ms": stamps[last],
+                    "value": None if value != value else value,  # NaN is stored as NULL
+                }
+            )
+        _queries.write_metric_chunks(conn, chunks, latest)
+        return created

@@ -1,0 +1,110 @@
+"""Reading runs back: one run, searches (as records or a pandas DataFrame), artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cairn.core.errors import ArtifactNotFoundError
+from cairn.store import get_store
+from cairn.tracking import _queries
+from cairn.tracking.record import RunRecord, to_datetime
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def get_run(run_id: str) -> RunRecord:
+    """Return a run by id (or unique id prefix) with params, tags, metrics and history."""
+    db = get_store().db
+    with db.read() as conn:
+        db_id, _ = _queries.resolve_run(conn, run_id)
+        return _queries.get(conn, db_id)
+
+
+def find_runs(
+    filter: str | None = None,
+    order_by: str | Sequence[str] | None = None,
+    experiment: str | Sequence[str] | None = None,
+    limit: int | None = None,
+    include_deleted: bool = False,
+) -> list[RunRecord]:
+    """Return matching runs as records, newest first unless ``order_by`` says otherwise."""
+    from cairn.tracking._filter import compile_filter, compile_order_by
+
+    where = compile_filter(filter)
+    ordering = compile_order_by(order_by)
+    names = [experiment] if isinstance(experiment, str) else experiment
+    if limit is not None and limit < 1:
+        from cairn.core.errors import InvalidInputError
+
+        raise InvalidInputError(f"limit must be a positive number of runs, got {limit}")
+    with get_store().db.read() as conn:
+        if names is not None:
+            for name in names:  # a clear error for a misspelt experiment
+                _queries.experiment_id(conn, name, 0, create=False)
+        return _queries.search(conn, where, ordering, names, limit, include_deleted)
+
+
+def search_runs(
+    filter: str | None = None,
+    order_by: str | Sequence[str] | None = None,
+    experiment: str | Sequence[str] | None = None,
+    limit: int | None = None,
+    include_deleted: bool = False,
+) -> pd.DataFrame:
+    """Search runs; return a DataFrame with ``run_id``, ``params.*``, ``metrics.*``, ``tags.*``.
+
+    ``filter`` is MLflow's filter language and more: ``metrics.auc > 0.9 AND
+    (params.optim.lr < 0.01 OR tags.team = 'nlp') AND status IN ('finished')``.
+    """
+    records = find_runs(filter, order_by, experiment, limit, include_deleted)
+    return runs_frame(records)
+
+
+def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Lay out run records as a DataFrame with MLflow-like columns."""
+    import pandas as pd
+
+    columns: dict[str, list[Any]] = {
+        "run_id": [r.id for r in records],
+        "run_name": [r.name for r in records],
+        "experiment": [r.experiment for r in records],
+        "status": [r.status for r in records],
+        "start_time": pd.to_datetime([r.start_ms for r in records], unit="ms", utc=True),
+        "end_time": pd.to_datetime([r.end_ms for r in records], unit="ms", utc=True),
+        "parent_run_id": [r.parent_id for r in records],
+    }
+    for prefix, attribute in (("params", "params"), ("metrics", "metrics"), ("tags", "tags")):
+        keys = sorted({key for r in records for key in getattr(r, attribute)})
+        for key in keys:
+            columns[f"{prefix}.{key}"] = [getattr(r, attribute).get(key) for r in records]
+    return pd.DataFrame(columns)
+
+
+def download_artifacts(run_id: str, path: str = "", dest: str | Path = ".") -> Path:
+    """Copy a run's artifact ``path`` (a file or a folder; all of them by default) to ``dest``.
+
+    Every file is verified against its digest on the way; returns the local path.
+    """
+    store = get_store()
+    record = get_run(run_id)
+    prefix = path.strip("/")
+    chosen = [
+        a for a in record.artifacts if not prefix or a.path == prefix or a.path.startswith(prefix + "/")
+    ]
+    if not chosen:
+        known = ", ".join(a.path for a in record.artifacts[:10]) or "none"
+        raise ArtifactNotFoundError(
+            f"run {record.id} has no artifact {path!r} (it has: {known})"
+        )
+    root = Path(dest)
+    for artifact in chosen:
+        store.artifacts.copy_to(artifact.digest, root / artifact.path)
+    return root / prefix if prefix else root
+
+
+def describe_time(ms: int | None) -> str:
+    """Format epoch milliseconds for people (UTC)."""
+    return "-" if ms is None else to_datetime(ms).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,408 @@
+"""Runs: start, log to, and end them.
+
+``start_run`` (exported as ``cairn.run`` too) returns a started ``Run`` that is also a context
+manager; a run started while another is active becomes its child. Module-level functions act
+on the innermost active run and start one when none is active, so a script can call
+``cairn.log`` without any set-up. Runs still active at interpreter exit are ended there:
+``failed`` when an exception escaped, ``finished`` otherwise.
+"""
+
+from __future__ import annotations
+
+import atexit
+import getpass
+import io
+import json
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from cairn.core import context
+from cairn.core.errors import InvalidInputError, RunStateError
+from cairn.core.ids import new_id, now_ms
+from cairn.core.logging import logger
+from cairn.core.progress import track
+from cairn.core.settings import get_settings
+from cairn.store import Store, get_store
+from cairn.tracking import _queries
+from cairn.tracking._codec import check_key, flatten, metric_value
+from cairn.tracking._names import run_name
+from cairn.tracking._sink import MetricSink
+from cairn.tracking.record import ArtifactEntry
+
+_lock = threading.RLock()
+_active: dict[str, Run] = {}
+_sinks: dict[Any, MetricSink] = {}
+_uncaught: list[BaseException] = []
+_hooks_installed = False
+
+
+class Run:
+    """A run in progress: log metrics, params, tags and artifacts to it, then end it."""
+
+    def __init__(
+        self, store: Store, db_id: int, uid: str, name: str, experiment: str, parent_id: str | None
+    ) -> None:
+        self.id = uid
+        self.name = name
+        self.experiment = experiment
+        self.parent_id = parent_id
+        self._store = store
+        self._db_id = db_id
+        self._sink = _sink_for(store)
+        self._next_step = 0
+        self._known_keys: set[str] = set()
+        self._ended = False
+        self._end_lock = threading.Lock()
+        self._tokens: Any = None
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id} {self.name!r} experiment={self.experiment!r}>"
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the run has not ended yet."""
+        return not self._ended
+
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Record metric values at ``step`` (default: one more than the last step)."""
+        if self._ended:
+            raise RunStateError(f"run {self.id} has ended; start a new run to log more metrics")
+        if step is None:
+            step = self._next_step
+            self._next_step += 1
+        else:
+            if isinstance(step, bool) or not isinstance(step, int):
+                raise InvalidInputError(f"step must be an integer, got {step!r}")
+            if step >= self._next_step:
+                self._next_step = step + 1
+        ts = time.time_ns() // 1_000_000
+        points = []
+        known = self._known_keys
+        for key, value in metrics.items():
+            if key not in known:
+                known.add(check_key(key, "metric"))
+            kind = type(value)
+            number = float(value) if kind is float or kind is int else metric_value(key, value)
+            points.append((self._db_id, key, step, ts, number))
+        self._sink.add(points)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record params (nested mappings become dotted keys); a param never changes value."""
+        self._check_active("log params")
+        flat = flatten(params)
+        if flat:
+            self._store.db.transact(lambda conn: _queries.log_params(conn, self._db_id, flat))
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags (string values; later calls replace a tag's value)."""
+        values = {check_key(k, "tag"): str(v) for k, v in tags.items()}
+        if values:
+            self._store.db.transact(lambda conn: _queries.set_tags(conn, self._db_id, values))
+
+    def log_artifact(self, path: str | Path, name: str | None = None) -> list[ArtifactEntry]:
+        """Store a file or a folder (recursively) as artifacts of the run under ``name``."""
+        self._check_active("log artifacts")
+        source = Path(path)
+        if not source.exists():
+            raise InvalidInputError(f"cannot log {source}: no such file or folder")
+        base = _artifact_name(name if name is not None else source.name)
+        if source.is_dir():
+            files = sorted(p for p in source.rglob("*") if p.is_file())
+            pairs = [(f, f"{base}/{f.relative_to(source).as_posix()}") for f in files]
+        else:
+            pairs = [(source, base)]
+        entries = []
+        for file, artifact_path in track(pairs, len(pairs), f"storing {base}"):
+            stored = self._store.artifacts.put_file(file)
+            entries.append(ArtifactEntry(artifact_path, stored.digest, stored.size))
+        self._record(entries)
+        return entries
+
+    def log_bytes(self, data: bytes, name: str) -> ArtifactEntry:
+        """Store ``data`` as the artifact ``name``."""
+        self._check_active("log artifacts")
+        stored = self._store.artifacts.put_bytes(data)
+        entry = ArtifactEntry(_artifact_name(name), stored.digest, stored.size)
+        self._record([entry])
+        return entry
+
+    def log_text(self, text: str, name: str) -> ArtifactEntry:
+        """Store ``text`` (UTF-8) as the artifact ``name``."""
+        return self.log_bytes(text.encode("utf-8"), name)
+
+    def log_dict(self, data: Mapping[str, Any], name: str) -> ArtifactEntry:
+        """Store ``data`` as JSON, or YAML when ``name`` ends in .yaml or .yml."""
+        if name.endswith((".yaml", ".yml")):
+            import yaml
+
+            text = yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False)
+        else:
+            text = json.dumps(data, indent=2, default=str)
+        return self.log_text(text, name)
+
+    def log_figure(self, figure: Any, name: str) -> ArtifactEntry:
+        """Store a matplotlib or plotly figure (format from the extension of ``name``)."""
+        suffix = Path(name).suffix.lower().lstrip(".")
+        if hasattr(figure, "savefig"):  # matplotlib
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=suffix or "png", bbox_inches="tight")
+            return self.log_bytes(buffer.getvalue(), name if suffix else f"{name}.png")
+        if hasattr(figure, "to_html") and hasattr(figure, "to_image"):  # plotly
+            if suffix in ("", "html"):
+                html = figure.to_html(full_html=True, include_plotlyjs="cdn")
+                return self.log_text(html, name if suffix else f"{name}.html")
+            try:
+                return self.log_bytes(figure.to_image(format=suffix), name)
+            except (ValueError, ImportError) as exc:
+                raise InvalidInputError(
+                    f"plotly could not render {name!r} ({exc}); log it as .html, or install "
+                    "kaleido for image formats"
+                ) from None
+        raise InvalidInputError(
+            f"log_figure takes a matplotlib or plotly figure, got {type(figure).__name__}"
+        )
+
+    def end(self, status: str = "finished", error: str | None = None) -> None:
+        """Flush the run's metrics and mark it ``finished`` (or ``failed``/``killed``)."""
+        if status not in ("finished", "failed", "killed"):
+            raise InvalidInputError(
+                f"a run ends as 'finished', 'failed' or 'killed', not {status!r}"
+            )
+        with self._end_lock:
+            if self._ended:
+                return
+            self._ended = True
+        try:
+            self._sink.flush()
+        finally:
+            self._store.db.transact(
+                lambda conn: _queries.end_run(conn, self._db_id, status, now_ms(), error)
+            )
+            with _lock:
+                _active.pop(self.id, None)
+            context.pop_run(self.id, self._tokens)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            self.end("finished")
+        else:
+            self.end(_status_for(exc), describe(exc))
+
+    def _check_active(self, what: str) -> None:
+        if self._ended:
+            raise RunStateError(f"run {self.id} has ended; start a new run to {what}")
+
+    def _record(self, entries: list[ArtifactEntry]) -> None:
+        self._store.db.transact(
+            lambda conn: _queries.record_artifacts(conn, self._db_id, entries, now_ms())
+        )
+
+
+def _artifact_name(name: str) -> str:
+    clean = name.replace("\\", "/").strip("/")
+    parts = clean.split("/")
+    if not clean or any(part in ("", ".", "..") for part in parts):
+        raise InvalidInputError(
+            f"artifact name {name!r} must be a relative path without '.' or '..' parts"
+        )
+    return clean
+
+
+def _status_for(exc: BaseException) -> str:
+    return "killed" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failed"
+
+
+def describe(exc: BaseException) -> str:
+    """Return the exception and its traceback as text."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+
+
+def _sink_for(store: Store) -> MetricSink:
+    with _lock:
+        sink = _sinks.get(store.db)
+        if sink is None:
+            sink = _sinks[store.db] = MetricSink(store.db, get_settings().flush_interval)
+        return sink
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def start_run(
+    name: str | None = None,
+    experiment: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> Run:
+    """Start a run (a child of the active run, if any) and make it the active run.
+
+    ``params`` override the project's ``config.params`` for this run: the effective params
+    are recorded and ``config.params`` shows them while the run is active.
+    """
+    settings = get_settings()
+    store = get_store()
+    _install_hooks()
+    parent_uid = context.current_run_id()
+    with _lock:
+        parent = _active.get(parent_uid) if parent_uid else None
+    inherited = context.params_override()
+    base = inherited if inherited is not None else settings.params
+    effective = _merge(base, params or {})
+    recorded = flatten(effective if settings.capture.params else dict(params or {}))
+    experiment_name = experiment or (parent.experiment if parent else settings.experiment)
+    uid = new_id()
+    run_label = name or run_name()
+    user = _user()
+    start = now_ms()
+    tag_values = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
+
+    def create(conn: Any) -> int:
+        exp_id = _queries.experiment_id(conn, experiment_name, start)
+        db_id = _queries.create_run(
+            conn,
+            {
+                "uid": uid,
+                "experiment_id": exp_id,
+                "parent_id": parent._db_id if parent else None,
+                "name": run_label,
+                "status": "running",
+                "start_ms": start,
+                "user": user,
+            },
+        )
+        if recorded:
+            _queries.log_params(conn, db_id, recorded)
+        if tag_values:
+            _queries.set_tags(conn, db_id, tag_values)
+        return db_id
+
+    db_id = store.db.transact(create)
+    run = Run(store, db_id, uid, run_label, experiment_name, parent.id if parent else None)
+    run._tokens = context.push_run(uid, effective)
+    with _lock:
+        _active[uid] = run
+    return run
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def active_run() -> Run | None:
+    """Return the innermost active run, or None."""
+    uid = context.current_run_id()
+    with _lock:
+        return _active.get(uid) if uid else None
+
+
+def current_run() -> Run:
+    """Return the active run, starting one when none is active."""
+    run = active_run()
+    if run is None:
+        run = start_run()
+        logger.info("started run %s (%s) for logging", run.id, run.name)
+    return run
+
+
+def end_run(status: str = "finished") -> None:
+    """End the innermost active run."""
+    run = active_run()
+    if run is None:
+        raise RunStateError("no run is active; start one with cairn.run() or cairn.start_run()")
+    run.end(status)
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    with _lock:
+        if _hooks_installed:
+            return
+        _hooks_installed = True
+    previous = sys.excepthook
+
+    def remember(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        _uncaught.append(exc)
+        previous(kind, exc, tb)
+
+    sys.excepthook = remember
+    atexit.register(_end_at_exit)
+
+
+def _end_at_exit() -> None:
+    with _lock:
+        runs = list(_active.values())
+    error = _uncaught[-1] if _uncaught else None
+    for run in reversed(runs):
+        try:
+            if error is None:
+                run.end("finished")
+            else:
+                run.end(_status_for(error), describe(error))
+        except Exception as exc:  # never mask the interpreter's own exit
+            logger.error("could not end run %s at exit: %s", run.id, exc)
+    with _lock:
+        sinks = list(_sinks.values())
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as exc:
+            logger.error("could not write buffered metrics at exit: %s", exc)
+
+
+def log(metrics: Mapping[str, Any], step: int | None = None) -> None:
+    """Record metrics in the active run (one is started if none is active)."""
+    current_run().log(metrics, step)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Record params in the active run."""
+    current_run().log_params(params)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set tags on the active run."""
+    current_run().set_tags(tags)
+
+
+def log_artifact(path: str | Path, name: str | None = None) -> list[ArtifactEntry]:
+    """Store a file or folder as artifacts of the active run."""
+    return current_run().log_artifact(path, name)
+
+
+def log_text(text: str, name: str) -> ArtifactEntry:
+    """Store text as an artifact of the active run."""
+    return current_run().log_text(text, name)
+
+
+def log_dict(data: Mapping[str, Any], name: str) -> ArtifactEntry:
+    """Store a mapping as JSON or YAML in the active run."""
+    return current_run().log_dict(data, name)
+
+
+def log_figure(figure: Any, name: str) -> ArtifactEntry:
+    """Store a matplotlib or plotly figure in the active run."""
+    return current_run().log_figure(figure, name)

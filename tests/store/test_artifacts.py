@@ -1,0 +1,108 @@
+"""The content-addressed artifact store on local files and on S3 (moto server on loopback)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cairn.core.errors import (
+    ArtifactCorruptedError,
+    ArtifactNotFoundError,
+)
+from cairn.core.hashing import hash_bytes, hash_chunks
+from cairn.store import ArtifactStore, Store
+
+
+def test_round_trip_bytes_and_files(artifacts: Store, tmp_path: Path) -> None:
+    """Bytes and files come back identical, addressed by their BLAKE3 digest."""
+    store = artifacts.artifacts
+    stored = store.put_bytes(b"hello")
+    assert stored.digest == hash_bytes(b"hello") and stored.digest.startswith("blake3:")
+    assert store.read_bytes(stored.digest) == b"hello"
+    source = tmp_path / "data.bin"
+    source.write_bytes(os.urandom(3 << 20))
+    from_file = store.put_file(source)
+    assert from_file.size == 3 << 20
+    assert store.exists(from_file.digest)
+    copy = store.copy_to(from_file.digest, tmp_path / "out" / "copy.bin")
+    assert copy.read_bytes() == source.read_bytes()
+
+
+def test_same_content_is_stored_once(artifacts: Store) -> None:
+    """Storing identical bytes twice gives the same object and does not rewrite it."""
+    store = artifacts.artifacts
+    first = store.put_bytes(b"same")
+    second = store.put_bytes(b"same")
+    assert first == second
+    if store.is_local:
+        assert os.stat(store.object_path(first.digest)).st_mode & 0o222 == 0  # read-only
+
+
+def test_missing_object(artifacts: Store) -> None:
+    """Reading an object that is not there raises ArtifactNotFoundError."""
+    with pytest.raises(ArtifactNotFoundError, match="no object"):
+        artifacts.artifacts.read_bytes(hash_bytes(b"never stored"))
+
+
+def test_corruption_is_detected_on_read(project: Path) -> None:
+    """An object changed after it was written is refused, naming the file."""
+    store = ArtifactStore(str(project / "objects-store"))
+    stored = store.put_bytes(b"original bytes")
+    path = Path(store.object_path(stored.digest))
+    path.chmod(0o644)
+    path.write_bytes(b"tampered bytes")
+    with pytest.raises(ArtifactCorruptedError, match="does not match its digest"):
+        store.read_bytes(stored.digest)
+    with pytest.raises(ArtifactCorruptedError):
+        store.copy_to(stored.digest, project / "out.bin")
+    assert not (project / "out.bin").exists()
+
+
+def test_corruption_is_detected_on_s3(s3_bucket: tuple[str, dict[str, Any]]) -> None:
+    """On S3 too, an object whose bytes were replaced is refused."""
+    url, options = s3_bucket
+    store = ArtifactStore(url, options)
+    stored = store.put_bytes(b"original")
+    import s3fs
+
+    fs = s3fs.S3FileSystem(**options)
+    fs.pipe_file(store.object_path(stored.digest), b"changed!")
+    with pytest.raises(ArtifactCorruptedError):
+        store.read_bytes(stored.digest)
+
+
+def test_no_temporary_files_are_left(project: Path) -> None:
+    """A local write leaves only the object, no temporary file."""
+    store = ArtifactStore(str(project / "objects-store"))
+    store.put_bytes(b"x" * 1000)
+    names = [p.name for p in (project / "objects-store").rglob("*") if p.is_file()]
+    assert len(names) == 1 and not names[0].startswith(".tmp")
+
+
+def test_missing_s3fs_names_the_extra() -> None:
+    """Without s3fs, an s3:// artifact store says which extra to install."""
+    code = (
+        "import sys; sys.modules['s3fs'] = None\n"  # makes 'import s3fs' fail
+        "from cairn.core.errors import MissingDependencyError\n"
+        "from cairn.store import ArtifactStore\n"
+        "try:\n"
+        "    ArtifactStore('s3://bucket/prefix').put_bytes(b'x')\n"
+        "except MissingDependencyError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'cairn[s3]'" in done.stdout
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=2000), max_size=8))
+def test_streaming_hash_equals_one_shot(chunks: list[bytes]) -> None:
+    """Hashing in pieces gives the digest of hashing everything at once."""
+    assert hash_chunks(chunks) == hash_bytes(b"".join(chunks))

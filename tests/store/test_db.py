@@ -1,0 +1,74 @@
+"""The metadata store on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from cairn.core.errors import ConfigError, StoreUnavailableError
+from cairn.store import Store
+from cairn.store.db import Database
+from cairn.store.db.migrate import MIGRATIONS, SCHEMA_HEAD, current_revision
+
+
+def test_schema_is_created_at_head(store: Store) -> None:
+    """First use creates the schema at the newest migration."""
+    with store.db.read() as conn:
+        assert current_revision(conn) == SCHEMA_HEAD
+
+
+def test_schema_head_matches_newest_migration() -> None:
+    """SCHEMA_HEAD (the fast-path check) names Alembic's head revision."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
+
+
+def test_reopening_does_not_migrate_again(store: Store, store_url: str) -> None:
+    """A second Database on the same URL finds the schema current and leaves it alone."""
+    again = Database(store_url)
+    with again.read() as conn:
+        assert current_revision(conn) == SCHEMA_HEAD
+    again.dispose()
+
+
+def test_sqlite_pragmas(project: Path) -> None:
+    """SQLite is created in WAL mode with foreign keys on and synchronous=NORMAL."""
+    db = Database(f"sqlite:///{project / 'x.db'}")
+    with db.read() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 10_000
+    db.dispose()
+    raw = sqlite3.connect(project / "x.db")
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    raw.close()
+
+
+def test_unreachable_postgres_says_what_to_do() -> None:
+    """A PostgreSQL URL nobody answers gives one clear StoreUnavailableError."""
+    with pytest.raises(StoreUnavailableError, match="check that the server is running"):
+        Database("postgresql://postgres@127.0.0.1:1/nothing")
+
+
+def test_bad_url_is_a_config_error() -> None:
+    """A URL that is not a database URL is rejected with the settings to fix."""
+    with pytest.raises(ConfigError, match="CAIRN_STORE"):
+        Database("mysql://localhost/x")
+    with pytest.raises(ConfigError, match="CAIRN_STORE"):
+        Database("not a url")
+
+
+def test_unwritable_home_is_a_clear_error(project: Path) -> None:
+    """A store whose folder cannot be created names the folder and the setting to change."""
+    blocker = project / "not-a-folder"
+    blocker.write_text("a file where the home folder should be")
+    with pytest.raises(StoreUnavailableError, match="CAIRN_HOME"):
+        Database(f"sqlite:///{blocker / 'sub' / 'cairn.db'}")
