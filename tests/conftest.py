@@ -43,6 +43,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     reset_store()
     configure()
     yield root
+    monkeypatch.undo()  # the test's environment changes too, before re-reading settings
     while cairn.active_run() is not None:
         cairn.end_run()
     reset_store()

@@ -109,7 +109,9 @@ def test_logging_without_a_run_starts_one(store: Store) -> None:
 
 def test_params_come_from_config_and_can_be_overridden(project: Path, store: Store) -> None:
     """config.params is recorded, and cairn.run(params=...) overrides it while the run lasts."""
-    (project / "cairn.yaml").write_text("params:\n  lr: 0.01\n  model:\n    depth: 3\n    width: 8\n")
+    (project / "cairn.yaml").write_text(
+        "params:\n  lr: 0.01\n  model:\n    depth: 3\n    width: 8\n"
+    )
     cairn.configure(root=str(project), store=store.db.url)
     assert cairn.config.params.lr == 0.01
     with cairn.run(params={"model": {"depth": 5}}) as run:

@@ -29,8 +29,15 @@ def test_search_returns_an_mlflow_like_frame(store: Store) -> None:
     ids = _populate()
     frame = cairn.search_runs()
     assert list(frame["run_id"]) == list(reversed(ids))
-    for column in ("run_name", "status", "start_time", "params.lr", "params.optim.name",
-                   "metrics.auc", "tags.idx"):
+    for column in (
+        "run_name",
+        "status",
+        "start_time",
+        "params.lr",
+        "params.optim.name",
+        "metrics.auc",
+        "tags.idx",
+    ):
         assert column in frame.columns
     assert frame["metrics.auc"].dtype.kind == "f"
 

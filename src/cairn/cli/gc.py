@@ -9,4 +9,6 @@ from cairn.cli._render import console
 def gc_command() -> None:
     """Hard-delete runs removed with 'cairn runs rm' and the artifacts only they used."""
     result = tracking.gc()
-    console.print(f"removed {result.runs} run(s) and {result.objects} unreferenced artifact object(s)")
+    console.print(
+        f"removed {result.runs} run(s) and {result.objects} unreferenced artifact object(s)"
+    )

@@ -102,8 +102,8 @@ def quickstart_command(
     console.rule("[bold]next")
     console.print(
         f"  cd {directory}\n"
-        "  cairn runs ls --filter \"metrics.auc > 0.98\" --sort \"metrics.auc DESC\"\n"
+        '  cairn runs ls --filter "metrics.auc > 0.98" --sort "metrics.auc DESC"\n'
         f"  cairn runs show {best[0].id[:8] if best else 'RUN'}\n"
         "  edit cairn.yaml or train.py, then: python train.py\n"
-        "  in Python: cairn.search_runs(\"params.model.max_depth >= 4\")  → a pandas DataFrame"
+        '  in Python: cairn.search_runs("params.model.max_depth >= 4")  → a pandas DataFrame'
     )

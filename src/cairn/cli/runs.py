@@ -59,12 +59,15 @@ def record_dict(record: RunRecord) -> dict[str, Any]:
 @app.command("ls")
 def list_runs(
     filter: Annotated[
-        str | None, typer.Option("--filter", "-f", help="e.g. \"metrics.auc > 0.9 AND params.lr < 0.1\"")
+        str | None,
+        typer.Option("--filter", "-f", help='e.g. "metrics.auc > 0.9 AND params.lr < 0.1"'),
     ] = None,
     sort: Annotated[
-        list[str] | None, typer.Option("--sort", "-s", help="e.g. \"metrics.auc DESC\" (repeatable)")
+        list[str] | None, typer.Option("--sort", "-s", help='e.g. "metrics.auc DESC" (repeatable)')
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="at most this many runs")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", help="at most this many runs")
+    ] = None,
     experiment: Annotated[str | None, typer.Option("--experiment", "-e")] = None,
     output: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
     deleted: Annotated[bool, typer.Option("--deleted", help="include deleted runs")] = False,
@@ -81,7 +84,14 @@ def list_runs(
         write_csv(
             header + [f"metrics.{k}" for k in metric_keys] + [f"params.{k}" for k in param_keys],
             [
-                [r.id, r.name, r.experiment, r.status, describe_time(r.start_ms), describe_time(r.end_ms)]
+                [
+                    r.id,
+                    r.name,
+                    r.experiment,
+                    r.status,
+                    describe_time(r.start_ms),
+                    describe_time(r.end_ms),
+                ]
                 + [r.metrics.get(k) for k in metric_keys]
                 + [r.params.get(k) for k in param_keys]
                 for r in records
@@ -118,7 +128,9 @@ def list_runs(
 
 
 @app.command("show")
-def show_run(run_id: Annotated[str, typer.Argument(help="run id or a unique prefix of it")]) -> None:
+def show_run(
+    run_id: Annotated[str, typer.Argument(help="run id or a unique prefix of it")],
+) -> None:
     """Show everything recorded about one run."""
     r = tracking.get_run(run_id)
     console.print(f"[bold]{r.name}[/]  {r.id}")
@@ -139,7 +151,16 @@ def show_run(run_id: Annotated[str, typer.Argument(help="run id or a unique pref
             table.add_row(key, fmt_value(value))
         console.print(table)
     if r.metrics:
-        table = Table("metric", "latest", "min", "max", "points", title="metrics", title_justify="left", box=None)
+        table = Table(
+            "metric",
+            "latest",
+            "min",
+            "max",
+            "points",
+            title="metrics",
+            title_justify="left",
+            box=None,
+        )
         for key, latest in r.metrics.items():
             values = [p.value for p in r.metric_history.get(key, [])]
             table.add_row(
@@ -156,7 +177,9 @@ def show_run(run_id: Annotated[str, typer.Argument(help="run id or a unique pref
             table.add_row(key, value)
         console.print(table)
     if r.artifacts:
-        table = Table("artifact", "size", "digest", title="artifacts", title_justify="left", box=None)
+        table = Table(
+            "artifact", "size", "digest", title="artifacts", title_justify="left", box=None
+        )
         for artifact in r.artifacts:
             table.add_row(artifact.path, f"{artifact.size:,} B", artifact.digest[:19] + "…")
         console.print(table)
@@ -173,7 +196,9 @@ def compare_runs(
     if len(run_ids) < 2:
         from cairn.core.errors import InvalidInputError
 
-        raise InvalidInputError("compare needs at least two run ids, e.g. cairn runs compare 01jd 01je")
+        raise InvalidInputError(
+            "compare needs at least two run ids, e.g. cairn runs compare 01jd 01je"
+        )
     records = [tracking.get_run(ref) for ref in run_ids]
     table = Table(box=None, header_style="bold")
     table.add_column("")
@@ -185,9 +210,7 @@ def compare_runs(
             cells = [fmt_value(getattr(r, attribute).get(key)) for r in records]
             differs = len(set(cells)) > 1
             style = "bold yellow" if differs else "dim"
-            table.add_row(
-                f"[{style}]{prefix}.{key}[/]", *[f"[{style}]{c}[/]" for c in cells]
-            )
+            table.add_row(f"[{style}]{prefix}.{key}[/]", *[f"[{style}]{c}[/]" for c in cells])
     table.add_row("[dim]status[/]", *[_status(r.status) for r in records])
     table.add_row("[dim]took[/]", *[_duration(r) for r in records])
     console.print(table)

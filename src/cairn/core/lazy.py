@@ -13,7 +13,8 @@ def import_optional(module: str, extra: str, purpose: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        package = module.split(".", maxsplit=1)[0]
         raise MissingDependencyError(
-            f"{purpose} needs the Python package '{module.split('.')[0]}', which is not "
-            f"installed; install it with: pip install 'cairn[{extra}]'"
+            f"{purpose} needs the Python package '{package}', which is not installed; "
+            f"install it with: pip install 'cairn[{extra}]'"
         ) from exc

@@ -174,7 +174,6 @@ class Settings(BaseSettings):
         return self.artifacts or str(self.home_dir / "artifacts")
 
 
-
 def _root_from(*sources: PydanticBaseSettingsSource) -> Path:
     for source in sources:
         value = source().get("root")
@@ -227,4 +226,3 @@ def _build(overrides: Mapping[str, Any]) -> Settings:
         ) from None
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read cairn settings: {exc}; fix {CONFIG_FILE}") from None
-

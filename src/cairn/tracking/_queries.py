@@ -54,7 +54,9 @@ def experiment_id(conn: Connection, name: str, now: int, *, create: bool = True)
             "starting a run in it"
         )
     insert_ignore(conn, experiments, [{"name": name, "created_ms": now}])
-    return int(conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar_one())
+    return int(
+        conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar_one()
+    )
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -82,7 +84,9 @@ def resolve_run(conn: Connection, ref: str) -> tuple[int, str]:
         return int(row.id), str(row.uid)
     if len(ref) >= MIN_PREFIX and ref.isalnum():
         rows = conn.execute(
-            select(runs.c.id, runs.c.uid).where(runs.c.uid.startswith(ref, autoescape=True)).limit(3)
+            select(runs.c.id, runs.c.uid)
+            .where(runs.c.uid.startswith(ref, autoescape=True))
+            .limit(3)
         ).all()
         if len(rows) == 1:
             return int(rows[0].id), str(rows[0].uid)
@@ -100,7 +104,9 @@ def resolve_run(conn: Connection, ref: str) -> tuple[int, str]:
 def soft_delete(conn: Connection, run_ids: Sequence[int], now: int) -> None:
     """Mark runs deleted (``cairn gc`` removes them for good)."""
     conn.execute(
-        update(runs).where(runs.c.id.in_(run_ids), runs.c.deleted_ms.is_(None)).values(deleted_ms=now)
+        update(runs)
+        .where(runs.c.id.in_(run_ids), runs.c.deleted_ms.is_(None))
+        .values(deleted_ms=now)
     )
 
 
@@ -158,13 +164,17 @@ def metric_key_ids(conn: Connection, names: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(names))
     found: dict[str, int] = {}
     for part in _chunks(wanted):
-        rows = conn.execute(select(metric_keys.c.name, metric_keys.c.id).where(metric_keys.c.name.in_(part)))
+        rows = conn.execute(
+            select(metric_keys.c.name, metric_keys.c.id).where(metric_keys.c.name.in_(part))
+        )
         found.update({r.name: int(r.id) for r in rows})
     missing = [name for name in wanted if name not in found]
     if missing:
         insert_ignore(conn, metric_keys, [{"name": name} for name in missing])
         for part in _chunks(missing):
-            rows = conn.execute(select(metric_keys.c.name, metric_keys.c.id).where(metric_keys.c.name.in_(part)))
+            rows = conn.execute(
+                select(metric_keys.c.name, metric_keys.c.id).where(metric_keys.c.name.in_(part))
+            )
             found.update({r.name: int(r.id) for r in rows})
     return found
 
@@ -175,8 +185,8 @@ def write_metric_chunks(
     """Insert packed chunks and move each (run, key)'s latest value forward."""
     conn.execute(metric_chunks.insert(), list(chunks))
     # "excluded" is the incoming row in both SQLite's and PostgreSQL's ON CONFLICT clause.
-    excluded_step = literal_column("excluded.step")
-    excluded_ts = literal_column("excluded.ts_ms")
+    excluded_step: ColumnElement[int] = literal_column("excluded.step")
+    excluded_ts: ColumnElement[int] = literal_column("excluded.ts_ms")
     upsert(
         conn,
         latest_metrics,
@@ -219,7 +229,9 @@ def metric_history(
 # -- artifacts ------------------------------------------------------------------------------
 
 
-def record_artifacts(conn: Connection, run_id: int, entries: Sequence[ArtifactEntry], now: int) -> None:
+def record_artifacts(
+    conn: Connection, run_id: int, entries: Sequence[ArtifactEntry], now: int
+) -> None:
     """Record files logged in a run; a path may not change content once logged."""
     paths = [e.path for e in entries]
     existing: dict[str, str] = {}
@@ -240,7 +252,13 @@ def record_artifacts(conn: Connection, run_id: int, entries: Sequence[ArtifactEn
                 )
             continue
         fresh.append(
-            {"run_id": run_id, "path": entry.path, "digest": entry.digest, "size": entry.size, "created_ms": now}
+            {
+                "run_id": run_id,
+                "path": entry.path,
+                "digest": entry.digest,
+                "size": entry.size,
+                "created_ms": now,
+            }
         )
     if fresh:
         conn.execute(run_artifacts.insert(), fresh)
@@ -334,7 +352,9 @@ def _records(conn: Connection, rows: Sequence[Any], with_history: bool) -> list[
         ):
             run_metrics[m.run_id][m.name] = float("nan") if m.value is None else float(m.value)
         for t in conn.execute(
-            select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value).where(run_tags.c.run_id.in_(part))
+            select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value).where(
+                run_tags.c.run_id.in_(part)
+            )
         ):
             tags[t.run_id][t.key] = t.value
     records = []

@@ -9,6 +9,7 @@ write keeps its points buffered and is retried; nothing is dropped.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import defaultdict
@@ -72,7 +73,9 @@ class MetricSink:
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(target=self._loop, name="cairn-metric-sink", daemon=True)
+            self._thread = threading.Thread(
+                target=self._loop, name="cairn-metric-sink", daemon=True
+            )
             self._thread.start()
 
     def _loop(self) -> None:
@@ -135,7 +138,7 @@ class MetricSink:
                     "key_id": key_id,
                     "step": steps[last],
                     "ts_ms": stamps[last],
-                    "value": None if value != value else value,  # NaN is stored as NULL
+                    "value": None if math.isnan(value) else value,  # NaN is stored as NULL
                 }
             )
         _queries.write_metric_chunks(conn, chunks, latest)

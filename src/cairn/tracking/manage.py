@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import Connection
 
@@ -58,7 +59,7 @@ def gc(batch_size: int = GC_BATCH) -> GcResult:
         if not batch:
             break
         after = batch[-1]
-        orphans = store.db.transact(lambda conn, ids=batch: _queries.purge_runs(conn, ids))
+        orphans = store.db.transact(partial(_queries.purge_runs, run_ids=batch))
         for digest in orphans:
             store.artifacts.delete(digest)
         removed_runs += len(batch)

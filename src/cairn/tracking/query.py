@@ -72,15 +72,18 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
         "run_name": [r.name for r in records],
         "experiment": [r.experiment for r in records],
         "status": [r.status for r in records],
-        "start_time": pd.to_datetime([r.start_ms for r in records], unit="ms", utc=True),
-        "end_time": pd.to_datetime([r.end_ms for r in records], unit="ms", utc=True),
+        "start_time": [r.start_ms for r in records],
+        "end_time": [r.end_ms for r in records],
         "parent_run_id": [r.parent_id for r in records],
     }
     for prefix, attribute in (("params", "params"), ("metrics", "metrics"), ("tags", "tags")):
         keys = sorted({key for r in records for key in getattr(r, attribute)})
         for key in keys:
             columns[f"{prefix}.{key}"] = [getattr(r, attribute).get(key) for r in records]
-    return pd.DataFrame(columns)
+    frame: pd.DataFrame = pd.DataFrame(columns)
+    for column in ("start_time", "end_time"):
+        frame[column] = pd.to_datetime(frame[column], unit="ms", utc=True)
+    return frame
 
 
 def download_artifacts(run_id: str, path: str = "", dest: str | Path = ".") -> Path:
@@ -92,13 +95,13 @@ def download_artifacts(run_id: str, path: str = "", dest: str | Path = ".") -> P
     record = get_run(run_id)
     prefix = path.strip("/")
     chosen = [
-        a for a in record.artifacts if not prefix or a.path == prefix or a.path.startswith(prefix + "/")
+        a
+        for a in record.artifacts
+        if not prefix or a.path == prefix or a.path.startswith(prefix + "/")
     ]
     if not chosen:
         known = ", ".join(a.path for a in record.artifacts[:10]) or "none"
-        raise ArtifactNotFoundError(
-            f"run {record.id} has no artifact {path!r} (it has: {known})"
-        )
+        raise ArtifactNotFoundError(f"run {record.id} has no artifact {path!r} (it has: {known})")
     root = Path(dest)
     for artifact in chosen:
         store.artifacts.copy_to(artifact.digest, root / artifact.path)

@@ -227,15 +227,14 @@ class _MappedErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> None:
         if exc is None or isinstance(exc, (FileNotFoundError, ArtifactError)):
-            return False
+            return
         if isinstance(exc, (OSError, PermissionError)) or "botocore" in type(exc).__module__:
             raise ArtifactError(
                 f"the artifact store {self.url} failed on {self.target}: {exc}; check the "
                 "credentials, the bucket and CAIRN_ARTIFACTS_OPTIONS"
             ) from exc
-        return False
 
 
 def _signature(path: Path) -> tuple[int, int]:
@@ -244,5 +243,3 @@ def _signature(path: Path) -> tuple[int, int]:
     except FileNotFoundError:
         raise ArtifactNotFoundError(f"no file at {path}; check the path") from None
     return stat.st_size, stat.st_mtime_ns
-
-

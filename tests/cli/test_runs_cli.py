@@ -1,0 +1,96 @@
+"""The runs commands, gc and error rendering of the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import cairn
+from cairn.cli.main import main
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+@pytest.fixture
+def two_runs(project: Path) -> list[str]:
+    ids = []
+    for lr, auc in ((0.1, 0.8), (0.01, 0.9)):
+        with cairn.run(name=f"lr-{lr}", params={"lr": lr, "optim": "adam"}) as run:
+            cairn.log({"auc": auc})
+        ids.append(run.id)
+    return ids
+
+
+def test_ls_table_csv_json(capsys: pytest.CaptureFixture[str], two_runs: list[str]) -> None:
+    """runs ls prints a table, CSV or JSON with metrics and params."""
+    code, out, _ = cli(capsys, "runs", "ls")
+    assert code == 0 and "lr-0.1" in out and "lr-0.01" in out and "auc" in out
+    code, out, _ = cli(capsys, "runs", "ls", "--format", "csv", "--sort", "metrics.auc DESC")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["run_id"] for r in rows] == [two_runs[1], two_runs[0]]
+    assert rows[0]["metrics.auc"] == "0.9" and rows[0]["params.optim"] == "adam"
+    code, out, _ = cli(capsys, "runs", "ls", "--format", "json", "--filter", "params.lr < 0.05")
+    data = json.loads(out)
+    assert [d["run_id"] for d in data] == [two_runs[1]]
+    assert data[0]["metrics"] == {"auc": 0.9}
+
+
+def test_show_and_compare(capsys: pytest.CaptureFixture[str], two_runs: list[str]) -> None:
+    """runs show prints one run; runs compare puts runs side by side."""
+    code, out, _ = cli(capsys, "runs", "show", two_runs[0][:10])
+    assert code == 0 and two_runs[0] in out and "lr" in out and "0.8" in out
+    code, out, _ = cli(capsys, "runs", "compare", *two_runs)
+    assert code == 0 and "params.lr" in out and "metrics.auc" in out and "differ" in out
+
+
+def test_rm_restore_gc(capsys: pytest.CaptureFixture[str], two_runs: list[str]) -> None:
+    """runs rm hides a run, restore brings it back, gc removes deleted runs."""
+    code, out, _ = cli(capsys, "runs", "rm", two_runs[0])
+    assert code == 0 and "deleted 1 run" in out
+    _, out, _ = cli(capsys, "runs", "ls", "--format", "json")
+    assert [d["run_id"] for d in json.loads(out)] == [two_runs[1]]
+    cli(capsys, "runs", "restore", two_runs[0])
+    cli(capsys, "runs", "rm", two_runs[0])
+    code, out, _ = cli(capsys, "gc")
+    assert code == 0 and "removed 1 run" in out
+
+
+def test_user_errors_exit_1_without_traceback(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    """Unknown ids and bad filters print one message and exit 1."""
+    code, _, err = cli(capsys, "runs", "show", "nosuchrun")
+    assert code == 1 and "no run with id" in err and "Traceback" not in err
+    code, _, err = cli(capsys, "runs", "ls", "--filter", "metrics.auc >>> 1")
+    assert code == 1 and "filter" in err and "Traceback" not in err
+    code, _, err = cli(capsys, "runs", "compare", "onlyone")
+    assert code == 1 and "at least two" in err
+
+
+def test_console_script_reports_an_unreachable_store(project: Path) -> None:
+    """The installed `cairn` command reports a dead PostgreSQL URL in one line, exit 1."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    env["CAIRN_STORE"] = "postgresql://postgres@127.0.0.1:1/none"
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn.cli.main", "runs", "ls"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "cannot use the metadata store" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,42 @@
+"""The package root is a curated, complete and sorted list."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import cairn
+
+
+def test_all_is_sorted_and_resolves() -> None:
+    """Every name in cairn.__all__ resolves, and the list is sorted."""
+    assert cairn.__all__ == sorted(cairn.__all__)
+    for name in cairn.__all__:
+        assert getattr(cairn, name) is not None
+
+
+def test_subpackage_all_lists_are_complete() -> None:
+    """Each package's __all__ is sorted and names every public name its modules define."""
+    for info in pkgutil.walk_packages(cairn.__path__, "cairn."):
+        if not info.ispkg or "._" in info.name or "migrations" in info.name:
+            continue
+        module = importlib.import_module(info.name)
+        exported = list(getattr(module, "__all__", []))
+        assert exported == sorted(exported), info.name
+        public = {
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_")
+            and getattr(value, "__module__", "").startswith(info.name + ".")
+            and not isinstance(value, type(importlib))
+        }
+        assert public <= set(exported), f"{info.name} does not export {public - set(exported)}"
+
+
+def test_facade_names_match_tracking() -> None:
+    """The facade's run functions are the tracking capability's own."""
+    from cairn import tracking
+
+    assert cairn.run is tracking.start_run
+    assert cairn.log is tracking.log
+    assert cairn.search_runs is tracking.search_runs
