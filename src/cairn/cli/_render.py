@@ -15,6 +15,8 @@ from cairn.core.errors import CairnError
 
 console = Console()
 err_console = Console(stderr=True)
+if not console.is_terminal:  # piped output: don't squeeze tables into 80 columns
+    console.width = max(console.width, 160)
 
 
 def fail(error: CairnError | str) -> NoReturn:

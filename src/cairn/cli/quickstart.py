@@ -97,13 +97,13 @@ def quickstart_command(
         "metrics.auc IS NOT NULL", ["metrics.auc DESC"], experiment="quickstart", limit=2
     )
     if len(best) == 2:
-        console.print(f"\n[bold]$ cairn runs compare {best[0].id[:8]} {best[1].id[:8]}[/]")
+        console.print(f"\n[bold]$ cairn runs compare {best[0].id} {best[1].id}[/]")
         compare_runs([best[0].id, best[1].id])
     console.rule("[bold]next")
     console.print(
         f"  cd {directory}\n"
-        '  cairn runs ls --filter "metrics.auc > 0.98" --sort "metrics.auc DESC"\n'
-        f"  cairn runs show {best[0].id[:8] if best else 'RUN'}\n"
+        '  cairn runs ls --filter "metrics.auc > 0.97" --sort "metrics.auc DESC"\n'
+        f"  cairn runs show {best[0].id if best else 'RUN'}\n"
         "  edit cairn.yaml or train.py, then: python train.py\n"
         '  in Python: cairn.search_runs("params.model.max_depth >= 4")  → a pandas DataFrame'
     )

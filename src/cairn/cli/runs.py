@@ -105,7 +105,7 @@ def list_runs(
     shown_params = param_keys[: max(0, MAX_TABLE_COLUMNS - len(shown_metrics))]
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("run id", "name", "experiment", "status", "started", "took"):
-        table.add_column(column, no_wrap=column in ("run id", "started"))
+        table.add_column(column, no_wrap=True)
     for key in shown_metrics:
         table.add_column(key, justify="right", style="cyan")
     for key in shown_params:
@@ -113,7 +113,7 @@ def list_runs(
     for r in records:
         table.add_row(
             r.id,
-            r.name + (" [dim](child)[/]" if r.parent_id else ""),
+            ("[dim]└[/] " if r.parent_id else "") + r.name,
             r.experiment,
             _status(r.status) + (" [dim](deleted)[/]" if r.deleted else ""),
             describe_time(r.start_ms),
