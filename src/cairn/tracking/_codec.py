@@ -59,9 +59,23 @@ def encode_param(value: Any) -> tuple[str, float | None, bool]:
     return str(value), None, False
 
 
+_JSON_WORDS: dict[str, Any] = {"true": True, "false": False, "null": None}
+
+
 def decode_param(text: str, is_json: bool) -> Any:
     """Inverse of ``encode_param`` (tuples come back as lists)."""
-    return json.loads(text) if is_json else text
+    if not is_json:
+        return text
+    if text in _JSON_WORDS:
+        return _JSON_WORDS[text]
+    try:  # numbers are most params: skip the JSON parser for them
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)  # also NaN and Infinity, as JSON writes them
+    except ValueError:
+        return json.loads(text)
 
 
 def _numeric(text: str) -> float | None:

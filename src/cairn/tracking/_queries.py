@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, literal_column, or_, select, update
@@ -310,7 +311,6 @@ def search(
     experiment_names: Sequence[str] | None,
     limit: int | None,
     include_deleted: bool,
-    with_history: bool = False,
 ) -> list[RunRecord]:
     """Return matching runs with params, tags and latest metrics, in order."""
     query = _run_select()
@@ -324,59 +324,61 @@ def search(
     if limit is not None:
         query = query.limit(limit)
     rows = conn.execute(query).all()
-    return _records(conn, rows, with_history)
+    # Params, metrics and tags of the matching runs: one query each, joined to the same
+    # search rather than passing thousands of ids back as parameters.
+    matching = query.with_only_columns(runs.c.id).subquery()
+    return _records(conn, rows, lambda column: column.in_(select(matching.c.id)))
 
 
 def get(conn: Connection, run_id: int) -> RunRecord:
     """Return one run with everything recorded about it, metric history included."""
     rows = conn.execute(_run_select().where(runs.c.id == run_id)).all()
-    return _records(conn, rows, with_history=True)[0]
+    record = _records(conn, rows, lambda column: column == run_id)[0]
+    return replace(
+        record,
+        metric_history=metric_history(conn, run_id),
+        artifacts=artifacts_of(conn, run_id),
+    )
 
 
-def _records(conn: Connection, rows: Sequence[Any], with_history: bool) -> list[RunRecord]:
-    ids = [int(r.id) for r in rows]
+def _records(
+    conn: Connection, rows: Sequence[Any], belongs: Callable[[Any], ColumnElement[bool]]
+) -> list[RunRecord]:
     run_params: dict[int, dict[str, Any]] = defaultdict(dict)
     run_metrics: dict[int, dict[str, float]] = defaultdict(dict)
     tags: dict[int, dict[str, str]] = defaultdict(dict)
-    for part in _chunks(ids):
-        for p in conn.execute(
-            select(params.c.run_id, params.c.key, params.c.value, params.c.is_json).where(
-                params.c.run_id.in_(part)
-            )
-        ):
-            run_params[p.run_id][p.key] = decode_param(p.value, bool(p.is_json))
-        for m in conn.execute(
-            select(latest_metrics.c.run_id, metric_keys.c.name, latest_metrics.c.value)
-            .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
-            .where(latest_metrics.c.run_id.in_(part))
-        ):
-            run_metrics[m.run_id][m.name] = float("nan") if m.value is None else float(m.value)
-        for t in conn.execute(
-            select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value).where(
-                run_tags.c.run_id.in_(part)
-            )
-        ):
-            tags[t.run_id][t.key] = t.value
+    query = select(params.c.run_id, params.c.key, params.c.value, params.c.is_json)
+    for run_id, key, value, is_json in conn.execute(query.where(belongs(params.c.run_id))).all():
+        run_params[run_id][key] = decode_param(value, is_json)
+    metrics_query = (
+        select(latest_metrics.c.run_id, metric_keys.c.name, latest_metrics.c.value)
+        .join(metric_keys, metric_keys.c.id == latest_metrics.c.key_id)
+        .where(belongs(latest_metrics.c.run_id))
+    )
+    nan = float("nan")
+    for run_id, name, value in conn.execute(metrics_query).all():
+        run_metrics[run_id][name] = nan if value is None else value
+    tags_query = select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value)
+    for run_id, key, value in conn.execute(tags_query.where(belongs(run_tags.c.run_id))).all():
+        tags[run_id][key] = value
     records = []
-    for r in rows:
-        rid = int(r.id)
+    # Rows unpack as plain tuples: named attribute access costs far more per row.
+    for db_id, uid, name, experiment, status, start, end, parent, user, error, deleted in rows:
         records.append(
             RunRecord(
-                id=r.uid,
-                name=r.name,
-                experiment=r.experiment,
-                status=r.status,
-                start_ms=int(r.start_ms),
-                end_ms=None if r.end_ms is None else int(r.end_ms),
-                parent_id=r.parent_uid,
-                user=r.user,
-                error=r.error,
-                deleted=r.deleted_ms is not None,
-                params=dict(sorted(run_params[rid].items())),
-                tags=dict(sorted(tags[rid].items())),
-                metrics=dict(sorted(run_metrics[rid].items())),
-                metric_history=metric_history(conn, rid) if with_history else {},
-                artifacts=artifacts_of(conn, rid) if with_history else [],
+                id=uid,
+                name=name,
+                experiment=experiment,
+                status=status,
+                start_ms=start,
+                end_ms=end,
+                parent_id=parent,
+                user=user,
+                error=error,
+                deleted=deleted is not None,
+                params=dict(sorted(run_params[db_id].items())),
+                tags=dict(sorted(tags[db_id].items())),
+                metrics=dict(sorted(run_metrics[db_id].items())),
             )
         )
     return records
