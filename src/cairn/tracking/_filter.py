@@ -30,7 +30,6 @@ is not. Error positions count characters from 0.
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, exists, func, not_, or_, select
+from sqlalchemy import Boolean, ColumnElement, and_, func, not_, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -51,33 +50,21 @@ _ORDER_EXAMPLE = "metrics.auc DESC, params.lr, start_time ASC"
 _MAX_DEPTH = 50  # NOT and parentheses nested deeper would exhaust Python's recursion
 _MAX_COMPARISONS = 200  # SQLite refuses expression trees deeper than 1000
 
-_PREFIXES = {
-    **dict.fromkeys(("metrics", "metric"), "metric"),
-    **dict.fromkeys(("params", "param"), "param"),
-    **dict.fromkeys(("tags", "tag"), "tag"),
-    **dict.fromkeys(("attributes", "attribute", "attr", "run"), "attr"),
-}
-_ATTRIBUTES = {
-    **dict.fromkeys(("run_id", "id"), "run_id"),
-    **dict.fromkeys(("run_name", "name"), "run_name"),
-    **dict.fromkeys(("start_time", "created"), "start_time"),
-    **dict.fromkeys(("experiment", "experiment_name"), "experiment"),
-    **dict.fromkeys(("parent_run_id", "parent"), "parent_run_id"),
-    **dict.fromkeys(("user", "user_id"), "user"),
-    "status": "status",
-    "end_time": "end_time",
-    "duration": "duration",
-}
+
+def _aliases(groups: str) -> dict[str, str]:
+    """``"a b, c"`` -> {"a": "a", "b": "a", "c": "c"}: each group's first name is canonical."""
+    return {alias: group.split()[0] for group in groups.split(",") for alias in group.split()}
+
+
+_PREFIXES = _aliases("metric metrics, param params, tag tags, attr attributes attribute run")
+_ATTRIBUTES = _aliases(
+    "run_id id, run_name name, status, start_time created, end_time, duration, user user_id,"
+    "experiment experiment_name, parent_run_id parent"
+)
 _KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "IS", "NULL", "TRUE", "FALSE"}
 _OP_NAMES = "a comparison operator (=, !=, <, <=, >, >=, IN, LIKE, ILIKE, IS)"
-_OPS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
+_OPS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {"=": operator.eq, "!=": operator.ne}
+_OPS.update({"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge})
 _TOKEN = re.compile(
     r"(?P<op><=|>=|==|!=|<>|=|<|>)"
     r"|(?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
@@ -86,6 +73,9 @@ _TOKEN = re.compile(
 )
 _KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_\-]*)*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ESCAPE = "\\"  # the LIKE escape character
+_TEXT_ACCEPTS = "a 'quoted string'"
+_TIME_ACCEPTS = "epoch milliseconds or an ISO-8601 date such as '2024-05-01' or '2024-05-01T12:00Z'"
 
 
 def compile_filter(text: str | None) -> ColumnElement[bool] | None:
@@ -99,7 +89,7 @@ def compile_filter(text: str | None) -> ColumnElement[bool] | None:
     expression = parser.expr()
     token = parser.peek()
     if token.kind != "eof":
-        what = 'a "(" before this ")"' if token.text == ")" else "AND, OR or the end"
+        what = 'a "(" before this ")"' if token.is_(")") else "AND, OR or the end"
         raise parser.error(token.start, f"expected {what} after a complete comparison")
     return expression
 
@@ -120,16 +110,20 @@ def compile_order_by(items: str | Sequence[str] | None) -> list[ColumnElement[An
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str  # op, number, word, punct, string, backtick, bad, eof
-    text: str  # as written; for string and backtick, the unquoted content
+    kind: str  # op, number, word, punct, string, backtick, bool, bad, eof
+    text: str  # as written; unquoted for string and backtick; "true" or "false" for bool
     start: int
     end: int
 
+    def is_(self, word: str) -> bool:
+        return self.kind in ("word", "punct") and self.text.upper() == word
+
 
 @dataclass(frozen=True)
-class _Value:
-    kind: str  # number, string, bool
-    text: str  # the number as written, the string, or "true" / "false"
+class _Ident:
+    kind: str  # metric, param, tag, attr
+    key: str  # the metric/param/tag key, or the attribute's canonical name
+    text: str  # as written
     pos: int
 
 
@@ -138,19 +132,17 @@ class _Target:
     """What one identifier compares: columns by kind of value, and how a condition applies."""
 
     columns: dict[str, ColumnElement[Any]]  # "num", "text", "bool" or "time" -> column
-    accepts: str  # for error messages
-    wrap: Callable[[ColumnElement[bool] | None], ColumnElement[bool]]
-    null_column: ColumnElement[Any] | None  # None: IS NULL means "has no such key"
-    sort: list[ColumnElement[Any]]
+    accepts: str  # what values it takes, for error messages
+    wrap: Callable[[ColumnElement[bool]], ColumnElement[bool]]  # condition -> filter
+    present: ColumnElement[bool]  # the run has a value (IS NOT NULL)
+    sort: Sequence[ColumnElement[Any]]
     lower_values: bool = False
 
 
 class _Parser:
     def __init__(self, text: str, what: str, example: str) -> None:
         self.text, self.what, self.example = text, what, example
-        self.pos = 0
-        self.depth = 0
-        self.comparisons = 0
+        self.pos = self.depth = self.comparisons = 0
         self._peeked: _Token | None = None
 
     # -- tokens ---------------------------------------------------------------------------
@@ -174,8 +166,7 @@ class _Parser:
         return token
 
     def accept(self, word: str) -> bool:
-        token = self.peek()
-        if token.text.upper() == word and token.kind in ("word", "punct"):
+        if self.peek().is_(word):
             self.take()
             return True
         return False
@@ -213,6 +204,8 @@ class _Parser:
             elif char == quote:
                 kind = "backtick" if quote == "`" else "string"
                 return _Token(kind, "".join(out), start, i + 1)
+            elif char == "\x00":  # PostgreSQL cannot hold it: refuse it on every backend
+                raise self.error(i, "expected no NUL character (\\x00) in a quoted text")
             else:
                 out.append(char)
                 i += 1
@@ -224,23 +217,24 @@ class _Parser:
         terms = [self.and_expr()]
         while self.accept("OR"):
             terms.append(self.and_expr())
-        return terms[0] if len(terms) == 1 else or_(*terms)
+        return or_(*terms)  # one term comes back as itself
 
     def and_expr(self) -> ColumnElement[bool]:
         terms = [self.not_expr()]
         while self.accept("AND"):
             terms.append(self.not_expr())
-        return terms[0] if len(terms) == 1 else or_(*terms).self_group() if False else _and(terms)
+        return and_(*terms)
 
     def not_expr(self) -> ColumnElement[bool]:
         token = self.peek()
-        if token.text.upper() not in ("NOT", "("):
+        is_not = token.is_("NOT")
+        if not is_not and not token.is_("("):
             return self.comparison()
         self.depth += 1
         if self.depth > _MAX_DEPTH:
             raise self.error(token.start, f"at most {_MAX_DEPTH} nested NOTs and parentheses")
         self.take()
-        if token.text == "(":
+        if not is_not:
             result = self.expr()
             self.expect(")", f'to close the "(" at position {token.start}')
         else:
@@ -249,18 +243,18 @@ class _Parser:
         return result
 
     def comparison(self) -> ColumnElement[bool]:
-        ident, start = self.ident()
+        ident = self.ident()
         self.comparisons += 1
         if self.comparisons > _MAX_COMPARISONS:
-            raise self.error(start, f"at most {_MAX_COMPARISONS} comparisons (use IN lists)")
+            raise self.error(ident.pos, f"at most {_MAX_COMPARISONS} comparisons (use IN lists)")
         token = self.peek()
         if token.kind == "op":
             self.take()
             op = {"==": "=", "<>": "!="}.get(token.text, token.text)
             return self._compile(ident, op, [self.value(f'after "{ident.text} {token.text}"')])
+        negated = self.accept("NOT")
+        token = self.peek()
         word = token.text.upper() if token.kind == "word" else ""
-        negated = word == "NOT" and self.accept("NOT")
-        word = self.peek().text.upper() if negated else word
         if word == "IN":
             self.take()
             self.expect("(", "to open the IN list")
@@ -273,27 +267,28 @@ class _Parser:
             self.take()
             pattern = self.value(f"after {word}")
             if pattern.kind != "string":
-                raise self.error(pattern.pos, f"expected a 'quoted pattern' after {word}")
+                raise self.error(pattern.start, f"expected a 'quoted pattern' after {word}")
             return self._compile(ident, word.lower(), [pattern], negated)
         if word == "IS" and not negated:
             self.take()
             is_not = self.accept("NOT")
             self.expect("NULL", "after IS NOT" if is_not else "or NOT NULL after IS")
-            return self._null_check(ident, is_not)
+            present = _target(ident).present
+            return present if is_not else not_(present)
         expected = "IN, LIKE or ILIKE" if negated else _OP_NAMES
-        raise self.error(self.peek().start, f'expected {expected} after "{ident.text}"')
+        raise self.error(token.start, f'expected {expected} after "{ident.text}"')
 
-    def value(self, context: str) -> _Value:
+    def value(self, context: str) -> _Token:
         token = self.take()
         if token.kind in ("number", "string"):
-            return _Value(token.kind, token.text, token.start)
-        if token.kind == "word" and token.text.upper() in ("TRUE", "FALSE"):
-            return _Value("bool", token.text.lower(), token.start)
+            return token
+        if token.is_("TRUE") or token.is_("FALSE"):
+            return _Token("bool", token.text.lower(), token.start, token.end)
         hint = " (quote strings: 'adam')" if token.kind == "word" else ""
         expected = f"expected a number, a 'quoted string', TRUE or FALSE {context}{hint}"
         raise self.error(token.start, expected)
 
-    def ident(self) -> tuple[_Ident, int]:
+    def ident(self) -> _Ident:
         token = self.take()
         if token.kind != "word" or token.text.upper() in _KEYWORDS:
             raise self.error(
@@ -309,9 +304,222 @@ class _Parser:
                 )
             self.pos += 1
             key = self.key()
-            if kind == "attr":
-                return _Ident("attr", self.attribute(key, token.start), token.text + "." + key), token.start
-            return _Ident(kind, key, self.text[token.start : self.pos]), token.start
+            written = self.text[token.start : self.pos]
+            key = self.attribute(key, token.start) if kind == "attr" else key
+            return _Ident(kind, key, written, token.start)
         if word in _PREFIXES:
             raise self.error(self.pos, f'expected "." and a key after "{token.text}"')
-        return _Ident("attr", self.attribute(word, token.start), token.text), token.start
+        return _Ident("attr", self.attribute(word, token.start), token.text, token.start)
+
+    def key(self) -> str:
+        start = self.pos
+        if self.text.startswith(("`", '"'), start):
+            token = self.take()
+            if not token.text:
+                raise self.error(start, "expected a key between the quotes, not an empty one")
+            return token.text
+        match = _KEY.match(self.text, start)
+        if match is None:
+            raise self.error(start, 'expected a key right after the "." (quote others: `my key`)')
+        self.pos = match.end()
+        return match.group()
+
+    def attribute(self, name: str, pos: int) -> str:
+        canonical = _ATTRIBUTES.get(name.lower())
+        if canonical is None:
+            known = ", ".join(sorted(set(_ATTRIBUTES.values())))
+            raise self.error(
+                pos,
+                f'expected an attribute ({known}) or metrics., params., tags. before "{name}"',
+            )
+        return canonical
+
+    def order_by(self) -> list[ColumnElement[Any]]:
+        ordering: list[ColumnElement[Any]] = []
+        while True:
+            ident = self.ident()
+            descending = self.accept("DESC")
+            if not descending:
+                self.accept("ASC")
+            for column in _target(ident).sort:
+                # "IS NULL" first: false sorts before true, so missing values come last.
+                ordering += [column.is_(None), column.desc() if descending else column.asc()]
+            token = self.peek()
+            if token.kind == "eof":
+                return ordering
+            if not self.accept(","):
+                raise self.error(
+                    token.start, f'expected ASC, DESC, "," or the end after "{ident.text}"'
+                )
+
+    # -- semantics ------------------------------------------------------------------------
+
+    def _compile(
+        self, ident: _Ident, op: str, values: list[_Token], negated: bool = False
+    ) -> ColumnElement[bool]:
+        target = _target(ident)
+        if op in ("like", "ilike") and "text" not in target.columns:
+            raise self.error(
+                values[0].start,
+                f'{op.upper()} needs text, but "{ident.text}" takes {target.accepts}',
+            )
+        groups: dict[str, list[Any]] = {}
+        for value in values:
+            slot, operand = self._operand(target, ident, op, value)
+            groups.setdefault(slot, []).append(operand)
+        if op == "in":
+            parts = [
+                # Guarded so that a NULL (a param without a numeric view) cannot make NOT IN
+                # unknown when the list mixes numbers and strings.
+                target.columns[slot].in_(operands)
+                if len(groups) == 1
+                else and_(target.columns[slot].is_not(None), target.columns[slot].in_(operands))
+                for slot, operands in groups.items()
+            ]
+            condition = or_(*parts)
+        else:
+            [(slot, [operand])] = groups.items()
+            column = target.columns[slot]
+            if op == "like":
+                condition = _CaseSensitiveLike(column, *_like_patterns(operand))
+            elif op == "ilike":
+                pattern = _like_patterns(operand)[0]
+                condition = func.lower(column).like(func.lower(pattern), escape=_ESCAPE)
+            else:
+                condition = _OPS[op](column, operand)
+        return target.wrap(not_(condition) if negated else condition)
+
+    def _operand(self, target: _Target, ident: _Ident, op: str, value: _Token) -> tuple[str, Any]:
+        columns = target.columns
+        if value.kind == "bool" and "bool" in columns:
+            if op not in ("=", "!=", "in"):
+                raise self.error(value.start, "expected =, != or IN before TRUE or FALSE")
+            return "bool", value.text
+        if value.kind == "number" and "num" in columns:
+            return "num", float(value.text)
+        if value.kind != "bool" and "text" in columns:
+            return "text", value.text.lower() if target.lower_values else value.text
+        if value.kind != "bool" and "time" in columns:
+            return "time", self._millis(value)
+        raise self.error(value.start, f'"{ident.text}" takes {target.accepts}')
+
+    def _millis(self, value: _Token) -> int:
+        text = value.text.strip()
+        millis: int | None = None
+        try:
+            if value.kind == "number" or text.isdecimal():
+                millis = int(text) if re.fullmatch(r"[+-]?\d+", text) else int(float(text))
+            else:
+                moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] == "Z" else text)
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=timezone.utc)
+                millis = (moment - _EPOCH) // timedelta(milliseconds=1)
+        except (ValueError, OverflowError):
+            pass
+        if millis is None or abs(millis) >= 2**63:
+            raise self.error(value.start, f"expected {_TIME_ACCEPTS}")
+        return millis
+
+
+def _target(ident: _Ident) -> _Target:
+    """The columns, filter wrapper and sort keys of one identifier."""
+    if ident.kind == "attr":
+        return _attribute_target(ident.key)
+    if ident.kind == "metric":
+        key_id = select(metric_keys.c.id).where(metric_keys.c.name == ident.key)
+        owner = latest_metrics.c.run_id
+        links = [latest_metrics.c.key_id == key_id.scalar_subquery()]
+        columns: dict[str, ColumnElement[Any]] = {"num": latest_metrics.c.value}
+        accepts = "a number (metrics are numbers)"
+    else:
+        table = params if ident.kind == "param" else run_tags
+        owner = table.c.run_id
+        links = [table.c.key == ident.key]
+        columns = {"text": table.c.value, "bool": func.lower(table.c.value)}
+        if ident.kind == "param":
+            columns = {"num": params.c.num, **columns}
+        accepts = "a number, a 'quoted string', TRUE or FALSE"
+
+    # "run id IN (runs whose value matches)": the database finds the matching values through
+    # the (key, value) indexes once, instead of probing every run with a correlated EXISTS.
+    def wrap(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        return runs.c.id.in_(select(owner).where(*links, condition))
+
+    sort = [
+        select(columns[slot]).where(owner == runs.c.id, *links).correlate(runs).scalar_subquery()
+        for slot in ("num", "text")
+        if slot in columns
+    ]
+    return _Target(columns, accepts, wrap, runs.c.id.in_(select(owner).where(*links)), sort)
+
+
+def _attribute_target(name: str) -> _Target:
+    if name in ("experiment", "parent_run_id"):
+        # Aliased: callers often join experiments and parent runs themselves.
+        other = experiments.alias() if name == "experiment" else runs.alias()
+        link = runs.c.experiment_id if name == "experiment" else runs.c.parent_id
+        label = other.c.name if name == "experiment" else other.c.uid
+        linked = link.is_not(None)
+        return _Target(
+            {"text": label},
+            _TEXT_ACCEPTS,
+            lambda condition: and_(linked, link.in_(select(other.c.id).where(condition))),
+            linked,
+            [select(label).where(other.c.id == link).scalar_subquery()],
+        )
+    names = {"run_id": "uid", "run_name": "name", "status": "status", "user": "user"}
+    stored = runs.c[names.get(name, "end_ms" if name in ("end_time", "duration") else "start_ms")]
+    column: ColumnElement[Any] = stored
+    if name == "duration":
+        column = runs.c.end_ms - runs.c.start_ms
+        columns, accepts = {"num": column}, "a number of milliseconds"
+    elif name in ("start_time", "end_time"):
+        columns, accepts = {"time": column}, _TIME_ACCEPTS
+    else:
+        columns, accepts = {"text": column}, _TEXT_ACCEPTS
+    present = stored.is_not(None)
+    return _Target(
+        columns,
+        accepts,
+        # A NULL column would make the comparison unknown, and NOT of unknown excludes the run.
+        (lambda condition: and_(present, condition)) if stored.nullable else (lambda c: c),
+        present,
+        [column],
+        lower_values=name == "status",
+    )
+
+
+def _like_patterns(pattern: str) -> tuple[str, str]:
+    """The LIKE pattern (escape character ``\\``) and the equivalent SQLite GLOB pattern."""
+    like: list[str] = []
+    glob: list[str] = []
+    chars = iter(pattern)
+    for char in chars:
+        if char in "%_":
+            like.append(char)
+            glob.append("*" if char == "%" else "?")
+            continue
+        literal = next(chars, "\\") if char == "\\" else char
+        like.append("\\" + literal if literal in "%_\\" else literal)
+        glob.append(f"[{literal}]" if literal in "*?[" else literal)
+    return "".join(like), "".join(glob)
+
+
+class _CaseSensitiveLike(FunctionElement[bool]):
+    """``column LIKE pattern``, case-sensitive on every backend (SQLite's LIKE is not)."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "cairn_like"
+
+
+@compiles(_CaseSensitiveLike)
+def _compile_like(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    column, like, _glob = element.clauses.clauses
+    return f"({compiler.process(column.like(like, escape=_ESCAPE), **kw)})"
+
+
+@compiles(_CaseSensitiveLike, "sqlite")
+def _compile_glob(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    column, _like, glob = element.clauses.clauses
+    return f"({compiler.process(column.op('GLOB', is_comparison=True)(glob), **kw)})"

@@ -7,7 +7,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, literal_column, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from cairn.core.errors import (
@@ -324,8 +334,11 @@ def search(
     if limit is not None:
         query = query.limit(limit)
     rows = conn.execute(query).all()
-    # Params, metrics and tags of the matching runs: one query each, joined to the same
-    # search rather than passing thousands of ids back as parameters.
+    if len(rows) <= IN_CHUNK:
+        ids = bindparam("run_ids", [row[0] for row in rows], expanding=True)
+        return _records(conn, rows, lambda column: column.in_(ids))
+    # Many runs: join params, metrics and tags to the same search rather than sending
+    # thousands of ids back as parameters.
     matching = query.with_only_columns(runs.c.id).subquery()
     return _records(conn, rows, lambda column: column.in_(select(matching.c.id)))
 

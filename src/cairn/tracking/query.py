@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cairn.core.allocation import paused_gc
 from cairn.core.errors import ArtifactNotFoundError
 from cairn.store import get_store
 from cairn.tracking import _queries
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 def get_run(run_id: str) -> RunRecord:
     """Return a run by id (or unique id prefix) with params, tags, metrics and history."""
     db = get_store().db
-    with db.read() as conn:
+    with paused_gc(), db.read() as conn:
         db_id, _ = _queries.resolve_run(conn, run_id)
         return _queries.get(conn, db_id)
 
@@ -40,7 +41,7 @@ def find_runs(
         from cairn.core.errors import InvalidInputError
 
         raise InvalidInputError(f"limit must be a positive number of runs, got {limit}")
-    with get_store().db.read() as conn:
+    with paused_gc(), get_store().db.read() as conn:
         if names is not None:
             for name in names:  # a clear error for a misspelt experiment
                 _queries.experiment_id(conn, name, 0, create=False)
@@ -60,7 +61,8 @@ def search_runs(
     (params.optim.lr < 0.01 OR tags.team = 'nlp') AND status IN ('finished')``.
     """
     records = find_runs(filter, order_by, experiment, limit, include_deleted)
-    return runs_frame(records)
+    with paused_gc():
+        return runs_frame(records)
 
 
 def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:

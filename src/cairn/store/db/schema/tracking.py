@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from cairn.store.db.schema._base import Id, metadata
@@ -49,7 +50,13 @@ runs = Table(
     Column("deleted_ms", BigInteger),
     Index(None, "experiment_id", "start_ms"),
     Index(None, "parent_id"),
-    Index(None, "deleted_ms"),
+    # Partial: only deleted runs are looked up by it (gc), and live ones never pay for it.
+    Index(
+        "ix_runs_deleted",
+        "deleted_ms",
+        sqlite_where=text("deleted_ms IS NOT NULL"),
+        postgresql_where=text("deleted_ms IS NOT NULL"),
+    ),
 )
 
 metric_keys = Table(

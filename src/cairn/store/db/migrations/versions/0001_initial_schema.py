@@ -74,7 +74,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("uid", name=op.f("uq_runs_uid")),
     )
     with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_runs_deleted_ms"), ["deleted_ms"], unique=False)
+        batch_op.create_index(
+            "ix_runs_deleted",
+            ["deleted_ms"],
+            unique=False,
+            sqlite_where=sa.text("deleted_ms IS NOT NULL"),
+            postgresql_where=sa.text("deleted_ms IS NOT NULL"),
+        )
         batch_op.create_index(
             batch_op.f("ix_runs_experiment_id_start_ms"),
             ["experiment_id", "start_ms"],
@@ -188,7 +194,7 @@ def downgrade() -> None:
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_runs_parent_id"))
         batch_op.drop_index(batch_op.f("ix_runs_experiment_id_start_ms"))
-        batch_op.drop_index(batch_op.f("ix_runs_deleted_ms"))
+        batch_op.drop_index("ix_runs_deleted")
 
     op.drop_table("runs")
     op.drop_table("metric_keys")
