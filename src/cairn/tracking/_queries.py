@@ -18,7 +18,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from cairn.core.errors import (
     ArtifactExistsError,
@@ -335,7 +335,7 @@ def search(
         query = query.limit(limit)
     rows = conn.execute(query).all()
     if len(rows) <= IN_CHUNK:
-        ids = bindparam("run_ids", [row[0] for row in rows], expanding=True)
+        ids: BindParameter[list[int]] = bindparam("run_ids", [r[0] for r in rows], expanding=True)
         return _records(conn, rows, lambda column: column.in_(ids))
     # Many runs: join params, metrics and tags to the same search rather than sending
     # thousands of ids back as parameters.
