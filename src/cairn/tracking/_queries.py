@@ -43,6 +43,8 @@ from cairn.tracking._codec import decode_param, encode_param, unpack
 from cairn.tracking.record import ArtifactEntry, MetricPoint, RunRecord
 
 IN_CHUNK = 500
+#: SQLite (3.32+) and PostgreSQL take over 30,000 bound parameters per statement.
+MAX_BOUND_IDS = 20_000
 MIN_PREFIX = 4
 
 
@@ -334,13 +336,16 @@ def search(
     if limit is not None:
         query = query.limit(limit)
     rows = conn.execute(query).all()
-    if len(rows) <= IN_CHUNK:
+    if len(rows) <= MAX_BOUND_IDS:
         ids: BindParameter[list[int]] = bindparam("run_ids", [r[0] for r in rows], expanding=True)
         return _records(conn, rows, lambda column: column.in_(ids))
-    # Many runs: join params, metrics and tags to the same search rather than sending
-    # thousands of ids back as parameters.
-    matching = query.with_only_columns(runs.c.id).subquery()
-    return _records(conn, rows, lambda column: column.in_(select(matching.c.id)))
+    # Very many runs: join params, metrics and tags to the same search (unordered unless a
+    # limit picks the runs) rather than sending the ids back as parameters.
+    matching = query.with_only_columns(runs.c.id)
+    if limit is None:
+        matching = matching.order_by(None)
+    subquery = matching.subquery()
+    return _records(conn, rows, lambda column: column.in_(select(subquery.c.id)))
 
 
 def get(conn: Connection, run_id: int) -> RunRecord:
