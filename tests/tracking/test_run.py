@@ -213,3 +213,15 @@ def test_uncaught_exception_fails_open_run(project: Path) -> None:
     assert record.status == "failed"
     assert record.error is not None and "RuntimeError: boom" in record.error
     assert record.metrics == {"x": 1.0}
+
+
+def test_text_stores_cannot_hold_is_refused(store: Store) -> None:
+    """Lone surrogates and NUL characters in names and values fail before reaching the store."""
+    with cairn.run() as run:
+        with pytest.raises(InvalidInputError, match="not valid Unicode"):
+            run.log_params({"p": "\ud800"})
+        with pytest.raises(InvalidInputError, match="NUL"):
+            run.set_tags({"t": "a\x00b"})
+        with pytest.raises(InvalidInputError, match="not valid Unicode"):
+            run.log({"\udfff": 1.0})
+    assert cairn.get_run(run.id).params == {}

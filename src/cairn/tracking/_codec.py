@@ -30,11 +30,28 @@ def check_key(key: Any, kind: str) -> str:
     """Return ``key`` if it is a usable name for a param, metric or tag."""
     if not isinstance(key, str) or not key.strip():
         raise InvalidInputError(f"{kind} names must be non-empty strings, got {key!r}")
+    check_text(key, f"{kind} name")
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidInputError(
             f"{kind} name {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY_LENGTH}"
         )
     return key
+
+
+def check_text(text: str, what: str) -> str:
+    """Return ``text`` if stores can hold it (valid Unicode without NUL), else raise."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            f"{what} {text[:40]!r} is not valid Unicode text (it holds a lone surrogate); "
+            "decode it properly before logging it"
+        ) from None
+    if "\x00" in text:
+        raise InvalidInputError(
+            f"{what} {text[:40]!r} holds a NUL character, which stores cannot keep"
+        )
+    return text
 
 
 def _plain(value: Any) -> Any:
@@ -48,6 +65,7 @@ def encode_param(value: Any) -> tuple[str, float | None, bool]:
     """Return (display text, numeric view, is_json) for a param value."""
     value = _plain(value)
     if isinstance(value, str):
+        check_text(value, "param value")
         return value, _numeric(value), False
     if isinstance(value, bool) or value is None:
         return json.dumps(value), None, True

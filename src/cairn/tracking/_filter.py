@@ -206,6 +206,8 @@ class _Parser:
                 return _Token(kind, "".join(out), start, i + 1)
             elif char == "\x00":  # PostgreSQL cannot hold it: refuse it on every backend
                 raise self.error(i, "expected no NUL character (\\x00) in a quoted text")
+            elif "\ud800" <= char <= "\udfff":  # a lone surrogate cannot be stored or sent
+                raise self.error(i, "expected valid Unicode text (not a lone surrogate)")
             else:
                 out.append(char)
                 i += 1

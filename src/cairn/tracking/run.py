@@ -30,7 +30,7 @@ from cairn.core.progress import track
 from cairn.core.settings import get_settings
 from cairn.store import Store, get_store
 from cairn.tracking import _queries
-from cairn.tracking._codec import check_key, flatten, metric_value
+from cairn.tracking._codec import check_key, check_text, flatten, metric_value
 from cairn.tracking._names import run_name
 from cairn.tracking._sink import MetricSink
 from cairn.tracking.record import ArtifactEntry
@@ -101,7 +101,7 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (string values; later calls replace a tag's value)."""
-        values = {check_key(k, "tag"): str(v) for k, v in tags.items()}
+        values = {check_key(k, "tag"): check_text(str(v), "tag value") for k, v in tags.items()}
         if values:
             self._store.db.transact(lambda conn: _queries.set_tags(conn, self._db_id, values))
 
@@ -275,7 +275,11 @@ def start_run(
     run_label = name or run_name()
     user = _user()
     start = now_ms()
-    tag_values = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
+    tag_values = {
+        check_key(k, "tag"): check_text(str(v), "tag value") for k, v in (tags or {}).items()
+    }
+    check_text(run_label, "run name")
+    check_text(experiment_name, "experiment name")
 
     def create(conn: Any) -> int:
         exp_id = _queries.experiment_id(conn, experiment_name, start)
