@@ -179,11 +179,13 @@ class Run:
                 return
             self._ended = True
         try:
-            self._sink.flush()
+            try:
+                self._sink.flush()  # on failure the points stay buffered for the exit flush
+            finally:
+                self._store.db.transact(
+                    lambda conn: _queries.end_run(conn, self._db_id, status, now_ms(), error)
+                )
         finally:
-            self._store.db.transact(
-                lambda conn: _queries.end_run(conn, self._db_id, status, now_ms(), error)
-            )
             with _lock:
                 _active.pop(self.id, None)
             context.pop_run(self.id, self._tokens)
