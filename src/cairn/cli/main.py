@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
-import click
 import typer
 
 from cairn.cli import gc, quickstart, runs
@@ -24,21 +21,15 @@ app.command("quickstart")(quickstart.quickstart_command)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; user errors print one message and exit 1, never a traceback."""
-    command = typer.main.get_command(app)
+    """Run the CLI; user errors print one message and exit 1, never a traceback.
+
+    Usage errors (a missing argument, an unknown option) are reported by Typer itself with
+    the command's usage and exit status 2.
+    """
     try:
-        code = command.main(args=argv, prog_name="cairn", standalone_mode=False)
+        app(args=argv, prog_name="cairn")
     except CairnError as exc:
         fail(exc)
-    except click.exceptions.Abort:
-        sys.stderr.write("aborted\n")
-        raise SystemExit(130) from None
-    except click.ClickException as exc:
-        exc.show()
-        raise SystemExit(exc.exit_code) from None
-    except click.exceptions.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
