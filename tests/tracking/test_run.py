@@ -225,3 +225,12 @@ def test_text_stores_cannot_hold_is_refused(store: Store) -> None:
         with pytest.raises(InvalidInputError, match="not valid Unicode"):
             run.log({"\udfff": 1.0})
     assert cairn.get_run(run.id).params == {}
+
+
+def test_names_must_fit(store: Store) -> None:
+    """Run and experiment names longer than the store keeps, or blank, are refused."""
+    with pytest.raises(InvalidInputError, match="run name"):
+        cairn.run(name="x" * 256)
+    with pytest.raises(InvalidInputError, match="experiment name"):
+        cairn.run(experiment=" ")
+    assert cairn.active_run() is None

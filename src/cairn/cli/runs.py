@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cairn import tracking
 from cairn.cli._render import console, fmt_value, write_csv, write_json
+from cairn.core.errors import InvalidInputError
 from cairn.tracking import RunRecord, describe_time
 
 app = typer.Typer(help="List, show, compare and delete runs.", no_args_is_help=True)
@@ -194,8 +195,6 @@ def compare_runs(
 ) -> None:
     """Show runs' params and metrics side by side; rows that differ are highlighted."""
     if len(run_ids) < 2:
-        from cairn.core.errors import InvalidInputError
-
         raise InvalidInputError(
             "compare needs at least two run ids, e.g. cairn runs compare 01jd 01je"
         )

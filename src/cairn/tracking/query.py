@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.core.allocation import paused_gc
-from cairn.core.errors import ArtifactNotFoundError
+from cairn.core.errors import ArtifactNotFoundError, InvalidInputError
 from cairn.store import get_store
 from cairn.tracking import _queries
 from cairn.tracking.record import RunRecord, to_datetime
@@ -38,8 +38,6 @@ def find_runs(
     ordering = compile_order_by(order_by)
     names = [experiment] if isinstance(experiment, str) else experiment
     if limit is not None and limit < 1:
-        from cairn.core.errors import InvalidInputError
-
         raise InvalidInputError(f"limit must be a positive number of runs, got {limit}")
     with paused_gc(), get_store().db.read() as conn:
         if names is not None:

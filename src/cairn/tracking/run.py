@@ -35,6 +35,7 @@ from cairn.tracking._names import run_name
 from cairn.tracking._sink import MetricSink
 from cairn.tracking.record import ArtifactEntry
 
+MAX_NAME_LENGTH = 255  # runs.name and experiments.name
 _lock = threading.RLock()
 _active: dict[str, Run] = {}
 _sinks: dict[Any, MetricSink] = {}
@@ -280,8 +281,12 @@ def start_run(
     tag_values = {
         check_key(k, "tag"): check_text(str(v), "tag value") for k, v in (tags or {}).items()
     }
-    check_text(run_label, "run name")
-    check_text(experiment_name, "experiment name")
+    for text, what in ((run_label, "run name"), (experiment_name, "experiment name")):
+        check_text(text, what)
+        if not text.strip() or len(text) > MAX_NAME_LENGTH:
+            raise InvalidInputError(
+                f"{what} {text[:40]!r} must have 1 to {MAX_NAME_LENGTH} characters"
+            )
 
     def create(conn: Any) -> int:
         exp_id = _queries.experiment_id(conn, experiment_name, start)
