@@ -234,3 +234,17 @@ def test_names_must_fit(store: Store) -> None:
     with pytest.raises(InvalidInputError, match="experiment name"):
         cairn.run(experiment=" ")
     assert cairn.active_run() is None
+
+
+def test_background_flush_makes_points_durable_without_ending(project: Path) -> None:
+    """Logged points reach the store within the flush interval while the run goes on."""
+    import time
+
+    cairn.configure(flush_interval=0.2)
+    with cairn.run() as run:
+        cairn.log({"x": 1.0})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "x" not in cairn.get_run(run.id).metrics:
+            time.sleep(0.05)
+        assert cairn.get_run(run.id).metrics == {"x": 1.0}
+        assert run._sink.pending() == 0

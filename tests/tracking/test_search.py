@@ -88,3 +88,15 @@ def test_delete_restore_and_gc(store: Store) -> None:
     with pytest.raises(cairn.RunNotFoundError):
         cairn.get_run(run.id)
     assert gc().runs == 0
+
+
+def test_gc_works_in_batches(store: Store) -> None:
+    """gc removes any number of deleted runs a small batch at a time."""
+    ids = []
+    for _ in range(7):
+        with cairn.run() as run:
+            cairn.log({"m": 1.0})
+        ids.append(run.id)
+    cairn.delete_runs(ids[:5])
+    assert gc(batch_size=2).runs == 5
+    assert sorted(cairn.search_runs(include_deleted=True)["run_id"]) == sorted(ids[5:])
