@@ -35,6 +35,14 @@ def test_round_trip_bytes_and_files(artifacts: Store, tmp_path: Path) -> None:
     assert copy.read_bytes() == source.read_bytes()
 
 
+def test_empty_content(artifacts: Store, tmp_path: Path) -> None:
+    """Empty bytes and empty files are stored and read back like any other."""
+    store = artifacts.artifacts
+    assert store.read_bytes(store.put_bytes(b"").digest) == b""
+    (tmp_path / "empty").write_bytes(b"")
+    assert store.put_file(tmp_path / "empty").size == 0
+
+
 def test_same_content_is_stored_once(artifacts: Store) -> None:
     """Storing identical bytes twice gives the same object and does not rewrite it."""
     store = artifacts.artifacts

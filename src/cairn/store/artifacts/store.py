@@ -65,7 +65,12 @@ class ArtifactStore:
         target = self.object_path(digest)
         if self.is_local:
             if not os.path.exists(target):
-                self._install_local(target, lambda out: out.write(data))
+
+                def fill(out: IO[bytes]) -> str:
+                    out.write(data)
+                    return digest
+
+                self._write_local(fill)
         else:
             fs, _ = self._remote()
             with self._mapped(target):
@@ -93,42 +98,39 @@ class ArtifactStore:
 
     def _put_local_file(self, source: Path) -> StoredObject:
         hasher = StreamingHasher()
-        folder = Path(self._root) / "objects"
-        tmp = self._tmp_path(folder)
+
+        def copy(out: IO[bytes]) -> str:
+            while chunk := src.read(CHUNK_SIZE):
+                hasher.update(chunk)
+                out.write(chunk)
+            return hasher.digest
+
         try:
-            with open(source, "rb") as src, open(tmp, "xb") as out:
-                while chunk := src.read(CHUNK_SIZE):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            target = self.object_path(hasher.digest)
-            self._link_into_place(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+            src = open(source, "rb")  # noqa: SIM115 (closed below; its errors are mapped apart)
+        except FileNotFoundError:
+            raise ArtifactNotFoundError(f"no file at {source}; check the path") from None
+        with src:
+            self._write_local(copy)
         return StoredObject(hasher.digest, hasher.size)
 
-    def _install_local(self, target: str, write: Any) -> None:
+    def _write_local(self, fill: Any) -> None:
+        """Write through ``fill(out) -> digest`` to a temporary file, then link it into place."""
         folder = Path(self._root) / "objects"
-        tmp = self._tmp_path(folder)
-        try:
-            with open(tmp, "xb") as out:
-                write(out)
-                out.flush()
-                os.fsync(out.fileno())
-            self._link_into_place(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def _tmp_path(self, folder: Path) -> Path:
+        tmp = folder / f".tmp-{uuid.uuid4().hex}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "xb") as out:
+                digest = fill(out)
+                out.flush()
+                os.fsync(out.fileno())
+            self._link_into_place(tmp, self.object_path(digest))
         except OSError as exc:
             raise ArtifactError(
-                f"cannot create the artifact folder {folder}: {exc.strerror or exc}; set "
-                "CAIRN_ARTIFACTS (or CAIRN_HOME) to a writable location"
+                f"cannot write to the artifact store {self.url}: {exc.strerror or exc}; free "
+                "some space, or set CAIRN_ARTIFACTS (or CAIRN_HOME) to a writable location"
             ) from None
-        return folder / f".tmp-{uuid.uuid4().hex}"
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @staticmethod
     def _link_into_place(tmp: Path, target: str) -> None:

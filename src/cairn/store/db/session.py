@@ -76,9 +76,14 @@ class Database:
                     f"the metadata store {self.display_url} stayed locked by another process; "
                     "try again"
                 ) from exc
+            advice = (
+                "check that the database file and its folder are writable, or set CAIRN_HOME "
+                "(or CAIRN_STORE) to a writable location"
+                if self.backend == "sqlite"
+                else "check that the server is running and CAIRN_STORE is right"
+            )
             raise StoreUnavailableError(
-                f"cannot use the metadata store {self.display_url}: {_first_line(exc)}; "
-                "check that the server is running and CAIRN_STORE is right"
+                f"cannot use the metadata store {self.display_url}: {_first_line(exc)}; {advice}"
             ) from exc
         except DBAPIError as exc:
             if is_busy_error(exc):
