@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from cairn.core.errors import ArtifactCorruptedError, ArtifactError, ArtifactNotFoundError
+from cairn.core.errors import (
+    ArtifactCorruptedError,
+    ArtifactError,
+    ArtifactNotFoundError,
+    InvalidInputError,
+)
 from cairn.core.hashing import CHUNK_SIZE, StreamingHasher, hash_bytes, hash_file, split_digest
 from cairn.store.artifacts.schemes import filesystem_for, scheme_of
 
@@ -164,13 +169,17 @@ class ArtifactStore:
     def copy_to(self, digest: str, dest: str | Path) -> Path:
         """Write the object to ``dest`` (temporary name, verified, then renamed)."""
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}")
         try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "xb") as out:
                 for chunk in self._verified_chunks(digest):
                     out.write(chunk)
             os.replace(tmp, dest)
+        except OSError as exc:
+            raise InvalidInputError(
+                f"cannot write {dest}: {exc.strerror or exc}; choose a writable destination"
+            ) from None
         finally:
             tmp.unlink(missing_ok=True)
         return dest
