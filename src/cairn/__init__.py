@@ -33,9 +33,13 @@ if TYPE_CHECKING:
         log_figure,
         log_params,
         log_text,
+        rng,
         search_runs,
+        seed,
+        seed_worker,
         set_tags,
         start_run,
+        torch_generator,
     )
     from cairn.tracking import start_run as run
 
@@ -63,9 +67,13 @@ _LAZY: dict[str, tuple[str, str]] = {
     "log_params": ("cairn.tracking", "log_params"),
     "log_text": ("cairn.tracking", "log_text"),
     "run": ("cairn.tracking", "start_run"),
+    "rng": ("cairn.tracking", "rng"),
     "search_runs": ("cairn.tracking", "search_runs"),
+    "seed": ("cairn.tracking", "seed"),
+    "seed_worker": ("cairn.tracking", "seed_worker"),
     "set_tags": ("cairn.tracking", "set_tags"),
     "start_run": ("cairn.tracking", "start_run"),
+    "torch_generator": ("cairn.tracking", "torch_generator"),
 }
 
 __all__ = [
@@ -90,10 +98,14 @@ __all__ = [
     "log_params",
     "log_text",
     "logger",
+    "rng",
     "run",
     "search_runs",
+    "seed",
+    "seed_worker",
     "set_tags",
     "start_run",
+    "torch_generator",
 ]
 
 

@@ -118,6 +118,9 @@ class CaptureSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     params: bool = Field(True, description="record config.params as the run's params")
+    seed: bool = Field(
+        True, description="seed a run whose program never called cairn.seed with a random seed"
+    )
 
 
 class Settings(BaseSettings):

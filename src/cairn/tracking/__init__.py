@@ -26,6 +26,15 @@ from cairn.tracking.run import (
     set_tags,
     start_run,
 )
+from cairn.tracking.seed import (
+    current_seed,
+    jax_key,
+    rng,
+    seed,
+    seed_worker,
+    seeded_libraries,
+    torch_generator,
+)
 
 __all__ = [
     "ArtifactEntry",
@@ -35,6 +44,7 @@ __all__ = [
     "RunRecord",
     "active_run",
     "current_run",
+    "current_seed",
     "delete_runs",
     "describe_time",
     "download_artifacts",
@@ -42,6 +52,7 @@ __all__ = [
     "find_runs",
     "gc",
     "get_run",
+    "jax_key",
     "log",
     "log_artifact",
     "log_dict",
@@ -49,8 +60,13 @@ __all__ = [
     "log_params",
     "log_text",
     "restore_runs",
+    "rng",
     "runs_frame",
     "search_runs",
+    "seed",
+    "seed_worker",
+    "seeded_libraries",
     "set_tags",
     "start_run",
+    "torch_generator",
 ]

@@ -34,6 +34,7 @@ from cairn.tracking._codec import check_key, check_text, flatten, metric_value
 from cairn.tracking._names import run_name
 from cairn.tracking._sink import MetricSink
 from cairn.tracking.record import ArtifactEntry
+from cairn.tracking.seed import ensure_seeded, seeded_libraries
 
 MAX_NAME_LENGTH = 255  # runs.name and experiments.name
 _lock = threading.RLock()
@@ -281,6 +282,10 @@ def start_run(
     tag_values = {
         check_key(k, "tag"): check_text(str(v), "tag value") for k, v in (tags or {}).items()
     }
+    if settings.capture.seed:
+        # Every run can be replayed: one never seeded by its program gets a random seed.
+        tag_values["cairn.seed"] = str(ensure_seeded(only_imported=True))
+        tag_values["cairn.seeded"] = ",".join(seeded_libraries())
     for text, what in ((run_label, "run name"), (experiment_name, "experiment name")):
         check_text(text, what)
         if not text.strip() or len(text) > MAX_NAME_LENGTH:
