@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "rich", "json", "plain"] = "auto"
     flush_interval: float = Field(1.0, gt=0, le=60, description="metric flush period, seconds")
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    seed: int | None = Field(
+        None, ge=0, le=2**32 - 1, description="seed for cairn.seed() and runs (cairn run --seed)"
+    )
+    run_id: str | None = Field(
+        None, description="a run started elsewhere (cairn run) that this process logs to"
+    )
     params: Annotated[
         Params, PlainValidator(_to_params), PlainSerializer(lambda p: p.to_dict())
     ] = Field(default_factory=lambda: Params(is_root=True), description="the project's params")

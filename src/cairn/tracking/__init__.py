@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cairn.tracking.launch import LaunchResult, launch, parse_overrides, parse_seeds
 from cairn.tracking.manage import GcResult, delete_runs, gc, restore_runs
 from cairn.tracking.query import (
     describe_time,
@@ -39,6 +40,7 @@ from cairn.tracking.seed import (
 __all__ = [
     "ArtifactEntry",
     "GcResult",
+    "LaunchResult",
     "MetricPoint",
     "Run",
     "RunRecord",
@@ -53,12 +55,15 @@ __all__ = [
     "gc",
     "get_run",
     "jax_key",
+    "launch",
     "log",
     "log_artifact",
     "log_dict",
     "log_figure",
     "log_params",
     "log_text",
+    "parse_overrides",
+    "parse_seeds",
     "restore_runs",
     "rng",
     "runs_frame",

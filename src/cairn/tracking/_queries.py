@@ -89,6 +89,15 @@ def end_run(conn: Connection, run_id: int, status: str, end_ms: int, error: str 
     )
 
 
+def fail_run(conn: Connection, run_id: int, end_ms: int, error: str) -> None:
+    """Mark a run failed even if its program had ended it (its process then failed)."""
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.status.in_(["running", "finished"]))
+        .values(status="failed", end_ms=func.coalesce(runs.c.end_ms, end_ms), error=error)
+    )
+
+
 def resolve_run(conn: Connection, ref: str) -> tuple[int, str]:
     """Return (id, uid) of the run whose id is ``ref`` or starts with it (at least 4 chars)."""
     ref = ref.strip().lower()

@@ -34,7 +34,7 @@ from cairn.tracking._codec import check_key, check_text, flatten, metric_value
 from cairn.tracking._names import run_name
 from cairn.tracking._sink import MetricSink
 from cairn.tracking.record import ArtifactEntry
-from cairn.tracking.seed import ensure_seeded, seeded_libraries
+from cairn.tracking.seed import ensure_seeded, seed, seeded_libraries
 
 MAX_NAME_LENGTH = 255  # runs.name and experiments.name
 _lock = threading.RLock()
@@ -42,6 +42,7 @@ _active: dict[str, Run] = {}
 _sinks: dict[Any, MetricSink] = {}
 _uncaught: list[BaseException] = []
 _hooks_installed = False
+_attached: list[str] = []  # the run this process was launched into, once attached
 
 
 class Run:
@@ -270,6 +271,9 @@ def start_run(
     parent_uid = context.current_run_id()
     with _lock:
         parent = _active.get(parent_uid) if parent_uid else None
+        attach = settings.run_id if parent is None and not _attached else None
+    if attach is not None:
+        return _attach(store, attach, settings.seed)
     inherited = context.params_override()
     base = inherited if inherited is not None else settings.params
     effective = _merge(base, params or {})
@@ -316,6 +320,27 @@ def start_run(
     db_id = store.db.transact(create)
     run = Run(store, db_id, uid, run_label, experiment_name, parent.id if parent else None)
     run._tokens = context.push_run(uid, effective)
+    with _lock:
+        _active[uid] = run
+    return run
+
+
+def _attach(store: Store, uid: str, seed_value: int | None) -> Run:
+    """Become the process of a run started by ``cairn run`` (its id is in the settings)."""
+    with store.db.read() as conn:
+        db_id, uid = _queries.resolve_run(conn, uid)
+        record = _queries.get(conn, db_id)
+    if record.status != "running":
+        raise RunStateError(
+            f"run {uid} (CAIRN_RUN_ID) has already ended as {record.status}; start the "
+            "program without CAIRN_RUN_ID, or through 'cairn run'"
+        )
+    with _lock:
+        _attached.append(uid)
+    if seed_value is not None:
+        seed(seed_value)  # the launcher's seed, for every installed library
+    run = Run(store, db_id, uid, record.name, record.experiment, record.parent_id)
+    run._tokens = context.push_run(uid, None)
     with _lock:
         _active[uid] = run
     return run

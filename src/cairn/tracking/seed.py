@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 from cairn.core.errors import InvalidInputError
+from cairn.core.settings import get_settings
 
 MAX_SEED = 2**32 - 1  # NumPy's legacy RNG takes seeds below 2**32
 
@@ -43,6 +44,8 @@ def seed(value: int | None = None, *, only_imported: bool = False) -> int:
     ``only_imported`` limits seeding to libraries the program has already imported (what a
     run does at start, so that starting a run never pays for importing PyTorch).
     """
+    if value is None:
+        value = get_settings().seed  # set by `cairn run --seed N` for the program it runs
     chosen = _check(value) if value is not None else int.from_bytes(os.urandom(4), "big")
     wanted = (lambda m: m in sys.modules) if only_imported else _installed
     seeded = ["random"]

@@ -1,0 +1,188 @@
+"""``cairn run``: launch any command as a tracked run, with one seed or several.
+
+The launcher creates the run, then starts the command with an environment built for it
+(cairn never writes its own ``os.environ``): ``PYTHONHASHSEED`` and ``CAIRN_SEED`` (which
+only take effect when set before the interpreter starts), ``CAIRN_RUN_ID`` so that the
+program's own ``cairn.run()`` / ``cairn.log`` attach to the run, ``CAIRN_PARAMS`` with the
+``--set`` overrides applied, and the store URLs so that the program logs where the launcher
+does. With several seeds, each seed is a child run of one parent, and the parent gets every
+metric's mean, standard deviation, min and max across seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from cairn.core.errors import InvalidInputError
+from cairn.core.ids import now_ms
+from cairn.core.settings import get_settings
+from cairn.tracking import _queries
+from cairn.tracking.run import Run, _merge, start_run
+from cairn.tracking.seed import MAX_SEED
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """What ``launch`` did: the run (the parent, with several seeds) and the exit status."""
+
+    run_id: str
+    exit_code: int
+    child_ids: list[str] = field(default_factory=list)
+    aggregates: dict[str, float] = field(default_factory=dict)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """Turn ``["optim.lr=0.1", "name=adam"]`` into nested params, values typed by YAML."""
+    nested: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+            raise InvalidInputError(
+                f"--set takes key=value (nested keys with dots), got {item!r}; "
+                "e.g. --set optim.lr=0.01"
+            )
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw  # not YAML: keep the text as written
+        node = nested
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise InvalidInputError(
+                    f"--set {item!r} conflicts with an earlier --set of {part!r}"
+                )
+            node = child
+        node[leaf] = value
+    return nested
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Parse ``"1,2,3"`` into seeds, each an integer from 0 to 2**32 - 1."""
+    seeds = []
+    for raw in text.split(","):
+        part = raw.strip()
+        if not part.isdecimal() or int(part) > MAX_SEED:
+            raise InvalidInputError(
+                f"--seeds takes comma-separated integers from 0 to {MAX_SEED}, got {text!r}; "
+                "e.g. --seeds 1,2,3"
+            )
+        seeds.append(int(part))
+    if len(set(seeds)) != len(seeds):
+        raise InvalidInputError(f"--seeds {text!r} repeats a seed; give each seed once")
+    return seeds
+
+
+def launch(
+    command: Sequence[str],
+    *,
+    seed: int | None = None,
+    seeds: Sequence[int] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    experiment: str | None = None,
+) -> LaunchResult:
+    """Run ``command`` as a tracked run (or one child run per seed); return what happened."""
+    if not command:
+        raise InvalidInputError(
+            "cairn run needs a command after '--', e.g. cairn run -- python train.py"
+        )
+    if shutil.which(command[0]) is None:
+        raise InvalidInputError(
+            f"command {command[0]!r} was not found; check its name, or give its path"
+        )
+    if seed is not None and seeds:
+        raise InvalidInputError("give either --seed or --seeds, not both")
+    if seed is not None and (seed < 0 or seed > MAX_SEED):
+        raise InvalidInputError(f"--seed takes an integer from 0 to {MAX_SEED}, got {seed}")
+    params = dict(overrides or {})
+    if not seeds:
+        run = start_run(name=name, experiment=experiment, params=params)
+        chosen = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
+        code = _run_child(run, command, chosen, params)
+        return LaunchResult(run.id, code)
+    parent = start_run(name=name, experiment=experiment, params=params)
+    children, codes = [], []
+    try:
+        for value in seeds:
+            child = start_run(name=f"{parent.name}-seed{value}", params=params)
+            children.append(child.id)
+            codes.append(_run_child(child, command, value, params))
+        aggregates = aggregate_children(parent, children)
+    except BaseException as exc:
+        parent.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    code = next((c for c in codes if c != 0), 0)
+    parent.end("finished" if code == 0 else "failed", None if code == 0 else _exit_text(code))
+    return LaunchResult(parent.id, code, children, aggregates)
+
+
+def _run_child(run: Run, command: Sequence[str], seed: int, params: Mapping[str, Any]) -> int:
+    settings = get_settings()
+    effective = _merge(settings.params, params)
+    env = dict(os.environ)  # the child's own environment, built explicitly
+    env.update(
+        {
+            "PYTHONHASHSEED": str(seed),
+            "CAIRN_SEED": str(seed),
+            "CAIRN_RUN_ID": run.id,
+            "CAIRN_PARAMS": json.dumps(_plain(effective)),
+            "CAIRN_STORE": settings.store_url,
+            "CAIRN_ARTIFACTS": settings.artifacts_url,
+            "CAIRN_ARTIFACTS_OPTIONS": json.dumps(settings.artifacts_options),
+            "CAIRN_ROOT": str(settings.root),
+        }
+    )
+    run.set_tags({"cairn.seed": seed, "cairn.command": " ".join(command)})
+    try:
+        code = subprocess.run(list(command), env=env, check=False).returncode
+    except KeyboardInterrupt:
+        run.end("killed", "interrupted (SIGINT) while the command ran")
+        raise
+    if code == 0:
+        run.end("finished")
+    else:
+        run.end("failed", _exit_text(code))
+        # The program may have ended its run before exiting with an error: the run failed.
+        run._store.db.transact(
+            lambda conn: _queries.fail_run(conn, run._db_id, now_ms(), _exit_text(code))
+        )
+    return code
+
+
+def _exit_text(code: int) -> str:
+    return f"the command exited with status {code}" if code > 0 else f"killed by signal {-code}"
+
+
+def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+
+
+def aggregate_children(parent: Run, child_ids: Sequence[str]) -> dict[str, float]:
+    """Log on ``parent`` each metric's mean, std, min and max over the children's latest values."""
+    values: dict[str, list[float]] = {}
+    with parent._store.db.read() as conn:
+        for uid in child_ids:
+            db_id, _ = _queries.resolve_run(conn, uid)
+            for key, value in _queries.get(conn, db_id).metrics.items():
+                values.setdefault(key, []).append(value)
+    aggregates: dict[str, float] = {}
+    for key, series in sorted(values.items()):
+        aggregates[f"{key}.mean"] = statistics.fmean(series)
+        aggregates[f"{key}.std"] = statistics.stdev(series) if len(series) > 1 else 0.0
+        aggregates[f"{key}.min"] = min(series)
+        aggregates[f"{key}.max"] = max(series)
+    if aggregates:
+        parent.log(aggregates, step=0)
+        parent.set_tags({"cairn.seeds": len(child_ids)})
+    return aggregates
