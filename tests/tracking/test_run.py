@@ -253,3 +253,36 @@ def test_background_flush_makes_points_durable_without_ending(project: Path) -> 
             time.sleep(0.05)
         assert cairn.get_run(run.id).metrics == {"x": 1.0}
         assert run._sink.pending() == 0
+
+
+SIGTERM_SCRIPT = """
+import sys, time
+import cairn
+def work(run):
+    for i in range(1000):
+        cairn.log({"x": i})
+    print(run.id, flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(
+    "main", ["with cairn.run() as run:\n    work(run)\n", "work(cairn.start_run())\n"]
+)
+def test_sigterm_flushes_and_ends_the_run_killed(project: Path, main: str) -> None:
+    """SIGTERM unwinds the program: every logged point is written and the run ends killed."""
+    import signal
+
+    script = project / "script.py"
+    script.write_text(SIGTERM_SCRIPT + main)
+    with subprocess.Popen(
+        [sys.executable, str(script)], cwd=project, stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        run_id = proc.stdout.readline().strip()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    record = cairn.get_run(run_id)
+    assert record.status == "killed"
+    assert record.error == "terminated by SIGTERM"
+    assert len(record.metric_history["x"]) == 1000

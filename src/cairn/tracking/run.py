@@ -13,6 +13,7 @@ import atexit
 import getpass
 import io
 import json
+import signal
 import sys
 import threading
 import time
@@ -42,7 +43,8 @@ _active: dict[str, Run] = {}
 _sinks: dict[Any, MetricSink] = {}
 _uncaught: list[BaseException] = []
 _hooks_installed = False
-_attached: list[str] = []  # the run this process was launched into, once attached
+_attached: list[str] = []
+_terminated: list[BaseException] = []  # the run this process was launched into, once attached
 
 
 class Run:
@@ -205,7 +207,7 @@ class Run:
         if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
             self.end("finished")
         else:
-            self.end(_status_for(exc), describe(exc))
+            self.end(_status_for(exc), _describe_end(exc))
 
     def _check_active(self, what: str) -> None:
         if self._ended:
@@ -229,6 +231,12 @@ def _artifact_name(name: str) -> str:
 
 def _status_for(exc: BaseException) -> str:
     return "killed" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failed"
+
+
+def _describe_end(exc: BaseException) -> str:
+    if isinstance(exc, Terminated):
+        return "terminated by SIGTERM"
+    return describe(exc)
 
 
 def describe(exc: BaseException) -> str:
@@ -391,18 +399,42 @@ def _install_hooks() -> None:
 
     sys.excepthook = remember
     atexit.register(_end_at_exit)
+    _handle_sigterm()
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread when the process receives SIGTERM, so runs end ``killed``."""
+
+
+def _handle_sigterm() -> None:
+    # SIGTERM's default action ends the process at once, without atexit: no flush, and the run
+    # would stay "running". Turn it into an exception that unwinds (with-blocks end their runs)
+    # and then exits with the conventional status 128 + 15. Only where nobody else handles it.
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def terminate(signum: int, _frame: Any) -> None:
+        exc = Terminated(128 + signum)
+        _terminated.append(exc)
+        raise exc
+
+    signal.signal(signal.SIGTERM, terminate)
 
 
 def _end_at_exit() -> None:
     with _lock:
         runs = list(_active.values())
     error = _uncaught[-1] if _uncaught else None
+    if error is None and _terminated:
+        error = _terminated[-1]
     for run in reversed(runs):
         try:
             if error is None:
                 run.end("finished")
             else:
-                run.end(_status_for(error), describe(error))
+                run.end(_status_for(error), _describe_end(error))
         except Exception as exc:  # never mask the interpreter's own exit
             logger.error("could not end run %s at exit: %s", run.id, exc)
     with _lock:
