@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -43,7 +44,7 @@ PRELUDE = f"""
 import json, math, random, sys, time
 def report(obj):
     print({MARK!r}, json.dumps(obj), flush=True)
-def value(i):
+def value(i):  # same formula in check_points
     return math.exp(-i / 20000.0) + 0.01 * math.sin(i)
 """
 
@@ -66,7 +67,7 @@ t = time.perf_counter()
 with cairn.run(name="bench") as run:
     for i in range(n):
         cairn.log({"loss": value(i)}, step=i)
-report({"seconds": time.perf_counter() - t})
+report({"seconds": time.perf_counter() - t, "run_id": run.id})
 """
 
 MLFLOW_LOG_BATCH = (
@@ -80,7 +81,7 @@ for start in range(0, n, 1000):
     batch = [Metric("loss", value(i), now, i) for i in range(start, min(start + 1000, n))]
     client.log_batch(run_id, metrics=batch)
 client.set_terminated(run_id)
-report({"seconds": time.perf_counter() - t})
+report({"seconds": time.perf_counter() - t, "run_id": run_id})
 """
 )
 
@@ -95,6 +96,21 @@ with mlflow.start_run(experiment_id=exp):
 report({"seconds": time.perf_counter() - t})
 """
 )
+
+# Untimed check, in a fresh process after the logging one exited: were all points durable?
+CAIRN_VERIFY = """
+import cairn
+points = cairn.get_run(sys.argv[1]).metric_history.get("loss", [])
+report([[p.step, p.value] for p in points])
+"""
+
+MLFLOW_VERIFY = """
+import mlflow
+from mlflow.tracking import MlflowClient
+mlflow.set_tracking_uri(f"sqlite:///{sys.argv[1]}/mlflow.db")
+points = MlflowClient().get_metric_history(sys.argv[2], "loss")
+report(sorted([p.step, p.value] for p in points))
+"""
 
 # The same deterministic 2,000 runs for both tools: 10 params, 5 metrics each.
 RUN_DATA = """
@@ -294,17 +310,33 @@ def ratio(name: str, anchor: float, ours: float, goal: float) -> None:
     print(f"ratio {name}: {anchor / ours:.1f}x (goal >= {goal:g}x)")
 
 
+def check_points(tool: str, points: list[list[float]], n: int) -> None:
+    """Warn unless the stored points are exactly steps 0..n-1 with the logged values."""
+    expected = [[i, math.exp(-i / 20000.0) + 0.01 * math.sin(i)] for i in range(n)]
+    if points != expected:
+        print(
+            f"  WARNING: {tool} stored {len(points):,} points, not the {n:,} logged "
+            "(or their steps/values differ)"
+        )
+
+
 def bench_logging(n: int, n_per_call: int, repeats: int) -> None:
     """Metric logging until durable, and bytes on disk per point."""
     cairn_s, batch_s, call_s = [], [], []
     cairn_size = mlflow_size = 0
     for rep in range(repeats):
         with scratch() as d:
-            cairn_s.append(run_cairn(CAIRN_LOG, str(n), home=d)["seconds"])
-            cairn_size = db_bytes(d / ".cairn" / "cairn.db") if rep == 0 else cairn_size
+            out = run_cairn(CAIRN_LOG, str(n), home=d)
+            cairn_s.append(out["seconds"])
+            if rep == 0:
+                cairn_size = db_bytes(d / ".cairn" / "cairn.db")
+                check_points("cairn", run_cairn(CAIRN_VERIFY, out["run_id"], home=d), n)
         with scratch() as d:
-            batch_s.append(run_mlflow(MLFLOW_LOG_BATCH, str(n), home=d)["seconds"])
-            mlflow_size = db_bytes(d / "mlflow.db") if rep == 0 else mlflow_size
+            out = run_mlflow(MLFLOW_LOG_BATCH, str(n), home=d)
+            batch_s.append(out["seconds"])
+            if rep == 0:
+                mlflow_size = db_bytes(d / "mlflow.db")
+                check_points("mlflow", run_mlflow(MLFLOW_VERIFY, out["run_id"], home=d), n)
         with scratch() as d:
             call_s.append(run_mlflow(MLFLOW_LOG_PER_CALL, str(n_per_call), home=d)["seconds"])
     with scratch() as d:
