@@ -12,8 +12,7 @@ import cairn
 
 def test_quickstart_end_to_end(tmp_path: Path) -> None:
     """The quickstart creates the project, records a sweep of runs and prints next steps."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
-    env["COLUMNS"] = "200"
+    env = {**os.environ, "COLUMNS": "200"}  # the project fixture cleared CAIRN_*
     done = subprocess.run(
         [sys.executable, "-m", "cairn.cli.main", "quickstart", "demo"],
         cwd=tmp_path,

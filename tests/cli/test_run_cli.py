@@ -27,8 +27,7 @@ sys.exit(int(os.environ.get("EXIT_WITH", "0")))
 
 def _cairn_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     (project / "script.py").write_text(SCRIPT)
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
-    child_env.update(env)
+    child_env = {**os.environ, **env}  # the project fixture cleared CAIRN_*
     return subprocess.run(
         [sys.executable, "-m", "cairn", "run", *args, "--", sys.executable, "script.py"],
         cwd=project,
@@ -90,7 +89,6 @@ def test_failing_command_fails_the_run(project: Path) -> None:
 
 def test_bad_input_is_one_message(project: Path) -> None:
     """--set without '=', unknown commands and bad seeds exit 1 without a traceback."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
     for args, message in (
         (["--set", "lr", "--", sys.executable, "-c", "pass"], "--set takes key=value"),
         (["--", "no-such-command-here"], "was not found"),
@@ -100,7 +98,6 @@ def test_bad_input_is_one_message(project: Path) -> None:
         done = subprocess.run(
             [sys.executable, "-m", "cairn", "run", *args],
             cwd=project,
-            env=env,
             capture_output=True,
             text=True,
         )

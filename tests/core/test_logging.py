@@ -14,8 +14,7 @@ from cairn import logger
 
 
 def _child(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
-    child_env.update(env)
+    child_env = {**os.environ, **env}  # the project fixture cleared CAIRN_*
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=child_env, check=True
     )

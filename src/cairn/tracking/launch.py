@@ -25,6 +25,7 @@ import yaml
 from cairn.core.errors import InvalidInputError
 from cairn.core.ids import now_ms
 from cairn.core.settings import get_settings
+from cairn.store.db.schema import runs
 from cairn.tracking import _queries
 from cairn.tracking.run import Run, _merge, start_run
 from cairn.tracking.seed import MAX_SEED
@@ -172,10 +173,11 @@ def aggregate_children(parent: Run, child_ids: Sequence[str]) -> dict[str, float
     """Log on ``parent`` each metric's mean, std, min and max over the children's latest values."""
     values: dict[str, list[float]] = {}
     with parent._store.db.read() as conn:
-        for uid in child_ids:
-            db_id, _ = _queries.resolve_run(conn, uid)
-            for key, value in _queries.get(conn, db_id).metrics.items():
-                values.setdefault(key, []).append(value)
+        # Latest values only: the children's full metric histories are not needed here.
+        children = _queries.search(conn, runs.c.uid.in_(list(child_ids)), [], None, None, True)
+    for child in children:
+        for key, value in child.metrics.items():
+            values.setdefault(key, []).append(value)
     aggregates: dict[str, float] = {}
     for key, series in sorted(values.items()):
         aggregates[f"{key}.mean"] = statistics.fmean(series)
