@@ -10,6 +10,7 @@ import pytest
 import cairn
 from cairn.core.errors import ArtifactExistsError, InvalidInputError
 from cairn.store import Store
+from tests.records import own_artifacts
 
 
 def test_files_and_folders(artifacts: Store, project: Path) -> None:
@@ -26,7 +27,7 @@ def test_files_and_folders(artifacts: Store, project: Path) -> None:
         cairn.log_dict({"k": [1, 2]}, "config.json")
         cairn.log_dict({"k": [1, 2]}, "config.yaml")
     record = cairn.get_run(run.id)
-    assert [a.path for a in record.artifacts] == [
+    assert own_artifacts(record) == [
         "config.json",
         "config.yaml",
         "model.bin",

@@ -1,4 +1,4 @@
-"""``cairn runs``: list, show, compare and delete runs."""
+"""``cairn runs``: list, show, compare, diff and delete runs."""
 
 from __future__ import annotations
 
@@ -6,16 +6,19 @@ from enum import Enum
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from cairn import tracking
 from cairn.cli._render import console, fmt_value, write_csv, write_json
 from cairn.core.errors import InvalidInputError
-from cairn.tracking import RunRecord, describe_time
+from cairn.tracking import RunDiff, RunRecord, describe_time
 
-app = typer.Typer(help="List, show, compare and delete runs.", no_args_is_help=True)
+app = typer.Typer(help="List, show, compare, diff and delete runs.", no_args_is_help=True)
 
 MAX_TABLE_COLUMNS = 10
+SYSTEM_PREFIX = "system/"
 
 
 class Format(str, Enum):
@@ -102,7 +105,9 @@ def list_runs(
     if not records:
         console.print("no runs match" if filter else "no runs yet: start one with cairn.run()")
         return
-    shown_metrics = metric_keys[:MAX_TABLE_COLUMNS]
+    # The sampler's system/* metrics describe the machine, not the model: shown by runs show.
+    model_metrics = [k for k in metric_keys if not k.startswith(SYSTEM_PREFIX)]
+    shown_metrics = model_metrics[:MAX_TABLE_COLUMNS]
     shown_params = param_keys[: max(0, MAX_TABLE_COLUMNS - len(shown_metrics))]
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("run id", "name", "experiment", "status", "started", "took"):
@@ -123,7 +128,7 @@ def list_runs(
             *[fmt_value(r.params.get(k)) for k in shown_params],
         )
     console.print(table)
-    hidden = len(metric_keys) + len(param_keys) - len(shown_metrics) - len(shown_params)
+    hidden = len(model_metrics) + len(param_keys) - len(shown_metrics) - len(shown_params)
     if hidden:
         console.print(f"[dim]{hidden} more column(s): see --format csv or 'cairn runs show RUN'[/]")
 
@@ -134,7 +139,7 @@ def show_run(
 ) -> None:
     """Show everything recorded about one run."""
     r = tracking.get_run(run_id)
-    console.print(f"[bold]{r.name}[/]  {r.id}")
+    console.print(f"[bold]{escape(r.name)}[/]  {r.id}")
     facts = [
         ("experiment", r.experiment),
         ("status", _status(r.status) + (" (deleted)" if r.deleted else "")),
@@ -149,7 +154,7 @@ def show_run(
     if r.params:
         table = Table("param", "value", title="params", title_justify="left", box=None)
         for key, value in r.params.items():
-            table.add_row(key, fmt_value(value))
+            table.add_row(escape(key), fmt_value(value))
         console.print(table)
     if r.metrics:
         table = Table(
@@ -165,7 +170,7 @@ def show_run(
         for key, latest in r.metrics.items():
             values = [p.value for p in r.metric_history.get(key, [])]
             table.add_row(
-                key,
+                escape(key),
                 fmt_value(latest),
                 fmt_value(min(values)) if values else "-",
                 fmt_value(max(values)) if values else "-",
@@ -175,14 +180,14 @@ def show_run(
     if r.tags:
         table = Table("tag", "value", title="tags", title_justify="left", box=None)
         for key, value in r.tags.items():
-            table.add_row(key, value)
+            table.add_row(escape(key), escape(value))
         console.print(table)
     if r.artifacts:
         table = Table(
             "artifact", "size", "digest", title="artifacts", title_justify="left", box=None
         )
         for artifact in r.artifacts:
-            table.add_row(artifact.path, f"{artifact.size:,} B", artifact.digest[:19] + "…")
+            table.add_row(escape(artifact.path), f"{artifact.size:,} B", artifact.digest[:19] + "…")
         console.print(table)
     if r.error:
         console.print("[bold red]error[/]")
@@ -214,6 +219,92 @@ def compare_runs(
     table.add_row("[dim]took[/]", *[_duration(r) for r in records])
     console.print(table)
     console.print("[dim]highlighted rows differ between the runs[/]")
+
+
+@app.command("diff")
+def diff_runs(
+    run_a: Annotated[str, typer.Argument(help="run id (or a unique prefix) of run A")],
+    run_b: Annotated[str, typer.Argument(help="run id (or a unique prefix) of run B")],
+    output: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+    full: Annotated[
+        bool, typer.Option("--full", help="show the whole diff of the uncommitted changes")
+    ] = False,
+) -> None:
+    """Show what differs between two runs: seed, params, code, packages, environment, metrics."""
+    if output is Format.csv:
+        raise InvalidInputError("runs diff prints a table or json, not csv; use --format json")
+    if full:
+        diff = tracking.diff_runs(run_a, run_b, max_diff_lines=None)
+    else:
+        diff = tracking.diff_runs(run_a, run_b)
+    if output is Format.json:
+        write_json(_diff_dict(diff))
+        return
+    _print_diff(diff)
+
+
+def _diff_dict(diff: RunDiff) -> dict[str, Any]:
+    return {
+        "run_a": {"run_id": diff.run_a, "run_name": diff.name_a},
+        "run_b": {"run_id": diff.run_b, "run_name": diff.name_b},
+        "same": diff.same,
+        "same_setup": diff.same_setup,
+        "sections": {
+            section.name: [
+                {"key": d.key, "a": d.a, "b": d.b, "change": d.change} for d in section.differences
+            ]
+            for section in diff.sections
+        },
+        "code_diff": diff.code_diff,
+        "code_diff_omitted": diff.code_diff_omitted,
+    }
+
+
+def _print_diff(diff: RunDiff) -> None:
+    # Names, keys and values are the user's text: escaped or wrapped in Text, never markup.
+    console.print(f"[dim]A[/]  [bold]{escape(diff.name_a)}[/]  {diff.run_a}", highlight=False)
+    console.print(f"[dim]B[/]  [bold]{escape(diff.name_b)}[/]  {diff.run_b}", highlight=False)
+    for section in diff.sections:
+        if section.same:
+            continue
+        table = Table(
+            box=None, header_style="bold", pad_edge=False, title=section.name, title_justify="left"
+        )
+        table.add_column("key", no_wrap=True)
+        table.add_column(Text(f"A {diff.name_a}"), style="red")
+        table.add_column(Text(f"B {diff.name_b}"), style="green")
+        for d in section.differences:
+            table.add_row(Text(d.key), Text(fmt_value(d.a)), Text(fmt_value(d.b)))
+        console.print()
+        console.print(table)
+    if diff.code_diff:
+        console.print()
+        console.print("[bold]uncommitted changes[/] [dim](diff of cairn/git.diff, A → B)[/]")
+        console.print(_diff_text(diff.code_diff), soft_wrap=True, highlight=False)
+        if diff.code_diff_omitted:
+            console.print(f"[dim]… {diff.code_diff_omitted} more line(s) left out: see --full[/]")
+    console.print()
+    if diff.same_setup:
+        console.print(
+            f"runs {diff.run_a} and {diff.run_b} do not differ in seed, params, code, packages "
+            "or environment",
+            highlight=False,
+        )
+    else:
+        differing = [s.name for s in diff.sections if not s.same]
+        console.print(
+            f"runs {diff.run_a} and {diff.run_b} differ in {', '.join(differing)}",
+            highlight=False,
+        )
+
+
+def _diff_text(code_diff: str) -> Text:
+    styles = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
+    text = Text()
+    for number, line in enumerate(code_diff.splitlines()):
+        style = next((s for prefix, s in styles if line.startswith(prefix)), "")
+        text.append(("\n" if number else "") + line, style=style)
+    return text
 
 
 @app.command("rm")

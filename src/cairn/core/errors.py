@@ -8,6 +8,7 @@ Every message says what is wrong and what to do about it.
     CairnError
     ├── ConfigError                 settings, cairn.yaml, project home
     ├── MissingDependencyError      an optional extra is not installed
+    │   └── GitNotFoundError        a git repository, but no git command
     ├── StoreError                  metadata store
     │   ├── StoreUnavailableError   cannot open or reach the database
     │   └── MigrationError          schema creation or upgrade failed
@@ -37,6 +38,10 @@ class ConfigError(CairnError):
 
 class MissingDependencyError(CairnError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class GitNotFoundError(MissingDependencyError):
+    """The project is a git repository but the git command is not installed."""
 
 
 class StoreError(CairnError):

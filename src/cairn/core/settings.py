@@ -121,6 +121,23 @@ class CaptureSettings(BaseModel):
     seed: bool = Field(
         True, description="seed a run whose program never called cairn.seed with a random seed"
     )
+    git: bool = Field(
+        True, description="record git commit, branch, remote, dirty flag and uncommitted diff"
+    )
+    environment: bool = Field(
+        True, description="record Python, platform, hardware, command line and entry script"
+    )
+    packages: bool = Field(True, description="record installed packages (cairn/packages.txt)")
+    output: bool = Field(True, description="mirror stdout and stderr to cairn/output.log")
+    system_metrics: bool = Field(
+        True, description="sample CPU, memory, disk, network and GPU use as system/* metrics"
+    )
+    system_metrics_interval: float = Field(
+        10.0, ge=0.5, le=3600, description="seconds between system metric samples"
+    )
+    untracked_max_kb: int = Field(
+        512, ge=0, description="untracked files larger than this are left out of the diff"
+    )
 
 
 class Settings(BaseSettings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cairn.tracking.diff import Difference, DiffSection, RunDiff, diff_runs
 from cairn.tracking.launch import LaunchResult, launch, parse_overrides, parse_seeds
 from cairn.tracking.manage import GcResult, delete_runs, gc, restore_runs
 from cairn.tracking.query import (
@@ -39,16 +40,20 @@ from cairn.tracking.seed import (
 
 __all__ = [
     "ArtifactEntry",
+    "DiffSection",
+    "Difference",
     "GcResult",
     "LaunchResult",
     "MetricPoint",
     "Run",
+    "RunDiff",
     "RunRecord",
     "active_run",
     "current_run",
     "current_seed",
     "delete_runs",
     "describe_time",
+    "diff_runs",
     "download_artifacts",
     "end_run",
     "find_runs",

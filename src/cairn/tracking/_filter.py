@@ -44,6 +44,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from cairn.core.errors import FilterError
 from cairn.store.db.schema import experiments, latest_metrics, metric_keys, params, run_tags, runs
+from cairn.tracking import _liveness
 
 _FILTER_EXAMPLE = "metrics.auc > 0.9 AND params.optim = 'adam'"
 _ORDER_EXAMPLE = "metrics.auc DESC, params.lr, start_time ASC"
@@ -473,6 +474,8 @@ def _attribute_target(name: str) -> _Target:
     names = {"run_id": "uid", "run_name": "name", "status": "status", "user": "user"}
     stored = runs.c[names.get(name, "end_ms" if name in ("end_time", "duration") else "start_ms")]
     column: ColumnElement[Any] = stored
+    if name == "status":
+        column = _liveness.run_status()  # "crashed" is derived, not stored
     if name == "duration":
         column = runs.c.end_ms - runs.c.start_ms
         columns, accepts = {"num": column}, "a number of milliseconds"

@@ -39,6 +39,7 @@ from cairn.store.db.schema import (
     run_tags,
     runs,
 )
+from cairn.tracking import _liveness
 from cairn.tracking._codec import decode_param, encode_param, unpack
 from cairn.tracking.record import ArtifactEntry, MetricPoint, RunRecord
 
@@ -86,6 +87,25 @@ def end_run(conn: Connection, run_id: int, status: str, end_ms: int, error: str 
         update(runs)
         .where(runs.c.id == run_id, runs.c.status == "running")
         .values(status=status, end_ms=end_ms, error=error)
+    )
+
+
+def beat(conn: Connection, run_ids: Sequence[int], now: int) -> None:
+    """Record a heartbeat of running runs."""
+    for part in _chunks(run_ids):
+        conn.execute(
+            update(runs)
+            .where(runs.c.id.in_(part), runs.c.status == "running")
+            .values(heartbeat_ms=now)
+        )
+
+
+def claim_run(conn: Connection, run_id: int, host: str, pid: int, now: int) -> None:
+    """Make this process (``host``, ``pid``) the one whose liveness the run reflects."""
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.status == "running")
+        .values(host=host, pid=pid, heartbeat_ms=now)
     )
 
 
@@ -307,7 +327,7 @@ def _run_columns() -> list[Any]:
         runs.c.uid,
         runs.c.name,
         experiments.c.name.label("experiment"),
-        runs.c.status,
+        _liveness.run_status().label("status"),
         runs.c.start_ms,
         runs.c.end_ms,
         _parent.c.uid.label("parent_uid"),
@@ -344,7 +364,8 @@ def search(
     query = query.order_by(*order_by, runs.c.start_ms.desc(), runs.c.id.desc())
     if limit is not None:
         query = query.limit(limit)
-    rows = conn.execute(query).all()
+    liveness = _liveness.parameters(conn)
+    rows = conn.execute(query, liveness).all()
     if len(rows) <= MAX_BOUND_IDS:
         ids: BindParameter[list[int]] = bindparam("run_ids", [r[0] for r in rows], expanding=True)
         return _records(conn, rows, lambda column: column.in_(ids))
@@ -354,12 +375,12 @@ def search(
     if limit is None:
         matching = matching.order_by(None)
     subquery = matching.subquery()
-    return _records(conn, rows, lambda column: column.in_(select(subquery.c.id)))
+    return _records(conn, rows, lambda column: column.in_(select(subquery.c.id)), liveness)
 
 
 def get(conn: Connection, run_id: int) -> RunRecord:
     """Return one run with everything recorded about it, metric history included."""
-    rows = conn.execute(_run_select().where(runs.c.id == run_id)).all()
+    rows = conn.execute(_run_select().where(runs.c.id == run_id), _liveness.parameters(conn)).all()
     record = _records(conn, rows, lambda column: column == run_id)[0]
     return replace(
         record,
@@ -369,13 +390,19 @@ def get(conn: Connection, run_id: int) -> RunRecord:
 
 
 def _records(
-    conn: Connection, rows: Sequence[Any], belongs: Callable[[Any], ColumnElement[bool]]
+    conn: Connection,
+    rows: Sequence[Any],
+    belongs: Callable[[Any], ColumnElement[bool]],
+    parameters: Mapping[str, Any] | None = None,
 ) -> list[RunRecord]:
+    """Complete run rows with params, latest metrics and tags (``parameters``: see search)."""
+    extra = dict(parameters or {})
     run_params: dict[int, dict[str, Any]] = defaultdict(dict)
     run_metrics: dict[int, dict[str, float]] = defaultdict(dict)
     tags: dict[int, dict[str, str]] = defaultdict(dict)
     query = select(params.c.run_id, params.c.key, params.c.value, params.c.is_json)
-    for run_id, key, value, is_json in conn.execute(query.where(belongs(params.c.run_id))).all():
+    param_rows = conn.execute(query.where(belongs(params.c.run_id)), extra).all()
+    for run_id, key, value, is_json in param_rows:
         run_params[run_id][key] = decode_param(value, is_json)
     metrics_query = (
         select(latest_metrics.c.run_id, metric_keys.c.name, latest_metrics.c.value)
@@ -383,10 +410,10 @@ def _records(
         .where(belongs(latest_metrics.c.run_id))
     )
     nan = float("nan")
-    for run_id, name, value in conn.execute(metrics_query).all():
+    for run_id, name, value in conn.execute(metrics_query, extra).all():
         run_metrics[run_id][name] = nan if value is None else value
     tags_query = select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value)
-    for run_id, key, value in conn.execute(tags_query.where(belongs(run_tags.c.run_id))).all():
+    for run_id, key, value in conn.execute(tags_query.where(belongs(run_tags.c.run_id)), extra):
         tags[run_id][key] = value
     records = []
     # Rows unpack as plain tuples: named attribute access costs far more per row.

@@ -5,6 +5,9 @@ accumulated at least every ``flush_interval`` seconds (sooner when the buffer gr
 one transaction per flush holding one packed chunk per (run, key) plus each key's latest
 value. ``flush()`` writes synchronously (``end_run``, interpreter exit, exceptions). A failed
 write keeps its points buffered and is retried; nothing is dropped.
+
+The same thread sends the heartbeat of the runs this process is running (``watch``) every
+``HEARTBEAT_S`` seconds, so a reader can tell a live run from a crashed one.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from collections import defaultdict
 from typing import Any
 
 from cairn.core.errors import CairnError
+from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.store.db import Database
 from cairn.tracking import _queries
 from cairn.tracking._codec import pack
+from cairn.tracking._liveness import HEARTBEAT_S
 
 # (run id, key, step, timestamp ms, value)
 Point = tuple[int, str, int, int, float]
@@ -39,6 +44,20 @@ class MetricSink:
         self._stop = threading.Event()
         self._key_ids: dict[str, int] = {}
         self._thread: threading.Thread | None = None
+        self._watched: set[int] = set()
+        self._last_beat = time.monotonic()
+
+    def watch(self, run_id: int) -> None:
+        """Send the heartbeat of ``run_id`` until ``unwatch``."""
+        with self._lock:
+            self._watched.add(run_id)
+        if self._thread is None:
+            self._start()
+
+    def unwatch(self, run_id: int) -> None:
+        """Stop the heartbeat of ``run_id`` (it has ended)."""
+        with self._lock:
+            self._watched.discard(run_id)
 
     def add(self, points: list[Point]) -> None:
         """Queue points for writing."""
@@ -85,12 +104,21 @@ class MetricSink:
             try:
                 with self._write_lock:
                     self._write_buffered()
+                if time.monotonic() - self._last_beat >= HEARTBEAT_S:
+                    self._beat()
             except CairnError as exc:
                 logger.warning("could not write metrics yet (will retry): %s", exc)
                 time.sleep(min(self._interval, 1.0))
             except Exception:  # keep the writer alive; points stay buffered
                 logger.exception("unexpected error while writing metrics (will retry)")
                 time.sleep(min(self._interval, 1.0))
+
+    def _beat(self) -> None:
+        with self._lock:
+            watched = sorted(self._watched)
+        self._last_beat = time.monotonic()
+        if watched:
+            self._db.transact(lambda conn: _queries.beat(conn, watched, now_ms()))
 
     def _write_buffered(self) -> None:
         with self._lock:

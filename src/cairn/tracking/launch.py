@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -27,7 +28,7 @@ from cairn.core.ids import now_ms
 from cairn.core.settings import get_settings
 from cairn.store.db.schema import runs
 from cairn.tracking import _queries
-from cairn.tracking.run import Run, _merge, start_run
+from cairn.tracking.run import Run, _merge, _start
 from cairn.tracking.seed import MAX_SEED
 
 
@@ -108,15 +109,15 @@ def launch(
         raise InvalidInputError(f"--seed takes an integer from 0 to {MAX_SEED}, got {seed}")
     params = dict(overrides or {})
     if not seeds:
-        run = start_run(name=name, experiment=experiment, params=params)
+        run = _start(name, experiment, params, None, launcher=True)
         chosen = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
         code = _run_child(run, command, chosen, params)
         return LaunchResult(run.id, code)
-    parent = start_run(name=name, experiment=experiment, params=params)
+    parent = _start(name, experiment, params, None, launcher=True)
     children, codes = [], []
     try:
         for value in seeds:
-            child = start_run(name=f"{parent.name}-seed{value}", params=params)
+            child = _start(f"{parent.name}-seed{value}", None, params, None, launcher=True)
             children.append(child.id)
             codes.append(_run_child(child, command, value, params))
         aggregates = aggregate_children(parent, children)
@@ -144,7 +145,7 @@ def _run_child(run: Run, command: Sequence[str], seed: int, params: Mapping[str,
             "CAIRN_ROOT": str(settings.root),
         }
     )
-    run.set_tags({"cairn.seed": seed, "cairn.command": " ".join(command)})
+    run.set_tags({"cairn.seed": seed, "cairn.command": shlex.join(command)})
     try:
         code = subprocess.run(list(command), env=env, check=False).returncode
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@ import atexit
 import getpass
 import io
 import json
+import os
 import signal
 import sys
 import threading
@@ -30,8 +31,9 @@ from cairn.core.logging import logger
 from cairn.core.progress import track
 from cairn.core.settings import get_settings
 from cairn.store import Store, get_store
-from cairn.tracking import _queries
+from cairn.tracking import _implicit, _queries
 from cairn.tracking._codec import check_key, check_text, flatten, metric_value
+from cairn.tracking._liveness import this_host
 from cairn.tracking._names import run_name
 from cairn.tracking._sink import MetricSink
 from cairn.tracking.record import ArtifactEntry
@@ -65,6 +67,7 @@ class Run:
         self._ended = False
         self._end_lock = threading.Lock()
         self._tokens: Any = None
+        self._capturing = _implicit.Capturing()
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.name!r} experiment={self.experiment!r}>"
@@ -86,6 +89,13 @@ class Run:
                 raise InvalidInputError(f"step must be an integer, got {step!r}")
             if step >= self._next_step:
                 self._next_step = step + 1
+        self._append(metrics, step)
+
+    def _append(self, metrics: Mapping[str, Any], step: int) -> None:
+        """Queue points at ``step`` without moving the run's own step counter.
+
+        The system metrics sampler logs through this, with steps of its own.
+        """
         ts = time.time_ns() // 1_000_000
         points = []
         known = self._known_keys
@@ -185,11 +195,16 @@ class Run:
             self._ended = True
         try:
             try:
+                _implicit.finish(self, self._capturing)
+            except Exception as exc:  # what was captured must never keep the run from ending
+                logger.warning("could not finish capturing run %s: %s", self.id, exc)
+            try:
                 self._sink.flush()  # on failure the points stay buffered for the exit flush
             finally:
                 self._store.db.transact(
                     lambda conn: _queries.end_run(conn, self._db_id, status, now_ms(), error)
                 )
+                self._sink.unwatch(self._db_id)
         finally:
             with _lock:
                 _active.pop(self.id, None)
@@ -273,6 +288,18 @@ def start_run(
     ``params`` override the project's ``config.params`` for this run: the effective params
     are recorded and ``config.params`` shows them while the run is active.
     """
+    return _start(name, experiment, params, tags, launcher=False)
+
+
+def _start(
+    name: str | None,
+    experiment: str | None,
+    params: Mapping[str, Any] | None,
+    tags: Mapping[str, Any] | None,
+    *,
+    launcher: bool,
+) -> Run:
+    """Start a run; a ``launcher`` (``cairn run``) records code and machine but not itself."""
     settings = get_settings()
     store = get_store()
     _install_hooks()
@@ -304,6 +331,8 @@ def start_run(
             raise InvalidInputError(
                 f"{what} {text[:40]!r} must have 1 to {MAX_NAME_LENGTH} characters"
             )
+    facts = _implicit.facts_at_start(settings, code=True, process=not launcher)
+    tag_values = {**facts.tags, **tag_values}  # the user's own tags win
 
     def create(conn: Any) -> int:
         exp_id = _queries.experiment_id(conn, experiment_name, start)
@@ -317,6 +346,9 @@ def start_run(
                 "status": "running",
                 "start_ms": start,
                 "user": user,
+                "host": this_host(),
+                "pid": os.getpid(),
+                "heartbeat_ms": start,
             },
         )
         if recorded:
@@ -330,6 +362,8 @@ def start_run(
     run._tokens = context.push_run(uid, effective)
     with _lock:
         _active[uid] = run
+    run._sink.watch(db_id)
+    run._capturing = _implicit.begin(run, settings, facts, process=not launcher)
     return run
 
 
@@ -347,10 +381,18 @@ def _attach(store: Store, uid: str, seed_value: int | None) -> Run:
         _attached.append(uid)
     if seed_value is not None:
         seed(seed_value)  # the launcher's seed, for every installed library
+    settings = get_settings()
+    # The launcher recorded the code and the machine; this process records itself.
+    facts = _implicit.facts_at_start(settings, code=False, process=True)
     run = Run(store, db_id, uid, record.name, record.experiment, record.parent_id)
+    if facts.tags:
+        run.set_tags(facts.tags)
+    _implicit.claim(run)
     run._tokens = context.push_run(uid, None)
     with _lock:
         _active[uid] = run
+    run._sink.watch(db_id)
+    run._capturing = _implicit.begin(run, settings, facts, process=True)
     return run
 
 

@@ -48,6 +48,11 @@ runs = Table(
     Column("user", String(255)),
     Column("error", Text),
     Column("deleted_ms", BigInteger),
+    # Liveness of a running run: its process (host, pid) and its last heartbeat. A run still
+    # "running" whose process is gone or whose heartbeat stopped reads as "crashed".
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Column("heartbeat_ms", BigInteger),
     Index(None, "experiment_id", "start_ms"),
     Index(None, "parent_id"),
     # Partial: only deleted runs are looked up by it (gc), and live ones never pay for it.
@@ -56,6 +61,12 @@ runs = Table(
         "deleted_ms",
         sqlite_where=text("deleted_ms IS NOT NULL"),
         postgresql_where=text("deleted_ms IS NOT NULL"),
+    ),
+    Index(
+        "ix_runs_running",
+        "host",
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
     ),
 )
 

@@ -1,0 +1,143 @@
+"""Start and finish what a run records without being asked (see ``capture`` for the facts).
+
+At start, what is cheap and must describe the moment (git state, machine, process) is
+captured synchronously and written with the run's creation; what is slower and does not
+change the user's program (storing the diff, the package list, GPU names) happens on a
+background thread that ``finish`` joins before the run ends. The output mirror and the system
+metrics sampler run for the run's lifetime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cairn.core.errors import CairnError
+from cairn.core.ids import now_ms
+from cairn.core.logging import logger
+from cairn.core.settings import Settings
+from cairn.tracking import _output, _queries, capture, system_metrics
+from cairn.tracking._liveness import this_host
+from cairn.tracking.record import ArtifactEntry
+
+if TYPE_CHECKING:
+    from cairn.tracking.run import Run
+
+JOIN_TIMEOUT_S = 120.0
+DIFF_ARTIFACT = "cairn/git.diff"
+PACKAGES_ARTIFACT = "cairn/packages.txt"
+OUTPUT_ARTIFACT = "cairn/output.log"
+
+
+@dataclass
+class StartFacts:
+    """What was captured synchronously at start: tags, and the diff to store."""
+
+    tags: dict[str, str] = field(default_factory=dict)
+    diff: bytes | None = None
+
+
+@dataclass
+class Capturing:
+    """The background parts of one run's capture."""
+
+    thread: threading.Thread | None = None
+    mirror: bool = False
+    sampling: bool = False
+
+
+def facts_at_start(settings: Settings, *, code: bool, process: bool) -> StartFacts:
+    """Capture git state and machine (``code``) and the process (``process``) now."""
+    switches = settings.capture
+    facts = StartFacts()
+    tree = capture.find_work_tree(Path.cwd())
+    if code and switches.git:
+        result = capture.capture_code(Path.cwd(), settings.home_dir, switches.untracked_max_kb)
+        facts.tags.update(result.tags)
+        facts.diff = result.diff
+    if code and switches.environment:
+        facts.tags.update(capture.capture_machine())
+    if process and switches.environment:
+        process_tags = capture.capture_process(tree)
+        if not code:
+            process_tags.pop("cairn.command", None)  # the launcher recorded the command it ran
+        facts.tags.update(process_tags)
+    return facts
+
+
+def begin(run: Run, settings: Settings, facts: StartFacts, *, process: bool) -> Capturing:
+    """Start the background parts of the capture of ``run``."""
+    switches = settings.capture
+    state = Capturing()
+    packages = process and switches.packages
+    if facts.diff is not None or packages:
+        cache_dir = settings.home_dir / "cache"
+        state.thread = threading.Thread(
+            target=_store_in_background,
+            args=(run, facts.diff, cache_dir if packages else None, packages),
+            name=f"cairn-capture-{run.id}",
+            daemon=True,
+        )
+        state.thread.start()
+    if process and switches.output:
+        state.mirror = _output.start_mirror(run.id, settings.home_dir / "tmp") is not None
+    if process and switches.system_metrics:
+        system_metrics.start_sampling(run, switches.system_metrics_interval)
+        state.sampling = True
+    return state
+
+
+def _store_in_background(
+    run: Run, diff: bytes | None, cache_dir: Path | None, packages: bool
+) -> None:
+    try:
+        entries = []
+        if diff is not None:
+            stored = run._store.artifacts.put_bytes(diff)
+            entries.append(ArtifactEntry(DIFF_ARTIFACT, stored.digest, stored.size))
+        if packages:
+            text = capture.packages_text(cache_dir).encode("utf-8")
+            stored = run._store.artifacts.put_bytes(text)
+            entries.append(ArtifactEntry(PACKAGES_ARTIFACT, stored.digest, stored.size))
+        if entries:
+            run._record(entries)
+    except CairnError as exc:
+        logger.warning("could not store the captured code diff or packages of %s: %s", run.id, exc)
+    except Exception:
+        logger.exception("could not store the captured code diff or packages of %s", run.id)
+
+
+def finish(run: Run, state: Capturing) -> None:
+    """Join the background capture, take the last sample and store the output log."""
+    if state.thread is not None:
+        state.thread.join(JOIN_TIMEOUT_S)
+        if state.thread.is_alive():
+            logger.warning("gave up waiting for the capture of run %s to be stored", run.id)
+    if state.sampling:
+        system_metrics.stop_sampling(run)
+    if state.mirror:
+        spool = _output.stop_mirror(run.id)
+        if spool is not None:
+            _store_output(run, spool)
+
+
+def _store_output(run: Run, spool: Path) -> None:
+    try:
+        if spool.stat().st_size > 0:
+            stored = run._store.artifacts.put_file(spool)
+            run._record([ArtifactEntry(OUTPUT_ARTIFACT, stored.digest, stored.size)])
+    except (CairnError, OSError) as exc:
+        logger.warning("could not store the output of run %s (kept in %s): %s", run.id, spool, exc)
+        return
+    with contextlib.suppress(OSError):
+        spool.unlink()
+
+
+def claim(run: Run) -> None:
+    """Record this process as the one running ``run`` (its liveness follows this process)."""
+    host, pid, now = this_host(), os.getpid(), now_ms()
+    run._store.db.transact(lambda conn: _queries.claim_run(conn, run._db_id, host, pid, now))

@@ -1,0 +1,129 @@
+"""Mirror what the program prints (``sys.stdout`` and ``sys.stderr``) to a log file.
+
+The outermost run of a process owns the mirror: it replaces both streams with a ``_Tee`` that
+writes everything to the original stream first (what the user sees does not change) and then
+to a spool file in cairn's home; when the run ends the streams are put back and the spool is
+stored as the run's ``cairn/output.log``. Output written below Python (by C extensions or
+child processes writing to file descriptor 1 directly) is not seen: only a pipe around the
+whole process could see it, and that would change what the user sees (no terminal, no colour).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any, TextIO
+
+
+class _Tee:
+    """A text stream writing to the original stream and to a spool file."""
+
+    def __init__(self, original: TextIO, spool: IO[str], lock: threading.Lock) -> None:
+        self._original = original
+        self._spool = spool
+        self._lock = lock
+        self._closed = False
+
+    def write(self, text: str) -> int:
+        written = self._original.write(text)
+        if not self._closed:
+            with self._lock:
+                if not self._closed:
+                    with contextlib.suppress(OSError, ValueError):
+                        self._spool.write(text)
+        return written
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        # encoding, isatty, fileno, buffer, errors...: the original stream answers.
+        return getattr(self._original, name)
+
+
+class OutputMirror:
+    """The mirror of one process's output, owned by one run."""
+
+    def __init__(self, owner: str, spool_path: Path) -> None:
+        self.owner = owner
+        self.path = spool_path
+        self._lock = threading.Lock()
+        spool_path.parent.mkdir(parents=True, exist_ok=True)
+        self._spool = open(  # noqa: SIM115 - closed in stop()
+            spool_path, "w", encoding="utf-8", errors="backslashreplace", newline=""
+        )
+        self._streams: list[tuple[str, TextIO, _Tee]] = []
+        for name in ("stdout", "stderr"):
+            original = getattr(sys, name)
+            if original is None:  # pythonw, some services
+                continue
+            tee = _Tee(original, self._spool, self._lock)
+            setattr(sys, name, tee)
+            self._streams.append((name, original, tee))
+
+    def flush(self) -> None:
+        """Write what the spool holds to disk (the heartbeat calls this)."""
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self._spool.flush()
+
+    def stop(self) -> Path:
+        """Put the original streams back and close the spool; return its path."""
+        for name, original, tee in self._streams:
+            # Only where nobody replaced our tee since (pytest's capture, another tool).
+            if getattr(sys, name) is tee:
+                setattr(sys, name, original)
+            with self._lock:
+                tee._closed = True
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self._spool.close()
+        return self.path
+
+
+_lock = threading.Lock()
+_mirror: OutputMirror | None = None
+
+
+def start_mirror(owner: str, spool_dir: Path) -> OutputMirror | None:
+    """Start mirroring for run ``owner`` unless another run already owns the mirror."""
+    global _mirror
+    with _lock:
+        if _mirror is not None:
+            return None
+        try:
+            _mirror = OutputMirror(owner, spool_dir / f"output-{owner}-{os.getpid()}.log")
+        except OSError:
+            return None
+        return _mirror
+
+
+def stop_mirror(owner: str) -> Path | None:
+    """Stop the mirror if run ``owner`` owns it; return the spool file to store."""
+    global _mirror
+    with _lock:
+        if _mirror is None or _mirror.owner != owner:
+            return None
+        mirror, _mirror = _mirror, None
+    return mirror.stop()
+
+
+def flush_mirror() -> None:
+    """Flush the spool of the current mirror, if any."""
+    mirror = _mirror
+    if mirror is not None:
+        mirror.flush()
+
+
+def _forget_in_child() -> None:
+    # A forked child (DataLoader workers) inherits the tee but not the run that owns it.
+    global _mirror
+    _mirror = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
