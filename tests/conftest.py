@@ -9,6 +9,7 @@ CAIRN_TEST_REQUIRE_SERVICES=1 (set by .ci/run), which turns the skip into a fail
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,22 @@ from cairn.store import Store, get_store, reset_store
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_BASE = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+
+
+def _no_gpu_reason() -> str | None:
+    """Why tests marked gpu cannot run here, or None (checked without importing torch)."""
+    if not Path("/proc/driver/nvidia/version").exists() and shutil.which("nvidia-smi") is None:
+        return "no NVIDIA GPU on this machine (tests marked gpu run where one is present)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked gpu, with the reason, on machines without an NVIDIA GPU."""
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    reason = _no_gpu_reason() if gpu_items else None
+    if reason:
+        for item in gpu_items:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def _unavailable(reason: str) -> None:

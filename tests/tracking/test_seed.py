@@ -143,3 +143,70 @@ def test_torch_dataloader_training_replays_bit_for_bit(project: Path) -> None:
     first = _fingerprint(project, TORCH, 11)
     assert _fingerprint(project, TORCH, 11) == first
     assert _fingerprint(project, TORCH, 12) != first
+
+
+TORCH_CUDA = """
+import hashlib
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+import cairn
+
+cairn.log({"started": 1.0})  # attaches to the run cairn run started, seeded by it
+device = torch.device("cuda")
+images = torch.randn(512, 3, 16, 16)
+labels = torch.randint(0, 10, (512,))
+loader = DataLoader(TensorDataset(images, labels), batch_size=32, shuffle=True, num_workers=2,
+                    worker_init_fn=cairn.seed_worker, generator=cairn.torch_generator())
+model = torch.nn.Sequential(  # convolutions and batch norm run through cuDNN
+    torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
+    torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+    torch.nn.Flatten(), torch.nn.Dropout(0.3), torch.nn.Linear(32, 10),
+).to(device)
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+for epoch in range(3):
+    for xb, yb in loader:
+        xb, yb = xb.to(device), yb.to(device)
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+weights = b"".join(p.detach().cpu().numpy().tobytes() for p in model.parameters())
+print(torch.cuda.get_device_name(0), hashlib.sha256(weights).hexdigest())
+"""
+
+
+@pytest.mark.gpu
+def test_torch_cuda_cudnn_training_replays_bit_for_bit(project: Path) -> None:
+    """A seeded CNN trained on CUDA through cuDNN is bit-identical across two processes."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip(f"torch {torch.__version__} cannot use the GPU here (a CPU build?)")
+    script = project / "train_gpu.py"
+    script.write_text(TORCH_CUDA)
+
+    def train(seed: int) -> str:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cairn.cli.main",
+                "run",
+                "--seed",
+                str(seed),
+                "--",
+                sys.executable,
+                str(script),
+            ],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    first = train(21)
+    assert train(21) == first
+    assert train(22) != first

@@ -39,7 +39,13 @@ def _duration(record: RunRecord) -> str:
 
 
 def _status(status: str) -> str:
-    colour = {"finished": "green", "failed": "red", "killed": "yellow", "running": "cyan"}
+    colour = {
+        "finished": "green",
+        "failed": "red",
+        "killed": "yellow",
+        "crashed": "bold red",
+        "running": "cyan",
+    }
     return f"[{colour.get(status, 'white')}]{status}[/]"
 
 

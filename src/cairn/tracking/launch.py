@@ -145,6 +145,8 @@ def _run_child(run: Run, command: Sequence[str], seed: int, params: Mapping[str,
             "CAIRN_ROOT": str(settings.root),
         }
     )
+    # cuBLAS is only deterministic with a fixed workspace, chosen before CUDA starts.
+    env.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     run.set_tags({"cairn.seed": seed, "cairn.command": shlex.join(command)})
     try:
         code = subprocess.run(list(command), env=env, check=False).returncode

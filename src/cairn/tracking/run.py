@@ -415,7 +415,10 @@ def current_run() -> Run:
     run = active_run()
     if run is None:
         run = start_run()
-        logger.info("started run %s (%s) for logging", run.id, run.name)
+        if run.id == get_settings().run_id:
+            logger.info("logging to run %s (%s), started by cairn run", run.id, run.name)
+        else:
+            logger.info("started run %s (%s) for logging", run.id, run.name)
     return run
 
 

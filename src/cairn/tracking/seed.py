@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 from cairn.core.errors import InvalidInputError
+from cairn.core.logging import logger
 from cairn.core.settings import get_settings
 
 MAX_SEED = 2**32 - 1  # NumPy's legacy RNG takes seeds below 2**32
@@ -83,6 +84,13 @@ def _seed_torch(value: int) -> list[str]:
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(value)
         flags.append("torch.cuda")
+        # A fact about this process, read rather than set: cuBLAS fixes its workspace when
+        # CUDA starts, so only the process's creator can choose it (cairn run does).
+        if "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
+            logger.warning(
+                "cuBLAS results on the GPU may vary between runs: start Python with "
+                "CUBLAS_WORKSPACE_CONFIG=:4096:8 (cairn run sets it for its command)"
+            )
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(True, warn_only=True)
