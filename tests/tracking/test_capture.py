@@ -274,3 +274,17 @@ def test_launched_program_records_itself_and_the_launcher_the_code(repo: Path) -
     assert {"cairn/git.diff", "cairn/packages.txt"} <= {a.path for a in record.artifacts}
     assert "system/rss_mb" in record.metrics
     assert own_artifacts(record) == []
+
+
+def test_home_folder_stays_out_of_git(project: Path) -> None:
+    """The store cairn creates in a repository is ignored by git and never makes it dirty."""
+    git(project, "init", "-q")
+    with cairn.run() as run:
+        pass
+    assert git(project, "status", "--porcelain") == ""
+    (project / "a.py").write_text("x = 1\n")
+    git(project, "add", "a.py")
+    git(project, "commit", "-q", "-m", "a")
+    with cairn.run() as run:
+        pass
+    assert cairn.get_run(run.id).tags["cairn.git.dirty"] == "false"

@@ -6,8 +6,10 @@ later remote mode replaces one seam rather than every query.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cairn.core.settings import Settings, get_settings
 from cairn.store.artifacts import ArtifactStore, StoredObject
@@ -25,6 +27,8 @@ class Store:
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
         """Open (creating on first use) the stores that ``settings`` name."""
+        if settings.store is None or settings.artifacts is None:
+            _keep_out_of_git(settings.home_dir)
         return cls(
             db=Database(settings.store_url),
             artifacts=ArtifactStore(settings.artifacts_url, settings.artifacts_options),
@@ -35,6 +39,20 @@ class Store:
         if not self._closed:
             self.db.dispose()
             self._closed = True
+
+
+def _keep_out_of_git(home: Path) -> None:
+    """Give the home folder a ``.gitignore`` of ``*``: the store is no part of the code."""
+    marker = home / ".gitignore"
+    if marker.exists():
+        return
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        temp = home / f".gitignore.{os.getpid()}.tmp"
+        temp.write_text("# cairn's store: runs, artifacts and caches, not code\n*\n")
+        os.replace(temp, marker)
+    except OSError:
+        pass  # a read-only home: the store itself reports what is wrong
 
 
 _lock = threading.Lock()
