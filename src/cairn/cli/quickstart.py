@@ -1,18 +1,25 @@
-"""``cairn quickstart``: a tracked scikit-learn project in a fresh folder, end to end."""
+"""``cairn quickstart``: a tracked scikit-learn project in a fresh folder, end to end.
+
+It trains a small sweep (``python train.py``), then shows seeding through ``cairn run``:
+the same seed twice gives bit-identical metrics, and several seeds give a mean and a spread.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.align import AlignMethod
 
 from cairn import tracking
 from cairn.cli._render import console
-from cairn.cli.runs import compare_runs, list_runs
+from cairn.cli.runs import compare_runs, diff_runs, list_runs, show_run
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.lazy import import_optional
 from cairn.core.settings import configure
@@ -39,7 +46,7 @@ with cairn.run(name="sweep"):
             p = cairn.config.params  # cairn.yaml's params, with this run's overrides
             model = RandomForestClassifier(
                 n_estimators=10, max_depth=p.model.max_depth, warm_start=True,
-                random_state=p.seed,
+                random_state=p.random_state,
             )
             for trees in range(10, p.model.n_estimators + 1, 10):  # a learning curve
                 model.set_params(n_estimators=trees)
@@ -56,15 +63,56 @@ with cairn.run(name="sweep"):
                               roc_auc_score(y_test, proba))
 '''
 
+TRAIN_SEEDED_PY = '''\
+"""Train one random forest whose every random choice comes from cairn's seed.
+
+There is no random_state of its own: the train/test split and the forest draw from
+cairn.rng(), a NumPy generator seeded from the run's seed, so the seed alone decides the result.
+
+    cairn run --seed 42 -- python train_seeded.py      # twice: the same metrics, bit for bit
+    cairn run --seeds 1,2,3 -- python train_seeded.py  # how much the result owes to luck
+"""
+
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+
+import cairn
+from cairn.tracking import current_seed
+
+X, y = load_breast_cancer(return_X_y=True)
+
+with cairn.run() as run:  # under `cairn run`: the launcher's run, seeded with its seed
+    rng = cairn.rng()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=int(rng.integers(2**31))
+    )
+    p = cairn.config.params
+    model = RandomForestClassifier(
+        n_estimators=p.model.n_estimators, max_depth=p.model.max_depth,
+        random_state=int(rng.integers(2**31)),
+    )
+    model.fit(X_train, y_train)
+    auc = roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])
+    cairn.log({"auc": auc, "accuracy": accuracy_score(y_test, model.predict(X_test))})
+    cairn.logger.info("run %s: seed=%s auc=%.4f", run.name, current_seed(), auc)
+'''
+
 CAIRN_YAML = """\
 # cairn settings for this project; CAIRN_* environment variables override them.
 experiment: quickstart
 params:            # your own parameters: cairn.config.params.model.max_depth
-  seed: 0
+  random_state: 0  # train.py's fixed random_state (train_seeded.py uses cairn's seed instead)
   model:
     n_estimators: 100
     max_depth: 4
 """
+
+FILES = (("train.py", TRAIN_PY), ("train_seeded.py", TRAIN_SEEDED_PY), ("cairn.yaml", CAIRN_YAML))
+SEEDS_EXPERIMENT = "quickstart-seeds"
+SEEDED = [sys.executable, "train_seeded.py"]
+SEEDED_SHOWN = f"cairn run -e {SEEDS_EXPERIMENT} {{}} -- python train_seeded.py"
 
 
 def quickstart_command(
@@ -78,13 +126,45 @@ def quickstart_command(
     if target.exists() and not target.is_dir():
         raise InvalidInputError(f"{target} exists and is not a folder; pick another name")
     target.mkdir(parents=True, exist_ok=True)
-    for name, content in (("train.py", TRAIN_PY), ("cairn.yaml", CAIRN_YAML)):
+    for name, content in FILES:
         path = target / name
         if not path.exists():
             path.write_text(content)
     console.rule("[bold]cairn quickstart")
-    console.print(f"project: {target}  (train.py and cairn.yaml)\n")
-    console.print("[bold]$ python train.py[/]")
+    console.print(f"project: {target}  ({', '.join(name for name, _ in FILES)})")
+    best = _sweep(target)
+    # The launcher starts its command in the working directory, with the project's settings.
+    with _working_directory(target):
+        first, _ = _same_seed_twice()
+        seeds = _several_seeds()
+    _section("next", align="center")
+    console.print(
+        f"  cd {directory}\n"
+        '  cairn runs ls --filter "metrics.auc > 0.97" --sort "metrics.auc DESC"\n'
+        f"  cairn runs show {best}\n"
+        f"  cairn runs diff {first} {seeds.child_ids[0]}   [dim]# seed 42 against seed 1[/]\n"
+        "  cairn run --seeds 1,2,3,4,5 -- python train_seeded.py\n"
+        "  edit cairn.yaml or train.py, then: python train.py\n"
+        '  in Python: cairn.search_runs("params.model.max_depth >= 4")  → a pandas DataFrame',
+        highlight=False,
+    )
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    """Work in ``path`` for a while (contextlib.chdir, which Python 3.10 lacks)."""
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def _sweep(target: Path) -> str:
+    """Run train.py's sweep, list its runs and compare the best two; return the best run's id."""
+    _section("1. a tracked sweep", "train.py trains three models; each is a run cairn records.")
+    console.print("\n[bold]$ python train.py[/]")
     child_env = dict(os.environ)  # the child's environment, built explicitly
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     done = subprocess.run([sys.executable, "train.py"], cwd=target, env=child_env, check=False)
@@ -99,11 +179,79 @@ def quickstart_command(
     if len(best) == 2:
         console.print(f"\n[bold]$ cairn runs compare {best[0].id} {best[1].id}[/]")
         compare_runs([best[0].id, best[1].id])
-    console.rule("[bold]next")
-    console.print(
-        f"  cd {directory}\n"
-        '  cairn runs ls --filter "metrics.auc > 0.97" --sort "metrics.auc DESC"\n'
-        f"  cairn runs show {best[0].id if best else 'RUN'}\n"
-        "  edit cairn.yaml or train.py, then: python train.py\n"
-        '  in Python: cairn.search_runs("params.model.max_depth >= 4")  → a pandas DataFrame'
+    return best[0].id if best else "RUN"
+
+
+def _section(title: str, note: str = "", align: AlignMethod = "left") -> None:
+    """Start a part of the tour, with a line on what it shows."""
+    console.print()
+    console.rule(f"[bold]{title}", align=align)
+    if note:
+        console.print(f"[dim]{note}[/]", highlight=False)
+
+
+def _launch(
+    flag: str, *, seed: int | None = None, seeds: list[int] | None = None
+) -> tracking.LaunchResult:
+    """Launch train_seeded.py as ``cairn run`` does; a failed command is an error."""
+    shown = SEEDED_SHOWN.format(flag)
+    console.print(f"\n[bold]$ {shown}[/]")
+    result = tracking.launch(SEEDED, seed=seed, seeds=seeds, experiment=SEEDS_EXPERIMENT)
+    if result.exit_code != 0:
+        raise CairnError(
+            f"train_seeded.py failed (exit {result.exit_code}) under '{shown}'; "
+            "see the output above"
+        )
+    return result
+
+
+def _model_metrics(run_id: str) -> dict[str, float]:
+    """The metrics train_seeded.py logged, without the sampler's system/* metrics."""
+    metrics = tracking.get_run(run_id).metrics
+    return {k: v for k, v in sorted(metrics.items()) if not k.startswith("system/")}
+
+
+def _same_seed_twice() -> tuple[str, str]:
+    """Train twice with seed 42, show that the metrics are identical, and diff the runs."""
+    _section(
+        "2. the same seed twice: the same result",
+        "train_seeded.py has no random_state of its own: its split and forest draw from "
+        "cairn.rng(), which --seed seeds.",
     )
+    first, second = (_launch("--seed 42", seed=42).run_id for _ in range(2))
+    metrics = [_model_metrics(first), _model_metrics(second)]
+    console.print()
+    for run_id, values in zip((first, second), metrics, strict=True):
+        shown = "  ".join(f"{k} {v!r}" for k, v in values.items())
+        console.print(f"  run {run_id}: {shown}", highlight=False)
+    if metrics[0] and metrics[0] == metrics[1]:  # exact equality: bit for bit
+        shown = " and ".join(f"{k} {v:.4f}" for k, v in metrics[0].items())
+        console.print(
+            f"[bold green]same seed, same result:[/] {shown} in both runs (bit-identical)"
+        )
+    else:
+        console.print(
+            "[bold red]same seed, different results:[/] this should not happen; "
+            "the diff below shows what else differed between the runs"
+        )
+    console.print(f"\n[bold]$ cairn runs diff {first} {second}[/]")
+    diff_runs(first, second)
+    return first, second
+
+
+def _several_seeds() -> tracking.LaunchResult:
+    """Train once per seed, show the parent run and the metric's mean and spread."""
+    _section(
+        "3. several seeds: how much of the result is luck",
+        "each seed is a child run; the parent run gets every metric's mean, std, min and max.",
+    )
+    result = _launch("--seeds 1,2,3", seeds=[1, 2, 3])
+    console.print(f"\n[bold]$ cairn runs show {result.run_id}[/]")
+    show_run(result.run_id)
+    stats = result.aggregates
+    if "auc.mean" in stats:
+        console.print(
+            f"\n[bold]auc over {len(result.child_ids)} seeds:[/] mean {stats['auc.mean']:.4f} "
+            f"± {stats['auc.std']:.4f} (min {stats['auc.min']:.4f}, max {stats['auc.max']:.4f})"
+        )
+    return result

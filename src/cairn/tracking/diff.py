@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.store import get_store
+from cairn.tracking._implicit import DIFF_ARTIFACT, PACKAGES_ARTIFACT
 from cairn.tracking.query import get_run
 from cairn.tracking.record import ArtifactEntry, RunRecord
 
@@ -24,6 +25,7 @@ _CODE_TAGS = (
     "cairn.git.branch",
     "cairn.git.remote",
     "cairn.git.dirty",
+    "cairn.git.untracked_skipped",
     "cairn.command",
     "cairn.entry_point",
     "cairn.cwd",
@@ -40,8 +42,8 @@ _ENVIRONMENT_TAGS = (
     "cairn.gpus",
     "cairn.seeded",
 )
-_GIT_DIFF_ARTIFACT = "cairn/git.diff"
-_PACKAGES_ARTIFACT = "cairn/packages.txt"
+_GIT_DIFF_ARTIFACT = DIFF_ARTIFACT
+_PACKAGES_ARTIFACT = PACKAGES_ARTIFACT
 _SYSTEM_METRIC_PREFIX = "system/"
 MAX_DIFF_LINES = 200
 # Sections that say whether the runs were set up alike; tags and metrics are left out.

@@ -180,7 +180,8 @@ def aggregate_children(parent: Run, child_ids: Sequence[str]) -> dict[str, float
         children = _queries.search(conn, runs.c.uid.in_(list(child_ids)), [], None, None, True)
     for child in children:
         for key, value in child.metrics.items():
-            values.setdefault(key, []).append(value)
+            if not key.startswith("system/"):  # machine load, not a result of the seed
+                values.setdefault(key, []).append(value)
     aggregates: dict[str, float] = {}
     for key, series in sorted(values.items()):
         aggregates[f"{key}.mean"] = statistics.fmean(series)

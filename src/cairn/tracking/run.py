@@ -321,7 +321,7 @@ def _start(
     tag_values = {
         check_key(k, "tag"): check_text(str(v), "tag value") for k, v in (tags or {}).items()
     }
-    if settings.capture.seed:
+    if settings.capture.seed and not launcher:  # a launcher's program gets its own seed
         # Every run can be replayed: one never seeded by its program gets a random seed.
         tag_values["cairn.seed"] = str(ensure_seeded(only_imported=True))
         tag_values["cairn.seeded"] = ",".join(seeded_libraries())
@@ -379,11 +379,12 @@ def _attach(store: Store, uid: str, seed_value: int | None) -> Run:
         )
     with _lock:
         _attached.append(uid)
-    if seed_value is not None:
-        seed(seed_value)  # the launcher's seed, for every installed library
     settings = get_settings()
     # The launcher recorded the code and the machine; this process records itself.
     facts = _implicit.facts_at_start(settings, code=False, process=True)
+    if seed_value is not None:
+        seed(seed_value)  # the launcher's seed, for every installed library
+        facts.tags["cairn.seeded"] = ",".join(seeded_libraries())
     run = Run(store, db_id, uid, record.name, record.experiment, record.parent_id)
     if facts.tags:
         run.set_tags(facts.tags)
