@@ -72,3 +72,41 @@ def test_unwritable_home_is_a_clear_error(project: Path) -> None:
     blocker.write_text("a file where the home folder should be")
     with pytest.raises(StoreUnavailableError, match="CAIRN_HOME"):
         Database(f"sqlite:///{blocker / 'sub' / 'cairn.db'}")
+
+
+def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:
+    """Alembic finds nothing to change between the migrated database and the table code."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from cairn.store.db.schema import metadata
+
+    with store.db.read() as conn:
+        context = MigrationContext.configure(conn)
+        assert compare_metadata(context, metadata) == []
+
+
+def test_upgrade_from_0001_keeps_runs_and_gives_running_ones_a_heartbeat(project: Path) -> None:
+    """A store made by the first release upgrades in place; a running run's start is its beat."""
+    from sqlalchemy import create_engine
+
+    from cairn.store.db.migrate import upgrade
+
+    path = project / "old.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        upgrade(conn, "0001")
+        conn.execute(text("INSERT INTO experiments (name, created_ms) VALUES ('e', 1)"))
+        conn.execute(
+            text(
+                "INSERT INTO runs (uid, experiment_id, name, status, start_ms) VALUES "
+                "('a', 1, 'a', 'running', 1000), ('b', 1, 'b', 'finished', 2000)"
+            )
+        )
+    engine.dispose()
+    db = Database(f"sqlite:///{path}")
+    with db.read() as conn:
+        assert current_revision(conn) == SCHEMA_HEAD
+        rows = conn.execute(text("SELECT uid, heartbeat_ms FROM runs ORDER BY uid")).all()
+    db.dispose()
+    assert [tuple(r) for r in rows] == [("a", 1000), ("b", None)]
