@@ -288,3 +288,21 @@ def test_home_folder_stays_out_of_git(project: Path) -> None:
     with cairn.run() as run:
         pass
     assert cairn.get_run(run.id).tags["cairn.git.dirty"] == "false"
+
+
+def test_notebook_name_is_recorded_inside_jupyter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a Jupyter kernel the notebook's path is recorded (Jupyter Server's or VS Code's)."""
+    import types
+
+    from cairn.tracking.capture import capture_process
+
+    main = types.ModuleType("__main__")  # a kernel's __main__ has no __file__
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert "cairn.notebook" not in capture_process(None)
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setenv("JPY_SESSION_NAME", "/work/analysis.ipynb")
+    tags = capture_process(None)
+    assert tags["cairn.notebook"] == "/work/analysis.ipynb"
+    assert "cairn.entry_point" not in tags
+    main.__vsc_ipynb_file__ = "/code/train.ipynb"  # type: ignore[attr-defined]
+    assert capture_process(None)["cairn.notebook"] == "/code/train.ipynb"

@@ -21,7 +21,7 @@ from typing import IO, Any, TextIO
 class _Tee:
     """A text stream writing to the original stream and to a spool file."""
 
-    def __init__(self, original: TextIO, spool: IO[str], lock: threading.Lock) -> None:
+    def __init__(self, original: TextIO, spool: IO[str], lock: threading.RLock) -> None:
         self._original = original
         self._spool = spool
         self._lock = lock
@@ -32,7 +32,8 @@ class _Tee:
         if not self._closed:
             with self._lock:
                 if not self._closed:
-                    with contextlib.suppress(OSError, ValueError):
+                    # RuntimeError: a signal handler printing in the middle of a write.
+                    with contextlib.suppress(OSError, ValueError, RuntimeError):
                         self._spool.write(text)
         return written
 
@@ -54,7 +55,8 @@ class OutputMirror:
     def __init__(self, owner: str, spool_path: Path) -> None:
         self.owner = owner
         self.path = spool_path
-        self._lock = threading.Lock()
+        # Re-entrant: a signal handler may print while the main thread is inside a write.
+        self._lock = threading.RLock()
         spool_path.parent.mkdir(parents=True, exist_ok=True)
         self._spool = open(  # noqa: SIM115 - closed in stop()
             spool_path, "w", encoding="utf-8", errors="backslashreplace", newline=""
@@ -67,11 +69,6 @@ class OutputMirror:
             tee = _Tee(original, self._spool, self._lock)
             setattr(sys, name, tee)
             self._streams.append((name, original, tee))
-
-    def flush(self) -> None:
-        """Write what the spool holds to disk (the heartbeat calls this)."""
-        with self._lock, contextlib.suppress(OSError, ValueError):
-            self._spool.flush()
 
     def stop(self) -> Path:
         """Put the original streams back and close the spool; return its path."""
@@ -111,13 +108,6 @@ def stop_mirror(owner: str) -> Path | None:
             return None
         mirror, _mirror = _mirror, None
     return mirror.stop()
-
-
-def flush_mirror() -> None:
-    """Flush the spool of the current mirror, if any."""
-    mirror = _mirror
-    if mirror is not None:
-        mirror.flush()
 
 
 def _forget_in_child() -> None:
