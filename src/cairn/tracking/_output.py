@@ -31,10 +31,12 @@ class _Tee:
         written = self._original.write(text)
         if not self._closed:
             with self._lock:
-                if not self._closed:
-                    # RuntimeError: a signal handler printing in the middle of a write.
-                    with contextlib.suppress(OSError, ValueError, RuntimeError):
-                        self._spool.write(text)
+                try:  # noqa: SIM105 - a hot path: suppress() costs a microsecond a call
+                    self._spool.write(text)
+                except (OSError, ValueError, RuntimeError):
+                    # Disk full, closed by stop() meanwhile, or a signal handler printing in
+                    # the middle of a write: the user's output matters more than the copy.
+                    pass
         return written
 
     def writelines(self, lines: Any) -> None:
