@@ -210,3 +210,33 @@ def test_torch_cuda_cudnn_training_replays_bit_for_bit(project: Path) -> None:
     first = train(21)
     assert train(21) == first
     assert train(22) != first
+
+
+LATE_IMPORT = """
+import sys
+import cairn
+cairn.seed(int(sys.argv[1]))
+assert "torch" not in sys.modules and "numpy" not in sys.modules  # seeding imports neither
+with cairn.run() as run:
+    import numpy as np
+    import torch  # imported after the run started: seeded on import all the same
+    draws = (np.random.rand(), torch.rand(1).item(), torch.randn(2).tolist())
+    assert torch.backends.cudnn.deterministic and torch.are_deterministic_algorithms_enabled()
+seeded = cairn.get_run(run.id).tags["cairn.seeded"].split(",")
+assert {"numpy", "torch", "cudnn.deterministic=True"} <= set(seeded), seeded
+print(draws)
+"""
+
+
+def test_libraries_imported_after_seeding_are_seeded_on_import(project: Path) -> None:
+    """seed() imports nothing; NumPy and PyTorch imported later get the seed at their import."""
+    first = _fingerprint(project, LATE_IMPORT, 3)
+    assert _fingerprint(project, LATE_IMPORT, 3) == first
+    assert _fingerprint(project, LATE_IMPORT, 4) != first
+    import numpy as np
+    import torch
+
+    np.random.seed(3)
+    torch.manual_seed(3)
+    expected = (np.random.rand(), torch.rand(1).item(), torch.randn(2).tolist())
+    assert first == str(expected)  # exactly what seeding before the import would give

@@ -323,7 +323,7 @@ def _start(
     }
     if settings.capture.seed and not launcher:  # a launcher's program gets its own seed
         # Every run can be replayed: one never seeded by its program gets a random seed.
-        tag_values["cairn.seed"] = str(ensure_seeded(only_imported=True))
+        tag_values["cairn.seed"] = str(ensure_seeded())
         tag_values["cairn.seeded"] = ",".join(seeded_libraries())
     for text, what in ((run_label, "run name"), (experiment_name, "experiment name")):
         check_text(text, what)
