@@ -6,6 +6,7 @@ use (module ``__getattr__``), so neither SQLAlchemy nor pandas load until they a
     import cairn
 
     with cairn.run(params={"lr": 0.01}) as run:
+        df = cairn.data.load("customers")  # recorded as an input of the run
         for step in range(100):
             cairn.log({"loss": 1 / (step + 1)})
 """
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from cairn.core.logging import logger
 
 if TYPE_CHECKING:
+    from cairn import data
     from cairn.core.errors import CairnError, FilterError, NotFoundError, RunNotFoundError
     from cairn.core.settings import Settings, configure
     from cairn.tracking import (
@@ -87,6 +89,7 @@ __all__ = [
     "active_run",
     "config",
     "configure",
+    "data",
     "delete_runs",
     "download_artifacts",
     "end_run",
@@ -115,6 +118,10 @@ def __getattr__(name: str) -> Any:
         from cairn.core.settings import get_settings
 
         return get_settings()
+    if name == "data":  # the data catalog, used as a namespace: cairn.data.load("customers")
+        import importlib
+
+        return importlib.import_module("cairn.data")
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'cairn' has no attribute {name!r}")

@@ -10,7 +10,6 @@ on the innermost active run and start one when none is active, so a script can c
 from __future__ import annotations
 
 import atexit
-import getpass
 import io
 import json
 import os
@@ -28,6 +27,7 @@ from cairn.core import context
 from cairn.core.errors import InvalidInputError, RunStateError
 from cairn.core.ids import new_id, now_ms
 from cairn.core.logging import logger
+from cairn.core.user import current_user
 from cairn.core.progress import track
 from cairn.core.settings import get_settings
 from cairn.store import Store, get_store
@@ -316,7 +316,7 @@ def _start(
     experiment_name = experiment or (parent.experiment if parent else settings.experiment)
     uid = new_id()
     run_label = name or run_name()
-    user = _user()
+    user = current_user()
     start = now_ms()
     tag_values = {
         check_key(k, "tag"): check_text(str(v), "tag value") for k, v in (tags or {}).items()
@@ -395,13 +395,6 @@ def _attach(store: Store, uid: str, seed_value: int | None) -> Run:
     run._sink.watch(db_id)
     run._capturing = _implicit.begin(run, settings, facts, process=True)
     return run
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return None
 
 
 def active_run() -> Run | None:

@@ -101,6 +101,113 @@ class ArtifactStore:
             )
         return StoredObject(digest, size)
 
+    def put_hashed_file(
+        self, source: Path, digest: str, size: int, *, durable: bool = True
+    ) -> bool:
+        """Store a local file already hashed to ``digest``; return whether it was new.
+
+        The copy is the kernel's (a reflink where the filesystem has them); the file's size and
+        modification time are checked after the copy, so a file changed meanwhile is refused.
+        With ``durable=False`` the caller promises to call ``sync()`` before it records the
+        object anywhere (one flush for many files instead of one per file).
+        """
+        target = self.object_path(digest)
+        before = _signature(source)
+        if before[0] != size:
+            raise ArtifactError(f"{source} changed while it was being added; add it again")
+        if self.is_local:
+            if os.path.exists(target):
+                return False
+            try:
+                self._copy_into_place(source, target, durable)
+            except OSError as exc:
+                raise ArtifactError(
+                    f"cannot write to the artifact store {self.url}: {exc.strerror or exc}; free "
+                    "some space, or set CAIRN_ARTIFACTS (or CAIRN_HOME) to a writable location"
+                ) from None
+        else:
+            fs, _ = self._remote()
+            with self._mapped(target):
+                if fs.exists(target):
+                    return False
+                fs.put_file(str(source), target)
+        if _signature(source) != before:
+            raise ArtifactError(
+                f"{source} changed while it was being added; add it again once it is complete"
+            )
+        return True
+
+    def _copy_into_place(self, source: Path, target: str, durable: bool) -> None:
+        folder = Path(target).parent
+        tmp = folder.parent / f".tmp-{uuid.uuid4().hex}"
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            _kernel_copy(source, tmp)
+            if durable:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            os.replace(tmp, target)  # same digest, same bytes: replacing a twin is harmless
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+
+    def sync(self) -> None:
+        """Make every object written with ``durable=False`` durable (local stores)."""
+        if self.is_local:
+            os.sync()
+
+    def materialize(self, digest: str, dest: Path, *, link: bool) -> None:
+        """Write the object to ``dest``, verified; ``link`` shares the (read-only) bytes.
+
+        A hard link is used only when asked (cairn's own read-only caches); otherwise a reflink
+        where the filesystem has them, else a kernel copy. Remote objects are downloaded.
+        """
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            if self.is_local:
+                source = self.object_path(digest)
+                if not os.path.exists(source):
+                    raise ArtifactNotFoundError(
+                        f"no object at {source}; the artifact store {self.url} is missing it"
+                    )
+                self._verify_local(digest, source)
+                linked = False
+                if link:
+                    try:
+                        os.link(source, tmp)
+                        linked = True
+                    except OSError:
+                        linked = False
+                if not linked:
+                    _kernel_copy(Path(source), tmp)
+            else:
+                fs, _ = self._remote()
+                target = self.object_path(digest)
+                with self._mapped(target):
+                    fs.get_file(target, str(tmp))
+                self._verify_local(digest, str(tmp))
+            os.replace(tmp, dest)
+        except OSError as exc:
+            raise InvalidInputError(
+                f"cannot write {dest}: {exc.strerror or exc}; choose a writable destination "
+                "with enough space"
+            ) from None
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+
+    def _verify_local(self, digest: str, path: str) -> None:
+        actual, _ = hash_file(path)
+        if actual != digest:
+            raise ArtifactCorruptedError(
+                f"the stored object {self.object_path(digest)} does not match its digest {digest} "
+                f"(it hashes to {actual}); it was changed or damaged after it was written"
+            )
+
     def _put_local_file(self, source: Path) -> StoredObject:
         hasher = StreamingHasher()
 
@@ -246,6 +353,27 @@ class _MappedErrors:
                 f"the artifact store {self.url} failed on {self.target}: {exc}; check the "
                 "credentials, the bucket and CAIRN_ARTIFACTS_OPTIONS"
             ) from exc
+
+
+_FICLONE = 0x40049409  # Linux ioctl: share the source's extents (btrfs, XFS, bcachefs)
+
+
+def _kernel_copy(source: Path, dest: Path) -> None:
+    """Copy ``source`` to the new read-only file ``dest``: a reflink where the filesystem has
+    them, else the kernel's own copy (sendfile, fcopyfile); never a Python loop over bytes."""
+    import shutil
+
+    with open(source, "rb") as src, open(dest, "xb") as out:
+        try:
+            import fcntl
+
+            fcntl.ioctl(out.fileno(), _FICLONE, src.fileno())
+            cloned = True
+        except (ImportError, OSError):
+            cloned = False
+    if not cloned:
+        shutil.copyfile(source, dest)
+    os.chmod(dest, 0o444)
 
 
 def _signature(path: Path) -> tuple[int, int]:

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from cairn.store.db.schema._base import metadata
+from cairn.store.db.schema.data import (
+    dataset_events,
+    dataset_tags,
+    dataset_versions,
+    datasets,
+    manifest_files,
+    manifests,
+    table_facts,
+)
+from cairn.store.db.schema.lineage import lineage_edges
 from cairn.store.db.schema.tracking import (
     experiments,
     latest_metrics,
@@ -15,12 +25,19 @@ from cairn.store.db.schema.tracking import (
 )
 
 #: Columns that hold artifact digests: an object is garbage only when none references it.
-DIGEST_COLUMNS = [run_artifacts.c.digest]
+DIGEST_COLUMNS = [run_artifacts.c.digest, manifest_files.c.digest, manifests.c.digest]
 
 __all__ = [
     "DIGEST_COLUMNS",
+    "dataset_events",
+    "dataset_tags",
+    "dataset_versions",
+    "datasets",
     "experiments",
     "latest_metrics",
+    "lineage_edges",
+    "manifest_files",
+    "manifests",
     "metadata",
     "metric_chunks",
     "metric_keys",
@@ -28,4 +45,5 @@ __all__ = [
     "run_artifacts",
     "run_tags",
     "runs",
+    "table_facts",
 ]

@@ -1,0 +1,247 @@
+"""``add``: a file or folder becomes the next immutable version of a dataset.
+
+Files are hashed (BLAKE3) on a pool of threads and copied into the content-addressed store by
+the kernel; a file whose (size, mtime, inode) the stat cache knows is not read at all, and an
+object already stored is not copied again. Objects are flushed to disk once, then the version
+is recorded in one transaction: an add that dies before that leaves no version (only objects
+that ``cairn gc`` may reclaim), and running it again completes it. Content equal to the latest
+version makes no new version ("unchanged").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from cairn.core import context
+from cairn.core.errors import CairnError, InvalidInputError
+from cairn.core.hashing import StreamingHasher, hash_bytes, hash_file
+from cairn.core.ids import now_ms
+from cairn.core.progress import track
+from cairn.core.settings import get_settings
+from cairn.core.user import current_user
+from cairn.data import _queries
+from cairn.data._frequency import check_frequency
+from cairn.data._refs import check_name
+from cairn.data._scan import Found, is_url, scan_local, scan_remote
+from cairn.data._stat_cache import StatCache
+from cairn.data._tables import read_facts, table_format
+from cairn.data.dataset import AddResult, DatasetVersion, FileEntry, TableFacts
+from cairn.store import Store, get_store
+from cairn.store.lineage import DATASET_VERSION, OUTPUT, RUN, Node, record_edge
+
+BIG_FILE = 64 << 20  # hashed alone, with BLAKE3's own threads over a memory map
+SMALL_READ = 4 << 20  # read whole into memory to hash
+CHUNK = 8 << 20
+
+
+@dataclass
+class _Hashed:
+    found: Found
+    digest: str
+    from_cache: bool
+    stored: bool
+
+
+def manifest_bytes(entries: list[FileEntry]) -> bytes:
+    """The canonical bytes of a manifest: its digest is the version's identity."""
+    body = {"files": [[e.path, e.size, e.digest] for e in entries]}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def add(
+    path: str | Path,
+    name: str,
+    *,
+    description: str | None = None,
+    owner: str | None = None,
+    frequency: str | None = None,
+    source: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> AddResult:
+    """Add the file or folder at ``path`` (a local path or ``s3://...``) as dataset ``name``.
+
+    Catalog fields given here are set on the dataset (each change recorded); the content
+    becomes the next version unless it equals the latest one.
+    """
+    check_name(name)
+    fields: dict[str, str | None] = {}
+    for key, value in (("description", description), ("owner", owner), ("source", source)):
+        if value is not None:
+            fields[key] = value
+    if frequency is not None:
+        fields["frequency"] = check_frequency(frequency)
+    tag_values = {str(k): str(v) for k, v in (tags or {}).items()}
+    store = get_store()
+    location = str(path)
+    if is_url(location):
+        fs, files = scan_remote(location, dict(storage_options or {}))
+        hashed = _add_remote(store, fs, files)
+    else:
+        root = Path(location).expanduser().resolve()
+        files = scan_local(root)
+        location = str(root)
+        hashed = _add_local(store, root, files)
+    if not files:
+        raise InvalidInputError(f"{location} holds no files; there is nothing to add")
+    entries = [FileEntry(h.found.rel, h.found.size, h.digest) for h in hashed]
+    entries.sort(key=lambda e: e.path)
+    body = manifest_bytes(entries)
+    digest = hash_bytes(body)
+    stored = [h for h in hashed if h.stored]
+    if not store.artifacts.exists(digest):
+        store.artifacts.put_bytes(body)  # the manifest itself, for anyone holding only its digest
+    if stored:
+        store.artifacts.sync()  # every object durable before any version names it
+    facts = _table_facts(store, hashed)
+    run_uid = context.current_run_id()
+    user = current_user()
+
+    def record(conn: Connection) -> tuple[DatasetVersion, bool]:
+        now = now_ms()
+        ds_id = _queries.lock_dataset(conn, name, now)
+        _queries.set_fields(conn, ds_id, fields, now, user)
+        _queries.set_tags(conn, ds_id, tag_values, now, user)
+        _queries.save_table_facts(conn, facts)
+        if _queries.latest_manifest_digest(conn, ds_id) == digest:
+            return _queries.resolve_version(conn, name, None)[2], False
+        manifest_id = _queries.ensure_manifest(conn, digest, entries, now)
+        run_id = _queries.run_db_id(conn, run_uid) if run_uid else None
+        version_id, number = _queries.insert_version(
+            conn,
+            ds_id,
+            manifest_id,
+            {"created_ms": now, "user": user, "run_id": run_id, "location": location},
+        )
+        if run_id is not None:
+            record_edge(conn, Node(RUN, run_id), Node(DATASET_VERSION, version_id), OUTPUT, now)
+        return _queries.resolve_version(conn, name, number)[2], True
+
+    version, created = store.db.transact(record)
+    return AddResult(
+        version=version,
+        created=created,
+        files=len(entries),
+        hashed=sum(1 for h in hashed if not h.from_cache),
+        stored=len(stored),
+        stored_bytes=sum(h.found.size for h in stored),
+    )
+
+
+def _workers() -> int:
+    return min(32, (os.cpu_count() or 1) * 4)
+
+
+def _add_local(store: Store, root: Path, files: list[Found]) -> list[_Hashed]:
+    cache = StatCache(get_settings().home_dir / "cache" / "stat.sqlite")
+    try:
+        known = cache.under(str(root))
+        results: list[_Hashed] = []
+        small = [f for f in files if f.size < BIG_FILE]
+        big = [f for f in files if f.size >= BIG_FILE]
+        with ThreadPoolExecutor(_workers(), thread_name_prefix="cairn-add") as pool:
+            futures = [pool.submit(_hash_and_store, store, f, known.get(f.source)) for f in small]
+            for future in track(as_completed(futures), len(futures), f"adding {root.name}"):
+                results.append(future.result())
+        for found in track(big, len(big), f"adding {root.name}", min_total=1):
+            results.append(_hash_and_store(store, found, known.get(found.source)))
+        cache.remember(
+            (h.found.source, h.found.size, h.found.mtime_ns, h.found.inode, h.digest)
+            for h in results
+            if not h.from_cache
+        )
+    finally:
+        cache.close()
+    return results
+
+
+def _hash_and_store(
+    store: Store, found: Found, cached: tuple[int, int, int, str] | None
+) -> _Hashed:
+    if cached is not None and cached[:3] == (found.size, found.mtime_ns, found.inode):
+        digest, from_cache = cached[3], True
+    else:
+        digest, from_cache = _hash_local(found), False
+    try:
+        stored = store.artifacts.put_hashed_file(
+            Path(found.source), digest, found.size, durable=False
+        )
+    except FileNotFoundError:
+        raise InvalidInputError(f"{found.source} disappeared while it was being added") from None
+    return _Hashed(found, digest, from_cache, stored)
+
+
+def _hash_local(found: Found) -> str:
+    try:
+        if found.size >= BIG_FILE:
+            return hash_file(found.source)[0]
+        hasher = StreamingHasher()
+        with open(found.source, "rb") as stream:
+            while chunk := stream.read(SMALL_READ):
+                hasher.update(chunk)
+        return hasher.digest
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {found.source}: {exc.strerror or exc}") from None
+
+
+def _add_remote(store: Store, fs: Any, files: list[Found]) -> list[_Hashed]:
+    """Stream each remote file through a local spool (hashed on the way), then store it."""
+
+    def one(found: Found) -> _Hashed:
+        with tempfile.TemporaryDirectory(prefix="cairn-add-") as scratch:
+            spool = Path(scratch) / "file"
+            hasher = StreamingHasher()
+            try:
+                with fs.open(found.source, "rb") as src, open(spool, "wb") as out:
+                    while chunk := src.read(CHUNK):
+                        hasher.update(chunk)
+                        out.write(chunk)
+            except CairnError:
+                raise
+            except Exception as exc:
+                raise InvalidInputError(
+                    f"cannot read {found.source}: {type(exc).__name__}: {exc}; check the "
+                    "credentials and the URL"
+                ) from None
+            stored = store.artifacts.put_hashed_file(spool, hasher.digest, hasher.size)
+            read = Found(found.rel, found.source, hasher.size, 0, 0)
+            return _Hashed(read, hasher.digest, False, stored)
+
+    results: list[_Hashed] = []
+    with ThreadPoolExecutor(_workers(), thread_name_prefix="cairn-add") as pool:
+        futures = [pool.submit(one, f) for f in files]
+        for future in track(as_completed(futures), len(futures), "downloading and adding"):
+            results.append(future.result())
+    return results
+
+
+def _table_facts(store: Store, hashed: list[_Hashed]) -> dict[str, TableFacts]:
+    """Facts of the tabular files whose content the catalog has not seen before."""
+    tables = {h.digest: fmt for h in hashed if (fmt := table_format(h.found.rel))}
+    if not tables:
+        return {}
+    with store.db.read() as conn:
+        known = _queries.table_facts_of(conn, tables)
+    facts: dict[str, TableFacts] = {}
+    for digest, fmt in tables.items():
+        if digest in known:
+            continue
+        if store.artifacts.is_local:
+            found = read_facts(store.artifacts.object_path(digest), fmt)
+        else:
+            with tempfile.TemporaryDirectory(prefix="cairn-table-") as scratch:
+                local = Path(scratch) / f"table.{fmt}"
+                store.artifacts.materialize(digest, local, link=False)
+                found = read_facts(str(local), fmt)
+        if found is not None:
+            facts[digest] = found
+    return facts

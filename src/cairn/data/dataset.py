@@ -1,0 +1,94 @@
+"""Value types of the data catalog: what ``cairn.data`` functions return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a version: its path inside the version, size and content digest."""
+
+    path: str
+    size: int
+    digest: str
+
+
+@dataclass(frozen=True)
+class TableFacts:
+    """What a tabular file (Parquet, CSV) holds: its columns with their types, and its rows."""
+
+    format: str
+    columns: list[tuple[str, str]]
+    rows: int
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """An immutable version of a dataset, identified by the digest of its manifest."""
+
+    dataset: str
+    number: int
+    digest: str
+    file_count: int
+    size: int
+    created_ms: int
+    user: str | None
+    run_id: str | None  # the run that added it, if one was active
+    location: str | None  # where it was added from
+    deleted: bool = False
+
+    @property
+    def ref(self) -> str:
+        """``name@vN``: how to ask for this version."""
+        return f"{self.dataset}@v{self.number}"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A catalog entry: what the data is, who owns it, how often it changes, and its versions."""
+
+    name: str
+    description: str | None
+    owner: str | None
+    frequency: str | None
+    source: str | None
+    created_ms: int
+    updated_ms: int
+    tags: dict[str, str] = field(default_factory=dict)
+    latest: DatasetVersion | None = None
+    version_count: int = 0
+    stale: bool = False  # the latest version is older than the frequency allows
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What ``add`` did: the version, whether it is new, and the work it took."""
+
+    version: DatasetVersion
+    created: bool  # False: the content equals the latest version ("unchanged")
+    files: int
+    hashed: int  # files read and hashed (the others came from the stat cache)
+    stored: int  # objects new to the store
+    stored_bytes: int
+
+
+@dataclass(frozen=True)
+class VersionUse:
+    """A run that read or wrote a version."""
+
+    run_id: str
+    run_name: str
+    relation: str  # "input" or "output"
+    created_ms: int
+
+
+@dataclass(frozen=True)
+class CatalogEvent:
+    """One edit of a catalog field."""
+
+    ts_ms: int
+    user: str | None
+    field: str
+    old: str | None
+    new: str | None

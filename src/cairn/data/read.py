@@ -1,0 +1,195 @@
+"""Reading versions: ``path`` (a cached read-only folder), ``get`` (a copy) and ``load``.
+
+Every read inside a run records the version as an input of the run (a lineage edge), so a
+model trained from ``cairn.data.load("customers")`` knows which bytes it saw.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Connection
+
+from cairn.core import context
+from cairn.core.errors import ArtifactCorruptedError, ArtifactNotFoundError, InvalidInputError
+from cairn.core.hashing import split_digest
+from cairn.core.ids import now_ms
+from cairn.core.progress import track
+from cairn.core.settings import get_settings
+from cairn.data import _queries
+from cairn.data._refs import parse_ref
+from cairn.data._tables import table_format
+from cairn.data.dataset import DatasetVersion, FileEntry
+from cairn.store import Store, get_store
+from cairn.store.lineage import DATASET_VERSION, INPUT, RUN, Node, record_edge
+
+COMPLETE = ".cairn-complete"
+
+
+def _resolve(store: Store, ref: str) -> tuple[int, DatasetVersion, list[FileEntry]]:
+    name, number = parse_ref(ref)
+    with store.db.read() as conn:
+        version_id, manifest_id, version = _queries.resolve_version(conn, name, number)
+        files = _queries.files_of(conn, manifest_id)
+    if version.file_count and not files:
+        raise InvalidInputError(
+            f"{version.ref} was deleted and its files garbage-collected; use another version"
+        )
+    return version_id, version, files
+
+
+def _record_input(store: Store, version_id: int) -> None:
+    run_uid = context.current_run_id()
+    if run_uid is None:
+        return
+
+    def record(conn: Connection) -> None:
+        run_id = _queries.run_db_id(conn, run_uid)
+        if run_id is not None:
+            record_edge(conn, Node(DATASET_VERSION, version_id), Node(RUN, run_id), INPUT, now_ms())
+
+    store.db.transact(record)
+
+
+def version(ref: str) -> DatasetVersion:
+    """The version ``ref`` names (``name``, ``name@v2``, ``name@latest``)."""
+    return _resolve(get_store(), ref)[1]
+
+
+def files(ref: str) -> list[FileEntry]:
+    """The files of the version ``ref`` names."""
+    return _resolve(get_store(), ref)[2]
+
+
+def path(ref: str) -> Path:
+    """A local read-only folder holding the version (materialised once, then cached)."""
+    store = get_store()
+    version_id, found, entries = _resolve(store, ref)
+    folder = _cached_folder(store, found, entries)
+    _record_input(store, version_id)
+    return folder
+
+
+def _cached_folder(store: Store, found: DatasetVersion, entries: list[FileEntry]) -> Path:
+    _, hexpart = split_digest(found.digest)
+    cache = get_settings().home_dir / "cache" / "data"
+    folder = cache / hexpart[:32]
+    if (folder / COMPLETE).exists():
+        return folder
+    building = cache / f".building-{hexpart[:16]}-{uuid.uuid4().hex[:8]}"
+    try:
+        _materialize(store, entries, building, link=True, what=found.ref)
+        (building / COMPLETE).write_text(found.digest + "\n")
+        try:
+            os.rename(building, folder)
+        except OSError:
+            if not (folder / COMPLETE).exists():  # not another process's finished copy
+                raise
+    finally:
+        if building.exists():
+            _remove_tree(building)
+    return folder
+
+
+def _remove_tree(folder: Path) -> None:
+    # Read-only files in writable folders: removable as they are.
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _materialize(
+    store: Store, entries: list[FileEntry], dest: Path, *, link: bool, what: str
+) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in track(entries, len(entries), f"materialising {what}"):
+        target = dest / entry.path
+        try:
+            store.artifacts.materialize(entry.digest, target, link=link)
+        except ArtifactCorruptedError as exc:
+            raise ArtifactCorruptedError(f"{what}, file {entry.path}: {exc}") from None
+        except ArtifactNotFoundError as exc:
+            raise ArtifactNotFoundError(f"{what}, file {entry.path}: {exc}") from None
+
+
+def get(ref: str, dest: str | Path, *, force: bool = False) -> Path:
+    """Copy the version into the folder ``dest`` (digests verified); return ``dest``.
+
+    Files are reflinked where the filesystem can, else copied by the kernel: the copy is the
+    caller's to edit. Existing files are refused unless ``force``.
+    """
+    store = get_store()
+    version_id, found, entries = _resolve(store, ref)
+    target = Path(dest).expanduser()
+    if target.exists() and not target.is_dir():
+        raise InvalidInputError(f"{target} exists and is not a folder; choose a folder")
+    clashes = [e.path for e in entries if (target / e.path).exists()]
+    if clashes and not force:
+        raise InvalidInputError(
+            f"{len(clashes)} file(s) of {found.ref} already exist in {target} (e.g. "
+            f"{clashes[0]}); choose an empty folder, or pass --force to replace them"
+        )
+    _materialize(store, entries, target, link=False, what=found.ref)
+    for entry in entries:
+        os.chmod(target / entry.path, 0o644)  # the caller's copy: writable, like any file
+    _record_input(store, version_id)
+    return target
+
+
+Reader = Literal["pandas", "polars", "arrow"]
+
+
+def load(ref: str, as_: Reader = "pandas", *, file: str | None = None) -> Any:
+    """Read a tabular version (Parquet or CSV files) into pandas, polars or a pyarrow Table.
+
+    A version holding several tables is read as one when they are all Parquet with one
+    schema; otherwise name the one to read with ``file=``.
+    """
+    if as_ not in ("pandas", "polars", "arrow"):
+        raise InvalidInputError(f"as_ is 'pandas', 'polars' or 'arrow', not {as_!r}")
+    folder = path(ref)
+    names = [e.path for e in files(ref)]
+    tables = [n for n in names if table_format(n)]
+    if file is not None:
+        if file not in names:
+            raise InvalidInputError(
+                f"{ref} has no file {file!r}; it has: {', '.join(names[:10])}"
+                + (" ..." if len(names) > 10 else "")
+            )
+        tables = [file]
+    if not tables:
+        raise InvalidInputError(
+            f"{ref} holds no Parquet or CSV file to load; use cairn.data.path({ref!r}) to "
+            "read its files yourself"
+        )
+    formats = {table_format(t) for t in tables}
+    if len(tables) > 1 and formats != {"parquet"}:
+        raise InvalidInputError(
+            f"{ref} holds {len(tables)} tables ({', '.join(tables[:5])}); pick one with "
+            f"file=..., e.g. cairn.data.load({ref!r}, file={tables[0]!r})"
+        )
+    table = _read_arrow([folder / t for t in tables], formats.pop() or "parquet")
+    if as_ == "arrow":
+        return table
+    if as_ == "polars":
+        from cairn.core.lazy import import_optional
+
+        polars = import_optional("polars", "polars", "cairn.data.load(..., as_='polars')")
+        return polars.from_arrow(table)
+    return table.to_pandas()
+
+
+def _read_arrow(paths: list[Path], fmt: str) -> Any:
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        return pcsv.read_csv(paths[0])
+    import pyarrow.parquet as pq
+
+    if len(paths) == 1:
+        return pq.read_table(paths[0])
+    import pyarrow as pa
+
+    return pa.concat_tables([pq.read_table(p) for p in paths])

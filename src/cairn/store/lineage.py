@@ -1,0 +1,96 @@
+"""Writing and walking the lineage graph (``lineage_edges``), for every capability.
+
+Nodes are ``(kind, id)`` pairs of database ids: ``("run", 7)``, ``("dataset_version", 3)``.
+An edge points the way data flowed; recording one twice is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, or_, select
+
+from cairn.store.db.dialect import insert_ignore
+from cairn.store.db.schema import lineage_edges
+
+RUN = "run"
+DATASET_VERSION = "dataset_version"
+INPUT = "input"  # a run read the source node
+OUTPUT = "output"  # a run wrote the destination node
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node of the lineage graph."""
+
+    kind: str
+    id: int
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Data flowed from ``src`` to ``dst``."""
+
+    src: Node
+    dst: Node
+    relation: str
+    created_ms: int
+
+
+def record_edge(conn: Connection, src: Node, dst: Node, relation: str, now: int) -> None:
+    """Add the edge ``src -> dst`` unless it exists."""
+    insert_ignore(
+        conn,
+        lineage_edges,
+        [
+            {
+                "src_kind": src.kind,
+                "src_id": src.id,
+                "dst_kind": dst.kind,
+                "dst_id": dst.id,
+                "relation": relation,
+                "created_ms": now,
+            }
+        ],
+    )
+
+
+def edges_into(conn: Connection, nodes: Sequence[Node]) -> list[Edge]:
+    """Edges whose destination is one of ``nodes`` (where each came from)."""
+    return _edges(conn, nodes, incoming=True)
+
+
+def edges_out_of(conn: Connection, nodes: Sequence[Node]) -> list[Edge]:
+    """Edges whose source is one of ``nodes`` (who used each)."""
+    return _edges(conn, nodes, incoming=False)
+
+
+def _edges(conn: Connection, nodes: Sequence[Node], *, incoming: bool) -> list[Edge]:
+    if not nodes:
+        return []
+    t = lineage_edges
+    kind, ident = (t.c.dst_kind, t.c.dst_id) if incoming else (t.c.src_kind, t.c.src_id)
+    by_kind: dict[str, list[int]] = {}
+    for node in nodes:
+        by_kind.setdefault(node.kind, []).append(node.id)
+    condition = or_(*(and_(kind == k, ident.in_(ids)) for k, ids in by_kind.items()))
+    rows = conn.execute(
+        select(t.c.src_kind, t.c.src_id, t.c.dst_kind, t.c.dst_id, t.c.relation, t.c.created_ms)
+        .where(condition)
+        .order_by(t.c.id)
+    )
+    return [Edge(Node(r[0], int(r[1])), Node(r[2], int(r[3])), r[4], int(r[5])) for r in rows]
+
+
+__all__ = [
+    "DATASET_VERSION",
+    "INPUT",
+    "OUTPUT",
+    "RUN",
+    "Edge",
+    "Node",
+    "edges_into",
+    "edges_out_of",
+    "record_edge",
+]
