@@ -57,6 +57,19 @@ def manifest_bytes(entries: list[FileEntry]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def catalog_fields(
+    description: str | None, owner: str | None, frequency: str | None, source: str | None
+) -> dict[str, str | None]:
+    """The catalog fields given (None: leave as is), the frequency checked."""
+    fields: dict[str, str | None] = {}
+    for key, value in (("description", description), ("owner", owner), ("source", source)):
+        if value is not None:
+            fields[key] = value
+    if frequency is not None:
+        fields["frequency"] = check_frequency(frequency)
+    return fields
+
+
 def add(
     path: str | Path,
     name: str,
@@ -74,12 +87,7 @@ def add(
     becomes the next version unless it equals the latest one.
     """
     check_name(name)
-    fields: dict[str, str | None] = {}
-    for key, value in (("description", description), ("owner", owner), ("source", source)):
-        if value is not None:
-            fields[key] = value
-    if frequency is not None:
-        fields["frequency"] = check_frequency(frequency)
+    fields = catalog_fields(description, owner, frequency, source)
     tag_values = {str(k): str(v) for k, v in (tags or {}).items()}
     store = get_store()
     location = str(path)
@@ -90,7 +98,16 @@ def add(
         root = Path(location).expanduser().resolve()
         files = scan_local(root)
         location = str(root)
-        hashed = _add_local(store, root, files)
+        cache = StatCache(get_settings().home_dir / "cache" / "stat.sqlite")
+        try:
+            known = _known_digests(files, cache.under(str(root)))
+            if len(known) == len(files) and not fields and not tag_values:
+                unchanged = _unchanged(store, name, files, known)
+                if unchanged is not None:
+                    return unchanged
+            hashed = _add_local(store, root, files, known, cache)
+        finally:
+            cache.close()
     if not files:
         raise InvalidInputError(f"{location} holds no files; there is nothing to add")
     entries = [FileEntry(h.found.rel, h.found.size, h.digest) for h in hashed]
@@ -138,53 +155,85 @@ def add(
 
 
 def _workers() -> int:
-    return min(32, (os.cpu_count() or 1) * 4)
+    # Hashing and copying release the GIL; more threads than this only contend for it.
+    return min(16, (os.cpu_count() or 1) * 2)
 
 
-def _add_local(store: Store, root: Path, files: list[Found]) -> list[_Hashed]:
-    cache = StatCache(get_settings().home_dir / "cache" / "stat.sqlite")
-    try:
-        known = cache.under(str(root))
-        results: list[_Hashed] = []
-        small = [f for f in files if f.size < BIG_FILE]
-        big = [f for f in files if f.size >= BIG_FILE]
-        with ThreadPoolExecutor(_workers(), thread_name_prefix="cairn-add") as pool:
-            futures = [pool.submit(_hash_and_store, store, f, known.get(f.source)) for f in small]
-            for future in track(as_completed(futures), len(futures), f"adding {root.name}"):
-                results.append(future.result())
-        for found in track(big, len(big), f"adding {root.name}", min_total=1):
-            results.append(_hash_and_store(store, found, known.get(found.source)))
-        cache.remember(
-            (h.found.source, h.found.size, h.found.mtime_ns, h.found.inode, h.digest)
-            for h in results
-            if not h.from_cache
-        )
-    finally:
-        cache.close()
+def _known_digests(
+    files: list[Found], cached: Mapping[str, tuple[int, int, int, str]]
+) -> dict[str, str]:
+    """Digests the stat cache vouches for: same size, modification time and inode."""
+    known = {}
+    for found in files:
+        entry = cached.get(found.source)
+        if entry is not None and entry[:3] == (found.size, found.mtime_ns, found.inode):
+            known[found.source] = entry[3]
+    return known
+
+
+def _unchanged(
+    store: Store, name: str, files: list[Found], known: Mapping[str, str]
+) -> AddResult | None:
+    """The fast path: every file known to the cache and the manifest equal to the latest."""
+    entries = [FileEntry(f.rel, f.size, known[f.source]) for f in files]
+    digest = hash_bytes(manifest_bytes(entries))
+    with store.db.read() as conn:
+        ds_id = _queries.dataset_id(conn, name)
+        if ds_id is None or _queries.latest_manifest_digest(conn, ds_id) != digest:
+            return None
+        version = _queries.resolve_version(conn, name, None)[2]
+    return AddResult(version, created=False, files=len(files), hashed=0, stored=0, stored_bytes=0)
+
+
+def _add_local(
+    store: Store,
+    root: Path,
+    files: list[Found],
+    known: Mapping[str, str],
+    cache: StatCache,
+) -> list[_Hashed]:
+    results: list[_Hashed] = []
+    misses = [f for f in files if f.source not in known]
+    for found in files:  # known content: stored unless gc took it since
+        digest = known.get(found.source)
+        if digest is not None:
+            stored = not store.artifacts.exists(digest) and _store(store, found, digest)
+            results.append(_Hashed(found, digest, True, stored))
+    small = [f for f in misses if f.size < BIG_FILE]
+    big = [f for f in misses if f.size >= BIG_FILE]
+    with ThreadPoolExecutor(_workers(), thread_name_prefix="cairn-add") as pool:
+        futures = [pool.submit(_hash_and_store, store, f) for f in small]
+        for future in track(as_completed(futures), len(futures), f"adding {root.name}"):
+            results.append(future.result())
+    for found in track(big, len(big), f"adding {root.name}", min_total=1):
+        results.append(_hash_and_store(store, found))
+    cache.remember(
+        (h.found.source, h.found.size, h.found.mtime_ns, h.found.inode, h.digest)
+        for h in results
+        if not h.from_cache
+    )
     return results
 
 
-def _hash_and_store(
-    store: Store, found: Found, cached: tuple[int, int, int, str] | None
-) -> _Hashed:
-    if cached is not None and cached[:3] == (found.size, found.mtime_ns, found.inode):
-        digest, from_cache = cached[3], True
-    else:
-        digest, from_cache = _hash_local(found), False
+def _hash_and_store(store: Store, found: Found) -> _Hashed:
+    digest = _hash_local(found)
+    return _Hashed(found, digest, False, _store(store, found, digest))
+
+
+def _store(store: Store, found: Found, digest: str) -> bool:
     try:
-        stored = store.artifacts.put_hashed_file(
-            Path(found.source), digest, found.size, durable=False
+        return store.artifacts.put_hashed_file(
+            Path(found.source), digest, found.size, mtime_ns=found.mtime_ns, durable=False
         )
     except FileNotFoundError:
         raise InvalidInputError(f"{found.source} disappeared while it was being added") from None
-    return _Hashed(found, digest, from_cache, stored)
 
 
 def _hash_local(found: Found) -> str:
     try:
         if found.size >= BIG_FILE:
             return hash_file(found.source)[0]
-        hasher = StreamingHasher()
+        hasher = StreamingHasher(parallel=False)  # the pool's threads are the parallelism
         with open(found.source, "rb") as stream:
             while chunk := stream.read(SMALL_READ):
                 hasher.update(chunk)

@@ -8,6 +8,7 @@ they make visible atomically. Every read is verified against the digest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ class ArtifactStore:
         self._options = dict(options or {})
         self._fs: Any = None
         self._root = ""
+        self._folders: set[str] = set()  # object folders known to exist
         if self.scheme == "file":
             self._root = str(Path(url.removeprefix("file://")).expanduser().resolve())
 
@@ -102,17 +104,24 @@ class ArtifactStore:
         return StoredObject(digest, size)
 
     def put_hashed_file(
-        self, source: Path, digest: str, size: int, *, durable: bool = True
+        self,
+        source: Path,
+        digest: str,
+        size: int,
+        *,
+        mtime_ns: int | None = None,
+        durable: bool = True,
     ) -> bool:
         """Store a local file already hashed to ``digest``; return whether it was new.
 
-        The copy is the kernel's (a reflink where the filesystem has them); the file's size and
-        modification time are checked after the copy, so a file changed meanwhile is refused.
-        With ``durable=False`` the caller promises to call ``sync()`` before it records the
-        object anywhere (one flush for many files instead of one per file).
+        The copy is the kernel's (a reflink where the filesystem has them). The file's size and
+        modification time (``mtime_ns``: as seen when it was hashed) are checked after the
+        copy, so a file changed meanwhile is refused. With ``durable=False`` the caller
+        promises to call ``sync()`` before it records the object anywhere (one flush for many
+        files instead of one per file).
         """
         target = self.object_path(digest)
-        before = _signature(source)
+        before = (size, mtime_ns) if mtime_ns is not None else _signature(source)
         if before[0] != size:
             raise ArtifactError(f"{source} changed while it was being added; add it again")
         if self.is_local:
@@ -138,21 +147,19 @@ class ArtifactStore:
         return True
 
     def _copy_into_place(self, source: Path, target: str, durable: bool) -> None:
-        folder = Path(target).parent
-        tmp = folder.parent / f".tmp-{uuid.uuid4().hex}"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = os.path.dirname(target)
+        # In the object's own folder: writers of different objects don't queue on one folder.
+        tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
         try:
-            _kernel_copy(source, tmp)
-            if durable:
-                fd = os.open(tmp, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+            _kernel_copy(source, Path(tmp), fsync=durable)
             os.replace(tmp, target)  # same digest, same bytes: replacing a twin is harmless
-        finally:
-            if os.path.lexists(tmp):
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            raise
 
     def sync(self) -> None:
         """Make every object written with ``durable=False`` durable (local stores)."""
@@ -183,7 +190,7 @@ class ArtifactStore:
                     except OSError:
                         linked = False
                 if not linked:
-                    _kernel_copy(Path(source), tmp)
+                    _kernel_copy(Path(source), tmp, fsync=False)  # a re-makeable copy
             else:
                 fs, _ = self._remote()
                 target = self.object_path(digest)
@@ -358,22 +365,50 @@ class _MappedErrors:
 _FICLONE = 0x40049409  # Linux ioctl: share the source's extents (btrfs, XFS, bcachefs)
 
 
-def _kernel_copy(source: Path, dest: Path) -> None:
+_reflink = {"works": True}  # until a filesystem says otherwise; then kernel copies only
+
+
+def _kernel_copy(source: Path, dest: Path, *, fsync: bool = True) -> None:
     """Copy ``source`` to the new read-only file ``dest``: a reflink where the filesystem has
-    them, else the kernel's own copy (sendfile, fcopyfile); never a Python loop over bytes."""
-    import shutil
-
-    with open(source, "rb") as src, open(dest, "xb") as out:
+    them, else the kernel's own copy (copy_file_range, sendfile); never a Python loop over
+    the bytes."""
+    src = os.open(source, os.O_RDONLY)
+    try:
+        out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
-            import fcntl
+            if not _clone(src, out):
+                _copy_range(src, out, os.fstat(src).st_size)
+            if fsync:
+                os.fsync(out)
+        finally:
+            os.close(out)
+    finally:
+        os.close(src)
 
-            fcntl.ioctl(out.fileno(), _FICLONE, src.fileno())
-            cloned = True
-        except (ImportError, OSError):
-            cloned = False
-    if not cloned:
-        shutil.copyfile(source, dest)
-    os.chmod(dest, 0o444)
+
+def _clone(src: int, out: int) -> bool:
+    if not _reflink["works"]:
+        return False
+    try:
+        import fcntl
+
+        fcntl.ioctl(out, _FICLONE, src)
+        return True
+    except (ImportError, OSError):
+        _reflink["works"] = False  # ext4 and friends: don't ask again for every file
+        return False
+
+
+def _copy_range(src: int, out: int, size: int) -> None:
+    copied = 0
+    while copied < size:
+        try:
+            step = os.copy_file_range(src, out, size - copied)
+        except (AttributeError, OSError):  # not Linux, or across filesystems on old kernels
+            step = os.sendfile(out, src, copied, size - copied)
+        if step == 0:
+            raise OSError(f"the source ended after {copied} of {size} bytes")
+        copied += step
 
 
 def _signature(path: Path) -> tuple[int, int]:
