@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 
 from cairn.core.errors import CairnError
 
@@ -21,7 +22,10 @@ if not console.is_terminal:  # piped output: don't squeeze tables into 80 column
 
 def fail(error: CairnError | str) -> NoReturn:
     """Print the error's message (no traceback) and exit with status 1."""
-    err_console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    # The message holds the user's own text (names, paths): never read it as markup.
+    err_console.print(
+        f"[bold red]error:[/] {escape(str(error))}", highlight=False, markup=True, soft_wrap=True
+    )
     raise SystemExit(1)
 
 

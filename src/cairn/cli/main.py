@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cairn.cli import gc, quickstart, run, runs
+from cairn.cli import data, gc, quickstart, run, runs
 from cairn.cli._render import fail
 from cairn.core.errors import CairnError
 
@@ -16,6 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(runs.app, name="runs")
+app.add_typer(data.app, name="data")
 app.command("run")(run.run_command)
 app.command("gc")(gc.gc_command)
 app.command("quickstart")(quickstart.quickstart_command)

@@ -6,10 +6,10 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, and_, func, select, update
 
 from cairn.core.errors import InvalidInputError, NotFoundError
-from cairn.data.dataset import CatalogEvent, DatasetVersion, FileEntry, TableFacts
+from cairn.data.dataset import CatalogEvent, DatasetVersion, FileEntry, TableFacts, VersionUse
 from cairn.store.db.dialect import insert_ignore, upsert
 from cairn.store.db.schema import (
     dataset_events,
@@ -21,6 +21,7 @@ from cairn.store.db.schema import (
     runs,
     table_facts,
 )
+from cairn.store.lineage import DATASET_VERSION, INPUT, OUTPUT, RUN, Node, edges_into, edges_out_of
 
 CATALOG_FIELDS = ("description", "owner", "frequency", "source")
 _FILE_BATCH = 2000
@@ -96,16 +97,12 @@ def set_tags(
     """Set tags on a dataset (each change recorded as an event)."""
     if not tags:
         return
-    old = dict(
-        conn.execute(
-            select(dataset_tags.c.key, dataset_tags.c.value).where(
-                dataset_tags.c.dataset_id == ds_id
-            )
-        ).tuples()
-    )
+    query = select(dataset_tags.c.key, dataset_tags.c.value)
+    old = {k: v for k, v in conn.execute(query.where(dataset_tags.c.dataset_id == ds_id))}
     rows = [{"dataset_id": ds_id, "key": k, "value": v} for k, v in tags.items() if old.get(k) != v]
     if rows:
         upsert(conn, dataset_tags, rows, ["dataset_id", "key"], ["value"])
+        conn.execute(update(datasets).where(datasets.c.id == ds_id).values(updated_ms=now))
         conn.execute(
             dataset_events.insert(),
             [
@@ -255,7 +252,10 @@ def resolve_version(
             f"use {name}@v1 ... {name}@v{count}, or {name} for the latest"
         )
     if row[10] is not None and not include_deleted:
-        raise InvalidInputError(f"{name}@v{number} was deleted; restore it or use another version")
+        raise InvalidInputError(
+            f"{name}@v{number} was deleted; restore it with cairn data restore {name}@v{number}, "
+            "or use another version"
+        )
     return int(row[0]), int(row[11]), _to_version(row)
 
 
@@ -327,3 +327,171 @@ def events_of(conn: Connection, ds_id: int) -> list[CatalogEvent]:
         .order_by(dataset_events.c.id)
     )
     return [CatalogEvent(int(t), u, f, o, n) for t, u, f, o, n in rows]
+
+
+# --- the catalog: listing, showing, removing ---------------------------------------------
+
+MODEL_VERSION = "model_version"  # the registry's lineage kind (a run -> model_version edge)
+
+
+def catalog_rows(conn: Connection, ds_ids: Iterable[int] | None = None) -> list[Any]:
+    """Rows of ``datasets`` (all when ``ds_ids`` is None), by name."""
+    query = select(datasets).order_by(datasets.c.name)
+    if ds_ids is not None:
+        query = query.where(datasets.c.id.in_(list(ds_ids)))
+    return list(conn.execute(query))
+
+
+def tags_of(conn: Connection, ds_ids: Iterable[int] | None = None) -> dict[int, dict[str, str]]:
+    """Dataset id -> its tags (all datasets when ``ds_ids`` is None)."""
+    query = select(dataset_tags.c.dataset_id, dataset_tags.c.key, dataset_tags.c.value).order_by(
+        dataset_tags.c.dataset_id, dataset_tags.c.key
+    )
+    if ds_ids is not None:
+        query = query.where(dataset_tags.c.dataset_id.in_(list(ds_ids)))
+    found: dict[int, dict[str, str]] = {}
+    for ds_id, key, value in conn.execute(query):
+        found.setdefault(int(ds_id), {})[key] = value
+    return found
+
+
+def latest_live(
+    conn: Connection, ds_ids: Iterable[int] | None = None
+) -> dict[str, tuple[DatasetVersion, int]]:
+    """Dataset name -> (its newest live version, how many live versions it has)."""
+    live = (
+        select(
+            dataset_versions.c.dataset_id.label("dataset_id"),
+            func.max(dataset_versions.c.number).label("number"),
+            func.count().label("live"),
+        )
+        .where(dataset_versions.c.deleted_ms.is_(None))
+        .group_by(dataset_versions.c.dataset_id)
+    )
+    if ds_ids is not None:
+        live = live.where(dataset_versions.c.dataset_id.in_(list(ds_ids)))
+    newest = live.subquery()
+    query = (
+        _version_select()
+        .add_columns(newest.c.live)
+        .join(
+            newest,
+            and_(
+                newest.c.dataset_id == dataset_versions.c.dataset_id,
+                newest.c.number == dataset_versions.c.number,
+            ),
+        )
+    )
+    return {row[1]: (_to_version(row), int(row[12])) for row in conn.execute(query)}
+
+
+def _parse_facts(fmt: str, columns: str, rows: int) -> TableFacts:
+    return TableFacts(fmt, [(str(c[0]), str(c[1])) for c in json.loads(columns)], int(rows))
+
+
+def version_tables(conn: Connection, ds_id: int) -> dict[int, dict[str, TableFacts]]:
+    """Version number -> file path -> facts, for the dataset's files that are tables."""
+    rows = conn.execute(
+        select(
+            dataset_versions.c.number,
+            manifest_files.c.path,
+            table_facts.c.format,
+            table_facts.c.columns,
+            table_facts.c.rows,
+        )
+        .select_from(dataset_versions)
+        .join(manifest_files, manifest_files.c.manifest_id == dataset_versions.c.manifest_id)
+        .join(table_facts, table_facts.c.digest == manifest_files.c.digest)
+        .where(dataset_versions.c.dataset_id == ds_id)
+        .order_by(dataset_versions.c.number, manifest_files.c.path)
+    )
+    found: dict[int, dict[str, TableFacts]] = {}
+    for number, path, fmt, columns, count in rows:
+        found.setdefault(int(number), {})[path] = _parse_facts(fmt, columns, count)
+    return found
+
+
+def version_uses(conn: Connection, numbers: Mapping[int, int]) -> dict[int, list[VersionUse]]:
+    """Version number -> the runs that read it (input) or wrote it (output), oldest first.
+
+    ``numbers`` maps version ids to version numbers.
+    """
+    nodes = [Node(DATASET_VERSION, i) for i in numbers]
+    links: list[tuple[int, int, str, int]] = []  # (version id, run id, relation, created)
+    for edge in edges_out_of(conn, nodes):
+        if edge.dst.kind == RUN and edge.relation == INPUT:
+            links.append((edge.src.id, edge.dst.id, INPUT, edge.created_ms))
+    for edge in edges_into(conn, nodes):
+        if edge.src.kind == RUN and edge.relation == OUTPUT:
+            links.append((edge.dst.id, edge.src.id, OUTPUT, edge.created_ms))
+    run_ids = sorted({link[1] for link in links})
+    names = {
+        int(i): (uid, name)
+        for i, uid, name in conn.execute(
+            select(runs.c.id, runs.c.uid, runs.c.name).where(runs.c.id.in_(run_ids))
+        )
+    }
+    found: dict[int, list[VersionUse]] = {}
+    for version_id, run_id, relation, created in sorted(links, key=lambda link: link[3]):
+        if run_id in names:  # a run removed for good leaves its edges behind
+            uid, name = names[run_id]
+            found.setdefault(numbers[version_id], []).append(
+                VersionUse(uid, name, relation, created)
+            )
+    return found
+
+
+def dependent_models(conn: Connection, version_id: int) -> list[tuple[int, str | None]]:
+    """Model versions made from a dataset version: (model version id, run uid or None).
+
+    A model depends on the version when a run read the version and wrote the model, or when
+    an edge leads straight from the version to the model.
+    """
+    out = edges_out_of(conn, [Node(DATASET_VERSION, version_id)])
+    found = [(e.dst.id, None) for e in out if e.dst.kind == MODEL_VERSION]
+    readers = sorted({e.dst.id for e in out if e.dst.kind == RUN and e.relation == INPUT})
+    if readers:
+        query = select(runs.c.id, runs.c.uid).where(runs.c.id.in_(readers))
+        uids = {int(i): uid for i, uid in conn.execute(query)}
+        for edge in edges_out_of(conn, [Node(RUN, r) for r in readers]):
+            if edge.dst.kind == MODEL_VERSION:
+                found.append((edge.dst.id, uids.get(edge.src.id)))
+    unique: dict[int, str | None] = {}
+    for model_id, uid in found:
+        unique.setdefault(model_id, uid)
+    return sorted(unique.items())
+
+
+def mark_deleted(conn: Connection, version_id: int, when: int | None, user: str | None) -> None:
+    """Mark a version deleted (``when`` set) or live again (``when`` None)."""
+    conn.execute(
+        update(dataset_versions)
+        .where(dataset_versions.c.id == version_id)
+        .values(deleted_ms=when, deleted_by=user if when is not None else None)
+    )
+
+
+def add_event(
+    conn: Connection,
+    ds_id: int,
+    now: int,
+    user: str | None,
+    field: str,
+    old: str | None,
+    new: str | None,
+) -> None:
+    """Record one event in the dataset's history."""
+    conn.execute(
+        dataset_events.insert().values(
+            dataset_id=ds_id, ts_ms=now, user=user, field=field, old=old, new=new
+        )
+    )
+
+
+def stored_file_count(conn: Connection, manifest_id: int) -> int:
+    """How many files of a manifest the store still lists (0 after gc removed them)."""
+    return int(
+        conn.execute(
+            select(func.count()).where(manifest_files.c.manifest_id == manifest_id)
+        ).scalar_one()
+    )

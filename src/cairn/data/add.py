@@ -60,13 +60,13 @@ def manifest_bytes(entries: list[FileEntry]) -> bytes:
 def catalog_fields(
     description: str | None, owner: str | None, frequency: str | None, source: str | None
 ) -> dict[str, str | None]:
-    """The catalog fields given (None: leave as is), the frequency checked."""
+    """The catalog fields given (None: leave as is; "": clear), the frequency checked."""
     fields: dict[str, str | None] = {}
     for key, value in (("description", description), ("owner", owner), ("source", source)):
         if value is not None:
-            fields[key] = value
+            fields[key] = value.strip() or None  # an empty text clears the field
     if frequency is not None:
-        fields["frequency"] = check_frequency(frequency)
+        fields["frequency"] = check_frequency(frequency) if frequency.strip() else None
     return fields
 
 

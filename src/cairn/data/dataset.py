@@ -92,3 +92,75 @@ class CatalogEvent:
     field: str
     old: str | None
     new: str | None
+
+
+@dataclass(frozen=True)
+class DatasetDetail:
+    """Everything the catalog knows about one dataset: ``cairn data show``."""
+
+    dataset: Dataset
+    versions: list[DatasetVersion]  # every version, oldest first, deleted ones flagged
+    tables: dict[int, dict[str, TableFacts]]  # version number -> file path -> facts
+    uses: dict[int, list[VersionUse]]  # version number -> runs that read or wrote it
+    events: list[CatalogEvent]  # catalog edits, removals and restores, oldest first
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A file present in both versions with different content."""
+
+    path: str
+    size_a: int
+    size_b: int
+
+
+@dataclass(frozen=True)
+class TableChange:
+    """How a table differs between two versions: rows and columns."""
+
+    path_a: str
+    path_b: str
+    rows_a: int
+    rows_b: int
+    columns_added: list[tuple[str, str]]  # (name, type) only in b
+    columns_removed: list[tuple[str, str]]  # (name, type) only in a
+    types_changed: list[tuple[str, str, str]]  # (name, type in a, type in b)
+
+    @property
+    def schema_changed(self) -> bool:
+        """Whether any column was added, removed or changed type."""
+        return bool(self.columns_added or self.columns_removed or self.types_changed)
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """What differs between two versions (of one dataset or two)."""
+
+    a: DatasetVersion
+    b: DatasetVersion
+    added: list[FileEntry]  # only in b
+    removed: list[FileEntry]  # only in a
+    changed: list[FileChange]
+    tables: list[TableChange]  # tables whose content differs, where both sides have facts
+
+    @property
+    def same(self) -> bool:
+        """Whether both versions hold the same files with the same content."""
+        return not (self.added or self.removed or self.changed)
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """How the files at a local path differ from a version (nothing is recorded)."""
+
+    version: DatasetVersion
+    path: str
+    added: list[str]  # at the path, not in the version
+    removed: list[str]  # in the version, not at the path
+    changed: list[str]  # at both, with different content
+    hashed: int  # files that had to be read (the stat cache knew the others)
+
+    @property
+    def unchanged(self) -> bool:
+        """Whether the path holds exactly the version's files."""
+        return not (self.added or self.removed or self.changed)

@@ -149,8 +149,13 @@ def load(ref: str, as_: Reader = "pandas", *, file: str | None = None) -> Any:
     """
     if as_ not in ("pandas", "polars", "arrow"):
         raise InvalidInputError(f"as_ is 'pandas', 'polars' or 'arrow', not {as_!r}")
-    folder = path(ref)
-    names = [e.path for e in files(ref)]
+    store = get_store()
+    version_id, found, entries = _resolve(
+        store, ref
+    )  # once: a version added meanwhile is not mixed in
+    folder = _cached_folder(store, found, entries)
+    _record_input(store, version_id)
+    names = [e.path for e in entries]
     tables = [n for n in names if table_format(n)]
     if file is not None:
         if file not in names:

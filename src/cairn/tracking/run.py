@@ -27,9 +27,9 @@ from cairn.core import context
 from cairn.core.errors import InvalidInputError, RunStateError
 from cairn.core.ids import new_id, now_ms
 from cairn.core.logging import logger
-from cairn.core.user import current_user
 from cairn.core.progress import track
 from cairn.core.settings import get_settings
+from cairn.core.user import current_user
 from cairn.store import Store, get_store
 from cairn.tracking import _implicit, _queries
 from cairn.tracking._codec import check_key, check_text, flatten, metric_value
