@@ -275,3 +275,26 @@ def test_s3_url_without_credentials_is_a_clear_error(
     with pytest.raises(InvalidInputError) as caught:
         cairn.data.add("s3://no-such-bucket/data", "remote", storage_options=options)
     assert "credentials" in str(caught.value)
+
+
+def test_gc_frees_only_what_no_live_version_needs(project: Path, store: Store) -> None:
+    """gc removes the files of deleted versions unless another version or run still uses them."""
+    raw = make_folder(project / "raw", {"shared.bin": b"s" * 1000, "old.bin": b"o" * 500})
+    cairn.data.add(raw, "ds")
+    (raw / "old.bin").unlink()
+    make_folder(raw, {"new.bin": b"n" * 700})
+    cairn.data.add(raw, "ds")
+    with cairn.run() as run:
+        run.log_bytes(b"o" * 500, "copy-of-old.bin")  # a run artifact with the same bytes
+    cairn.data.remove_version("ds@v1")
+    first = cairn.data.gc()
+    assert (first.manifests, first.objects) == (1, 0)  # old.bin is the run's artifact too
+    copy = cairn.data.get("ds@v2", project / "copy")
+    assert sorted(p.name for p in copy.iterdir()) == ["new.bin", "shared.bin"]
+    cairn.data.remove_version("ds@v2")
+    second = cairn.data.gc()
+    assert (second.manifests, second.objects, second.bytes) == (1, 2, 1700)
+    assert cairn.data.gc().manifests == 0
+    with pytest.raises(InvalidInputError, match="garbage-collected"):
+        cairn.data.restore_version("ds@v2")
+        cairn.data.path("ds@v2")

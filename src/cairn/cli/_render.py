@@ -53,3 +53,13 @@ def write_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 def write_json(data: Any) -> None:
     """Write data as indented JSON to standard output."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def human_size(size: int) -> str:
+    """Bytes for people: 512 B, 61.1 KiB, 3.2 GiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

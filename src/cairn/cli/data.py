@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn import data
-from cairn.cli._render import console, write_csv, write_json
+from cairn.cli._render import console, human_size, write_csv, write_json
 from cairn.core.errors import InvalidInputError
 from cairn.data import Dataset, DatasetDetail, DatasetVersion, VersionDiff
 from cairn.tracking import describe_time
@@ -42,16 +42,6 @@ class Format(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
-
-
-def human_size(size: int) -> str:
-    """Bytes for people: 512 B, 61.1 KiB, 3.2 GiB."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def parse_tags(values: list[str] | None) -> dict[str, str]:

@@ -35,11 +35,13 @@ from cairn.data.dataset import (
     VersionDiff,
     VersionUse,
 )
+from cairn.data.gc import DataGcResult, gc
 from cairn.data.read import files, get, load, path, version
 
 __all__ = [
     "AddResult",
     "CatalogEvent",
+    "DataGcResult",
     "Dataset",
     "DatasetDetail",
     "DatasetVersion",
@@ -54,6 +56,7 @@ __all__ = [
     "diff_versions",
     "edit_dataset",
     "files",
+    "gc",
     "get",
     "list_datasets",
     "load",

@@ -29,9 +29,9 @@ from cairn.core.errors import (
 )
 from cairn.store.db.dialect import insert_ignore, upsert
 from cairn.store.db.schema import (
-    DIGEST_COLUMNS,
     experiments,
     latest_metrics,
+    lineage_edges,
     metric_chunks,
     metric_keys,
     params,
@@ -39,6 +39,7 @@ from cairn.store.db.schema import (
     run_tags,
     runs,
 )
+from cairn.store.references import unreferenced
 from cairn.tracking import _liveness
 from cairn.tracking._codec import decode_param, encode_param, unpack
 from cairn.tracking.record import ArtifactEntry, MetricPoint, RunRecord
@@ -469,13 +470,15 @@ def purge_runs(conn: Connection, run_ids: Sequence[int]) -> list[str]:
     for table in (metric_chunks, latest_metrics, params, run_tags, run_artifacts):
         conn.execute(delete(table).where(table.c.run_id.in_(run_ids)))
     conn.execute(update(runs).where(runs.c.parent_id.in_(run_ids)).values(parent_id=None))
-    conn.execute(delete(runs).where(runs.c.id.in_(run_ids)))
-    orphans = []
-    for digest in sorted(digests):
-        referenced = any(
-            conn.execute(select(func.count()).where(column == digest)).scalar_one()
-            for column in DIGEST_COLUMNS
+    # Their lineage edges go too: ids may be reused, and a new run must not inherit them.
+    edges = lineage_edges
+    conn.execute(
+        delete(edges).where(
+            or_(
+                and_(edges.c.src_kind == "run", edges.c.src_id.in_(run_ids)),
+                and_(edges.c.dst_kind == "run", edges.c.dst_id.in_(run_ids)),
+            )
         )
-        if not referenced:
-            orphans.append(digest)
-    return orphans
+    )
+    conn.execute(delete(runs).where(runs.c.id.in_(run_ids)))
+    return unreferenced(conn, digests)
