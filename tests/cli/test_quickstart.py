@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 import cairn
+from cairn.cli.quickstart import DATA_DESCRIPTION, DATA_SOURCE, _dataset
+from cairn.core.user import current_user
+from cairn.data import show_dataset
 from cairn.tracking import find_runs
 from tests.records import own_metrics
 
@@ -83,3 +86,41 @@ def test_quickstart_several_seeds_aggregate_on_the_parent(quickstart: tuple[Path
     assert parent.metrics["auc.min"] == min(aucs) and parent.metrics["auc.max"] == max(aucs)
     assert f"$ cairn runs show {parent.id}" in output
     assert f"auc over 3 seeds: mean {parent.metrics['auc.mean']:.4f} ± " in output
+
+
+def test_quickstart_adds_the_dataset_every_training_run_reads(
+    quickstart: tuple[Path, str],
+) -> None:
+    """breast-cancer@v1 has its catalog fields and is an input of every sweep and seeded run."""
+    demo, output = quickstart
+    cairn.configure(root=str(demo))
+    detail = show_dataset("breast-cancer")
+    found = detail.dataset
+    assert found.description == DATA_DESCRIPTION and found.source == DATA_SOURCE
+    assert found.owner == (current_user() or "you@example.com") and found.frequency == "monthly"
+    assert [v.number for v in detail.versions] == [1]
+    facts = detail.tables[1]["breast_cancer.csv"]
+    assert facts.rows == 569 and ("target", "int64") in facts.columns
+    sweep = find_runs("parent_run_id IS NOT NULL", experiment="quickstart")
+    seeded = find_runs("tags.cairn.seed IS NOT NULL", experiment="quickstart-seeds")
+    assert len(sweep) == 3 and len(seeded) == 5  # seed 42 twice, seeds 1, 2 and 3
+    readers = {use.run_id for use in detail.uses[1] if use.relation == "input"}
+    assert readers == {r.id for r in [*sweep, *seeded]}
+    assert "$ cairn data add data --name breast-cancer --description " in output
+    assert "added breast-cancer@v1: 1 file" in output
+    assert "$ cairn data ls" in output and "$ cairn data show breast-cancer" in output
+    assert "cairn data show breast-cancer   # " in output  # among the next steps
+
+
+def test_quickstart_again_leaves_the_dataset_unchanged(
+    quickstart: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Adding the dataset again in the same project keeps the table and makes no new version."""
+    demo, _ = quickstart
+    table = demo / "data" / "breast_cancer.csv"
+    written = table.stat().st_mtime_ns
+    cairn.configure(root=str(demo))
+    _dataset(demo)
+    assert "breast-cancer is unchanged: same content as breast-cancer@v1" in capsys.readouterr().out
+    assert table.stat().st_mtime_ns == written
+    assert [v.number for v in show_dataset("breast-cancer").versions] == [1]

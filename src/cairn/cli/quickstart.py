@@ -1,13 +1,16 @@
 """``cairn quickstart``: a tracked scikit-learn project in a fresh folder, end to end.
 
-It trains a small sweep (``python train.py``), then shows seeding through ``cairn run``:
-the same seed twice gives bit-identical metrics, and several seeds give a mean and a spread.
+It adds the breast-cancer table to the data catalog (``cairn data add``), trains a small sweep
+from it (``python train.py``; each run records the version it read), shows the catalog, then
+shows seeding through ``cairn run``: the same seed twice gives bit-identical metrics, and
+several seeds give a mean and a spread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,33 +19,43 @@ from typing import Annotated
 
 import typer
 from rich.align import AlignMethod
+from rich.markup import escape
 
 from cairn import tracking
 from cairn.cli._render import console
+from cairn.cli.data import add_command, list_command, show_command
 from cairn.cli.runs import compare_runs, diff_runs, list_runs, show_run
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.lazy import import_optional
 from cairn.core.settings import configure
+from cairn.core.user import current_user
 
 TRAIN_PY = '''\
-"""Train a random forest on scikit-learn's breast-cancer data; cairn tracks every run."""
+"""Train a random forest on the breast-cancer dataset; cairn tracks every run.
 
-from sklearn.datasets import load_breast_cancer
+The data comes from cairn's catalog (cairn data add data --name breast-cancer): loaded inside
+a run, its version is recorded as the run's input (cairn data show breast-cancer lists them).
+"""
+
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
 import cairn
 
-X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-X_train, X_test, y_train, y_test = train_test_split(
-    X, y, test_size=0.25, random_state=0, stratify=y
-)
+
+def load_data():
+    """The dataset's latest version (pandas), split into train and test sets."""
+    df = cairn.data.load("breast-cancer")  # inside a run: recorded as the run's input
+    X, y = df.drop(columns="target"), df["target"]
+    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
 
 # A small sweep: each setting is a child run of the "sweep" run.
 with cairn.run(name="sweep"):
     for max_depth in (2, 4, 8):
         with cairn.run(params={"model": {"max_depth": max_depth}}) as run:
+            X_train, X_test, y_train, y_test = load_data()
             p = cairn.config.params  # cairn.yaml's params, with this run's overrides
             model = RandomForestClassifier(
                 n_estimators=10, max_depth=p.model.max_depth, warm_start=True,
@@ -58,7 +71,7 @@ with cairn.run(name="sweep"):
                 "accuracy": accuracy_score(y_test, predicted),
                 "f1": f1_score(y_test, predicted),
             }, step=trees)
-            cairn.log_dict({"features": list(X.columns)}, "features.json")
+            cairn.log_dict({"features": list(X_train.columns)}, "features.json")
             cairn.logger.info("run %s: max_depth=%s auc=%.4f", run.name, max_depth,
                               roc_auc_score(y_test, proba))
 '''
@@ -68,12 +81,12 @@ TRAIN_SEEDED_PY = '''\
 
 There is no random_state of its own: the train/test split and the forest draw from
 cairn.rng(), a NumPy generator seeded from the run's seed, so the seed alone decides the result.
+The data is the catalog's breast-cancer dataset, recorded as the run's input.
 
     cairn run --seed 42 -- python train_seeded.py      # twice: the same metrics, bit for bit
     cairn run --seeds 1,2,3 -- python train_seeded.py  # how much the result owes to luck
 """
 
-from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -81,9 +94,9 @@ from sklearn.model_selection import train_test_split
 import cairn
 from cairn.tracking import current_seed
 
-X, y = load_breast_cancer(return_X_y=True)
-
 with cairn.run() as run:  # under `cairn run`: the launcher's run, seeded with its seed
+    df = cairn.data.load("breast-cancer")  # recorded as this run's input
+    X, y = df.drop(columns="target"), df["target"]
     rng = cairn.rng()
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=int(rng.integers(2**31))
@@ -110,6 +123,11 @@ params:            # your own parameters: cairn.config.params.model.max_depth
 """
 
 FILES = (("train.py", TRAIN_PY), ("train_seeded.py", TRAIN_SEEDED_PY), ("cairn.yaml", CAIRN_YAML))
+DATASET = "breast-cancer"
+DATA_FOLDER = "data"  # the folder added as the dataset: one CSV file
+DATA_FILE = "breast_cancer.csv"
+DATA_DESCRIPTION = "Breast tumours: 30 cell-nucleus measurements, diagnosis (target 1: benign)"
+DATA_SOURCE = "sklearn.datasets.load_breast_cancer"
 SEEDS_EXPERIMENT = "quickstart-seeds"
 SEEDED = [sys.executable, "train_seeded.py"]
 SEEDED_SHOWN = f"cairn run -e {SEEDS_EXPERIMENT} {{}} -- python train_seeded.py"
@@ -131,7 +149,10 @@ def quickstart_command(
         if not path.exists():
             path.write_text(content)
     console.rule("[bold]cairn quickstart")
-    console.print(f"project: {target}  ({', '.join(name for name, _ in FILES)})")
+    shown = [name for name, _ in FILES] + [f"{DATA_FOLDER}/{DATA_FILE}"]
+    console.print(f"project: {target}  ({', '.join(shown)})")
+    configure(root=target)  # this process reads and writes the project's store from here on
+    _dataset(target)
     best = _sweep(target)
     # The launcher starts its command in the working directory, with the project's settings.
     with _working_directory(target):
@@ -140,6 +161,9 @@ def quickstart_command(
     _section("next", align="center")
     console.print(
         f"  cd {directory}\n"
+        f"  cairn data show {DATASET}   [dim]# its catalog fields, versions and readers[/]\n"
+        f"  edit {DATA_FOLDER}/{DATA_FILE}, then: cairn data add {DATA_FOLDER} --name {DATASET}"
+        "   [dim]# v2[/]\n"
         '  cairn runs ls --filter "metrics.auc > 0.97" --sort "metrics.auc DESC"\n'
         f"  cairn runs show {best}\n"
         f"  cairn runs diff {first} {seeds.child_ids[0]}   [dim]# seed 42 against seed 1[/]\n"
@@ -161,16 +185,53 @@ def _working_directory(path: Path) -> Iterator[None]:
         os.chdir(before)
 
 
+def _dataset(target: Path) -> None:
+    """Write the breast-cancer table into the project (once) and add it to the data catalog."""
+    _section(
+        "1. a dataset in the catalog",
+        f"{DATA_FOLDER}/{DATA_FILE} becomes version v1 of a dataset with a description, an "
+        "owner and an update frequency; adding unchanged content makes no new version.",
+    )
+    table = target / DATA_FOLDER / DATA_FILE
+    if not table.exists():
+        datasets = import_optional("sklearn.datasets", "sklearn", "cairn quickstart")
+        table.parent.mkdir(exist_ok=True)
+        # Written beside the folder, then renamed in: the folder never holds half a table.
+        partial = target / f".{DATA_FILE}.partial"
+        datasets.load_breast_cancer(as_frame=True).frame.to_csv(partial, index=False)
+        os.replace(partial, table)
+    fields = {  # the catalog fields, as `cairn data add` takes them
+        "description": DATA_DESCRIPTION,
+        "owner": current_user() or "you@example.com",
+        "frequency": "monthly",
+        "source": DATA_SOURCE,
+    }
+    flags = [part for key, value in fields.items() for part in (f"--{key}", value)]
+    shown = shlex.join(["cairn", "data", "add", DATA_FOLDER, "--name", DATASET, *flags])
+    console.print(f"\n[bold]$ {escape(shown)}[/]", highlight=False, soft_wrap=True)
+    add_command(
+        str(target / DATA_FOLDER),
+        DATASET,
+        description=fields["description"],
+        owner=fields["owner"],
+        frequency=fields["frequency"],
+        source=fields["source"],
+    )
+
+
 def _sweep(target: Path) -> str:
-    """Run train.py's sweep, list its runs and compare the best two; return the best run's id."""
-    _section("1. a tracked sweep", "train.py trains three models; each is a run cairn records.")
+    """Run train.py, list and compare its runs, show the dataset's readers; return the best id."""
+    _section(
+        "2. a tracked sweep",
+        "train.py trains three models from the dataset; each is a run cairn records, "
+        "with the dataset version it read.",
+    )
     console.print("\n[bold]$ python train.py[/]")
     child_env = dict(os.environ)  # the child's environment, built explicitly
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     done = subprocess.run([sys.executable, "train.py"], cwd=target, env=child_env, check=False)
     if done.returncode != 0:
         raise CairnError(f"train.py failed (exit {done.returncode}); see the output above")
-    configure(root=target)
     console.print("\n[bold]$ cairn runs ls[/]")
     list_runs(experiment="quickstart", limit=10)
     best = tracking.find_runs(
@@ -179,6 +240,10 @@ def _sweep(target: Path) -> str:
     if len(best) == 2:
         console.print(f"\n[bold]$ cairn runs compare {best[0].id} {best[1].id}[/]")
         compare_runs([best[0].id, best[1].id])
+    console.print("\n[bold]$ cairn data ls[/]")
+    list_command()
+    console.print(f"\n[bold]$ cairn data show {DATASET}[/]")
+    show_command(DATASET)
     return best[0].id if best else "RUN"
 
 
@@ -214,7 +279,7 @@ def _model_metrics(run_id: str) -> dict[str, float]:
 def _same_seed_twice() -> tuple[str, str]:
     """Train twice with seed 42, show that the metrics are identical, and diff the runs."""
     _section(
-        "2. the same seed twice: the same result",
+        "3. the same seed twice: the same result",
         "train_seeded.py has no random_state of its own: its split and forest draw from "
         "cairn.rng(), which --seed seeds.",
     )
@@ -242,7 +307,7 @@ def _same_seed_twice() -> tuple[str, str]:
 def _several_seeds() -> tracking.LaunchResult:
     """Train once per seed, show the parent run and the metric's mean and spread."""
     _section(
-        "3. several seeds: how much of the result is luck",
+        "4. several seeds: how much of the result is luck",
         "each seed is a child run; the parent run gets every metric's mean, std, min and max.",
     )
     result = _launch("--seeds 1,2,3", seeds=[1, 2, 3])
