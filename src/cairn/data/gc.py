@@ -26,6 +26,7 @@ class DataGcResult:
     manifests: int  # file lists dropped (all their versions deleted)
     objects: int
     bytes: int
+    temporaries: int = 0  # half-written files of killed adds, removed
 
 
 def _dead_manifest(conn: Connection, after: int) -> int | None:
@@ -84,4 +85,4 @@ def gc() -> DataGcResult:
             removed += 1
             freed += size
         dropped += 1
-    return DataGcResult(dropped, removed, freed)
+    return DataGcResult(dropped, removed, freed, store.artifacts.remove_stale_temporaries())

@@ -338,6 +338,22 @@ class ArtifactStore:
             if fs.exists(target):
                 fs.rm_file(target)
 
+    def remove_stale_temporaries(self, older_than_s: float = 3600.0) -> int:
+        """Remove temporary files left by writes that were killed (local stores); return how
+        many. Only old ones: a younger one may belong to a write in progress."""
+        if not self.is_local:
+            return 0  # object stores write with one PUT: nothing is left half-written
+        import time
+
+        limit = time.time() - older_than_s
+        removed = 0
+        for tmp in Path(self._root, "objects").glob("**/.tmp-*"):
+            with contextlib.suppress(OSError):
+                if tmp.lstat().st_mtime < limit:
+                    tmp.unlink()
+                    removed += 1
+        return removed
+
     def _mapped(self, target: str) -> Any:
         return _MappedErrors(self.url, target)
 
