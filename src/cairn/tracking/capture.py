@@ -62,15 +62,12 @@ def find_work_tree(start: Path) -> Path | None:
 def capture_code(start: Path, exclude: Path | None, untracked_max_kb: int) -> CodeCapture:
     """Record commit, branch, remote, dirty flag and uncommitted diff of the repo at ``start``.
 
-    ``exclude`` (cairn's home folder) is left out of the dirty check and the diff.
+    ``exclude`` (cairn's home folder) is left out of the dirty check and the diff; it also
+    remembers that a folder is not a repository, so that is said only once.
     """
     top = find_work_tree(start.resolve())
     if top is None:
-        with _said_lock:
-            first = start not in _said_not_a_repo
-            _said_not_a_repo.add(start)
-        if first:
-            logger.info("%s is not in a git repository: runs record no commit or diff", start)
+        _say_not_a_repo(start, exclude)
         return CodeCapture()
     git = shutil.which("git")
     if git is None:
@@ -130,6 +127,24 @@ def capture_code(start: Path, exclude: Path | None, untracked_max_kb: int) -> Co
                 ", ".join(result.skipped[:5]) + (" ..." if len(result.skipped) > 5 else ""),
             )
     return result
+
+
+def _say_not_a_repo(start: Path, home: Path | None) -> None:
+    """Say once per folder, across processes too (a marker in cairn's home), that there is
+    no repository: every launched program would otherwise repeat it."""
+    with _said_lock:
+        if start in _said_not_a_repo:
+            return
+        _said_not_a_repo.add(start)
+    if home is not None:
+        key = hashlib.blake2b(str(start).encode(), digest_size=8).hexdigest()
+        marker = home / "cache" / f"not-a-git-repo-{key}"
+        if marker.exists():
+            return
+        with contextlib.suppress(OSError):
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+    logger.info("%s is not in a git repository: runs record no commit or diff", start)
 
 
 def _git_env() -> dict[str, str]:
