@@ -135,6 +135,8 @@ def test_lineage_of_a_run_that_reads_one_dataset_and_writes_another(project: Pat
     assert [(e.src.kind, e.relation) for e in inputs] == [(DATASET_VERSION, "input")]
     assert [(e.dst.kind, e.relation) for e in outputs] == [(DATASET_VERSION, "output")]
     assert {inputs[0].src.id, outputs[0].dst.id} == ids
+    used = [(relation, v.ref) for relation, v in cairn.data.run_datasets(run.id)]
+    assert used == [("input", "inputs@v1"), ("output", "features@v1")]
 
 
 def test_tables_load_as_pandas_polars_and_arrow(project: Path) -> None:

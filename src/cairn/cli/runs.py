@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from cairn import tracking
-from cairn.cli._render import console, fmt_value, write_csv, write_json
+from cairn import data, tracking
+from cairn.cli._render import console, fmt_value, human_size, write_csv, write_json
 from cairn.core.errors import InvalidInputError
 from cairn.tracking import RunDiff, RunRecord, describe_time
 
@@ -187,6 +187,20 @@ def show_run(
         table = Table("tag", "value", title="tags", title_justify="left", box=None)
         for key, value in r.tags.items():
             table.add_row(escape(key), escape(value))
+        console.print(table)
+    used = data.run_datasets(r.id)
+    if used:
+        table = Table(
+            "dataset", "version", "files", "size", title="data", title_justify="left", box=None
+        )
+        for relation, version in used:
+            label = "read" if relation == "input" else "wrote"
+            table.add_row(
+                f"{label} {escape(version.dataset)}",
+                f"v{version.number}" + (" (deleted)" if version.deleted else ""),
+                str(version.file_count),
+                human_size(version.size),
+            )
         console.print(table)
     if r.artifacts:
         table = Table(

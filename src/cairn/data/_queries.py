@@ -495,3 +495,22 @@ def stored_file_count(conn: Connection, manifest_id: int) -> int:
             select(func.count()).where(manifest_files.c.manifest_id == manifest_id)
         ).scalar_one()
     )
+
+
+def run_versions(conn: Connection, run_uid: str) -> list[tuple[str, DatasetVersion]]:
+    """The dataset versions a run read (``input``) or wrote (``output``), in that order."""
+    run_id = run_db_id(conn, run_uid)
+    if run_id is None:
+        return []
+    node = Node(RUN, run_id)
+    links = [(INPUT, e.src.id) for e in edges_into(conn, [node]) if e.src.kind == DATASET_VERSION]
+    links += [
+        (OUTPUT, e.dst.id) for e in edges_out_of(conn, [node]) if e.dst.kind == DATASET_VERSION
+    ]
+    if not links:
+        return []
+    rows = conn.execute(
+        _version_select().where(dataset_versions.c.id.in_([i for _, i in links]))
+    ).all()
+    by_id = {int(r[0]): _to_version(r) for r in rows}
+    return [(relation, by_id[i]) for relation, i in links if i in by_id]

@@ -72,6 +72,13 @@ def list_datasets() -> list[Dataset]:
         return _datasets(conn, None, now_ms())
 
 
+def run_datasets(run_id: str) -> list[tuple[str, DatasetVersion]]:
+    """The dataset versions the run ``run_id`` (its full id) read (``"input"``) and wrote
+    (``"output"``)."""
+    with get_store().db.read() as conn:
+        return _queries.run_versions(conn, run_id)
+
+
 def stale_datasets() -> list[Dataset]:
     """The datasets whose latest version is older than their declared frequency allows."""
     return [d for d in list_datasets() if d.stale]
