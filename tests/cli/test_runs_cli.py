@@ -65,7 +65,7 @@ def test_rm_restore_gc(capsys: pytest.CaptureFixture[str], two_runs: list[str]) 
     cli(capsys, "runs", "restore", two_runs[0])
     cli(capsys, "runs", "rm", two_runs[0])
     code, out, _ = cli(capsys, "gc")
-    assert code == 0 and "removed 1 run" in out
+    assert code == 0 and "removed 1 deleted run" in out
 
 
 def test_user_errors_exit_1_without_traceback(

@@ -114,3 +114,20 @@ def test_missing_s3fs_names_the_extra() -> None:
 def test_streaming_hash_equals_one_shot(chunks: list[bytes]) -> None:
     """Hashing in pieces gives the digest of hashing everything at once."""
     assert hash_chunks(chunks) == hash_bytes(b"".join(chunks))
+
+
+def test_sweep_removes_only_unreferenced_idle_objects(artifacts: Store) -> None:
+    """The sweep keeps referenced and recently used objects and removes the rest."""
+    import cairn
+    from cairn.store.references import sweep
+
+    with cairn.run() as run:
+        kept = run.log_text("referenced", "a.txt").digest
+    orphan = artifacts.artifacts.put_bytes(b"nobody refers to me").digest
+    fresh = sweep(artifacts, grace_s=3600)
+    assert (fresh.objects, fresh.kept) == (0, 1)
+    result = sweep(artifacts, grace_s=0)
+    assert (result.objects, result.bytes) == (1, len(b"nobody refers to me"))
+    assert not artifacts.artifacts.exists(orphan)
+    assert artifacts.artifacts.exists(kept)
+    assert artifacts.artifacts.put_bytes(b"nobody refers to me").digest == orphan  # rewritten

@@ -81,9 +81,13 @@ def test_delete_restore_and_gc(store: Store) -> None:
     restore_runs([ids[0]])
     assert ids[0] in set(cairn.search_runs()["run_id"])
     unique = cairn.get_run(run.id).artifacts
-    result = gc()
-    assert (result.runs, result.objects) == (1, 1)
-    assert not store.artifacts.exists(next(a.digest for a in unique if a.path == "unique.txt"))
+    orphan = next(a.digest for a in unique if a.path == "unique.txt")
+    result = gc()  # the orphan was written moments ago: the grace period keeps it
+    assert (result.runs, result.objects, result.kept) == (1, 0, 1)
+    assert store.artifacts.exists(orphan)
+    result = gc(grace_s=0)  # a later gc, once the grace period is over
+    assert (result.runs, result.objects, result.kept) == (0, 1, 0)
+    assert not store.artifacts.exists(orphan)
     assert store.artifacts.exists(next(a.digest for a in unique if a.path == "shared.txt"))
     with pytest.raises(cairn.RunNotFoundError):
         cairn.get_run(run.id)

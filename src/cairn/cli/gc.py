@@ -1,19 +1,37 @@
-"""``cairn gc``: remove soft-deleted runs and deleted data versions' files for good."""
+"""``cairn gc``: remove deleted runs, deleted data versions' files, and unreferenced objects."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from cairn import data, tracking
 from cairn.cli._render import console, human_size
+from cairn.store import get_store
+from cairn.store.references import GRACE_S, sweep
 
 
-def gc_command() -> None:
-    """Remove deleted runs and deleted data versions' files, and the objects only they used."""
-    result = tracking.gc()
+def gc_command(
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            min=0,
+            help="keep objects written or used in the last SECONDS (a running add may need them)",
+        ),
+    ] = GRACE_S,
+) -> None:
+    """Remove deleted runs and deleted data versions' files, then every unreferenced object."""
+    runs = tracking.purge_deleted_runs()
+    versions = data.drop_deleted_files()
+    swept = sweep(get_store(), grace)
     console.print(
-        f"removed {result.runs} run(s) and {result.objects} unreferenced artifact object(s)"
+        f"removed {runs} deleted run(s) and the files of {versions} deleted data version(s); "
+        f"freed {swept.objects} object(s), {human_size(swept.bytes)}"
     )
-    freed = data.gc()
-    console.print(
-        f"dropped the files of {freed.manifests} deleted data version(s): "
-        f"{freed.objects} object(s), {human_size(freed.bytes)} freed"
-    )
+    if swept.kept:
+        console.print(
+            f"kept {swept.kept} unreferenced object(s) written or used in the last {grace:g} s: "
+            "a later cairn gc removes them (or --grace 0, when nothing else is writing)"
+        )

@@ -36,7 +36,7 @@ from cairn.data.dataset import (
     VersionDiff,
     VersionUse,
 )
-from cairn.data.gc import DataGcResult, gc
+from cairn.data.gc import DataGcResult, drop_deleted_files, gc
 from cairn.data.read import files, get, load, path, version
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "VersionUse",
     "add",
     "diff_versions",
+    "drop_deleted_files",
     "edit_dataset",
     "files",
     "gc",

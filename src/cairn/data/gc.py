@@ -1,9 +1,9 @@
 """Retention without loss: reclaim the files of deleted versions that nothing else needs.
 
 A deleted version keeps its row (its number is never reused and its history stays readable);
-``gc`` drops the file list of each manifest that no live version uses any more, then removes
-the objects no table references (another version, another dataset, a run's artifacts). It
-works one manifest at a time, so memory stays bounded however large the catalog is.
+``drop_deleted_files`` drops the file list of each manifest no live version uses any more,
+one manifest at a time, and the store's sweep then removes the objects no table references
+(another version, another dataset, a run's artifacts).
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from sqlalchemy import Connection, and_, delete, exists, select
 
 from cairn.store import get_store
 from cairn.store.db.schema import dataset_versions, manifest_files, manifests
-from cairn.store.references import unreferenced
-
-_FILES_BATCH = 5000
+from cairn.store.references import GRACE_S, sweep
 
 
 @dataclass(frozen=True)
@@ -27,6 +25,7 @@ class DataGcResult:
     objects: int
     bytes: int
     temporaries: int = 0  # half-written files of killed adds, removed
+    kept: int = 0  # unreferenced objects written or used within the grace period
 
 
 def _dead_manifest(conn: Connection, after: int) -> int | None:
@@ -47,42 +46,36 @@ def _dead_manifest(conn: Connection, after: int) -> int | None:
     return None if value is None else int(value)
 
 
-def gc() -> DataGcResult:
-    """Drop the files of manifests only deleted versions use, and the objects they freed."""
-    store = get_store()
-    dropped = removed = freed = 0
+def drop_deleted_files() -> int:
+    """Drop the file lists of manifests only deleted versions use; return how many."""
+    db = get_store().db
+    dropped = 0
     after = 0
     while True:
-        with store.db.read() as conn:
+        with db.read() as conn:
             manifest_id = _dead_manifest(conn, after)
         if manifest_id is None:
-            break
+            return dropped
         after = manifest_id
 
-        def drop(conn: Connection, manifest_id: int = manifest_id) -> list[tuple[str, int]]:
+        def drop(conn: Connection, manifest_id: int = manifest_id) -> bool:
             # Checked again inside the transaction: a version may have been restored meanwhile.
             if _dead_manifest(conn, manifest_id - 1) != manifest_id:
-                return []
-            files = [
-                (d, int(s))
-                for d, s in conn.execute(
-                    select(manifest_files.c.digest, manifest_files.c.size).where(
-                        manifest_files.c.manifest_id == manifest_id
-                    )
-                )
-            ]
+                return False
             conn.execute(delete(manifest_files).where(manifest_files.c.manifest_id == manifest_id))
-            orphans = set()
-            for start in range(0, len(files), _FILES_BATCH):
-                batch = [d for d, _ in files[start : start + _FILES_BATCH]]
-                orphans.update(unreferenced(conn, batch))
-            sizes = dict(files)
-            return [(d, sizes[d]) for d in sorted(orphans)]
+            return True
 
-        orphans = store.db.transact(drop)
-        for digest, size in orphans:
-            store.artifacts.delete(digest)
-            removed += 1
-            freed += size
-        dropped += 1
-    return DataGcResult(dropped, removed, freed, store.artifacts.remove_stale_temporaries())
+        dropped += db.transact(drop)
+
+
+def gc(grace_s: float = GRACE_S) -> DataGcResult:
+    """Drop the files of deleted versions, then remove every object nothing references.
+
+    Objects written or reused less than ``grace_s`` seconds ago are kept: an add running at
+    the same time may have found them stored and be about to record a version using them.
+    """
+    store = get_store()
+    dropped = drop_deleted_files()
+    swept = sweep(store, grace_s)
+    temporaries = store.artifacts.remove_stale_temporaries()
+    return DataGcResult(dropped, swept.objects, swept.bytes, temporaries, swept.kept)

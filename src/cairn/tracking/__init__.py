@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cairn.tracking.diff import Difference, DiffSection, RunDiff, diff_runs
 from cairn.tracking.launch import LaunchResult, launch, parse_overrides, parse_seeds
-from cairn.tracking.manage import GcResult, delete_runs, gc, restore_runs
+from cairn.tracking.manage import GcResult, delete_runs, gc, purge_deleted_runs, restore_runs
 from cairn.tracking.query import (
     describe_time,
     download_artifacts,
@@ -69,6 +69,7 @@ __all__ = [
     "log_text",
     "parse_overrides",
     "parse_seeds",
+    "purge_deleted_runs",
     "restore_runs",
     "rng",
     "runs_frame",

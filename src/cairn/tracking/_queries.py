@@ -39,7 +39,6 @@ from cairn.store.db.schema import (
     run_tags,
     runs,
 )
-from cairn.store.references import unreferenced
 from cairn.tracking import _liveness
 from cairn.tracking._codec import decode_param, encode_param, unpack
 from cairn.tracking.record import ArtifactEntry, MetricPoint, RunRecord
@@ -460,13 +459,8 @@ def deleted_run_batch(conn: Connection, after: int, size: int) -> list[int]:
     ]
 
 
-def purge_runs(conn: Connection, run_ids: Sequence[int]) -> list[str]:
-    """Hard-delete runs and everything they own; return digests no longer referenced."""
-    digests = set(
-        conn.execute(
-            select(run_artifacts.c.digest).where(run_artifacts.c.run_id.in_(run_ids)).distinct()
-        ).scalars()
-    )
+def purge_runs(conn: Connection, run_ids: Sequence[int]) -> None:
+    """Hard-delete runs and everything they own (the objects are swept apart)."""
     for table in (metric_chunks, latest_metrics, params, run_tags, run_artifacts):
         conn.execute(delete(table).where(table.c.run_id.in_(run_ids)))
     conn.execute(update(runs).where(runs.c.parent_id.in_(run_ids)).values(parent_id=None))
@@ -481,4 +475,3 @@ def purge_runs(conn: Connection, run_ids: Sequence[int]) -> list[str]:
         )
     )
     conn.execute(delete(runs).where(runs.c.id.in_(run_ids)))
-    return unreferenced(conn, digests)

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.store import get_store
+from cairn.store.references import GRACE_S, sweep
 from cairn.tracking import _queries
 
 GC_BATCH = 200
@@ -46,23 +47,30 @@ class GcResult:
 
     runs: int
     objects: int
+    kept: int = 0  # unreferenced objects written or used within the grace period
 
 
-def gc(batch_size: int = GC_BATCH) -> GcResult:
-    """Hard-delete soft-deleted runs, in batches (bounded memory), and their orphaned objects."""
+def purge_deleted_runs(batch_size: int = GC_BATCH) -> int:
+    """Hard-delete soft-deleted runs and their rows, in batches (bounded memory)."""
     store = get_store()
-    removed_runs = removed_objects = 0
+    removed = 0
     after = 0
     while True:
         with store.db.read() as conn:
             batch = _queries.deleted_run_batch(conn, after, batch_size)
         if not batch:
-            break
+            return removed
         after = batch[-1]
-        orphans = store.db.transact(partial(_queries.purge_runs, run_ids=batch))
-        for digest in orphans:
-            store.artifacts.delete(digest)
-        removed_runs += len(batch)
-        removed_objects += len(orphans)
-        logger.debug("gc: removed %d runs so far", removed_runs)
-    return GcResult(removed_runs, removed_objects)
+        store.db.transact(partial(_queries.purge_runs, run_ids=batch))
+        removed += len(batch)
+        logger.debug("gc: removed %d runs so far", removed)
+
+
+def gc(batch_size: int = GC_BATCH, grace_s: float = GRACE_S) -> GcResult:
+    """Hard-delete soft-deleted runs, then every object nothing references any more.
+
+    Objects written or reused less than ``grace_s`` seconds ago are kept.
+    """
+    runs = purge_deleted_runs(batch_size)
+    swept = sweep(get_store(), grace_s)
+    return GcResult(runs, swept.objects, swept.kept)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ class ArtifactStore:
         digest = hash_bytes(data)
         target = self.object_path(digest)
         if self.is_local:
-            if not os.path.exists(target):
+            if not _freshen(target):
 
                 def fill(out: IO[bytes]) -> str:
                     out.write(data)
@@ -125,7 +126,7 @@ class ArtifactStore:
         if before[0] != size:
             raise ArtifactError(f"{source} changed while it was being added; add it again")
         if self.is_local:
-            if os.path.exists(target):
+            if _freshen(target):
                 return False
             try:
                 self._copy_into_place(source, target, durable)
@@ -258,7 +259,7 @@ class ArtifactStore:
         try:
             os.link(tmp, target)
         except FileExistsError:
-            pass  # same digest, same bytes: the object is already there
+            _freshen(target)  # same digest, same bytes: the object is already there
         except OSError:
             # Filesystems without hard links: rename is atomic, and an existing object wins.
             if not os.path.exists(target):
@@ -327,16 +328,57 @@ class ArtifactStore:
 
     # -- deleting (garbage collection only) ------------------------------------------------
 
-    def delete(self, digest: str) -> None:
-        """Remove an object that nothing references any more."""
+    def delete(self, digest: str, *, idle_s: float = 0.0) -> bool:
+        """Remove an object that nothing references any more; return whether it was removed.
+
+        With ``idle_s``, a local object written or reused (freshened) less than that many
+        seconds ago is kept: a writer that found it already stored may be about to record a
+        reference to it (git's grace period, for the same race).
+        """
         target = self.object_path(digest)
         if self.is_local:
-            Path(target).unlink(missing_ok=True)
-            return
+            try:
+                if idle_s and time.time() - os.stat(target).st_mtime < idle_s:
+                    return False
+                os.unlink(target)
+            except FileNotFoundError:
+                return False
+            return True
         fs, _ = self._remote()
         with self._mapped(target):
             if fs.exists(target):
                 fs.rm_file(target)
+                return True
+        return False
+
+    def iter_objects(self) -> Iterator[tuple[str, int, float]]:
+        """Every stored object as (digest, size, modification time), one folder at a time
+        (memory stays bounded however many objects there are)."""
+        if self.is_local:
+            root = Path(self._root, "objects")
+            try:
+                folders = sorted(e.name for e in os.scandir(root) if len(e.name) == 2)
+            except FileNotFoundError:
+                return
+            for folder in folders:
+                with contextlib.suppress(FileNotFoundError):
+                    for entry in os.scandir(root / folder):
+                        if len(entry.name) == 62 and not entry.name.startswith("."):
+                            with contextlib.suppress(FileNotFoundError):
+                                info = entry.stat()
+                                yield f"blake3:{folder}{entry.name}", info.st_size, info.st_mtime
+            return
+        fs, root_path = self._remote()
+        base = f"{root_path}/objects"
+        with self._mapped(base):
+            for folder in fs.ls(base, detail=False) if fs.exists(base) else []:
+                prefix = folder.rstrip("/").rsplit("/", 1)[-1]
+                for info in fs.ls(folder, detail=True):
+                    name = info["name"].rstrip("/").rsplit("/", 1)[-1]
+                    if len(prefix) == 2 and len(name) == 62:
+                        mtime = info.get("LastModified") or info.get("mtime") or 0
+                        stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
+                        yield f"blake3:{prefix}{name}", int(info.get("size") or 0), stamp
 
     def remove_stale_temporaries(self, older_than_s: float = 3600.0) -> int:
         """Remove temporary files left by writes that were killed (local stores); return how
@@ -425,6 +467,20 @@ def _copy_range(src: int, out: int, size: int) -> None:
         if step == 0:
             raise OSError(f"the source ended after {copied} of {size} bytes")
         copied += step
+
+
+def _freshen(target: str) -> bool:
+    """Whether the local object exists; if so, mark it just used (gc spares fresh objects).
+
+    An object gc removed meanwhile reads as absent, so the caller writes it again.
+    """
+    try:
+        os.utime(target)
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        return os.path.exists(target)  # another user's store: exists, cannot be freshened
+    return True
 
 
 def _signature(path: Path) -> tuple[int, int]:
