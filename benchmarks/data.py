@@ -67,6 +67,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from _common import fail
+
 HERE = Path(__file__).resolve().parent
 DVC_VENV = HERE / ".venvs" / "dvc"
 DVC_PY = DVC_VENV / "bin" / "python"
@@ -90,6 +92,7 @@ def read_all():
         while f.readinto(buf):
             pass
 from cairn.core.hashing import hash_file
+
 tasks = {{"read": read_all, "hash_file": lambda: hash_file(path)}}
 try:
     from blake3 import blake3
@@ -116,14 +119,6 @@ print({MARK!r}, json.dumps(result), flush=True)
 
 # Untimed: opens (creates) cairn's store in CAIRN_HOME, as `dvc init` does for DVC.
 CAIRN_STORE_INIT = "from cairn.store import get_store; get_store().close()"
-
-
-def fail(what: str, proc: subprocess.CompletedProcess[str]) -> None:
-    """Print a failed subprocess's output and exit non-zero."""
-    print(f"error: {what} failed with exit code {proc.returncode}", file=sys.stderr)
-    print(proc.stdout[-4000:], file=sys.stderr)
-    print(proc.stderr[-8000:], file=sys.stderr)
-    sys.exit(1)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

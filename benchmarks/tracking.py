@@ -34,6 +34,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from _common import fail
+
 HERE = Path(__file__).resolve().parent
 MLFLOW_VENV = HERE / ".venvs" / "mlflow"
 MLFLOW_PY = MLFLOW_VENV / "bin" / "python"
@@ -213,6 +215,7 @@ def search(flt, order):
 MLFLOW_SEARCH = (
     """
 import mlflow
+
 d, exp = sys.argv[1], sys.argv[2]
 mlflow.set_tracking_uri(f"sqlite:///{d}/mlflow.db")
 def search(flt, order):
@@ -224,14 +227,6 @@ def search(flt, order):
 )
 
 IMPORT_TIMER = "import time; t = time.perf_counter(); import {0}; print(time.perf_counter() - t)"
-
-
-def fail(what: str, proc: subprocess.CompletedProcess[str]) -> None:
-    """Print a failed subprocess's output and exit non-zero."""
-    print(f"error: {what} failed with exit code {proc.returncode}", file=sys.stderr)
-    print(proc.stdout[-4000:], file=sys.stderr)
-    print(proc.stderr[-8000:], file=sys.stderr)
-    sys.exit(1)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -67,6 +67,19 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     configure()
 
 
+@pytest.fixture
+def quiet_capture(project: Path) -> None:
+    """Runs record only what each test logs (no automatic git, packages or machine facts)."""
+    from cairn.core.settings import CaptureSettings
+
+    switches = {
+        name: False
+        for name, field in CaptureSettings.model_fields.items()
+        if field.annotation is bool and name != "params"
+    }
+    configure(capture=switches)
+
+
 @pytest.fixture(scope="session")
 def postgres_available() -> str | None:
     """None when the PostgreSQL server answers, else why not."""

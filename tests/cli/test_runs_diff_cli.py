@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cairn.cli.main import main
-from cairn.core.settings import CaptureSettings, configure
 from cairn.tracking import start_run
 
 PACKAGES = "numpy==1.26.4\nrich==13.7.0\n"
 
 
-@pytest.fixture(autouse=True)
-def quiet_capture(project: Path) -> None:
-    """Runs record only what each test logs (no automatic git, packages or machine facts)."""
-    switches = {
-        name: False
-        for name, field in CaptureSettings.model_fields.items()
-        if field.annotation is bool and name != "params"
-    }
-    configure(capture=switches)
+pytestmark = pytest.mark.usefixtures("quiet_capture")
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

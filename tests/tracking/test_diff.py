@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from cairn.core.errors import InvalidInputError, RunNotFoundError
-from cairn.core.settings import CaptureSettings, configure
 from cairn.store import Store
 from cairn.tracking import Difference, RunDiff, diff_runs, start_run
 
@@ -21,15 +20,7 @@ GIT_DIFF = (
 )
 
 
-@pytest.fixture(autouse=True)
-def quiet_capture(project: Path) -> None:
-    """Runs record only what each test logs (no automatic git, packages or machine facts)."""
-    switches = {
-        name: False
-        for name, field in CaptureSettings.model_fields.items()
-        if field.annotation is bool and name != "params"
-    }
-    configure(capture=switches)
+pytestmark = pytest.mark.usefixtures("quiet_capture")
 
 
 def make_run(

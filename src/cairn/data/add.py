@@ -62,11 +62,16 @@ def catalog_fields(
 ) -> dict[str, str | None]:
     """The catalog fields given (None: leave as is; "": clear), the frequency checked."""
     fields: dict[str, str | None] = {}
-    for key, value in (("description", description), ("owner", owner), ("source", source)):
+    for key, value in (
+        ("description", description),
+        ("owner", owner),
+        ("frequency", frequency),
+        ("source", source),
+    ):
         if value is not None:
             fields[key] = value.strip() or None  # an empty text clears the field
-    if frequency is not None:
-        fields["frequency"] = check_frequency(frequency) if frequency.strip() else None
+    if fields.get("frequency"):
+        fields["frequency"] = check_frequency(str(fields["frequency"]))
     return fields
 
 

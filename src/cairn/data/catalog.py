@@ -19,12 +19,12 @@ from cairn.core.ids import now_ms
 from cairn.core.settings import get_settings
 from cairn.core.user import current_user
 from cairn.data import _queries
-from cairn.data._frequency import check_frequency, is_stale
+from cairn.data._frequency import is_stale
 from cairn.data._refs import parse_ref
 from cairn.data._scan import Found, is_url, scan_local
 from cairn.data._stat_cache import StatCache
 from cairn.data._tables import table_format
-from cairn.data.add import _hash_local
+from cairn.data.add import _hash_local, catalog_fields
 from cairn.data.dataset import (
     Dataset,
     DatasetDetail,
@@ -177,17 +177,7 @@ def edit_dataset(
 
     An empty string clears a field.
     """
-    fields: dict[str, str | None] = {}
-    for key, value in (
-        ("description", description),
-        ("owner", owner),
-        ("frequency", frequency),
-        ("source", source),
-    ):
-        if value is not None:
-            fields[key] = value.strip() or None
-    if fields.get("frequency"):
-        fields["frequency"] = check_frequency(str(fields["frequency"]))
+    fields = catalog_fields(description, owner, frequency, source)
     tag_values = {str(k): str(v) for k, v in (tags or {}).items()}
     if not fields and not tag_values:
         raise InvalidInputError(
