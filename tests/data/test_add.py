@@ -302,3 +302,17 @@ def test_gc_frees_only_what_no_live_version_needs(project: Path, store: Store) -
     with pytest.raises(InvalidInputError, match="garbage-collected"):
         cairn.data.restore_version("ds@v2")
         cairn.data.path("ds@v2")
+
+
+def test_a_failed_get_writes_nothing(project: Path) -> None:
+    """A get that meets a damaged object leaves the destination without any of the files."""
+    raw = make_folder(project / "raw", {"a.bin": b"a" * 100, "b.bin": b"b" * 100})
+    cairn.data.add(raw, "pair")
+    damaged = next(f for f in cairn.data.files("pair") if f.path == "b.bin")
+    target = Path(get_store().artifacts.object_path(damaged.digest))
+    os.chmod(target, 0o644)
+    target.write_bytes(b"x" * 100)
+    dest = project / "dest"
+    with pytest.raises(ArtifactCorruptedError):
+        cairn.data.get("pair", dest)
+    assert list(dest.iterdir()) == []

@@ -131,9 +131,25 @@ def get(ref: str, dest: str | Path, *, force: bool = False) -> Path:
             f"{len(clashes)} file(s) of {found.ref} already exist in {target} (e.g. "
             f"{clashes[0]}); choose an empty folder, or pass --force to replace them"
         )
-    _materialize(store, entries, target, link=False, what=found.ref)
-    for entry in entries:
-        os.chmod(target / entry.path, 0o644)  # the caller's copy: writable, like any file
+    # Everything is copied and verified in a staging folder inside ``dest`` first, then moved
+    # into place by renames: a failed get (a damaged object, a full disk) leaves no file of
+    # the version half-written, and no mix of versions.
+    target.mkdir(parents=True, exist_ok=True)
+    staging = target / f".cairn-get-{uuid.uuid4().hex[:8]}"
+    try:
+        _materialize(store, entries, staging, link=False, what=found.ref)
+        for entry in entries:
+            staged = staging / entry.path
+            os.chmod(staged, 0o644)  # the caller's copy: writable, like any file
+            (target / entry.path).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target / entry.path)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot write {found.ref} into {target}: {exc.strerror or exc}; choose a writable "
+            "folder with enough space"
+        ) from None
+    finally:
+        _remove_tree(staging)
     _record_input(store, version_id)
     return target
 
