@@ -1,6 +1,6 @@
 """cairn: self-hosted MLOps in one pip install.
 
-``import cairn`` is light: only the logger is set up; every other name is imported on first
+``import cairn`` is light: every name, the logger included, is imported on first
 use (module ``__getattr__``), so neither SQLAlchemy nor pandas load until they are needed.
 
     import cairn
@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cairn.core.logging import logger
-
 if TYPE_CHECKING:
     from cairn import data
     from cairn.core.errors import CairnError, FilterError, NotFoundError, RunNotFoundError
+    from cairn.core.logging import logger
     from cairn.core.settings import Settings, configure
     from cairn.tracking import (
         Run,
@@ -68,6 +67,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "log_figure": ("cairn.tracking", "log_figure"),
     "log_params": ("cairn.tracking", "log_params"),
     "log_text": ("cairn.tracking", "log_text"),
+    "logger": ("cairn.core.logging", "logger"),
     "run": ("cairn.tracking", "start_run"),
     "rng": ("cairn.tracking", "rng"),
     "search_runs": ("cairn.tracking", "search_runs"),

@@ -1,37 +1,29 @@
-"""Entry point of the ``cairn`` command."""
+"""Entry point of the ``cairn`` command.
+
+Light on purpose: the commands that must answer fastest (``cairn data add`` and ``cairn data
+status`` when nothing changed) are first tried on a path that needs only the standard
+library (``cairn.data.quick_check``); everything else, and anything that path cannot decide, goes
+to the full Typer app.
+"""
 
 from __future__ import annotations
 
-import typer
-
-from cairn.cli import data, gc, quickstart, run, runs
-from cairn.cli._render import fail
-from cairn.core.errors import CairnError
-
-app = typer.Typer(
-    name="cairn",
-    help="Self-hosted MLOps in one pip install: track experiments, then grow.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(runs.app, name="runs")
-app.add_typer(data.app, name="data")
-app.command("run")(run.run_command)
-app.command("gc")(gc.gc_command)
-app.command("quickstart")(quickstart.quickstart_command)
+import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; user errors print one message and exit 1, never a traceback.
+    """Run the ``cairn`` command with ``argv`` (default: the process's arguments)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["data"] and args[1:2] in (["add"], ["status"]):
+        from cairn.data import quick_check
 
-    Usage errors (a missing argument, an unknown option) are reported by Typer itself with
-    the command's usage and exit status 2.
-    """
-    try:
-        app(args=argv, prog_name="cairn")
-    except CairnError as exc:
-        fail(exc)
+        text = quick_check(args[1:])
+        if text is not None:
+            print(text)
+            sys.exit(0)  # as the full command does (Typer always exits)
+    from cairn.cli._app import run_app
+
+    run_app(args)
 
 
 if __name__ == "__main__":

@@ -32,22 +32,7 @@ from pydantic_settings import (
 
 from cairn.core import context
 from cairn.core.errors import ConfigError
-
-CONFIG_FILE = "cairn.yaml"
-HOME_DIR = ".cairn"
-
-
-def find_root(start: Path | None = None) -> Path:
-    """Return the project root for ``start`` (default: the working directory)."""
-    here = (start or Path.cwd()).resolve()
-    candidates = [here, *here.parents]
-    for folder in candidates:
-        if (folder / HOME_DIR).is_dir() or (folder / CONFIG_FILE).is_file():
-            return folder
-    for folder in candidates:
-        if (folder / ".git").exists():
-            return folder
-    return here
+from cairn.core.home import CONFIG_FILE, HOME_DIR, find_root
 
 
 class Params(Mapping[str, Any]):

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cairn.core.errors import InvalidInputError
 
 
-@dataclass(frozen=True)
-class Found:
-    """A file to add: its path in the version and where to read it."""
+class Found(NamedTuple):
+    """A file to add: its path in the version and where to read it (a tuple: a scan makes
+    one per file, and tuples are cheap)."""
 
     rel: str
     source: str

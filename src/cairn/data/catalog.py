@@ -19,12 +19,12 @@ from cairn.core.ids import now_ms
 from cairn.core.settings import get_settings
 from cairn.core.user import current_user
 from cairn.data import _queries
+from cairn.data._add import _hash_local, catalog_fields
 from cairn.data._frequency import is_stale
 from cairn.data._refs import parse_ref
 from cairn.data._scan import Found, is_url, scan_local
 from cairn.data._stat_cache import StatCache
 from cairn.data._tables import table_format
-from cairn.data.add import _hash_local, catalog_fields
 from cairn.data.dataset import (
     Dataset,
     DatasetDetail,

@@ -10,7 +10,6 @@ version makes no new version ("unchanged").
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from cairn.core.settings import get_settings
 from cairn.core.user import current_user
 from cairn.data import _queries
 from cairn.data._frequency import check_frequency
+from cairn.data._manifest import manifest_bytes
 from cairn.data._refs import check_name
 from cairn.data._scan import Found, is_url, scan_local, scan_remote
 from cairn.data._stat_cache import StatCache
@@ -49,12 +49,6 @@ class _Hashed:
     digest: str
     from_cache: bool
     stored: bool
-
-
-def manifest_bytes(entries: list[FileEntry]) -> bytes:
-    """The canonical bytes of a manifest: its digest is the version's identity."""
-    body = {"files": [[e.path, e.size, e.digest] for e in entries]}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def catalog_fields(

@@ -1,0 +1,152 @@
+"""``cairn data add`` and ``cairn data status`` when nothing changed, on the standard library.
+
+Both commands are run over and over by scripts and CI to learn that nothing changed; the full
+path spends most of its time importing pydantic and SQLAlchemy. When the store is the default
+SQLite file, this path reads it directly (read-only), scans the folder, asks the stat cache,
+and answers "unchanged" only when it is certain: every file known to the cache and the content
+equal to the latest live version. Anything else (another store, a change, a file to hash, a
+question it cannot parse, any error) returns None, and the full command decides. Its answers
+are tested to equal the full path's.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from cairn.core.hashing import hash_bytes
+from cairn.core.home import sqlite_locations
+from cairn.data._manifest import manifest_bytes
+from cairn.data._refs import parse_ref
+from cairn.data._scan import is_url, scan_local
+from cairn.data._stat_cache import StatCache
+
+_LATEST = """
+SELECT v.number, m.digest, v.location, v.manifest_id
+FROM dataset_versions v
+JOIN datasets d ON d.id = v.dataset_id
+JOIN manifests m ON m.id = v.manifest_id
+WHERE d.name = ? AND v.deleted_ms IS NULL
+ORDER BY v.number DESC LIMIT 1
+"""
+_FILES = "SELECT path, size, digest FROM manifest_files WHERE manifest_id = ?"
+
+
+def quick_check(command: list[str]) -> str | None:
+    """What ``cairn data add|status ...`` prints when nothing changed, or None to ask the full
+    command (the answer is never a guess)."""
+    try:
+        if command[:1] == ["add"]:
+            return _add(command[1:])
+        if command[:1] == ["status"]:
+            return _status(command[1:])
+    except Exception:  # any doubt at all: the full path answers, with its own errors
+        return None
+    return None
+
+
+def _add(args: list[str]) -> str | None:
+    path, name = _add_arguments(args)
+    if path is None or name is None or is_url(path):
+        return None
+    parse_ref(name)  # a bad name: the full path says what is wrong
+    if "@" in name:
+        return None
+    root = Path(path).expanduser().resolve()
+    found = _latest(name)
+    if found is None:
+        return None
+    number, digest, _, _ = found
+    entries = _cached_entries(root)
+    if entries is None or hash_bytes(manifest_bytes(sorted(entries))) != digest:
+        return None
+    return f"{name} is unchanged: same content as {name}@v{number}"
+
+
+def _add_arguments(args: list[str]) -> tuple[str | None, str | None]:
+    """PATH and --name NAME, when those are the only arguments."""
+    path = name = None
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("--name", "-n") and rest:
+            name = rest.pop(0)
+        elif arg.startswith("--name="):
+            name = arg.removeprefix("--name=")
+        elif arg.startswith("-") or path is not None:
+            return None, None  # any other option: the full command handles it
+        else:
+            path = arg
+    return path, name
+
+
+def _status(args: list[str]) -> str | None:
+    if not 1 <= len(args) <= 2 or any(a.startswith("-") for a in args):
+        return None
+    name, number = parse_ref(args[0])
+    if number is not None:
+        return None
+    found = _latest(name)
+    if found is None:
+        return None
+    version, _, location, manifest_id = found
+    where = args[1] if len(args) == 2 else location
+    if not where or is_url(where):
+        return None
+    root = Path(where).expanduser().resolve()
+    entries = _cached_entries(root)
+    if entries is None:
+        return None
+    recorded = _files(manifest_id)
+    if recorded is None or recorded != entries:
+        return None
+    return f"unchanged: {root} matches {name}@v{version}"
+
+
+def _connect() -> sqlite3.Connection | None:
+    locations = sqlite_locations()
+    if locations is None or not locations[1].is_file():
+        return None
+    database = locations[1].resolve()
+    return sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
+
+
+def _latest(name: str) -> tuple[int, str, str | None, int] | None:
+    conn = _connect()
+    if conn is None:
+        return None
+    try:
+        row = conn.execute(_LATEST, (name,)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else (int(row[0]), str(row[1]), row[2], int(row[3]))
+
+
+def _files(manifest_id: int) -> set[tuple[str, int, str]] | None:
+    conn = _connect()
+    if conn is None:
+        return None
+    try:
+        return {(p, int(s), d) for p, s, d in conn.execute(_FILES, (manifest_id,))}
+    finally:
+        conn.close()
+
+
+def _cached_entries(root: Path) -> set[tuple[str, int, str]] | None:
+    """The folder's files as (path, size, digest), if the stat cache vouches for every one."""
+    locations = sqlite_locations()
+    if locations is None or not os.path.exists(root):
+        return None
+    cache = StatCache(locations[0] / "cache" / "stat.sqlite")
+    try:
+        known = cache.under(str(root))
+    finally:
+        cache.close()
+    entries = set()
+    for rel, source, size, mtime_ns, inode in scan_local(root):
+        cached = known.get(source)
+        if cached is None or cached[0] != size or cached[1] != mtime_ns or cached[2] != inode:
+            return None
+        entries.add((rel, size, cached[3]))
+    return entries or None
