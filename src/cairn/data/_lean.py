@@ -23,14 +23,13 @@ from cairn.data._scan import is_url, scan_local
 from cairn.data._stat_cache import StatCache
 
 _LATEST = """
-SELECT v.number, m.digest, v.location, v.manifest_id
+SELECT v.number, m.digest, v.location
 FROM dataset_versions v
 JOIN datasets d ON d.id = v.dataset_id
 JOIN manifests m ON m.id = v.manifest_id
 WHERE d.name = ? AND v.deleted_ms IS NULL
 ORDER BY v.number DESC LIMIT 1
 """
-_FILES = "SELECT path, size, digest FROM manifest_files WHERE manifest_id = ?"
 
 
 def quick_check(command: list[str]) -> str | None:
@@ -48,20 +47,20 @@ def quick_check(command: list[str]) -> str | None:
 
 def _add(args: list[str]) -> str | None:
     path, name = _add_arguments(args)
-    if path is None or name is None or is_url(path):
+    if path is None or name is None or is_url(path) or "@" in name:
         return None
     parse_ref(name)  # a bad name: the full path says what is wrong
-    if "@" in name:
-        return None
-    root = Path(path).expanduser().resolve()
     found = _latest(name)
-    if found is None:
+    if found is None or not _matches(Path(path).expanduser().resolve(), found[1]):
         return None
-    number, digest, _, _ = found
+    return f"{name} is unchanged: same content as {name}@v{found[0]}"
+
+
+def _matches(root: Path, digest: str) -> bool:
+    """Whether the folder's content, as the stat cache knows it, is the manifest ``digest``
+    (equal digests: the same paths, sizes and file digests)."""
     entries = _cached_entries(root)
-    if entries is None or hash_bytes(manifest_bytes(sorted(entries))) != digest:
-        return None
-    return f"{name} is unchanged: same content as {name}@v{number}"
+    return entries is not None and hash_bytes(manifest_bytes(sorted(entries))) == digest
 
 
 def _add_arguments(args: list[str]) -> tuple[str | None, str | None]:
@@ -85,21 +84,15 @@ def _status(args: list[str]) -> str | None:
     if not 1 <= len(args) <= 2 or any(a.startswith("-") for a in args):
         return None
     name, number = parse_ref(args[0])
-    if number is not None:
-        return None
-    found = _latest(name)
+    found = None if number is not None else _latest(name)
     if found is None:
         return None
-    version, _, location, manifest_id = found
+    version, digest, location = found
     where = args[1] if len(args) == 2 else location
     if not where or is_url(where):
         return None
     root = Path(where).expanduser().resolve()
-    entries = _cached_entries(root)
-    if entries is None:
-        return None
-    recorded = _files(manifest_id)
-    if recorded is None or recorded != entries:
+    if not _matches(root, digest):
         return None
     return f"unchanged: {root} matches {name}@v{version}"
 
@@ -112,7 +105,8 @@ def _connect() -> sqlite3.Connection | None:
     return sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
 
 
-def _latest(name: str) -> tuple[int, str, str | None, int] | None:
+def _latest(name: str) -> tuple[int, str, str | None] | None:
+    """Number, manifest digest and location of the dataset's newest live version."""
     conn = _connect()
     if conn is None:
         return None
@@ -120,17 +114,7 @@ def _latest(name: str) -> tuple[int, str, str | None, int] | None:
         row = conn.execute(_LATEST, (name,)).fetchone()
     finally:
         conn.close()
-    return None if row is None else (int(row[0]), str(row[1]), row[2], int(row[3]))
-
-
-def _files(manifest_id: int) -> set[tuple[str, int, str]] | None:
-    conn = _connect()
-    if conn is None:
-        return None
-    try:
-        return {(p, int(s), d) for p, s, d in conn.execute(_FILES, (manifest_id,))}
-    finally:
-        conn.close()
+    return None if row is None else (int(row[0]), str(row[1]), row[2])
 
 
 def _cached_entries(root: Path) -> set[tuple[str, int, str]] | None:
