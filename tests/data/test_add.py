@@ -21,19 +21,7 @@ from cairn.core.errors import (
 from cairn.core.hashing import hash_file
 from cairn.store import Store, get_store
 from cairn.store.lineage import DATASET_VERSION, RUN, Node, edges_into, edges_out_of
-
-PAST = 1_600_000_000  # a modification time far from "now": never racily clean
-
-
-def make_folder(root: Path, files: dict[str, bytes], *, age: bool = True) -> Path:
-    """Write ``files`` under ``root`` (with old modification times unless ``age`` is False)."""
-    for rel, content in files.items():
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-        if age:
-            os.utime(target, (PAST, PAST))
-    return root
+from tests.data.folders import make_folder
 
 
 def objects(store: Store) -> list[Path]:

@@ -15,7 +15,7 @@ from cairn.core.home import sqlite_locations
 from cairn.core.settings import configure, get_settings
 from cairn.data import quick_check
 from cairn.store import Store
-from tests.data.test_add import make_folder
+from tests.data.folders import make_folder
 
 
 def settings_locations() -> tuple[Path, Path] | None:
