@@ -304,3 +304,20 @@ def test_a_failed_get_writes_nothing(project: Path) -> None:
     with pytest.raises(ArtifactCorruptedError):
         cairn.data.get("pair", dest)
     assert list(dest.iterdir()) == []
+
+
+def test_a_file_rewritten_after_the_scan_is_refused(tmp_path: Path) -> None:
+    """What add found when it scanned must be what it reads; a rewrite in between is refused."""
+    from cairn.data._add import _read_small
+    from cairn.data._scan import scan_local
+
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    (found,) = scan_local(tmp_path)
+    assert _read_small(found) == b"x\n1\n"
+    (tmp_path / "a.csv").write_text("x\n2\n")
+    os.utime(tmp_path / "a.csv", ns=(found.mtime_ns + 10**9, found.mtime_ns + 10**9))
+    with pytest.raises(InvalidInputError, match="changed while it was being added"):
+        _read_small(found)
+    (tmp_path / "a.csv").unlink()
+    with pytest.raises(InvalidInputError, match="disappeared"):
+        _read_small(found)

@@ -53,6 +53,21 @@ def test_same_content_is_stored_once(artifacts: Store) -> None:
         assert os.stat(store.object_path(first.digest)).st_mode & 0o222 == 0  # read-only
 
 
+def test_bytes_already_hashed_are_stored_once(artifacts: Store) -> None:
+    """put_hashed_bytes stores what it is given under the digest given, once, read-only."""
+    store = artifacts.artifacts
+    data = os.urandom(100 << 10)
+    digest = hash_bytes(data)
+    assert store.put_hashed_bytes(data, digest, durable=False) is True
+    store.sync()
+    assert store.read_bytes(digest) == data
+    assert store.put_hashed_bytes(data, digest) is False
+    if store.is_local:
+        assert os.stat(store.object_path(digest)).st_mode & 0o222 == 0
+        folder = Path(store.object_path(digest)).parent
+        assert [p.name for p in folder.iterdir() if p.name.startswith(".tmp-")] == []
+
+
 def test_missing_object(artifacts: Store) -> None:
     """Reading an object that is not there raises ArtifactNotFoundError."""
     with pytest.raises(ArtifactNotFoundError, match="no object"):

@@ -42,9 +42,9 @@ class StreamingHasher:
         return f"{ALGORITHM}:{self._hash.hexdigest()}"
 
 
-def hash_bytes(data: bytes | bytearray | memoryview) -> str:
-    """Return the digest of ``data``."""
-    hasher = StreamingHasher(parallel=len(data) >= PARALLEL_FROM)
+def hash_bytes(data: bytes | bytearray | memoryview, *, parallel: bool | None = None) -> str:
+    """Return the digest of ``data`` (``parallel``: BLAKE3's threads; default by size)."""
+    hasher = StreamingHasher(parallel=len(data) >= PARALLEL_FROM if parallel is None else parallel)
     hasher.update(data)
     return hasher.digest
 

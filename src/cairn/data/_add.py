@@ -215,8 +215,35 @@ def _add_local(
 
 
 def _hash_and_store(store: Store, found: Found) -> _Hashed:
-    digest = _hash_local(found)
-    return _Hashed(found, digest, False, _store(store, found, digest))
+    if found.size >= SMALL_READ:
+        digest = _hash_local(found)
+        return _Hashed(found, digest, False, _store(store, found, digest))
+    # Small files are read once: the bytes hashed are the bytes stored (no second open, and a
+    # file rewritten between hashing and copying cannot slip in), in about two thirds the time.
+    data = _read_small(found)
+    digest = hash_bytes(data, parallel=False)  # the pool's threads are the parallelism
+    return _Hashed(
+        found, digest, False, store.artifacts.put_hashed_bytes(data, digest, durable=False)
+    )
+
+
+def _read_small(found: Found) -> bytes:
+    try:
+        with open(found.source, "rb") as stream:
+            data = stream.read(found.size + 1)
+            after = os.fstat(stream.fileno())
+    except FileNotFoundError:
+        raise InvalidInputError(f"{found.source} disappeared while it was being added") from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {found.source}: {exc.strerror or exc}") from None
+    if len(data) != found.size or (after.st_size, after.st_mtime_ns) != (
+        found.size,
+        found.mtime_ns,
+    ):
+        raise InvalidInputError(
+            f"{found.source} changed while it was being added; add it again once it is complete"
+        )
+    return data
 
 
 def _store(store: Store, found: Found, digest: str) -> bool:

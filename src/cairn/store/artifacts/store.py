@@ -12,7 +12,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -147,7 +147,37 @@ class ArtifactStore:
             )
         return True
 
+    def put_hashed_bytes(self, data: bytes, digest: str, *, durable: bool = True) -> bool:
+        """Store ``data``, already hashed to ``digest``; return whether it was new.
+
+        For small files read whole to be hashed: what is stored is exactly what was hashed,
+        written in one system call, with no second open of the source. ``durable`` as in
+        :meth:`put_hashed_file`.
+        """
+        target = self.object_path(digest)
+        if not self.is_local:
+            fs, _ = self._remote()
+            with self._mapped(target):
+                if fs.exists(target):
+                    return False
+                fs.pipe_file(target, data)
+            return True
+        if _freshen(target):
+            return False
+        try:
+            self._into_place(target, lambda tmp: _write_new(tmp, data, fsync=durable))
+        except OSError as exc:
+            raise ArtifactError(
+                f"cannot write to the artifact store {self.url}: {exc.strerror or exc}; free "
+                "some space, or set CAIRN_ARTIFACTS (or CAIRN_HOME) to a writable location"
+            ) from None
+        return True
+
     def _copy_into_place(self, source: Path, target: str, durable: bool) -> None:
+        self._into_place(target, lambda tmp: _kernel_copy(source, tmp, fsync=durable))
+
+    def _into_place(self, target: str, write: Callable[[Path], None]) -> None:
+        """``write`` a new temporary file beside ``target``, then rename it into place."""
         folder = os.path.dirname(target)
         # In the object's own folder: writers of different objects don't queue on one folder.
         tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
@@ -155,7 +185,7 @@ class ArtifactStore:
             os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
         try:
-            _kernel_copy(source, Path(tmp), fsync=durable)
+            write(Path(tmp))
             os.replace(tmp, target)  # same digest, same bytes: replacing a twin is harmless
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -442,6 +472,19 @@ def _kernel_copy(source: Path, dest: Path, *, fsync: bool = True) -> None:
             os.close(out)
     finally:
         os.close(src)
+
+
+def _write_new(dest: Path, data: bytes, *, fsync: bool) -> None:
+    """Write ``data`` to the new read-only file ``dest`` (the kernel may take it in parts)."""
+    out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out, view) :]
+        if fsync:
+            os.fsync(out)
+    finally:
+        os.close(out)
 
 
 def _clone(src: int, out: int) -> bool:
