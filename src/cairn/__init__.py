@@ -16,10 +16,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cairn import data
+    from cairn import data, registry
     from cairn.core.errors import CairnError, FilterError, NotFoundError, RunNotFoundError
     from cairn.core.logging import logger
     from cairn.core.settings import Settings, configure
+    from cairn.registry import LoadedModel, ModelVersion, PythonModel, load_model, log_model
     from cairn.tracking import (
         Run,
         RunRecord,
@@ -57,6 +58,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "RunRecord": ("cairn.tracking", "RunRecord"),
     "active_run": ("cairn.tracking", "active_run"),
     "configure": ("cairn.core.settings", "configure"),
+    "LoadedModel": ("cairn.registry", "LoadedModel"),
+    "ModelVersion": ("cairn.registry", "ModelVersion"),
+    "PythonModel": ("cairn.registry", "PythonModel"),
+    "load_model": ("cairn.registry", "load_model"),
+    "log_model": ("cairn.registry", "log_model"),
     "delete_runs": ("cairn.tracking", "delete_runs"),
     "download_artifacts": ("cairn.tracking", "download_artifacts"),
     "end_run": ("cairn.tracking", "end_run"),
@@ -81,7 +87,10 @@ _LAZY: dict[str, tuple[str, str]] = {
 __all__ = [
     "CairnError",
     "FilterError",
+    "LoadedModel",
+    "ModelVersion",
     "NotFoundError",
+    "PythonModel",
     "Run",
     "RunNotFoundError",
     "RunRecord",
@@ -94,13 +103,16 @@ __all__ = [
     "download_artifacts",
     "end_run",
     "get_run",
+    "load_model",
     "log",
     "log_artifact",
     "log_dict",
     "log_figure",
+    "log_model",
     "log_params",
     "log_text",
     "logger",
+    "registry",
     "rng",
     "run",
     "search_runs",
@@ -118,10 +130,10 @@ def __getattr__(name: str) -> Any:
         from cairn.core.settings import get_settings
 
         return get_settings()
-    if name == "data":  # the data catalog, used as a namespace: cairn.data.load("customers")
+    if name in ("data", "registry"):  # namespaces: cairn.data.load("customers")
         import importlib
 
-        return importlib.import_module("cairn.data")
+        return importlib.import_module(f"cairn.{name}")
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'cairn' has no attribute {name!r}")

@@ -18,11 +18,15 @@ Every message says what is wrong and what to do about it.
     │   └── ArtifactExistsError     a run path already holds other content
     ├── NotFoundError               a named object does not exist
     │   ├── RunNotFoundError
-    │   └── ExperimentNotFoundError
+    │   ├── ExperimentNotFoundError
+    │   └── ModelNotFoundError      no such model, version or alias
     ├── InvalidInputError           a value given by the user is not acceptable
     │   ├── FilterError             search filter / order-by syntax
-    │   └── ParamConflictError      a param was logged twice with different values
-    └── RunStateError               operation not valid for the run's state
+    │   ├── ParamConflictError      a param was logged twice with different values
+    │   ├── SignatureError          model input does not match the model's signature
+    │   └── PromotionRuleError      a promotion rule does not parse
+    ├── RunStateError               operation not valid for the run's state
+    └── ModelLoadError              a stored model cannot be loaded (flavor, format)
 """
 
 from __future__ import annotations
@@ -84,6 +88,10 @@ class ExperimentNotFoundError(NotFoundError):
     """No experiment with that name exists."""
 
 
+class ModelNotFoundError(NotFoundError):
+    """No model, model version or alias with that name exists."""
+
+
 class InvalidInputError(CairnError, ValueError):
     """A value given by the user is not acceptable."""
 
@@ -98,3 +106,19 @@ class ParamConflictError(InvalidInputError):
 
 class RunStateError(CairnError):
     """The operation is not valid in the run's current state."""
+
+
+class SignatureError(InvalidInputError):
+    """Model input does not match the model's signature; ``problems`` lists each one."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [message])
+
+
+class PromotionRuleError(InvalidInputError):
+    """A promotion rule could not be parsed or evaluated."""
+
+
+class ModelLoadError(CairnError):
+    """A stored model cannot be loaded: unknown flavor, missing package, refused format."""

@@ -21,7 +21,16 @@ from cairn.store.db.schema import (
     runs,
     table_facts,
 )
-from cairn.store.lineage import DATASET_VERSION, INPUT, OUTPUT, RUN, Node, edges_into, edges_out_of
+from cairn.store.lineage import (
+    DATASET_VERSION,
+    INPUT,
+    MODEL_VERSION,
+    OUTPUT,
+    RUN,
+    Node,
+    edges_into,
+    edges_out_of,
+)
 
 CATALOG_FIELDS = ("description", "owner", "frequency", "source")
 _FILE_BATCH = 2000
@@ -330,8 +339,6 @@ def events_of(conn: Connection, ds_id: int) -> list[CatalogEvent]:
 
 
 # --- the catalog: listing, showing, removing ---------------------------------------------
-
-MODEL_VERSION = "model_version"  # the registry's lineage kind (a run -> model_version edge)
 
 
 def catalog_rows(conn: Connection, ds_ids: Iterable[int] | None = None) -> list[Any]:

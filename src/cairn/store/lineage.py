@@ -16,6 +16,7 @@ from cairn.store.db.schema import lineage_edges
 
 RUN = "run"
 DATASET_VERSION = "dataset_version"
+MODEL_VERSION = "model_version"
 INPUT = "input"  # a run read the source node
 OUTPUT = "output"  # a run wrote the destination node
 
@@ -86,6 +87,7 @@ def _edges(conn: Connection, nodes: Sequence[Node], *, incoming: bool) -> list[E
 __all__ = [
     "DATASET_VERSION",
     "INPUT",
+    "MODEL_VERSION",
     "OUTPUT",
     "RUN",
     "Edge",

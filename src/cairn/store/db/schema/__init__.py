@@ -13,6 +13,15 @@ from cairn.store.db.schema.data import (
     table_facts,
 )
 from cairn.store.db.schema.lineage import lineage_edges
+from cairn.store.db.schema.registry import (
+    model_alias_events,
+    model_aliases,
+    model_tags,
+    model_version_files,
+    model_version_tags,
+    model_versions,
+    models,
+)
 from cairn.store.db.schema.tracking import (
     experiments,
     latest_metrics,
@@ -25,7 +34,12 @@ from cairn.store.db.schema.tracking import (
 )
 
 #: Columns that hold artifact digests: an object is garbage only when none references it.
-DIGEST_COLUMNS = [run_artifacts.c.digest, manifest_files.c.digest, manifests.c.digest]
+DIGEST_COLUMNS = [
+    run_artifacts.c.digest,
+    manifest_files.c.digest,
+    manifests.c.digest,
+    model_version_files.c.digest,
+]
 
 __all__ = [
     "DIGEST_COLUMNS",
@@ -41,6 +55,13 @@ __all__ = [
     "metadata",
     "metric_chunks",
     "metric_keys",
+    "model_alias_events",
+    "model_aliases",
+    "model_tags",
+    "model_version_files",
+    "model_version_tags",
+    "model_versions",
+    "models",
     "params",
     "run_artifacts",
     "run_tags",

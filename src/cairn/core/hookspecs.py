@@ -1,0 +1,24 @@
+"""The hooks cairn's parts (and third-party packages) implement.
+
+A plugin is any object or module with functions marked ``@hookimpl`` whose names are these
+specs; third-party packages announce theirs under the ``cairn`` entry-point group. Built-in
+features register through the same hooks (``core/plugins.py`` loads them on first use).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("cairn")
+hookimpl = pluggy.HookimplMarker("cairn")
+
+
+class CairnSpec:
+    """Hook specifications."""
+
+    @hookspec
+    def cairn_model_flavors(self) -> list[Any]:
+        """Return model flavors (objects following ``cairn.registry.Flavor``)."""
+        raise NotImplementedError

@@ -1,0 +1,210 @@
+"""``load_model``: one uniform object for any registered model version or logged model.
+
+Every file of the version is checked against its digest (while it is linked or copied out of
+the artifact store) before anything is deserialised; a mismatch refuses to load and names the
+file. Packages installed at other versions than the model was saved with are warned about.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+import weakref
+from pathlib import Path
+from typing import Any
+
+from cairn.core.errors import (
+    ArtifactCorruptedError,
+    ArtifactNotFoundError,
+    CairnError,
+    InvalidInputError,
+    ModelLoadError,
+    ModelNotFoundError,
+)
+from cairn.core.logging import logger
+from cairn.core.settings import get_settings
+from cairn.core.uris import ModelUri, RunUri, parse_model_uri
+from cairn.registry import _queries
+from cairn.registry._log import DESCRIPTOR, FORMAT
+from cairn.registry.flavors import get_flavor, requirement_mismatches
+from cairn.registry.model_version import ModelFile, ModelVersion
+from cairn.registry.signature import Signature, enforce
+from cairn.store import Store, get_store
+
+
+class LoadedModel:
+    """A loaded model: ``predict`` (and ``predict_proba`` where the flavor has it), checked
+    against the signature, with the version's facts."""
+
+    def __init__(
+        self,
+        predictor: Any,
+        *,
+        uri: str,
+        flavor: str,
+        signature: Signature | None,
+        metadata: dict[str, Any],
+        model_version: ModelVersion | None,
+    ) -> None:
+        self._predictor = predictor
+        self.uri = uri
+        self.flavor = flavor
+        self.signature = signature
+        self.metadata = metadata
+        self.model_version = model_version
+
+    @property
+    def name(self) -> str | None:
+        """The registered model's name (None for a run's model never registered)."""
+        return self.model_version.name if self.model_version else None
+
+    @property
+    def version(self) -> int | None:
+        """The version number that answers (None for a run's model never registered)."""
+        return self.model_version.version if self.model_version else None
+
+    @property
+    def has_proba(self) -> bool:
+        """Whether the model gives class probabilities."""
+        return callable(getattr(self._predictor, "predict_proba", None))
+
+    @property
+    def raw(self) -> Any:
+        """The framework's own model object."""
+        return self._predictor
+
+    def prepare(self, data: Any) -> Any:
+        """``data`` checked and converted by the signature (as ``predict`` passes it on)."""
+        return enforce(self.signature, data) if self.signature is not None else data
+
+    def predict(self, data: Any) -> Any:
+        """Predictions for ``data`` (a DataFrame, records, a dict of columns or an array)."""
+        return self._predictor.predict(self.prepare(data))
+
+    def predict_proba(self, data: Any) -> Any:
+        """Class probabilities for ``data``."""
+        if not self.has_proba:
+            raise InvalidInputError(
+                f"the {self.flavor} model {self.uri} gives no probabilities; use predict"
+            )
+        return self._predictor.predict_proba(self.prepare(data))
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel {self.uri} ({self.flavor})>"
+
+
+def load_model(uri: str, *, safe: bool = False) -> LoadedModel:
+    """Load ``models:/name@alias``, ``models:/name/3``, ``models:/name/latest`` or
+    ``runs:/<run id>/<path>``. ``safe=True`` refuses formats whose loading runs code from the
+    files (pickle)."""
+    parsed = parse_model_uri(uri)
+    store = get_store()
+    version, files = _resolve(store, parsed)
+    folder = _materialize(store, parsed, files)
+    try:
+        descriptor = _descriptor(folder, parsed)
+        flavor_name = str(descriptor.get("flavor"))
+        options = dict(descriptor.get("options") or {})
+        if safe and not options.get("safe"):
+            raise ModelLoadError(
+                f"{parsed} was saved in a format that runs code when loaded "
+                f"({flavor_name}, {options.get('format', 'pickle')}); load it with safe=False if "
+                "you trust who logged it, or log it again in a safe format (for scikit-learn: "
+                "serialization='skops')"
+            )
+        mismatches = requirement_mismatches(dict(descriptor.get("requirements") or {}))
+        if mismatches:
+            logger.warning(
+                "%s was saved with other package versions than are installed (%s); "
+                "predictions may differ",
+                parsed,
+                ", ".join(mismatches),
+            )
+        flavor = get_flavor(flavor_name)
+        options.setdefault("metadata", descriptor.get("metadata") or {})
+        try:
+            predictor = flavor.load(folder, options)
+        except CairnError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(
+                f"could not load {parsed} with the {flavor_name} flavor "
+                f"({type(exc).__name__}: {exc}); check that the packages it was saved with are "
+                f"installed: {', '.join(dict(descriptor.get('requirements') or {})) or 'none'}"
+            ) from None
+        sig = descriptor.get("signature")
+        loaded = LoadedModel(
+            predictor,
+            uri=str(parsed) if version is None else f"{parsed}",
+            flavor=flavor_name,
+            signature=Signature.from_dict(sig) if sig else None,
+            metadata=dict(descriptor.get("metadata") or {}),
+            model_version=version,
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    # The files stay while the model lives: a PythonModel may open its artifacts lazily.
+    weakref.finalize(loaded, shutil.rmtree, folder, True)
+    return loaded
+
+
+def _resolve(store: Store, uri: ModelUri | RunUri) -> tuple[ModelVersion | None, list[ModelFile]]:
+    with store.db.read() as conn:
+        if isinstance(uri, ModelUri):
+            version_id = _queries.resolve(conn, uri)
+            return _queries.version(conn, version_id), _queries.files(conn, version_id)
+        path = uri.path.strip("/")
+        files = _queries.run_artifact_files(conn, uri.run_id, path)
+        run_uid = uri.run_id
+        if files is None:  # maybe an id prefix: tracking resolves it (or says what is wrong)
+            from cairn.tracking import get_run
+
+            run_uid = get_run(uri.run_id).id
+            files = _queries.run_artifact_files(conn, run_uid, path) or []
+        if not any(f.path == DESCRIPTOR for f in files):
+            raise ModelNotFoundError(
+                f"run {run_uid} has no model at {path!r}; models are logged with "
+                "cairn.log_model(model, name) (see `cairn runs show` for the run's artifacts)"
+            )
+        found = _queries.version_of_run_path(conn, run_uid, path)
+        return (None if found is None else _queries.version(conn, found)), files
+
+
+def _materialize(store: Store, uri: ModelUri | RunUri, files: list[ModelFile]) -> Path:
+    """Link (or copy) every file, verified, into a fresh private folder."""
+    root = get_settings().home_dir / "cache" / "models"
+    folder = root / f"load-{uuid.uuid4().hex}"
+    try:
+        for file in files:
+            try:
+                store.artifacts.materialize(file.digest, folder / file.path, link=True)
+            except ArtifactCorruptedError:
+                raise ArtifactCorruptedError(
+                    f"{uri}: the file {file.path!r} was changed after the model was logged (its "
+                    f"bytes no longer match {file.digest}); refusing to load it. Log the model "
+                    "again, or restore the artifact store from a backup"
+                ) from None
+            except ArtifactNotFoundError:
+                raise ArtifactNotFoundError(
+                    f"{uri}: the file {file.path!r} ({file.digest}) is missing from the artifact "
+                    "store; restore it from a backup or log the model again"
+                ) from None
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
+
+
+def _descriptor(folder: Path, uri: ModelUri | RunUri) -> dict[str, Any]:
+    try:
+        descriptor = json.loads((folder / DESCRIPTOR).read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{uri}: cannot read its {DESCRIPTOR} ({exc})") from None
+    if not isinstance(descriptor, dict) or int(descriptor.get("format", 0)) > FORMAT:
+        raise ModelLoadError(
+            f"{uri} was saved by a newer cairn (descriptor format {descriptor.get('format')}); "
+            "upgrade cairn to load it"
+        )
+    return descriptor

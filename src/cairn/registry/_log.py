@@ -1,0 +1,196 @@
+"""``log_model``: save a model as artifacts of the active run and register its next version.
+
+The flavor writes the model's files into a scratch folder with a descriptor
+(``cairn-model.json``: flavor, options, signature, requirements, metadata, input example); the
+saved model is loaded back and asked to predict the input example, which both checks that what
+was saved works and gives the output half of the signature. The files are stored as artifacts
+of the run, then the version is recorded in one transaction (with a lineage edge from the run),
+so a failure before that leaves no version, only run artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from cairn.core.errors import CairnError, InvalidInputError, RunStateError
+from cairn.core.ids import now_ms
+from cairn.core.uris import check_model_name
+from cairn.core.user import current_user
+from cairn.registry import _queries
+from cairn.registry.flavors import Flavor, flavor_for, requirements
+from cairn.registry.model_version import ModelFile, ModelVersion
+from cairn.registry.signature import Signature, enforce, infer_signature
+from cairn.store import get_store
+from cairn.store.lineage import MODEL_VERSION, OUTPUT, RUN, Node, record_edge
+
+DESCRIPTOR = "cairn-model.json"
+FORMAT = 1
+_EXAMPLE_ROWS = 5
+
+
+def log_model(
+    model: Any,
+    name: str,
+    *,
+    input_example: Any = None,
+    signature: Signature | Mapping[str, Any] | None = None,
+    flavor: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    serialization: str | None = None,
+    artifact_path: str | None = None,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> ModelVersion:
+    """Save ``model`` in the active run and register it as the next version of ``name``.
+
+    ``flavor`` is found from the model's type unless given; ``signature`` is inferred from
+    ``input_example`` and the model's prediction on it unless given; ``serialization`` picks a
+    flavor's file format (sklearn: ``joblib`` or ``skops``).
+    """
+    from cairn.tracking import active_run
+
+    check_model_name(name)
+    run = active_run()
+    if run is None:
+        raise RunStateError(
+            "log_model needs an active run: call it inside `with cairn.run():` so the model "
+            "is linked to the code, params and data that made it"
+        )
+    chosen = flavor_for(model, flavor)
+    meta = _json_object(metadata, "metadata")
+    tag_values = {str(k): str(v) for k, v in (tags or {}).items()}
+    with tempfile.TemporaryDirectory(prefix="cairn-model-") as scratch:
+        folder = Path(scratch) / "model"
+        folder.mkdir()
+        options = {"serialization": serialization} if serialization else {}
+        saved = chosen.save(model, folder, input_example=input_example, options=options)
+        sig = _signature(chosen, folder, saved, signature, input_example)
+        descriptor = {
+            "format": FORMAT,
+            "flavor": chosen.name,
+            "options": saved,
+            "signature": sig.to_dict() if sig is not None else None,
+            "requirements": requirements(chosen.packages),
+            "metadata": meta,
+            "input_example": _example_json(input_example),
+        }
+        (folder / DESCRIPTOR).write_text(json.dumps(descriptor, indent=1, default=str))
+        path = artifact_path or _free_path(run.id)
+        entries = run.log_artifact(folder, name=path)
+    prefix = path.strip("/") + "/"
+    files = sorted(
+        (ModelFile(e.path[len(prefix) :], e.size, e.digest) for e in entries), key=lambda f: f.path
+    )
+    digest = next(f.digest for f in files if f.path == DESCRIPTOR)
+    user = current_user()
+
+    def record(conn: Connection) -> int:
+        now = now_ms()
+        mid = _queries.lock_model(conn, name, now)
+        run_db = _queries.run_db_id(conn, run.id)
+        version_id, _ = _queries.insert_version(
+            conn,
+            mid,
+            {
+                "run_id": run_db,
+                "artifact_path": path.strip("/"),
+                "flavor": chosen.name,
+                "digest": digest,
+                "signature": json.dumps(descriptor["signature"]) if sig is not None else None,
+                "requirements": json.dumps(descriptor["requirements"]),
+                "metadata": json.dumps(meta, default=str),
+                "description": description,
+                "created_ms": now,
+                "user": user,
+            },
+        )
+        _queries.insert_files(conn, version_id, files)
+        _queries.set_version_tags(conn, version_id, tag_values)
+        if run_db is not None:
+            record_edge(conn, Node(RUN, run_db), Node(MODEL_VERSION, version_id), OUTPUT, now)
+        return version_id
+
+    store = get_store()
+    version_id = store.db.transact(record)
+    with store.db.read() as conn:
+        return _queries.version(conn, version_id)
+
+
+def _signature(
+    flavor: Flavor,
+    folder: Path,
+    saved: dict[str, Any],
+    given: Signature | Mapping[str, Any] | None,
+    example: Any,
+) -> Signature | None:
+    """The signature given, or inferred from the example and the saved model's answer to it."""
+    if isinstance(given, Signature):
+        return given
+    if given is not None:
+        try:
+            return Signature.from_dict(dict(given))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"signature {given!r} is not a signature: {exc}; pass a cairn.registry.Signature "
+                "or leave it out and give input_example"
+            ) from None
+    if example is None:
+        return None
+    inputs = infer_signature(example)
+    try:
+        predictor = flavor.load(folder, saved)
+        output = predictor.predict(enforce(inputs, example))
+    except CairnError:
+        raise
+    except Exception as exc:
+        raise InvalidInputError(
+            f"the saved {flavor.name} model could not predict its input example "
+            f"({type(exc).__name__}: {exc}); check that input_example is what the model takes"
+        ) from None
+    return infer_signature(example, output)
+
+
+def _example_json(example: Any) -> Any:
+    """The first rows of the input example as JSON (records or nested lists), or None."""
+    if example is None:
+        return None
+    try:
+        from cairn.registry.signature import _is_array, to_frame
+
+        if _is_array(example):
+            import numpy as np
+
+            return json.loads(json.dumps(np.asarray(example)[:_EXAMPLE_ROWS].tolist(), default=str))
+        frame = to_frame(example).head(_EXAMPLE_ROWS)
+        return json.loads(frame.to_json(orient="records", date_format="iso"))
+    except (CairnError, TypeError, ValueError):
+        return None  # an example that cannot be shown is still fine as a signature source
+
+
+def _json_object(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{what} must be a mapping of names to values, got {value!r}")
+    try:
+        return dict(json.loads(json.dumps(dict(value), default=str)))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{what} must be JSON-serialisable: {exc}") from None
+
+
+def _free_path(run_id: str) -> str:
+    """``model``, or ``model-2``, ... when the run already holds a model there."""
+    with get_store().db.read() as conn:
+        taken = _queries.artifact_roots(conn, run_id, "model")
+    if "model" not in taken:
+        return "model"
+    n = 2
+    while f"model-{n}" in taken:
+        n += 1
+    return f"model-{n}"

@@ -1,0 +1,183 @@
+"""Browsing and curating the registry: models, versions, aliases (with their history), tags,
+descriptions, and soft deletion of versions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection
+
+from cairn.core.errors import InvalidInputError, ModelNotFoundError
+from cairn.core.ids import now_ms
+from cairn.core.uris import ModelUri, RunUri, check_alias, check_model_name, parse_model_uri
+from cairn.core.user import current_user
+from cairn.registry import _queries
+from cairn.registry.model_version import AliasMove, ModelVersion, RegisteredModel
+from cairn.store import get_store
+
+
+def list_models() -> list[RegisteredModel]:
+    """Every registered model, by name."""
+    with get_store().db.read() as conn:
+        return _queries.list_models(conn)
+
+
+def get_model(name: str) -> RegisteredModel:
+    """One registered model."""
+    check_model_name(name)
+    for model in list_models():
+        if model.name == name:
+            return model
+    with get_store().db.read() as conn:
+        _queries.model_id(conn, name)  # raises the clear "no model named" error
+    raise ModelNotFoundError(f"no model named {name!r}")
+
+
+def get_model_version(ref: str, *, include_deleted: bool = False) -> ModelVersion:
+    """The version ``ref`` names (``name@alias``, ``name/3``, ``name`` for the latest, or the
+    same with the ``models:/`` prefix)."""
+    uri = _model_uri(ref)
+    with get_store().db.read() as conn:
+        return _queries.version(conn, _queries.resolve(conn, uri, include_deleted=include_deleted))
+
+
+def list_versions(name: str, *, include_deleted: bool = False) -> list[ModelVersion]:
+    """The versions of a model, newest first."""
+    check_model_name(name)
+    with get_store().db.read() as conn:
+        mid = _queries.model_id(conn, name)
+        return _queries.versions(
+            conn, _queries.version_ids(conn, mid, include_deleted=include_deleted)
+        )
+
+
+def set_alias(name: str, alias: str, version: int | str, *, reason: str | None = None) -> AliasMove:
+    """Point ``alias`` (e.g. ``champion``) at ``version`` of model ``name``; the move is kept."""
+    check_alias(alias)
+    number = _number(version)
+
+    def move(conn: Connection) -> AliasMove:
+        mid = _queries.model_id(conn, name)
+        found = _queries.version_number_id(conn, mid, number)
+        if found is None:
+            raise ModelNotFoundError(f"model {name!r} has no version {number}")
+        if found[1]:
+            raise InvalidInputError(
+                f"version {number} of model {name!r} is deleted; restore it first "
+                f"(cairn models restore {name}/{number}) or choose a live version"
+            )
+        now = now_ms()
+        before, after = _queries.move_alias(conn, mid, alias, found[0], now, current_user(), reason)
+        return AliasMove(alias, before, after, now, current_user(), reason)
+
+    return get_store().db.transact(move)
+
+
+def delete_alias(name: str, alias: str) -> AliasMove:
+    """Remove ``alias`` from model ``name`` (kept in the history)."""
+    check_alias(alias)
+
+    def drop(conn: Connection) -> AliasMove:
+        mid = _queries.model_id(conn, name)
+        if _queries.alias_target(conn, mid, alias) is None:
+            raise ModelNotFoundError(f"model {name!r} has no alias {alias!r}")
+        now = now_ms()
+        before, _ = _queries.move_alias(conn, mid, alias, None, now, current_user(), None)
+        return AliasMove(alias, before, None, now, current_user())
+
+    return get_store().db.transact(drop)
+
+
+def alias_history(name: str) -> list[AliasMove]:
+    """Every move of every alias of model ``name``: who, when, from which version to which."""
+    check_model_name(name)
+    with get_store().db.read() as conn:
+        return _queries.alias_history(conn, _queries.model_id(conn, name))
+
+
+def set_model_tags(ref: str, tags: Mapping[str, Any]) -> None:
+    """Set tags on a model (``name``) or on a version (``name/3``, ``name@alias``)."""
+    values = {str(k): str(v) for k, v in tags.items()}
+    uri = _model_uri(ref)
+
+    def write(conn: Connection) -> None:
+        if _names_version(ref):
+            _queries.set_version_tags(conn, _queries.resolve(conn, uri), values)
+        else:
+            _queries.set_model_tags(conn, _queries.model_id(conn, uri.name), values)
+
+    get_store().db.transact(write)
+
+
+def describe(ref: str, description: str | None) -> None:
+    """Set the description of a model (``name``) or of a version (``name/3``)."""
+    uri = _model_uri(ref)
+    text = (description or "").strip() or None
+
+    def write(conn: Connection) -> None:
+        mid = _queries.model_id(conn, uri.name)
+        vid = _queries.resolve(conn, uri) if _names_version(ref) else None
+        _queries.set_description(conn, mid, vid, text, now_ms())
+
+    get_store().db.transact(write)
+
+
+def delete_version(ref: str) -> ModelVersion:
+    """Mark a version deleted (its files stay until ``cairn gc``); refused while an alias
+    points at it."""
+    uri = _model_uri(ref)
+    if uri.version is None:
+        raise InvalidInputError(f"{ref!r}: name the version to delete by number, e.g. {uri.name}/3")
+
+    def mark(conn: Connection) -> ModelVersion:
+        vid = _queries.resolve(conn, uri)
+        aliases = _queries.aliases_of_version(conn, vid)
+        if aliases:
+            raise InvalidInputError(
+                f"version {uri.version} of model {uri.name!r} is what {', '.join(aliases)} "
+                f"point{'s' if len(aliases) == 1 else ''} at; move or delete "
+                f"{'that alias' if len(aliases) == 1 else 'those aliases'} first "
+                f"(cairn models alias {uri.name} {aliases[0]} <version>)"
+            )
+        _queries.mark_deleted(conn, vid, now_ms(), current_user())
+        return _queries.version(conn, vid)
+
+    return get_store().db.transact(mark)
+
+
+def restore_version(ref: str) -> ModelVersion:
+    """Undo ``delete_version`` (while ``cairn gc`` has not removed its files)."""
+    uri = _model_uri(ref)
+    if uri.version is None:
+        raise InvalidInputError(
+            f"{ref!r}: name the version to restore by number, e.g. {uri.name}/3"
+        )
+
+    def mark(conn: Connection) -> ModelVersion:
+        vid = _queries.resolve(conn, uri, include_deleted=True)
+        _queries.mark_deleted(conn, vid, None, None)
+        return _queries.version(conn, vid)
+
+    return get_store().db.transact(mark)
+
+
+def _model_uri(ref: str) -> ModelUri:
+    uri = parse_model_uri(ref)
+    if isinstance(uri, RunUri):
+        raise InvalidInputError(
+            f"{ref!r} names a run's files, not a registered model; use name, name/3 or name@alias"
+        )
+    return uri
+
+
+def _names_version(ref: str) -> bool:
+    text = ref.removeprefix("models:/").removeprefix("models:")
+    return "@" in text or "/" in text
+
+
+def _number(version: int | str) -> int:
+    text = str(version).removeprefix("v")
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInputError(f"{version!r} is not a version number; use 1, 2, ...")
+    return int(text)

@@ -1,0 +1,322 @@
+"""Comparing two model versions side by side, and promoting one alias to another's version when
+a rule holds (``metrics.auc >= champion.metrics.auc``).
+
+Rule grammar: comparisons joined by ``and``; a comparison is ``expr OP expr`` with OP one of
+``>= <= > < == !=``; an expr is operands joined by ``+`` or ``-``; an operand is a number or
+``[alias.](metrics|params).KEY``. Operands without an alias refer to the version being promoted.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from cairn.core.errors import InvalidInputError, PromotionRuleError, RunNotFoundError
+from cairn.core.uris import check_alias, check_model_name
+from cairn.registry.model_version import ModelVersion
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<op>>=|<=|==|!=|>|<)|(?P<sign>[-+])"
+    r"|(?P<ref>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_/\-]+)+)|(?P<and>and\b))"
+)
+
+
+@dataclass(frozen=True)
+class Side:
+    """What a comparison knows of one version: its run's params and metrics, data, code."""
+
+    version: ModelVersion
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    data: list[str]
+    git_commit: str | None
+    git_dirty: str | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two versions side by side: rows of (section, key, a, b)."""
+
+    a: Side
+    b: Side
+    rows: list[tuple[str, str, Any, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison of a rule, evaluated."""
+
+    text: str
+    left: float | None
+    right: float | None
+    ok: bool
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The outcome of a promotion: whether the alias moved, and why (or why not)."""
+
+    moved: bool
+    name: str
+    to_alias: str
+    from_version: int
+    previous: int | None
+    checks: list[Check]
+    reason: str
+
+
+def side(ref: str) -> Side:
+    """The facts of version ``ref`` used by comparisons and rules."""
+    from cairn.data import run_datasets
+    from cairn.registry.catalog import get_model_version
+    from cairn.tracking import get_run
+
+    version = get_model_version(ref)
+    params: dict[str, Any] = {}
+    metrics: dict[str, float] = {}
+    data: list[str] = []
+    commit = dirty = None
+    if version.run_id is not None:
+        try:
+            record = get_run(version.run_id)
+        except RunNotFoundError:
+            record = None
+        if record is not None:
+            params = dict(record.params)
+            metrics = {k: v for k, v in record.metrics.items() if not k.startswith("system/")}
+            commit = record.tags.get("cairn.git.commit")
+            dirty = record.tags.get("cairn.git.dirty")
+            data = [v.ref for rel, v in run_datasets(record.id) if rel == "input"]
+    return Side(version, params, metrics, data, commit, dirty)
+
+
+def compare_models(a: str, b: str) -> Comparison:
+    """Versions ``a`` and ``b`` side by side: metrics, params, data versions and code."""
+    left, right = side(a), side(b)
+    rows: list[tuple[str, str, Any, Any]] = [
+        ("version", "version", _label(left.version), _label(right.version)),
+        ("version", "run", left.version.run_id, right.version.run_id),
+        ("version", "flavor", left.version.flavor, right.version.flavor),
+    ]
+    for key in sorted(set(left.metrics) | set(right.metrics)):
+        rows.append(("metrics", key, left.metrics.get(key), right.metrics.get(key)))
+    for key in sorted(set(left.params) | set(right.params)):
+        rows.append(("params", key, left.params.get(key), right.params.get(key)))
+    rows.append(("data", "read", ", ".join(left.data) or None, ", ".join(right.data) or None))
+    rows.append(("code", "git commit", left.git_commit, right.git_commit))
+    rows.append(("code", "git dirty", left.git_dirty, right.git_dirty))
+    return Comparison(left, right, rows)
+
+
+def promote(
+    name: str,
+    *,
+    from_alias: str = "challenger",
+    to_alias: str = "champion",
+    require: str | None = None,
+) -> Promotion:
+    """Move ``to_alias`` to the version ``from_alias`` points at, when ``require`` holds."""
+    from cairn.registry.catalog import get_model, set_alias
+
+    check_model_name(name)
+    check_alias(from_alias)
+    check_alias(to_alias)
+    if from_alias == to_alias:
+        raise InvalidInputError(
+            f"promote moves one alias to another's version; both are {from_alias!r}"
+        )
+    rule = parse_rule(require) if require else []
+    model = get_model(name)
+    if from_alias not in model.aliases:
+        raise InvalidInputError(
+            f"model {name!r} has no alias {from_alias!r} to promote (its aliases: "
+            f"{', '.join(model.aliases) or 'none'}); set it with cairn models alias {name} "
+            f"{from_alias} <version>"
+        )
+    candidate = side(f"{name}@{from_alias}")
+    previous = model.aliases.get(to_alias)
+    sides: dict[str | None, Side | None] = {None: candidate, from_alias: candidate}
+    for clause in rule:
+        for alias in _aliases_in(clause.left) + _aliases_in(clause.right):
+            if alias not in sides:
+                sides[alias] = side(f"{name}@{alias}") if alias in model.aliases else None
+    checks = [_evaluate(clause, sides) for clause in rule]
+    number = candidate.version.version
+    if previous == number:
+        return Promotion(
+            False,
+            name,
+            to_alias,
+            number,
+            previous,
+            checks,
+            f"{to_alias} already points at version {number}",
+        )
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        reason = "; ".join(f"{c.text}: {c.why}" for c in failed)
+        return Promotion(False, name, to_alias, number, previous, checks, f"not promoted: {reason}")
+    reason = "promoted" + (f" ({'; '.join(c.why for c in checks)})" if checks else "")
+    set_alias(
+        name,
+        to_alias,
+        number,
+        reason=f"promote from {from_alias}" + (f" with {require}" if require else ""),
+    )
+    return Promotion(True, name, to_alias, number, previous, checks, reason)
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+Operand = tuple[str, Any]  # ("num", 0.5) | ("ref", (alias|None, "metrics"|"params", key))
+Expr = list[tuple[int, Operand]]  # signed operands, summed
+
+
+class Clause(NamedTuple):
+    """One comparison of a rule."""
+
+    text: str
+    left: Expr
+    op: str
+    right: Expr
+
+
+def parse_rule(text: str) -> list[Clause]:
+    """Parse a rule into its comparisons; a clear error when it does not parse."""
+    if not isinstance(text, str) or not text.strip():
+        raise PromotionRuleError(
+            "a promotion rule is text such as 'metrics.auc >= champion.metrics.auc'"
+        )
+    parts: list[list[tuple[str, str]]] = [[]]
+    for token in _tokens(text):
+        if token[0] == "and":
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    out = []
+    for part in parts:
+        ops = [i for i, t in enumerate(part) if t[0] == "op"]
+        if len(ops) != 1:
+            raise PromotionRuleError(
+                f"cannot parse the rule {text!r}: each part between 'and' needs exactly one of "
+                f"{' '.join(_OPS)} (e.g. metrics.auc >= champion.metrics.auc)"
+            )
+        i = ops[0]
+        out.append(
+            Clause(
+                " ".join(t[1] for t in part),
+                _expr(part[:i], text),
+                part[i][1],
+                _expr(part[i + 1 :], text),
+            )
+        )
+    return out
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    pos, out = 0, []
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            raise PromotionRuleError(
+                f"cannot parse the rule {text!r} at {text[pos:].strip()[:20]!r}: use numbers, "
+                "[alias.]metrics.KEY or [alias.]params.KEY, + and -, a comparison "
+                f"({' '.join(_OPS)}) and 'and'"
+            )
+        kind = match.lastgroup or ""
+        out.append((kind, match.group(kind)))
+        pos = match.end()
+    return out
+
+
+def _expr(tokens: list[tuple[str, str]], text: str) -> Expr:
+    expr: Expr = []
+    sign = 1
+    expect_operand = True
+    for kind, value in tokens:
+        if expect_operand and kind == "sign":
+            sign = -sign if value == "-" else sign
+            continue
+        if expect_operand and kind in ("num", "ref"):
+            expr.append(
+                (sign, ("num", float(value)) if kind == "num" else ("ref", _ref(value, text)))
+            )
+            sign, expect_operand = 1, False
+            continue
+        if not expect_operand and kind == "sign":
+            sign, expect_operand = (-1 if value == "-" else 1), True
+            continue
+        if not expect_operand and kind == "num" and value.startswith("-"):
+            expr.append((-1, ("num", float(value[1:]))))
+            continue
+        raise PromotionRuleError(f"cannot parse the rule {text!r} near {value!r}")
+    if not expr or expect_operand:
+        raise PromotionRuleError(f"cannot parse the rule {text!r}: a side of a comparison is empty")
+    return expr
+
+
+def _ref(value: str, text: str) -> tuple[str | None, str, str]:
+    head, _, rest = value.partition(".")
+    if head in ("metrics", "params"):
+        return None, head, rest
+    section, _, key = rest.partition(".")
+    if section not in ("metrics", "params") or not key:
+        raise PromotionRuleError(
+            f"cannot parse {value!r} in the rule {text!r}: write metrics.KEY, params.KEY, or "
+            "ALIAS.metrics.KEY (e.g. champion.metrics.auc)"
+        )
+    return head, section, key
+
+
+def _aliases_in(expr: Expr) -> list[str]:
+    return [op[1][0] for _, op in expr if op[0] == "ref" and op[1][0] is not None]
+
+
+def _evaluate(clause: Clause, sides: dict[str | None, Side | None]) -> Check:
+    text, op = clause.text, clause.op
+    values = []
+    for expr in (clause.left, clause.right):
+        total, problem = 0.0, None
+        for sign, (kind, value) in expr:
+            if kind == "num":
+                total += sign * value
+                continue
+            alias, section, key = value
+            found = sides.get(alias)
+            if found is None:
+                return Check(text, None, None, True, f"no {alias} yet, nothing to beat")
+            pool = found.metrics if section == "metrics" else found.params
+            if key not in pool:
+                who = alias or "the candidate"
+                problem = f"{who} (version {found.version.version}) has no {section[:-1]} {key!r}"
+                break
+            try:
+                total += sign * float(pool[key])
+            except (TypeError, ValueError):
+                problem = f"{section}.{key} = {pool[key]!r} is not a number"
+                break
+        if problem:
+            return Check(text, None, None, False, problem)
+        values.append(total)
+    ok = _OPS[op](values[0], values[1])
+    why = f"{values[0]:.6g} {op} {values[1]:.6g}" + ("" if ok else " does not hold")
+    return Check(text, values[0], values[1], ok, why)
+
+
+def _label(version: ModelVersion) -> str:
+    aliases = f" ({', '.join(version.aliases)})" if version.aliases else ""
+    return f"{version.name}/{version.version}{aliases}"
