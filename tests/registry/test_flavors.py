@@ -154,6 +154,7 @@ def test_lightgbm_recognizes(table: Any) -> None:
 
 # torch -----------------------------------------------------------------------------------------
 
+
 def _net() -> Any:
     """A small torch network with dropout (so eval mode matters), fixed weights."""
     torch = pytest.importorskip("torch")
@@ -396,6 +397,72 @@ def test_flavors_are_registered_in_order() -> None:
         for m in (xgb.XGBRegressor(), lgb.LGBMRegressor())
     }
     assert first == {"XGBRegressor": "xgboost", "LGBMRegressor": "lightgbm"}
+
+
+# through cairn.log_model / cairn.load_model -------------------------------------------------
+
+
+def _logged(model: Any, example: Any, **kwargs: Any) -> Any:
+    """``model`` logged in a fresh run and loaded back by its version URI."""
+    import cairn
+
+    with cairn.run():
+        mv = cairn.log_model(model, "m", input_example=example, **kwargs)
+    return cairn.load_model(f"models:/m/{mv.version}", safe=True)
+
+
+def test_log_and_load_xgboost(project: Path, quiet_capture: None, table: Any) -> None:
+    """An XGBClassifier logged and loaded by URI answers the same labels and probabilities."""
+    xgb = pytest.importorskip("xgboost")
+    X, y = table
+    model = xgb.XGBClassifier(n_estimators=8, max_depth=3).fit(X, y)
+    loaded = _logged(model, X[:5])
+    assert loaded.flavor == "xgboost"
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_log_and_load_lightgbm(project: Path, quiet_capture: None, table: Any) -> None:
+    """An LGBMClassifier logged and loaded by URI answers the same labels and probabilities."""
+    lgb = pytest.importorskip("lightgbm")
+    X, y = table
+    model = lgb.LGBMClassifier(n_estimators=10, num_leaves=7, verbose=-1).fit(X, y)
+    loaded = _logged(model, X[:5])
+    assert loaded.flavor == "lightgbm"
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_log_and_load_torch(project: Path, quiet_capture: None) -> None:
+    """A torch Module logged with an array example and loaded by URI answers the same array."""
+    X = _rows()
+    model = _net()
+    loaded = _logged(model, X[:5])
+    assert loaded.flavor == "torch"
+    assert np.array_equal(loaded.predict(X), _eager(model, X))
+
+
+def test_log_and_load_torch_state_dict(project: Path, quiet_capture: None) -> None:
+    """serialization='state_dict' in log_model saves the weights and an importable class."""
+    pytest.importorskip("torch")
+    X = _rows()
+    model = _Importable()
+    loaded = _logged(model, X[:5], serialization="state_dict")
+    assert np.array_equal(loaded.predict(X), _eager(model, X))
+
+
+def test_log_and_load_onnx(project: Path, quiet_capture: None, table: Any) -> None:
+    """A converted classifier logged and loaded by URI answers the same labels and
+    probabilities as ONNX Runtime on the graph."""
+    pytest.importorskip("onnxruntime")
+    X, _ = table
+    model, onx = _onnx_classifier(table, zipmap=False)
+    loaded = _logged(onx, X[:5])
+    assert loaded.flavor == "onnx"
+    labels, probabilities = _ort_outputs(onx, {"input": X.to_numpy(dtype=np.float32)})
+    assert np.array_equal(loaded.predict(X), labels)
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    assert np.array_equal(loaded.predict_proba(X), probabilities)
 
 
 # module-level classes for the state_dict tests (importable as this test module) ---------------

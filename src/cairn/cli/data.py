@@ -231,6 +231,7 @@ def _print_detail(detail: DatasetDetail) -> None:
     console.print(table)
     _print_tables(detail)
     _print_uses(detail)
+    _print_models(detail)
     if detail.events:
         table = Table("when", "by", "field", "old", "new", box=None, header_style="bold")
         table.title, table.title_justify = "history", "left"
@@ -255,6 +256,18 @@ def _print_tables(detail: DatasetDetail) -> None:
         for path, facts in files.items():
             columns = ", ".join(f"{c}: {t}" for c, t in facts.columns)
             table.add_row(f"v{number}", Text(path), f"{facts.rows:,}", Text(columns))
+    console.print()
+    console.print(table)
+
+
+def _print_models(detail: DatasetDetail) -> None:
+    if not detail.models:
+        return
+    table = Table("version", "model", "via run", box=None, header_style="bold")
+    table.title, table.title_justify = "models made from it", "left"
+    for number, uses in sorted(detail.models.items()):
+        for use in uses:
+            table.add_row(f"v{number}", Text(use.model_version), use.run_id or "-")
     console.print()
     console.print(table)
 

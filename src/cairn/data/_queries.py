@@ -9,7 +9,14 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select, update
 
 from cairn.core.errors import InvalidInputError, NotFoundError
-from cairn.data.dataset import CatalogEvent, DatasetVersion, FileEntry, TableFacts, VersionUse
+from cairn.data.dataset import (
+    CatalogEvent,
+    DatasetVersion,
+    FileEntry,
+    ModelUse,
+    TableFacts,
+    VersionUse,
+)
 from cairn.store.db.dialect import insert_ignore, upsert
 from cairn.store.db.schema import (
     dataset_events,
@@ -18,6 +25,8 @@ from cairn.store.db.schema import (
     datasets,
     manifest_files,
     manifests,
+    model_versions,
+    models,
     runs,
     table_facts,
 )
@@ -448,8 +457,8 @@ def version_uses(conn: Connection, numbers: Mapping[int, int]) -> dict[int, list
     return found
 
 
-def dependent_models(conn: Connection, version_id: int) -> list[tuple[int, str | None]]:
-    """Model versions made from a dataset version: (model version id, run uid or None).
+def dependent_models(conn: Connection, version_id: int) -> list[tuple[str, str | None]]:
+    """Live model versions made from a dataset version: (``name/N``, run uid or None).
 
     A model depends on the version when a run read the version and wrote the model, or when
     an edge leads straight from the version to the model.
@@ -466,7 +475,29 @@ def dependent_models(conn: Connection, version_id: int) -> list[tuple[int, str |
     unique: dict[int, str | None] = {}
     for model_id, uid in found:
         unique.setdefault(model_id, uid)
-    return sorted(unique.items())
+    labels = _model_labels(conn, list(unique))
+    return sorted((labels[i], uid) for i, uid in unique.items() if i in labels)
+
+
+def _model_labels(conn: Connection, ids: list[int]) -> dict[int, str]:
+    """``name/N`` of the live model versions among ``ids``."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(model_versions.c.id, models.c.name, model_versions.c.number)
+        .select_from(model_versions.join(models))
+        .where(model_versions.c.id.in_(ids), model_versions.c.deleted_ms.is_(None))
+    )
+    return {int(i): f"{name}/{number}" for i, name, number in rows}
+
+
+def version_models(conn: Connection, numbers: Mapping[int, int]) -> dict[int, list[ModelUse]]:
+    """Version number -> the live model versions that depend on it."""
+    found: dict[int, list[ModelUse]] = {}
+    for version_id, number in numbers.items():
+        for label, uid in dependent_models(conn, version_id):
+            found.setdefault(number, []).append(ModelUse(label, uid))
+    return found
 
 
 def mark_deleted(conn: Connection, version_id: int, when: int | None, user: str | None) -> None:

@@ -99,6 +99,7 @@ def show_dataset(name: str) -> DatasetDetail:
             tables=_queries.version_tables(conn, ds_id),
             uses=_queries.version_uses(conn, numbers),
             events=_queries.events_of(conn, ds_id),
+            models=_queries.version_models(conn, numbers),
         )
 
 
@@ -222,9 +223,7 @@ def remove_version(ref: str, *, force: bool = False) -> DatasetVersion:
                 f"{found.ref} is already deleted; bring it back with cairn data restore {found.ref}"
             )
         models = _queries.dependent_models(conn, version_id)
-        described = ", ".join(
-            f"model_version {m}" + (f" (run {uid})" if uid else "") for m, uid in models
-        )
+        described = ", ".join(f"model {m}" + (f" (run {uid})" if uid else "") for m, uid in models)
         if models and not force:
             raise InvalidInputError(
                 f"{found.ref} is not removed: {described} depend(s) on it; remove those first, "

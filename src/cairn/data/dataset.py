@@ -84,6 +84,14 @@ class VersionUse:
 
 
 @dataclass(frozen=True)
+class ModelUse:
+    """A registered model version made from a dataset version (directly or by its run)."""
+
+    model_version: str  # name/N
+    run_id: str | None  # the run that read the data and logged the model
+
+
+@dataclass(frozen=True)
 class CatalogEvent:
     """One edit of a catalog field."""
 
@@ -103,6 +111,7 @@ class DatasetDetail:
     tables: dict[int, dict[str, TableFacts]]  # version number -> file path -> facts
     uses: dict[int, list[VersionUse]]  # version number -> runs that read or wrote it
     events: list[CatalogEvent]  # catalog edits, removals and restores, oldest first
+    models: dict[int, list[ModelUse]] = field(default_factory=dict)  # number -> model versions
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Saved as TorchScript where possible (``torch.jit.script``, else ``torch.jit.trace`` on the input
 example): the archive holds the code and weights, so the model loads without its Python class.
-Otherwise (or with ``options={"torch_format": "state_dict"}``) the weights are saved with
+Otherwise (or with ``options={"torch_format": "state_dict"}``, which
+``cairn.log_model(..., serialization="state_dict")`` passes on) the weights are saved with
 ``torch.save(state_dict)`` and the class is recorded as ``module:QualName``; loading re-imports
 the class, builds it with no arguments and reads the weights with ``weights_only=True``. Both
 load without unpickling arbitrary objects (``safe``).
@@ -49,10 +50,12 @@ class TorchFlavor:
     ) -> dict[str, Any]:
         """Write ``model.pt`` (TorchScript) or ``state_dict.pt`` and the class path."""
         torch = import_optional("torch", "torch", "saving a PyTorch model")
-        fmt = options.get("torch_format") or "torchscript"
+        # cairn.log_model passes its serialization= argument as options["serialization"].
+        fmt = options.get("torch_format") or options.get("serialization") or "torchscript"
         if fmt not in FORMATS:
             raise InvalidInputError(
-                f"torch_format {fmt!r} is not one of the torch flavor's: {', '.join(FORMATS)}"
+                f"the torch flavor's formats are {', '.join(FORMATS)}, not {fmt!r} "
+                "(options torch_format, or serialization= in cairn.log_model)"
             )
         if not isinstance(model, torch.nn.Module):
             raise InvalidInputError(
