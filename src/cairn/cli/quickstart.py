@@ -1,9 +1,10 @@
 """``cairn quickstart``: a tracked scikit-learn project in a fresh folder, end to end.
 
 It adds the breast-cancer table to the data catalog (``cairn data add``), trains a small sweep
-from it (``python train.py``; each run records the version it read), shows the catalog, then
-shows seeding through ``cairn run``: the same seed twice gives bit-identical metrics, and
-several seeds give a mean and a spread.
+from it (``python train.py``; each run records the version it read and registers its model),
+shows the catalog, makes the best model the ``champion``, loads it back by alias and prints its
+lineage, then shows seeding through ``cairn run``: the same seed twice gives bit-identical
+metrics, and several seeds give a mean and a spread.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.align import AlignMethod
 from rich.markup import escape
 
-from cairn import tracking
+from cairn import registry, tracking
 from cairn.cli._render import console
 from cairn.cli.data import add_command, list_command, show_command
+from cairn.cli.models import alias_command, lineage_command
+from cairn.cli.models import list_command as list_models
 from cairn.cli.runs import compare_runs, diff_runs, list_runs, show_run
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.lazy import import_optional
@@ -72,6 +75,8 @@ with cairn.run(name="sweep"):
                 "f1": f1_score(y_test, predicted),
             }, step=trees)
             cairn.log_dict({"features": list(X_train.columns)}, "features.json")
+            # The next version of the registered model, with the signature of its inputs.
+            cairn.log_model(model, "breast-cancer-rf", input_example=X_test.head(5))
             cairn.logger.info("run %s: max_depth=%s auc=%.4f", run.name, max_depth,
                               roc_auc_score(y_test, proba))
 '''
@@ -124,6 +129,7 @@ params:            # your own parameters: cairn.config.params.model.max_depth
 
 FILES = (("train.py", TRAIN_PY), ("train_seeded.py", TRAIN_SEEDED_PY), ("cairn.yaml", CAIRN_YAML))
 DATASET = "breast-cancer"
+MODEL = "breast-cancer-rf"
 DATA_FOLDER = "data"  # the folder added as the dataset: one CSV file
 DATA_FILE = "breast_cancer.csv"
 DATA_DESCRIPTION = "Breast tumours: 30 cell-nucleus measurements, diagnosis (target 1: benign)"
@@ -154,6 +160,7 @@ def quickstart_command(
     configure(root=target)  # this process reads and writes the project's store from here on
     _dataset(target)
     best = _sweep(target)
+    _champion(target, best)
     # The launcher starts its command in the working directory, with the project's settings.
     with _working_directory(target):
         first, _ = _same_seed_twice()
@@ -166,6 +173,10 @@ def quickstart_command(
         "   [dim]# v2[/]\n"
         '  cairn runs ls --filter "metrics.auc > 0.97" --sort "metrics.auc DESC"\n'
         f"  cairn runs show {best}\n"
+        f"  cairn models show {MODEL}@champion   [dim]# its signature and requirements[/]\n"
+        f'  cairn models promote {MODEL} --from challenger --require "metrics.auc > '
+        'champion.metrics.auc"\n'
+        f'  in Python: cairn.load_model("models:/{MODEL}@champion").predict(df)\n'
         f"  cairn runs diff {first} {seeds.child_ids[0]}   [dim]# seed 42 against seed 1[/]\n"
         "  cairn run --seeds 1,2,3,4,5 -- python train_seeded.py\n"
         "  edit cairn.yaml or train.py, then: python train.py\n"
@@ -247,6 +258,43 @@ def _sweep(target: Path) -> str:
     return best[0].id if best else "RUN"
 
 
+def _champion(target: Path, best: str) -> None:
+    """Make the best run's model the champion, load it back by alias, show its lineage."""
+    _section(
+        "3. the best model becomes the champion",
+        "each run registered a version of the model; the alias names the one to serve, and "
+        "the lineage leads from it back to its run, its code and its data.",
+    )
+    found = [v for v in registry.list_versions(MODEL) if v.run_id == best]
+    if not found:
+        raise CairnError(f"train.py registered no version of {MODEL} in run {best}")
+    number = found[0].version
+    console.print(f"\n[bold]$ cairn models alias {MODEL} champion {number}[/]")
+    alias_command(MODEL, "champion", str(number))
+    console.print("\n[bold]$ cairn models ls[/]")
+    list_models()
+    uri = f"models:/{MODEL}@champion"
+    console.print(f'\n[bold]>>> model = cairn.load_model("{uri}")[/]')
+    model = registry.load_model(uri)
+    rows = _first_rows(target)
+    console.print("[bold]>>> model.predict(df.head(5))[/]")
+    console.print(
+        f"  {model.predict(rows.drop(columns='target')).tolist()}  (the table says "
+        f"{rows['target'].tolist()}; version {model.version} answered)",
+        highlight=False,
+        markup=False,
+    )
+    console.print(f"\n[bold]$ cairn models lineage {MODEL}@champion[/]")
+    lineage_command(f"{MODEL}@champion")
+
+
+def _first_rows(target: Path) -> Any:
+    """The first five rows of the quickstart's table."""
+    import pandas as pd
+
+    return pd.read_csv(target / DATA_FOLDER / DATA_FILE, nrows=5)
+
+
 def _section(title: str, note: str = "", align: AlignMethod = "left") -> None:
     """Start a part of the tour, with a line on what it shows."""
     console.print()
@@ -279,7 +327,7 @@ def _model_metrics(run_id: str) -> dict[str, float]:
 def _same_seed_twice() -> tuple[str, str]:
     """Train twice with seed 42, show that the metrics are identical, and diff the runs."""
     _section(
-        "3. the same seed twice: the same result",
+        "4. the same seed twice: the same result",
         "train_seeded.py has no random_state of its own: its split and forest draw from "
         "cairn.rng(), which --seed seeds.",
     )
@@ -307,7 +355,7 @@ def _same_seed_twice() -> tuple[str, str]:
 def _several_seeds() -> tracking.LaunchResult:
     """Train once per seed, show the parent run and the metric's mean and spread."""
     _section(
-        "4. several seeds: how much of the result is luck",
+        "5. several seeds: how much of the result is luck",
         "each seed is a child run; the parent run gets every metric's mean, std, min and max.",
     )
     result = _launch("--seeds 1,2,3", seeds=[1, 2, 3])
