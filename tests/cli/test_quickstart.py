@@ -124,3 +124,21 @@ def test_quickstart_again_leaves_the_dataset_unchanged(
     assert "breast-cancer is unchanged: same content as breast-cancer@v1" in capsys.readouterr().out
     assert table.stat().st_mtime_ns == written
     assert [v.number for v in show_dataset("breast-cancer").versions] == [1]
+
+
+def test_quickstart_registers_a_champion_and_prints_its_lineage(
+    quickstart: tuple[Path, str],
+) -> None:
+    """The sweep registers a model per run; the best becomes champion, loads, and has lineage."""
+    demo, output = quickstart
+    cairn.configure(root=str(demo))
+    champion = cairn.registry.get_model_version("breast-cancer-rf@champion")
+    best = cairn.get_run(str(champion.run_id))
+    assert best.metrics["auc"] == max(
+        cairn.get_run(str(v.run_id)).metrics["auc"]
+        for v in cairn.registry.list_versions("breast-cancer-rf")
+    )
+    assert "cairn models lineage breast-cancer-rf@champion" in output
+    assert "breast-cancer@v1" in output.split("cairn models lineage")[1]
+    loaded = cairn.load_model("models:/breast-cancer-rf@champion")
+    assert loaded.version == champion.version and loaded.signature is not None
