@@ -26,7 +26,6 @@ from cairn.data import (
 from cairn.data._frequency import is_stale
 from cairn.store import Store
 from cairn.store.db.schema import dataset_versions, datasets, runs
-from cairn.store.lineage import RUN, Node, record_edge
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -248,23 +247,32 @@ def test_rm_and_restore_a_version(store: Store, project: Path) -> None:
 
 def test_rm_is_refused_while_a_model_version_depends_on_it(store: Store, project: Path) -> None:
     """A version read by a run that made a model version is kept unless force is given."""
+    from sklearn.dummy import DummyClassifier
+
     three_versions(project)
     with cairn.run(name="train") as run:
         cairn.data.path("cust@v2")
-    run_id = run_db_id(store, run.id)
-    store.db.transact(
-        lambda conn: record_edge(
-            conn, Node(RUN, run_id), Node("model_version", 42), "output", now_ms()
-        )
-    )
-    with pytest.raises(InvalidInputError, match=f"model_version 42 \\(run {run.id}\\)"):
+        cairn.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
+    with pytest.raises(InvalidInputError, match=f"model clf/1 \\(run {run.id}\\)"):
         remove_version("cust@v2")
     assert not cairn.data.version("cust@v2").deleted
     remove_version("cust@v1")  # nothing depends on v1
     assert remove_version("cust@v2", force=True).deleted
     events = show_dataset("cust").events
     assert [e.field for e in events] == ["rm", "force-rm"]
-    assert events[1].new is not None and "model_version 42" in events[1].new
+    assert events[1].new is not None and "model clf/1" in events[1].new
+
+
+def test_a_deleted_model_version_no_longer_holds_its_data(store: Store, project: Path) -> None:
+    """Once the model version made from a dataset version is deleted, the data may go."""
+    from sklearn.dummy import DummyClassifier
+
+    three_versions(project)
+    with cairn.run(name="train"):
+        cairn.data.path("cust@v2")
+        cairn.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
+    cairn.registry.delete_version("clf/1")
+    assert remove_version("cust@v2").deleted
 
 
 def _age_files(folder: Path) -> None:
