@@ -159,6 +159,7 @@ def test_a_tampered_artifact_is_refused_naming_the_file(quiet_capture: None) -> 
     """A model file changed in the store is refused before deserialising, naming the file."""
     with cairn.run():
         version = cairn.log_model(_model(), "churn")
+    cairn.load_model("models:/churn/1")  # cached: the next load checks the cache again
     (entry,) = [
         a for a in cairn.get_run(str(version.run_id)).artifacts if a.path.endswith("joblib")
     ]

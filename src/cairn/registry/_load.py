@@ -7,10 +7,10 @@ file. Packages installed at other versions than the model was saved with are war
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import uuid
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from cairn.core.errors import (
     ModelLoadError,
     ModelNotFoundError,
 )
+from cairn.core.hashing import hash_bytes, hash_file, split_digest
 from cairn.core.logging import logger
 from cairn.core.settings import get_settings
 from cairn.core.uris import ModelUri, RunUri, parse_model_uri
@@ -102,51 +103,46 @@ def load_model(uri: str, *, safe: bool = False) -> LoadedModel:
     store = get_store()
     version, files = _resolve(store, parsed)
     folder = _materialize(store, parsed, files)
-    try:
-        descriptor = _descriptor(folder, parsed)
-        flavor_name = str(descriptor.get("flavor"))
-        options = dict(descriptor.get("options") or {})
-        if safe and not options.get("safe"):
-            raise ModelLoadError(
-                f"{parsed} was saved in a format that runs code when loaded "
-                f"({flavor_name}, {options.get('format', 'pickle')}); load it with safe=False if "
-                "you trust who logged it, or log it again in a safe format (for scikit-learn: "
-                "serialization='skops')"
-            )
-        mismatches = requirement_mismatches(dict(descriptor.get("requirements") or {}))
-        if mismatches:
-            logger.warning(
-                "%s was saved with other package versions than are installed (%s); "
-                "predictions may differ",
-                parsed,
-                ", ".join(mismatches),
-            )
-        flavor = get_flavor(flavor_name)
-        options.setdefault("metadata", descriptor.get("metadata") or {})
-        try:
-            predictor = flavor.load(folder, options)
-        except CairnError:
-            raise
-        except Exception as exc:
-            raise ModelLoadError(
-                f"could not load {parsed} with the {flavor_name} flavor "
-                f"({type(exc).__name__}: {exc}); check that the packages it was saved with are "
-                f"installed: {', '.join(dict(descriptor.get('requirements') or {})) or 'none'}"
-            ) from None
-        sig = descriptor.get("signature")
-        loaded = LoadedModel(
-            predictor,
-            uri=str(parsed) if version is None else f"{parsed}",
-            flavor=flavor_name,
-            signature=Signature.from_dict(sig) if sig else None,
-            metadata=dict(descriptor.get("metadata") or {}),
-            model_version=version,
+    descriptor = _descriptor(folder, parsed)
+    flavor_name = str(descriptor.get("flavor"))
+    options = dict(descriptor.get("options") or {})
+    if safe and not options.get("safe"):
+        raise ModelLoadError(
+            f"{parsed} was saved in a format that runs code when loaded "
+            f"({flavor_name}, {options.get('format', 'pickle')}); load it with safe=False if "
+            "you trust who logged it, or log it again in a safe format (for scikit-learn: "
+            "serialization='skops')"
         )
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+    flavor = get_flavor(flavor_name)
+    options.setdefault("metadata", descriptor.get("metadata") or {})
+    try:
+        predictor = flavor.load(folder, options)
+    except CairnError:
         raise
-    # The files stay while the model lives: a PythonModel may open its artifacts lazily.
-    weakref.finalize(loaded, shutil.rmtree, folder, True)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"could not load {parsed} with the {flavor_name} flavor "
+            f"({type(exc).__name__}: {exc}); check that the packages it was saved with are "
+            f"installed: {', '.join(dict(descriptor.get('requirements') or {})) or 'none'}"
+        ) from None
+    # After loading: the packages are imported then, and their versions cheap to read.
+    mismatches = requirement_mismatches(dict(descriptor.get("requirements") or {}))
+    if mismatches:
+        logger.warning(
+            "%s was saved with other package versions than are installed (%s); "
+            "predictions may differ",
+            parsed,
+            ", ".join(mismatches),
+        )
+    sig = descriptor.get("signature")
+    loaded = LoadedModel(
+        predictor,
+        uri=str(parsed),
+        flavor=flavor_name,
+        signature=Signature.from_dict(sig) if sig else None,
+        metadata=dict(descriptor.get("metadata") or {}),
+        model_version=version,
+    )
     return loaded
 
 
@@ -173,13 +169,24 @@ def _resolve(store: Store, uri: ModelUri | RunUri) -> tuple[ModelVersion | None,
 
 
 def _materialize(store: Store, uri: ModelUri | RunUri, files: list[ModelFile]) -> Path:
-    """Link (or copy) every file, verified, into a fresh private folder."""
+    """The version's files in a cached read-only folder, every file verified on every load.
+
+    The folder is named by the digest of the file list, built beside it and renamed into
+    place (concurrent loaders agree on the result), and holds hard links to the objects where
+    the store is local. A cached file that no longer matches is rebuilt from the store, which
+    refuses a changed object naming the file.
+    """
+    listing = "\n".join(f"{f.path}\t{f.digest}" for f in files).encode()
+    _, key = split_digest(hash_bytes(listing))
     root = get_settings().home_dir / "cache" / "models"
-    folder = root / f"load-{uuid.uuid4().hex}"
+    folder = root / key[:32]
+    if folder.is_dir() and _intact(folder, files):
+        return folder
+    building = root / f".building-{key[:16]}-{uuid.uuid4().hex[:8]}"
     try:
         for file in files:
             try:
-                store.artifacts.materialize(file.digest, folder / file.path, link=True)
+                store.artifacts.materialize(file.digest, building / file.path, link=True)
             except ArtifactCorruptedError:
                 raise ArtifactCorruptedError(
                     f"{uri}: the file {file.path!r} was changed after the model was logged (its "
@@ -191,10 +198,30 @@ def _materialize(store: Store, uri: ModelUri | RunUri, files: list[ModelFile]) -
                     f"{uri}: the file {file.path!r} ({file.digest}) is missing from the artifact "
                     "store; restore it from a backup or log the model again"
                 ) from None
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+        if folder.exists():  # stale (failed the check above) or built meanwhile by another loader
+            stale = root / f".stale-{uuid.uuid4().hex[:8]}"
+            with contextlib.suppress(OSError):
+                folder.rename(stale)
+                shutil.rmtree(stale, ignore_errors=True)
+        try:
+            building.rename(folder)
+        except OSError:
+            if not (folder.is_dir() and _intact(folder, files)):
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
     return folder
+
+
+def _intact(folder: Path, files: list[ModelFile]) -> bool:
+    """Whether every file under ``folder`` still has its digest."""
+    for file in files:
+        try:
+            if hash_file(folder / file.path)[0] != file.digest:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def _descriptor(folder: Path, uri: ModelUri | RunUri) -> dict[str, Any]:

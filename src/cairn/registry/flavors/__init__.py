@@ -64,7 +64,13 @@ def all_flavors() -> list[Flavor]:
 
 
 def get_flavor(name: str) -> Flavor:
-    """The flavor called ``name``."""
+    """The flavor called ``name`` (a built-in one without scanning for plugins)."""
+    from cairn.registry.flavors import _builtin
+
+    builtin: list[Flavor] = _builtin.cairn_model_flavors()
+    for flavor in builtin:
+        if flavor.name == name:
+            return flavor
     for flavor in all_flavors():
         if flavor.name == name:
             return flavor
@@ -105,10 +111,34 @@ def requirement_mismatches(recorded: dict[str, str]) -> list[str]:
     """``'name recorded -> installed'`` for each recorded package installed at another version."""
     out = []
     for dist, version in sorted(recorded.items()):
-        installed = _version(dist)
+        installed = _imported_version(dist) or _version(dist)
         if installed != version:
             out.append(f"{dist} {version} -> {installed or 'not installed'}")
     return out
+
+
+# Distributions whose module, once imported, tells its version for free (no metadata scan).
+_MODULES = {
+    "scikit-learn": "sklearn",
+    "numpy": "numpy",
+    "scipy": "scipy",
+    "pandas": "pandas",
+    "joblib": "joblib",
+    "cloudpickle": "cloudpickle",
+    "torch": "torch",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "onnx": "onnx",
+    "onnxruntime": "onnxruntime",
+}
+
+
+def _imported_version(dist: str) -> str | None:
+    import sys
+
+    module = sys.modules.get(_MODULES.get(dist, ""))
+    version = getattr(module, "__version__", None)
+    return version if isinstance(version, str) else None
 
 
 @functools.cache
