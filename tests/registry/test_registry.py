@@ -329,3 +329,67 @@ def test_lineage_reaches_the_raw_dataset_through_two_runs(
     assert raw_node.ref == "raw-customers@v1" and raw_node.parents == []
     detail = cairn.data.show_dataset("features")
     assert any(use.model_version == "churn/1" for use in detail.models.get(1, []))
+
+
+class ConstantFlavor:
+    """A third-party flavor: models that are plain numbers, saved as text."""
+
+    name = "constant"
+    packages = ("pytest",)
+    order = 5
+
+    def recognizes(self, model: Any) -> bool:
+        return isinstance(model, float)
+
+    def save(
+        self, model: Any, folder: Path, *, input_example: Any, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        (folder / "value.txt").write_text(repr(model))
+        return {"safe": True}
+
+    def load(self, folder: Path, options: dict[str, Any]) -> Any:
+        value = float((folder / "value.txt").read_text())
+
+        class Predictor:
+            def predict(self, inputs: Any) -> Any:
+                return np.full(len(inputs), value)
+
+        return Predictor()
+
+
+class ConstantPlugin:
+    """Announces ConstantFlavor through the hook the built-in flavors use."""
+
+    @registry.hookimpl
+    def cairn_model_flavors(self) -> list[Any]:
+        return [ConstantFlavor()]
+
+
+def test_a_third_party_flavor_plugs_in_through_the_hook(quiet_capture: None) -> None:
+    """A plugin of the cairn_model_flavors hook is recognised, saved, loaded and listed."""
+    from cairn.core.plugins import plugin_manager
+
+    manager = plugin_manager()
+    plugin = ConstantPlugin()
+    manager.register(plugin, name="test-constant")
+    try:
+        assert "constant" in [f.name for f in registry.all_flavors()]
+        with cairn.run():
+            version = cairn.log_model(0.5, "const", input_example=pd.DataFrame({"x": [1, 2]}))
+        assert version.flavor == "constant" and "pytest" in version.requirements
+        loaded = cairn.load_model("models:/const/1", safe=True)
+        assert list(loaded.predict({"x": [1, 2, 3]})) == [0.5, 0.5, 0.5]
+    finally:
+        manager.unregister(plugin)
+
+
+def test_other_installed_versions_are_named() -> None:
+    """Recorded package versions that differ from the installed ones are listed."""
+    from cairn.registry.flavors import requirement_mismatches
+
+    installed = np.__version__
+    assert requirement_mismatches({"numpy": installed}) == []
+    assert requirement_mismatches({"numpy": "0.0.1", "no-such-dist": "1"}) == [
+        "no-such-dist 1 -> not installed",
+        f"numpy 0.0.1 -> {installed}",
+    ]

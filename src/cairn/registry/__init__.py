@@ -1,8 +1,14 @@
 """Model registry: log models as numbered versions with signatures, move aliases (with their
-history), load any version by URI, and trace a version back to its run, code and data."""
+history), load any version by URI, and trace a version back to its run, code and data.
+
+A third-party flavor is an object following ``Flavor``, announced by a plugin whose
+``@cairn.registry.hookimpl``-marked ``cairn_model_flavors()`` returns it, under the ``cairn``
+entry-point group.
+"""
 
 from __future__ import annotations
 
+from cairn.core.hookspecs import hookimpl
 from cairn.registry._load import LoadedModel, load_model
 from cairn.registry._log import log_model
 from cairn.registry.catalog import (
@@ -49,6 +55,7 @@ __all__ = [
     "describe",
     "get_model",
     "get_model_version",
+    "hookimpl",
     "infer_signature",
     "list_models",
     "list_versions",
