@@ -393,3 +393,32 @@ def test_other_installed_versions_are_named() -> None:
         "no-such-dist 1 -> not installed",
         f"numpy 0.0.1 -> {installed}",
     ]
+
+
+def test_gc_frees_deleted_versions_only(
+    quiet_capture: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """gc frees a deleted version's files once its run is gone; live versions still load."""
+    from sklearn.dummy import DummyClassifier
+
+    from tests.cli.test_data_cli import cli
+
+    runs = []
+    for strategy in ("most_frequent", "uniform"):
+        with cairn.run() as run:
+            model = DummyClassifier(strategy=strategy, random_state=0).fit([[0], [1]], [0, 1])
+            cairn.log_model(model, "dummy")
+        runs.append(run.id)
+    cairn.load_model("models:/dummy/1")  # fills the load cache, which gc clears too
+    registry.delete_version("dummy/1")
+    cairn.delete_runs([runs[0]])
+    store = get_store()
+    objects = Path(store.artifacts.object_path("blake3:" + "0" * 64)).parents[1]
+    before = {p for p in objects.rglob("*") if p.is_file()}
+    code, out, _ = cli(capsys, "gc", "--grace", "0")
+    assert code == 0 and "1 deleted model version(s)" in out
+    after = {p for p in before if p.exists()}
+    assert after < before
+    assert cairn.load_model("models:/dummy/2").predict([[0]]).shape == (1,)
+    with pytest.raises(InvalidInputError, match="gc has freed its files"):
+        registry.restore_version("dummy/1")

@@ -1,4 +1,5 @@
-"""``cairn gc``: remove deleted runs, deleted data versions' files, and unreferenced objects."""
+"""``cairn gc``: remove deleted runs, deleted data and model versions' files, and unreferenced
+objects."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cairn import data, tracking
+from cairn import data, registry, tracking
 from cairn.cli._render import console, human_size
 from cairn.store import get_store
 from cairn.store.references import GRACE_S, sweep
@@ -22,13 +23,17 @@ def gc_command(
         ),
     ] = GRACE_S,
 ) -> None:
-    """Remove deleted runs and deleted data versions' files, then every unreferenced object."""
+    """Remove deleted runs and deleted data and model versions' files, then every unreferenced
+    object."""
     runs = tracking.purge_deleted_runs()
     versions = data.drop_deleted_files()
+    models = registry.drop_deleted_files()
+    registry.clear_load_cache(grace)
     swept = sweep(get_store(), grace)
     console.print(
-        f"removed {runs} deleted run(s) and the files of {versions} deleted data version(s); "
-        f"freed {swept.objects} object(s), {human_size(swept.bytes)}"
+        f"removed {runs} deleted run(s) and the files of {versions} deleted data version(s) "
+        f"and {models} deleted model version(s); freed {swept.objects} object(s), "
+        f"{human_size(swept.bytes)}"
     )
     if swept.kept:
         console.print(

@@ -9,6 +9,7 @@ entry-point group.
 from __future__ import annotations
 
 from cairn.core.hookspecs import hookimpl
+from cairn.registry._gc import clear_load_cache, drop_deleted_files
 from cairn.registry._load import LoadedModel, load_model
 from cairn.registry._log import log_model
 from cairn.registry.catalog import (
@@ -49,10 +50,12 @@ __all__ = [
     "TensorSpec",
     "alias_history",
     "all_flavors",
+    "clear_load_cache",
     "compare_models",
     "delete_alias",
     "delete_version",
     "describe",
+    "drop_deleted_files",
     "get_model",
     "get_model_version",
     "hookimpl",

@@ -156,6 +156,10 @@ def restore_version(ref: str) -> ModelVersion:
 
     def mark(conn: Connection) -> ModelVersion:
         vid = _queries.resolve(conn, uri, include_deleted=True)
+        if not _queries.files(conn, vid):
+            raise InvalidInputError(
+                f"{uri.name}/{uri.version} cannot be restored: cairn gc has freed its files"
+            )
         _queries.mark_deleted(conn, vid, None, None)
         return _queries.version(conn, vid)
 
