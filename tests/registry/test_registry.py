@@ -422,3 +422,42 @@ def test_gc_frees_deleted_versions_only(
     assert cairn.load_model("models:/dummy/2").predict([[0]]).shape == (1,)
     with pytest.raises(InvalidInputError, match="gc has freed its files"):
         registry.restore_version("dummy/1")
+
+
+def test_an_exported_model_loads_without_the_store(quiet_capture: None, project: Path) -> None:
+    """export_model writes a verified folder that loads on its own; a changed file is refused."""
+    model = _model()
+    x, _ = _data()
+    with cairn.run():
+        cairn.log_model(model, "churn", input_example=x.head(3))
+    registry.set_alias("churn", "champion", 1)
+    folder = registry.export_model("models:/churn@champion", project / "export")
+    loaded = cairn.load_model(str(folder))
+    assert loaded.version == 1 and loaded.name == "churn"
+    assert np.array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.input_example == x.head(3).to_dict(orient="records")
+    with pytest.raises(InvalidInputError, match="not empty"):
+        registry.export_model("models:/churn/1", folder)
+    target = folder / "model.joblib"
+    os.chmod(target, 0o644)
+    target.write_bytes(b"changed")
+    with pytest.raises(ArtifactCorruptedError, match=r"model\.joblib"):
+        cairn.load_model(folder)
+
+
+def test_loading_inside_a_run_records_the_version_as_an_input(quiet_capture: None) -> None:
+    """A run that loads a registered version gets a lineage edge from the version."""
+    from cairn.store.lineage import MODEL_VERSION, RUN, Node, edges_into
+
+    with cairn.run():
+        cairn.log_model(_model(), "churn")
+    with cairn.run() as scoring:
+        cairn.load_model("models:/churn/1")
+    store = get_store()
+    with store.db.read() as conn:
+        from cairn.registry._queries import run_db_id
+
+        run_id = run_db_id(conn, scoring.id)
+        assert run_id is not None
+        edges = edges_into(conn, [Node(RUN, run_id)])
+    assert [e.src.kind for e in edges] == [MODEL_VERSION]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cairn.core.hookspecs import hookimpl
 from cairn.registry._gc import clear_load_cache, drop_deleted_files
-from cairn.registry._load import LoadedModel, load_model
+from cairn.registry._load import LoadedModel, export_model, load_model
 from cairn.registry._log import log_model
 from cairn.registry.catalog import (
     alias_history,
@@ -56,6 +56,7 @@ __all__ = [
     "delete_version",
     "describe",
     "drop_deleted_files",
+    "export_model",
     "get_model",
     "get_model_version",
     "hookimpl",

@@ -8,12 +8,17 @@ file. Packages installed at other versions than the model was saved with are war
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 import shutil
 import uuid
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
+
+from cairn.core import context
 from cairn.core.errors import (
     ArtifactCorruptedError,
     ArtifactNotFoundError,
@@ -23,6 +28,7 @@ from cairn.core.errors import (
     ModelNotFoundError,
 )
 from cairn.core.hashing import hash_bytes, hash_file, split_digest
+from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.core.settings import get_settings
 from cairn.core.uris import ModelUri, RunUri, parse_model_uri
@@ -32,6 +38,9 @@ from cairn.registry.flavors import get_flavor, requirement_mismatches
 from cairn.registry.model_version import ModelFile, ModelVersion
 from cairn.registry.signature import Signature, enforce
 from cairn.store import Store, get_store
+from cairn.store.lineage import INPUT, MODEL_VERSION, RUN, Node, record_edge
+
+FILES = "cairn-files.json"  # an exported model's file list, checked when it is loaded
 
 
 class LoadedModel:
@@ -47,6 +56,7 @@ class LoadedModel:
         signature: Signature | None,
         metadata: dict[str, Any],
         model_version: ModelVersion | None,
+        input_example: Any = None,
     ) -> None:
         self._predictor = predictor
         self.uri = uri
@@ -54,6 +64,7 @@ class LoadedModel:
         self.signature = signature
         self.metadata = metadata
         self.model_version = model_version
+        self.input_example = input_example  # the first rows logged with it (records), if any
 
     @property
     def name(self) -> str | None:
@@ -95,20 +106,106 @@ class LoadedModel:
         return f"<LoadedModel {self.uri} ({self.flavor})>"
 
 
-def load_model(uri: str, *, safe: bool = False) -> LoadedModel:
-    """Load ``models:/name@alias``, ``models:/name/3``, ``models:/name/latest`` or
-    ``runs:/<run id>/<path>``. ``safe=True`` refuses formats whose loading runs code from the
-    files (pickle)."""
+def load_model(uri: str | Path, *, safe: bool = False) -> LoadedModel:
+    """Load ``models:/name@alias``, ``models:/name/3``, ``models:/name/latest``,
+    ``runs:/<run id>/<path>``, or a folder written by ``export_model``. ``safe=True`` refuses
+    formats whose loading runs code from the files (pickle). Inside a run, the version loaded
+    is recorded as an input of the run."""
+    if isinstance(uri, Path) or (
+        isinstance(uri, str) and not uri.startswith(("models:", "runs:")) and os.path.isdir(uri)
+    ):
+        return _load_exported(Path(uri), safe=safe)
     parsed = parse_model_uri(uri)
     store = get_store()
-    version, files = _resolve(store, parsed)
+    version_id, version, files = _resolve(store, parsed)
     folder = _materialize(store, parsed, files)
-    descriptor = _descriptor(folder, parsed)
+    loaded = _load_folder(folder, str(parsed), version, safe=safe)
+    if version_id is not None:
+        _record_input(store, version_id)
+    return loaded
+
+
+def export_model(uri: str, dest: str | Path) -> Path:
+    """Copy a model version's files, verified, into the new folder ``dest`` with a list of
+    their digests (``cairn-files.json``): ``load_model(dest)`` then needs no store, as in a
+    container."""
+    parsed = parse_model_uri(uri)
+    target = Path(dest)
+    if target.exists() and any(target.iterdir()):
+        raise InvalidInputError(f"{target} is not empty; export into a new or empty folder")
+    store = get_store()
+    _, version, files = _resolve(store, parsed)
+    staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        for file in files:
+            store.artifacts.materialize(file.digest, staging / file.path, link=False)
+        listing = {
+            "uri": str(parsed),
+            "version": None if version is None else _version_facts(version),
+            "files": [[f.path, f.size, f.digest] for f in files],
+        }
+        (staging / FILES).write_text(json.dumps(listing, indent=1))
+        if target.exists():
+            target.rmdir()
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _load_exported(folder: Path, *, safe: bool) -> LoadedModel:
+    listing_path = folder / FILES
+    if not (folder / DESCRIPTOR).is_file() or not listing_path.is_file():
+        raise ModelNotFoundError(
+            f"{folder} is not an exported model (it needs {DESCRIPTOR} and {FILES}); write one "
+            "with cairn.registry.export_model(uri, folder)"
+        )
+    try:
+        listing = json.loads(listing_path.read_text())
+        files = [ModelFile(str(p), int(n), str(d)) for p, n, d in listing["files"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(f"cannot read {listing_path}: {exc}") from None
+    for file in files:
+        try:
+            digest = hash_file(folder / file.path)[0]
+        except OSError:
+            digest = None
+        if digest != file.digest:
+            raise ArtifactCorruptedError(
+                f"{folder}: the file {file.path!r} is missing or was changed after the model was "
+                f"exported (expected {file.digest}); refusing to load it. Export it again"
+            )
+    facts = listing.get("version")
+    version = ModelVersion(**facts) if isinstance(facts, dict) else None
+    return _load_folder(folder, str(listing.get("uri") or folder), version, safe=safe)
+
+
+def _version_facts(version: ModelVersion) -> dict[str, Any]:
+    return dataclasses.asdict(version)
+
+
+def _record_input(store: Store, version_id: int) -> None:
+    run_uid = context.current_run_id()
+    if run_uid is None:
+        return
+
+    def record(conn: Connection) -> None:
+        run_id = _queries.run_db_id(conn, run_uid)
+        if run_id is not None:
+            record_edge(conn, Node(MODEL_VERSION, version_id), Node(RUN, run_id), INPUT, now_ms())
+
+    store.db.transact(record)
+
+
+def _load_folder(
+    folder: Path, label: str, version: ModelVersion | None, *, safe: bool
+) -> LoadedModel:
+    descriptor = _descriptor(folder, label)
     flavor_name = str(descriptor.get("flavor"))
     options = dict(descriptor.get("options") or {})
     if safe and not options.get("safe"):
         raise ModelLoadError(
-            f"{parsed} was saved in a format that runs code when loaded "
+            f"{label} was saved in a format that runs code when loaded "
             f"({flavor_name}, {options.get('format', 'pickle')}); load it with safe=False if "
             "you trust who logged it, or log it again in a safe format (for scikit-learn: "
             "serialization='skops')"
@@ -121,7 +218,7 @@ def load_model(uri: str, *, safe: bool = False) -> LoadedModel:
         raise
     except Exception as exc:
         raise ModelLoadError(
-            f"could not load {parsed} with the {flavor_name} flavor "
+            f"could not load {label} with the {flavor_name} flavor "
             f"({type(exc).__name__}: {exc}); check that the packages it was saved with are "
             f"installed: {', '.join(dict(descriptor.get('requirements') or {})) or 'none'}"
         ) from None
@@ -131,26 +228,30 @@ def load_model(uri: str, *, safe: bool = False) -> LoadedModel:
         logger.warning(
             "%s was saved with other package versions than are installed (%s); "
             "predictions may differ",
-            parsed,
+            label,
             ", ".join(mismatches),
         )
     sig = descriptor.get("signature")
-    loaded = LoadedModel(
+    return LoadedModel(
         predictor,
-        uri=str(parsed),
+        uri=label,
         flavor=flavor_name,
         signature=Signature.from_dict(sig) if sig else None,
         metadata=dict(descriptor.get("metadata") or {}),
         model_version=version,
+        input_example=descriptor.get("input_example"),
     )
-    return loaded
 
 
-def _resolve(store: Store, uri: ModelUri | RunUri) -> tuple[ModelVersion | None, list[ModelFile]]:
+def _resolve(
+    store: Store, uri: ModelUri | RunUri
+) -> tuple[int | None, ModelVersion | None, list[ModelFile]]:
+    """(version id, version, files) of what ``uri`` names (no version for an unregistered
+    model of a run)."""
     with store.db.read() as conn:
         if isinstance(uri, ModelUri):
             version_id = _queries.resolve(conn, uri)
-            return _queries.version(conn, version_id), _queries.files(conn, version_id)
+            return version_id, _queries.version(conn, version_id), _queries.files(conn, version_id)
         path = uri.path.strip("/")
         files = _queries.run_artifact_files(conn, uri.run_id, path)
         run_uid = uri.run_id
@@ -165,7 +266,7 @@ def _resolve(store: Store, uri: ModelUri | RunUri) -> tuple[ModelVersion | None,
                 "cairn.log_model(model, name) (see `cairn runs show` for the run's artifacts)"
             )
         found = _queries.version_of_run_path(conn, run_uid, path)
-        return (None if found is None else _queries.version(conn, found)), files
+        return found, (None if found is None else _queries.version(conn, found)), files
 
 
 def _materialize(store: Store, uri: ModelUri | RunUri, files: list[ModelFile]) -> Path:
@@ -224,7 +325,7 @@ def _intact(folder: Path, files: list[ModelFile]) -> bool:
     return True
 
 
-def _descriptor(folder: Path, uri: ModelUri | RunUri) -> dict[str, Any]:
+def _descriptor(folder: Path, uri: str) -> dict[str, Any]:
     try:
         descriptor = json.loads((folder / DESCRIPTOR).read_text())
     except (OSError, ValueError) as exc:

@@ -168,7 +168,8 @@ def _example_json(example: Any) -> Any:
 
             return json.loads(json.dumps(np.asarray(example)[:_EXAMPLE_ROWS].tolist(), default=str))
         frame = to_frame(example).head(_EXAMPLE_ROWS)
-        return json.loads(frame.to_json(orient="records", date_format="iso"))
+        records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+        return json.loads(json.dumps(records, default=str))  # floats kept to the last digit
     except (CairnError, TypeError, ValueError):
         return None  # an example that cannot be shown is still fine as a signature source
 
