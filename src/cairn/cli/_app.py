@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cairn.cli import data, gc, models, quickstart, run, runs
+from cairn.cli import data, gc, models, quickstart, run, runs, serve
 from cairn.cli._render import fail
 from cairn.core.errors import CairnError
 
@@ -21,6 +21,7 @@ app.add_typer(models.app, name="models")
 app.command("run")(run.run_command)
 app.command("gc")(gc.gc_command)
 app.command("quickstart")(quickstart.quickstart_command)
+app.command("serve")(serve.serve_command)
 
 
 def run_app(argv: list[str] | None = None) -> None:

@@ -3,4 +3,16 @@ prediction log, hot swap), batch scoring jobs, and container build contexts."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from cairn.serving.app import ModelSpec, ServerOptions, create_app, route_name, serve
+from cairn.serving.batching import BatchOptions
+from cairn.serving.prediction_log import read_prediction_log
+
+__all__ = [
+    "BatchOptions",
+    "ModelSpec",
+    "ServerOptions",
+    "create_app",
+    "read_prediction_log",
+    "route_name",
+    "serve",
+]

@@ -22,6 +22,7 @@ from cairn.store.db.schema.registry import (
     model_versions,
     models,
 )
+from cairn.store.db.schema.serving import prediction_log_files
 from cairn.store.db.schema.tracking import (
     experiments,
     latest_metrics,
@@ -39,6 +40,7 @@ DIGEST_COLUMNS = [
     manifest_files.c.digest,
     manifests.c.digest,
     model_version_files.c.digest,
+    prediction_log_files.c.digest,
 ]
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "model_versions",
     "models",
     "params",
+    "prediction_log_files",
     "run_artifacts",
     "run_tags",
     "runs",

@@ -1,0 +1,456 @@
+"""The model server: ``create_app`` builds a FastAPI app for one or more models.
+
+Routes: ``POST /v1/models/{name}/predict`` (and ``POST /predict`` when one model is served),
+``GET /healthz`` (alive), ``GET /readyz`` (every model loaded and warmed up), ``GET /metrics``
+(Prometheus), ``/docs`` (each model's request schema, from its signature). Bodies are read
+and checked by hand (orjson, one pass per row) rather than by a pydantic model per request:
+that is most of a request's CPU at these rates. A model served by alias (or ``latest``) is
+watched: when the alias moves, the new version is loaded and warmed up in the background and
+swapped in between two batches, so no request fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cairn.core.errors import CairnError, InvalidInputError
+from cairn.core.logging import logger
+from cairn.registry import LoadedModel, Signature, get_model_version, load_model
+from cairn.serving.batching import (
+    Answer,
+    Batcher,
+    BatchOptions,
+    ModelUnavailable,
+    Overloaded,
+    Served,
+)
+from cairn.serving.metrics import ServerMetrics
+from cairn.serving.prediction_log import PredictionLog
+from cairn.serving.requests import RequestError, check_rows, parse_body, rows_of
+
+VERSION_HEADER = "X-Cairn-Model-Version"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model a server answers for."""
+
+    name: str  # the route name: /v1/models/{name}/predict
+    uri: str  # models:/churn@champion, models:/churn/3, runs:/..., or an exported folder
+    fallback: str | None = None  # a model URI answering when the primary cannot
+    batching: BatchOptions = field(default_factory=BatchOptions)
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Limits and switches of the whole server."""
+
+    max_body_bytes: int = 4 << 20
+    max_rows_per_request: int = 10_000
+    log_predictions: bool = True
+    swap_poll_s: float = 5.0  # how often a served alias is checked for a move (0: never)
+
+
+@dataclass
+class _State:
+    batchers: dict[str, Batcher] = field(default_factory=dict)
+    ready: bool = False
+    log: PredictionLog | None = None
+    watchers: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def create_app(models: Sequence[ModelSpec], options: ServerOptions | None = None) -> Any:
+    """A FastAPI app serving ``models``; they are loaded (and warmed up) at startup."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import Response
+
+    if not models:
+        raise InvalidInputError("give at least one model to serve, e.g. models:/churn@champion")
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise InvalidInputError(f"model names must differ; got {', '.join(names)}")
+    opts = options or ServerOptions()
+    metrics = ServerMetrics()
+    state = _State()
+    # Loaded now (not at startup) so /docs can show each model's real request schema.
+    primaries = {m.name: _served(load_model(m.uri), m.uri) for m in models}
+    fallbacks = {m.name: _served(load_model(m.fallback), m.fallback) for m in models if m.fallback}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        await _start(models, opts, state, metrics, primaries, fallbacks)
+        try:
+            yield
+        finally:
+            await _stop(state)
+
+    app = FastAPI(
+        title="cairn model server",
+        summary="Predictions from registered models",
+        lifespan=lifespan,
+    )
+    app.state.cairn = state
+
+    async def answer(name: str, request: Request) -> Response:
+        started = time.perf_counter()
+        body = await request.body()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        status, payload, headers = await _handle(name, body, request_id, state, opts, metrics)
+        metrics.observe_request(name, status, time.perf_counter() - started, len(body))
+        headers["X-Request-ID"] = request_id
+        return Response(_dumps(payload), status, headers, media_type="application/json")
+
+    for spec in models:
+        _add_route(app, spec, primaries[spec.name].model.signature, answer, opts)
+    if len(models) == 1:
+        only = models[0].name
+
+        async def predict_only(request: Request) -> Response:
+            return await answer(only, request)
+
+        app.add_api_route(
+            "/predict",
+            _resolved(predict_only),
+            methods=["POST"],
+            summary=f"Predict with {only} (the only model served)",
+            openapi_extra=_openapi(primaries[only].model.signature, opts),
+        )
+
+    _add_probes(app, state, metrics)
+    return app
+
+
+async def _start(
+    models: Sequence[ModelSpec],
+    opts: ServerOptions,
+    state: _State,
+    metrics: ServerMetrics,
+    primaries: dict[str, Served],
+    fallbacks: dict[str, Served],
+) -> None:
+    """Start the log, warm the models up, start their batchers and alias watchers."""
+    loop = asyncio.get_running_loop()
+    if opts.log_predictions:
+        state.log = PredictionLog()
+        await loop.run_in_executor(None, state.log.start)
+    for spec in models:
+        served = primaries[spec.name]
+        await loop.run_in_executor(None, _warm_up, served.model)
+        if spec.name in fallbacks:
+            await loop.run_in_executor(None, _warm_up, fallbacks[spec.name].model)
+        batcher = Batcher(
+            spec.name, served, fallbacks.get(spec.name), spec.batching, metrics, state.log
+        )
+        batcher.swap(served)
+        batcher.start()
+        state.batchers[spec.name] = batcher
+        if opts.swap_poll_s > 0 and _follows(spec.uri):
+            state.watchers.append(loop.create_task(_watch(spec, batcher, opts.swap_poll_s)))
+    state.ready = True
+    logger.info("serving %s", ", ".join(f"{n} ({b.slot.label})" for n, b in state.batchers.items()))
+
+
+async def _stop(state: _State) -> None:
+    """Stop following aliases, answer what is queued, write and seal the log."""
+    state.ready = False
+    for task in state.watchers:
+        task.cancel()
+    for batcher in state.batchers.values():
+        await batcher.stop()
+    if state.log is not None:
+        await asyncio.get_running_loop().run_in_executor(None, state.log.close)
+
+
+def _add_probes(app: Any, state: _State, metrics: ServerMetrics) -> None:
+    """``/healthz``, ``/readyz`` and ``/metrics``."""
+    from fastapi.responses import Response
+
+    async def healthz() -> Response:
+        return Response(_dumps({"status": "ok"}), 200, media_type="application/json")
+
+    async def readyz() -> Response:
+        body = {
+            "ready": state.ready,
+            "models": {
+                name: {"version": b.slot.version, "serving": b.slot.label}
+                for name, b in state.batchers.items()
+            },
+        }
+        return Response(_dumps(body), 200 if state.ready else 503, media_type="application/json")
+
+    async def prometheus() -> Response:
+        text, content_type = metrics.render()
+        return Response(text, 200, media_type=content_type)
+
+    for path, endpoint, summary in (
+        ("/healthz", healthz, "The process is alive"),
+        ("/readyz", readyz, "Every model is loaded and warmed up"),
+        ("/metrics", prometheus, "Prometheus metrics"),
+    ):
+        app.add_api_route(path, _resolved(endpoint), methods=["GET"], summary=summary)
+
+
+async def _handle(
+    name: str,
+    body: bytes,
+    request_id: str,
+    state: _State,
+    opts: ServerOptions,
+    metrics: ServerMetrics,
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    batcher = state.batchers.get(name)
+    if batcher is None:
+        known = ", ".join(state.batchers) or "none (still starting)"
+        return 404 if state.ready else 503, {"error": f"no model {name!r}; served: {known}"}, {}
+    try:
+        data = parse_body(body, opts.max_body_bytes)
+        rows = check_rows(batcher.slot.model.signature, rows_of(data), opts.max_rows_per_request)
+        result = await batcher.predict(
+            rows, want_proba=bool(data.get("probabilities")), request_id=request_id
+        )
+    except RequestError as exc:
+        metrics.errors.labels(name, "input").inc()
+        return exc.status, {"error": str(exc), "problems": exc.problems}, {}
+    except Overloaded as exc:
+        metrics.errors.labels(name, "shed").inc()
+        return 503, {"error": f"overloaded: {exc}; retry shortly"}, {"Retry-After": "1"}
+    except ModelUnavailable as exc:
+        return 503, {"error": str(exc)}, {}
+    return 200, _body(name, result), {VERSION_HEADER: result.served_by}
+
+
+def _body(name: str, result: Answer) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "predictions": result.predictions,
+        "model": name,
+        "served_by": result.served_by,
+        "fallback": result.fallback,
+    }
+    if result.probabilities is not None:
+        out["probabilities"] = result.probabilities
+        out["classes"] = result.classes
+    if result.fallback:
+        out["fallback_reason"] = result.reason
+    return out
+
+
+def _dumps(payload: Any) -> bytes:
+    import orjson
+
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _served(model: LoadedModel, uri: str) -> Served:
+    label = f"{model.name}/{model.version}" if model.version is not None else uri
+    return Served(model, label)
+
+
+def _warm_up(model: LoadedModel) -> None:
+    """One prediction on the logged input example, so the first request pays no first-call
+    costs (lazy imports, caches)."""
+    example = model.input_example
+    if not example:
+        return
+    try:
+        model.predict(example)
+        if model.has_proba:
+            model.predict_proba(example)
+    except Exception as exc:  # a model that cannot predict its own example still serves
+        logger.warning("warming up %s failed: %s", model.uri, exc)
+
+
+def _follows(uri: str) -> bool:
+    """Whether ``uri`` names a moving target (an alias or latest)."""
+    text = uri.removeprefix("models:/").removeprefix("models:")
+    if not uri.startswith("models:") and "@" not in text:
+        return False
+    return "@" in text or not text.rsplit("/", 1)[-1].isdigit()
+
+
+async def _watch(spec: ModelSpec, batcher: Batcher, every_s: float) -> None:
+    """Swap in the version an alias points at when it moves: loaded and warmed up first."""
+    loop = asyncio.get_running_loop()
+    ref = spec.uri.removeprefix("models:/").removeprefix("models:")
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            current = await loop.run_in_executor(None, get_model_version, ref)
+            if current.version == batcher.slot.version:
+                continue
+            model = await loop.run_in_executor(
+                None, load_model, f"models:/{current.name}/{current.version}"
+            )
+            await loop.run_in_executor(None, _warm_up, model)
+            before = batcher.slot.label
+            batcher.swap(_served(model, spec.uri))
+            logger.info(
+                "%s: %s now serves %s (was %s)", spec.name, spec.uri, batcher.slot.label, before
+            )
+        except asyncio.CancelledError:
+            raise
+        except CairnError as exc:
+            logger.warning("%s: cannot follow %s: %s", spec.name, spec.uri, exc)
+        except Exception as exc:
+            logger.error("%s: swapping in a new version failed: %s", spec.name, exc)
+
+
+def _add_route(
+    app: Any, spec: ModelSpec, signature: Signature | None, answer: Any, opts: ServerOptions
+) -> None:
+    from fastapi import Request
+    from fastapi.responses import Response
+
+    name = spec.name
+
+    async def predict(request: Request) -> Response:
+        response: Response = await answer(name, request)
+        return response
+
+    app.add_api_route(
+        f"/v1/models/{name}/predict",
+        _resolved(predict),
+        methods=["POST"],
+        summary=f"Predict with {name} ({spec.uri})",
+        openapi_extra=_openapi(signature, opts),
+    )
+
+
+_JSON_TYPES = {
+    "float": "number",
+    "integer": "integer",
+    "bool": "boolean",
+    "string": "string",
+    "datetime": "string",
+}
+
+
+def _openapi(signature: Signature | None, opts: ServerOptions) -> dict[str, Any]:
+    """The request body's schema in OpenAPI, from the model's signature."""
+    if signature is None:
+        row: dict[str, Any] = {"type": "object"}
+    elif signature.tensor is not None:
+        row = {"type": "array", "items": {"type": "number"}}
+    else:
+        row = {
+            "type": "object",
+            "properties": {
+                c.name: {"type": _JSON_TYPES[c.kind], "title": c.dtype} for c in signature.columns
+            },
+            "required": [c.name for c in signature.columns],
+        }
+    schema = {
+        "type": "object",
+        "properties": {
+            "inputs": {
+                "type": "array",
+                "items": row,
+                "minItems": 1,
+                "maxItems": opts.max_rows_per_request,
+            },
+            "dataframe_split": {
+                "type": "object",
+                "properties": {
+                    "columns": {"type": "array", "items": {"type": "string"}},
+                    "data": {"type": "array", "items": {"type": "array"}},
+                },
+            },
+            "probabilities": {"type": "boolean", "default": False},
+        },
+    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+CONFIG_ENV = "CAIRN_SERVE_CONFIG"  # where each uvicorn worker process finds what to serve
+
+
+def serve(
+    models: Sequence[ModelSpec],
+    options: ServerOptions | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+) -> None:
+    """Run the server (uvicorn) until interrupted; several workers share the port."""
+    import dataclasses
+    import json
+    import os
+    import tempfile
+
+    import uvicorn
+
+    opts = options or ServerOptions()
+    if workers < 1:
+        raise InvalidInputError(f"--workers must be 1 or more, not {workers}")
+    if workers == 1:
+        app = create_app(models, opts)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        return
+    # Worker processes are started by uvicorn from an import string: they read the models to
+    # serve from a file named in their environment (uvicorn copies the parent's environment).
+    config = {
+        "models": [dataclasses.asdict(m) for m in models],
+        "options": dataclasses.asdict(opts),
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="cairn-serve-", delete=False) as f:
+        json.dump(config, f)
+    os.environ[CONFIG_ENV] = f.name
+    try:
+        uvicorn.run(
+            "cairn.serving.app:app_from_config",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        os.unlink(f.name)
+
+
+def app_from_config() -> Any:
+    """The app a uvicorn worker process builds (see ``serve``)."""
+    import json
+    import os
+
+    with open(os.environ[CONFIG_ENV]) as f:
+        config = json.load(f)
+    models = [
+        ModelSpec(m["name"], m["uri"], m["fallback"], BatchOptions(**m["batching"]))
+        for m in config["models"]
+    ]
+    return create_app(models, ServerOptions(**config["options"]))
+
+
+def _resolved(endpoint: Any) -> Any:
+    """``endpoint`` with its annotations as objects: FastAPI reads them to inject the request,
+    and under ``from __future__ import annotations`` they are strings naming classes this
+    module imports only inside functions (FastAPI stays out of ``import cairn.serving``)."""
+    from fastapi import Request
+    from fastapi.responses import Response
+
+    wanted = endpoint.__annotations__
+    endpoint.__annotations__ = {
+        **({"request": Request} if "request" in wanted else {}),
+        "return": Response,
+    }
+    return endpoint
+
+
+def route_name(uri: str) -> str:
+    """The name a model is served under: its registered name, or the folder's name."""
+    from pathlib import Path
+
+    from cairn.core.uris import ModelUri, parse_model_uri
+
+    if not uri.startswith(("models:", "runs:")) and Path(uri).is_dir():
+        return Path(uri).resolve().name
+    parsed = parse_model_uri(uri)
+    return parsed.name if isinstance(parsed, ModelUri) else parsed.path.replace("/", "-")

@@ -1,0 +1,319 @@
+"""Adaptive batching: concurrent requests for one model become one predict call.
+
+One dispatcher task per model takes every request queued while the model was busy (up to
+``max_batch_size`` rows; optionally waiting up to ``max_latency_ms`` for more), runs one
+predict on the model's own inference thread (off the event loop), and scatters exactly one
+result per row back to its request. If the batch fails, each request is retried alone, so a
+bad row fails only its own request. A request the primary model cannot answer (it raised, or
+missed ``timeout_ms``) is answered by the fallback, flagged, and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from cairn.core.logging import logger
+from cairn.registry import LoadedModel
+from cairn.serving.metrics import ServerMetrics
+from cairn.serving.prediction_log import LoggedBatch, PredictionLog
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How one model's requests are batched and guarded."""
+
+    max_batch_size: int = 256  # rows per predict call
+    max_latency_ms: float = 0.0  # extra wait for more rows; 0: dispatch as soon as free
+    timeout_ms: float = 5000.0  # the primary's deadline, after which the fallback answers
+    max_queue_rows: int | None = None  # load shedding (503) beyond this many waiting rows
+
+
+@dataclass
+class Served:
+    """The model version a slot serves now (replaced whole on a hot swap)."""
+
+    model: LoadedModel
+    label: str  # churn/3, or the URI of an unregistered model
+
+    @property
+    def version(self) -> int | None:
+        """The registered version number."""
+        return self.model.version
+
+
+@dataclass
+class Answer:
+    """What one request gets back."""
+
+    predictions: list[Any]
+    probabilities: list[list[float]] | None
+    classes: list[Any] | None
+    served_by: str  # the label of the model version that answered
+    fallback: bool
+    reason: str | None = None  # why the fallback answered
+
+
+class ModelUnavailable(Exception):
+    """Neither the model nor a fallback could answer a request."""
+
+
+class Overloaded(Exception):
+    """Load shedding: too many rows are waiting."""
+
+
+@dataclass
+class _Pending:
+    rows: list[Any]
+    want_proba: bool
+    request_id: str
+    future: asyncio.Future[Answer]
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+class Batcher:
+    """The batching queue and inference thread of one served model."""
+
+    def __init__(
+        self,
+        name: str,
+        slot: Served,
+        fallback: Served | None,
+        options: BatchOptions,
+        metrics: ServerMetrics,
+        log: PredictionLog | None,
+    ) -> None:
+        self.name = name
+        self.slot = slot
+        self.fallback = fallback
+        self.options = options
+        self._metrics = metrics
+        self._log = log
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._carry: _Pending | None = None
+        self._queued_rows = 0
+        self._inference = ThreadPoolExecutor(1, thread_name_prefix=f"cairn-infer-{name}")
+        self._fallback_thread = ThreadPoolExecutor(1, thread_name_prefix=f"cairn-fallback-{name}")
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the dispatcher on the running loop."""
+        self._task = asyncio.get_running_loop().create_task(self._dispatch())
+
+    async def stop(self) -> None:
+        """Answer everything queued, then stop."""
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+        self._inference.shutdown(wait=True)
+        self._fallback_thread.shutdown(wait=True)
+
+    def swap(self, served: Served) -> None:
+        """Serve ``served`` from the next batch on (the batch running now finishes as it is)."""
+        self.slot = served
+        if served.version is not None:
+            self._metrics.version.labels(self.name).set(served.version)
+
+    async def predict(self, rows: list[Any], *, want_proba: bool, request_id: str) -> Answer:
+        """Queue one request's rows and wait for its answer."""
+        limit = self.options.max_queue_rows
+        if limit is not None and self._queued_rows + len(rows) > limit:
+            raise Overloaded(f"{self._queued_rows} rows are waiting for {self.name}")
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._queued_rows += len(rows)
+        self._metrics.queue_depth.labels(self.name).set(self._queued_rows)
+        await self._queue.put(_Pending(rows, want_proba, request_id, future))
+        return await future
+
+    # -- the dispatcher ----------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        while True:
+            first = self._carry or await self._queue.get()
+            self._carry = None
+            if first is None:
+                return
+            batch, stop = await self._gather(first)
+            size = sum(len(p.rows) for p in batch)
+            self._queued_rows -= size
+            self._metrics.queue_depth.labels(self.name).set(self._queued_rows)
+            try:
+                await self._run(batch)
+            except Exception as exc:  # never let one batch stop the dispatcher
+                logger.error("serving %s: a batch failed unexpectedly: %s", self.name, exc)
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(ModelUnavailable(str(exc)))
+            if stop:
+                return
+
+    async def _gather(self, first: _Pending) -> tuple[list[_Pending], bool]:
+        batch, rows = [first], len(first.rows)
+        deadline = time.perf_counter() + self.options.max_latency_ms / 1000
+        while rows < self.options.max_batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except asyncio.TimeoutError:
+                    break
+            if item is None:
+                return batch, True
+            if rows + len(item.rows) > self.options.max_batch_size:
+                self._carry = item  # first in the next batch: order is kept
+                break
+            batch.append(item)
+            rows += len(item.rows)
+        return batch, False
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        served = self.slot  # a swap during this batch applies from the next one
+        want_proba = served.model.has_proba and any(p.want_proba for p in batch)
+        rows = [r for p in batch for r in p.rows]
+        self._metrics.batch_size.labels(self.name).observe(len(rows))
+        work = loop.run_in_executor(self._inference, _infer, served.model, rows, want_proba)
+        try:
+            predictions, probabilities, classes = await asyncio.wait_for(
+                asyncio.shield(work), self.options.timeout_ms / 1000
+            )
+        except asyncio.TimeoutError:
+            await self._answer_with_fallback(batch, "deadline", "the model missed its deadline")
+            return
+        except Exception as exc:
+            if len(batch) > 1:  # find the request that broke it: each alone
+                for pending in batch:
+                    await self._run([pending])
+                return
+            self._metrics.errors.labels(self.name, "model").inc()
+            await self._answer_with_fallback(batch, "error", f"{type(exc).__name__}: {exc}")
+            return
+        start = 0
+        for pending in batch:
+            end = start + len(pending.rows)
+            if not pending.future.done():
+                pending.future.set_result(
+                    Answer(
+                        predictions[start:end],
+                        None if probabilities is None else probabilities[start:end],
+                        classes,
+                        served.label,
+                        False,
+                    )
+                )
+            start = end
+        self._record(batch, served, predictions, probabilities, classes, fallback=False)
+
+    async def _answer_with_fallback(self, batch: list[_Pending], reason: str, why: str) -> None:
+        loop = asyncio.get_running_loop()
+        if self.fallback is None:
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(
+                        ModelUnavailable(
+                            f"{self.slot.label} could not answer ({why}) and no "
+                            "fallback model is configured (cairn serve --fallback)"
+                        )
+                    )
+            return
+        fallback = self.fallback
+        for pending in batch:
+            want = pending.want_proba and fallback.model.has_proba
+            try:
+                predictions, probabilities, classes = await loop.run_in_executor(
+                    self._fallback_thread, _infer, fallback.model, pending.rows, want
+                )
+            except Exception as exc:
+                self._metrics.errors.labels(self.name, "fallback").inc()
+                if not pending.future.done():
+                    pending.future.set_exception(
+                        ModelUnavailable(
+                            f"{self.slot.label} could not answer ({why}), nor could the fallback "
+                            f"{fallback.label} ({type(exc).__name__}: {exc})"
+                        )
+                    )
+                continue
+            self._metrics.fallbacks.labels(self.name, reason).inc(len(pending.rows))
+            if not pending.future.done():
+                pending.future.set_result(
+                    Answer(predictions, probabilities, classes, fallback.label, True, why)
+                )
+            self._record([pending], fallback, predictions, probabilities, classes, fallback=True)
+
+    def _record(
+        self,
+        batch: list[_Pending],
+        served: Served,
+        predictions: list[Any],
+        probabilities: list[list[float]] | None,
+        classes: list[Any] | None,
+        *,
+        fallback: bool,
+    ) -> None:
+        if self._log is None:
+            return
+        rows = [r for p in batch for r in p.rows]
+        request_ids = [p.request_id for p in batch for _ in p.rows]
+        probas = None
+        if probabilities is not None and classes is not None:
+            probas = {str(c): [row[i] for row in probabilities] for i, c in enumerate(classes)}
+        if not self._log.append(
+            LoggedBatch(
+                model=self.name,
+                version=served.version,
+                rows=[r if isinstance(r, dict) else {"input": r} for r in rows],
+                predictions=predictions,
+                request_ids=request_ids,
+                fallback=[fallback] * len(rows),
+                probabilities=probas,
+            )
+        ):
+            self._metrics.log_dropped.labels(self.name).inc(len(rows))
+
+
+def _infer(
+    model: LoadedModel, rows: list[Any], want_proba: bool
+) -> tuple[list[Any], list[list[float]] | None, list[Any] | None]:
+    """One predict call on the inference thread: predictions (and probabilities) as lists."""
+    import numpy as np
+    import pandas as pd
+
+    signature = model.signature
+    if signature is not None and signature.tensor is None:
+        data: Any = pd.DataFrame.from_records(rows, columns=[c.name for c in signature.columns])
+    elif rows and isinstance(rows[0], dict):
+        data = pd.DataFrame.from_records(rows)
+    else:
+        data = np.asarray(rows)
+    prepared = model.prepare(data)
+    raw = model.raw
+    output = raw.predict(prepared)
+    predictions = _as_list(output)
+    if len(predictions) != len(rows):
+        raise ValueError(f"the model returned {len(predictions)} predictions for {len(rows)} rows")
+    probabilities = classes = None
+    if want_proba:
+        probabilities = np.asarray(raw.predict_proba(prepared)).tolist()
+        labels = getattr(raw, "classes_", None)
+        classes = (
+            np.asarray(labels).tolist()
+            if labels is not None
+            else list(range(len(probabilities[0]) if probabilities else 0))
+        )
+    return predictions, probabilities, classes
+
+
+def _as_list(output: Any) -> list[Any]:
+    import numpy as np
+
+    if hasattr(output, "to_dict") and hasattr(output, "columns"):  # a DataFrame per row
+        return list(output.to_dict(orient="records"))
+    return list(np.asarray(output).tolist())

@@ -1,0 +1,83 @@
+"""Prometheus metrics of one server (a registry of its own, so several apps in one process,
+as in tests, never share counters)."""
+
+from __future__ import annotations
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+BYTES_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
+
+
+class ServerMetrics:
+    """The counters, histograms and gauges ``/metrics`` shows."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client.process_collector import ProcessCollector
+
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # process CPU seconds, memory, open files
+        self.requests = Counter(
+            "cairn_requests",
+            "Prediction requests answered",
+            ["model", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "cairn_request_latency_seconds",
+            "Time from request to answer",
+            ["model", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "cairn_batch_rows",
+            "Rows per predict call",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "cairn_queue_rows", "Rows waiting for the model", ["model"], registry=self.registry
+        )
+        self.payload = Histogram(
+            "cairn_request_bytes",
+            "Request body size",
+            ["model"],
+            buckets=BYTES_BUCKETS,
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "cairn_fallback_rows",
+            "Rows answered by the fallback model",
+            ["model", "reason"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "cairn_errors", "Requests that failed", ["model", "kind"], registry=self.registry
+        )
+        self.log_dropped = Counter(
+            "cairn_prediction_log_dropped_rows",
+            "Rows the prediction log could not keep (queue full)",
+            ["model"],
+            registry=self.registry,
+        )
+        self.version = Gauge(
+            "cairn_model_version",
+            "Registered version being served",
+            ["model"],
+            registry=self.registry,
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def observe_request(self, model: str, status: int, seconds: float, body: int) -> None:
+        """Count one answered request."""
+        code = str(status)
+        self.requests.labels(model, code).inc()
+        self.latency.labels(model, code).observe(seconds)
+        self.payload.labels(model).observe(body)

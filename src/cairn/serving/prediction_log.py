@@ -1,0 +1,294 @@
+"""The prediction log: every row a server answers, with its prediction, durably.
+
+The server hands each answered batch to ``PredictionLog.append`` (never blocking: a bounded
+queue; a full queue drops the batch and counts its rows, never silently). One writer thread
+appends batches to an Arrow IPC spool file per (model, version, day) under
+``<home>/spool/predictions`` and fsyncs it per batch, so an answered batch survives a crash
+of the server. A spool is sealed into a Parquet file in the artifact store, listed in
+``prediction_log_files``, when it holds ``rows_per_file`` rows, is ``seal_after_s`` old, at
+shutdown, and (for spools a crashed server left) when the next log starts.
+
+Columns: the model's input columns as given, ``_prediction`` (and ``_proba_<class>``),
+``_ts`` (UTC timestamp, ms), ``_request_id``, ``_version``, ``_fallback``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cairn.core.errors import InvalidInputError
+from cairn.core.ids import now_ms
+from cairn.core.logging import logger
+from cairn.core.settings import get_settings
+from cairn.store import Store, get_store
+from cairn.store.db.schema import prediction_log_files
+
+META = ("_ts", "_request_id", "_version", "_fallback")
+
+
+@dataclass
+class LoggedBatch:
+    """What one answered batch adds to the log."""
+
+    model: str
+    version: int | None
+    rows: list[dict[str, Any]]
+    predictions: list[Any]
+    request_ids: list[str]  # one per row
+    fallback: list[bool]  # one per row
+    ts_ms: int = field(default_factory=now_ms)
+    probabilities: dict[str, list[float]] | None = None
+
+
+class PredictionLog:
+    """The durable log of one server's predictions (see the module's docstring)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store | None = None,
+        spool_dir: Path | None = None,
+        max_queue: int = 1024,
+        rows_per_file: int = 100_000,
+        seal_after_s: float = 300.0,
+    ) -> None:
+        self._store = store or get_store()
+        self._spool_dir = spool_dir or get_settings().home_dir / "spool" / "predictions"
+        self._queue: queue.Queue[LoggedBatch | None] = queue.Queue(maxsize=max_queue)
+        self._rows_per_file = rows_per_file
+        self._seal_after_s = seal_after_s
+        self._lock = threading.Lock()
+        self.dropped_rows = 0
+        self.written_rows = 0
+        self._spools: dict[tuple[str, int | None, str], _Spool] = {}
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Seal what a previous server left in the spool, then start the writer thread."""
+        self._spool_dir.mkdir(parents=True, exist_ok=True)
+        for path in sorted(self._spool_dir.glob("*.arrow")):
+            self._seal_file(path)
+        self._thread = threading.Thread(target=self._run, name="cairn-prediction-log", daemon=True)
+        self._thread.start()
+
+    def append(self, batch: LoggedBatch) -> bool:
+        """Queue a batch for the log; False (and its rows counted as dropped) when full."""
+        try:
+            self._queue.put_nowait(batch)
+            return True
+        except queue.Full:
+            with self._lock:
+                self.dropped_rows += len(batch.rows)
+            return False
+
+    def pending(self) -> int:
+        """Batches waiting for the writer."""
+        return self._queue.qsize()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write everything queued, seal every spool into the store, stop the writer."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._thread = None
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            try:
+                batch = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                self._seal_old()
+                continue
+            if batch is None:
+                break
+            try:
+                self._write(batch)
+            except Exception as exc:  # the log must never take the server down
+                with self._lock:
+                    self.dropped_rows += len(batch.rows)
+                logger.error("prediction log: could not write a batch: %s", exc)
+        for key in list(self._spools):
+            self._seal(key)
+
+    def _write(self, batch: LoggedBatch) -> None:
+        import pyarrow as pa
+
+        day = datetime.fromtimestamp(batch.ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+        key = (batch.model, batch.version, day)
+        table = _to_table(batch)
+        spool = self._spools.get(key)
+        if spool is not None and not spool.schema.equals(table.schema):
+            self._seal(key)  # another input schema (e.g. new columns): a new file
+            spool = None
+        if spool is None:
+            name = f"{_safe(batch.model)}~{batch.version or 0}~{day}~{uuid.uuid4().hex[:12]}.arrow"
+            path = self._spool_dir / name
+            sink = open(path, "wb")  # noqa: SIM115 (kept open across batches, closed on seal)
+            writer = pa.ipc.new_stream(sink, table.schema)
+            spool = _Spool(path, sink, writer, table.schema, time.monotonic())
+            self._spools[key] = spool
+        spool.writer.write_table(table)
+        spool.sink.flush()
+        os.fsync(spool.sink.fileno())  # an answered batch is on disk before the next
+        spool.rows += table.num_rows
+        with self._lock:
+            self.written_rows += table.num_rows
+        if spool.rows >= self._rows_per_file:
+            self._seal(key)
+
+    def _seal_old(self) -> None:
+        now = time.monotonic()
+        for key, spool in list(self._spools.items()):
+            if now - spool.opened > self._seal_after_s:
+                self._seal(key)
+
+    def _seal(self, key: tuple[str, int | None, str]) -> None:
+        spool = self._spools.pop(key)
+        with contextlib.suppress(Exception):
+            spool.writer.close()
+        spool.sink.close()
+        self._seal_file(spool.path)
+
+    def _seal_file(self, path: Path) -> None:
+        """Turn a spool into a Parquet object listed in the store; remove the spool."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        model, version, day = _parse_name(path.name)
+        batches = []
+        try:
+            with pa.OSFile(str(path), "rb") as source:
+                reader = pa.ipc.open_stream(source)
+                with contextlib.suppress(pa.ArrowInvalid, OSError):  # a torn last batch
+                    for record_batch in reader:
+                        batches.append(record_batch)
+                schema = reader.schema
+        except (pa.ArrowInvalid, OSError):
+            path.unlink(missing_ok=True)  # not even a schema was written: nothing to keep
+            return
+        table = pa.Table.from_batches(batches, schema=schema)
+        if table.num_rows:
+            with tempfile.TemporaryDirectory(prefix="cairn-log-") as scratch:
+                parquet = Path(scratch) / "log.parquet"
+                pq.write_table(table, parquet, compression="zstd")
+                stored = self._store.artifacts.put_file(parquet)
+            stamps = table.column("_ts")
+            first = int(pa.compute.min(stamps).as_py().timestamp() * 1000)
+            last = int(pa.compute.max(stamps).as_py().timestamp() * 1000)
+            self._store.db.transact(
+                lambda conn: conn.execute(
+                    prediction_log_files.insert().values(
+                        model=model,
+                        version=version,
+                        day=day,
+                        digest=stored.digest,
+                        rows=table.num_rows,
+                        first_ms=first,
+                        last_ms=last,
+                        created_ms=now_ms(),
+                    )
+                )
+            )
+        path.unlink(missing_ok=True)
+
+
+@dataclass
+class _Spool:
+    path: Path
+    sink: Any
+    writer: Any
+    schema: Any
+    opened: float
+    rows: int = 0
+
+
+def _to_table(batch: LoggedBatch) -> Any:
+    import pandas as pd
+    import pyarrow as pa
+
+    frame = pd.DataFrame.from_records(batch.rows)
+    n = len(batch.rows)
+    frame["_prediction"] = batch.predictions
+    for label, values in (batch.probabilities or {}).items():
+        frame[f"_proba_{label}"] = values
+    frame["_ts"] = pd.to_datetime([batch.ts_ms] * n, unit="ms", utc=True).astype(
+        "datetime64[ms, UTC]"
+    )
+    frame["_request_id"] = batch.request_ids
+    frame["_version"] = pd.array([batch.version] * n, dtype="Int64")
+    frame["_fallback"] = batch.fallback
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _parse_name(name: str) -> tuple[str, int | None, str]:
+    model, version, day, _ = name.removesuffix(".arrow").split("~")
+    return model, (int(version) or None), day
+
+
+def read_prediction_log(
+    model: str, since: datetime | int | None = None, until: datetime | int | None = None
+) -> Any:
+    """The logged predictions of ``model`` (the name it was served under) between ``since``
+    and ``until`` (datetimes, or epoch milliseconds), oldest first, as a pandas DataFrame.
+
+    Rows still in a running server's spool (at most ``seal_after_s`` old) are not included.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sqlalchemy import select
+
+    low, high = _ms(since), _ms(until)
+    store = get_store()
+    query = select(prediction_log_files.c.digest).where(prediction_log_files.c.model == model)
+    if low is not None:
+        query = query.where(prediction_log_files.c.last_ms >= low)
+    if high is not None:
+        query = query.where(prediction_log_files.c.first_ms <= high)
+    with store.db.read() as conn:
+        digests = list(conn.execute(query.order_by(prediction_log_files.c.first_ms)).scalars())
+    frames = []
+    for digest in digests:
+        table = pq.read_table(pa.BufferReader(store.artifacts.read_bytes(digest)))
+        frame = table.to_pandas()
+        keep = pd.Series(True, index=frame.index)
+        if low is not None:
+            keep &= frame["_ts"] >= pd.Timestamp(low, unit="ms", tz="UTC")
+        if high is not None:
+            keep &= frame["_ts"] <= pd.Timestamp(high, unit="ms", tz="UTC")
+        frames.append(frame[keep])
+    if not frames:
+        return pd.DataFrame(columns=["_prediction", *META])
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values("_ts", kind="stable").reset_index(drop=True)
+
+
+def _ms(value: datetime | int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InvalidInputError(
+                f"{value!r} has no time zone; pass an aware datetime (e.g. tz=timezone.utc)"
+            )
+        return int(value.timestamp() * 1000)
+    if isinstance(value, int):
+        return value
+    raise InvalidInputError(f"since/until take a datetime or epoch milliseconds, not {value!r}")
