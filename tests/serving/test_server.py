@@ -1,0 +1,378 @@
+"""The model server, in-process through httpx's ASGI transport, and once under real uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+import cairn
+from cairn import registry
+from cairn.serving import BatchOptions, ModelSpec, ServerOptions, create_app, read_prediction_log
+
+
+def _frame(n: int = 300) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame({f"f{i}": rng.normal(size=n) for i in range(5)})
+    return x, pd.Series((x["f0"] + x["f1"] > 0).astype(int))
+
+
+def _forest(seed: int = 0) -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    x, y = _frame()
+    return RandomForestClassifier(n_estimators=10, max_depth=4, random_state=seed).fit(x, y)
+
+
+class Failing(cairn.PythonModel):
+    """A model that always raises."""
+
+    def predict(self, inputs: Any) -> Any:
+        raise RuntimeError("broken on purpose")
+
+
+class Slow(cairn.PythonModel):
+    """A model slower than any sensible deadline."""
+
+    def predict(self, inputs: Any) -> Any:
+        time.sleep(0.5)
+        return np.zeros(len(inputs))
+
+
+class Picky(cairn.PythonModel):
+    """Doubles x, and refuses negative values."""
+
+    def predict(self, inputs: Any) -> Any:
+        if (inputs["x"] < 0).any():
+            raise ValueError("x must not be negative")
+        return (inputs["x"] * 2).to_numpy()
+
+
+class Constant(cairn.PythonModel):
+    """The fallback: answers -1 for every row."""
+
+    def predict(self, inputs: Any) -> Any:
+        return np.full(len(inputs), -1)
+
+
+@pytest.fixture
+def forest(quiet_capture: None) -> Any:
+    """A forest registered as ``clf`` version 1, alias champion."""
+    model = _forest()
+    x, _ = _frame()
+    with cairn.run():
+        cairn.log_model(model, "clf", input_example=x.head(3))
+    registry.set_alias("clf", "champion", 1)
+    return model
+
+
+@asynccontextmanager
+async def client(
+    specs: list[ModelSpec], options: ServerOptions | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app started (lifespan) and a client talking to it in-process."""
+    app = create_app(specs, options)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cairn") as c:
+            c.app = app  # type: ignore[attr-defined]
+            yield c
+
+
+def _records(x: pd.DataFrame) -> list[dict[str, Any]]:
+    return list(x.to_dict(orient="records"))
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(forest: Any) -> None:
+    """Many concurrent one-row requests share predict calls; each gets its own row's answer."""
+    x, _ = _frame()
+    expected = forest.predict(x)
+
+    async def scenario() -> None:
+        async with client([ModelSpec("clf", "models:/clf@champion")]) as c:
+            answers = await asyncio.gather(
+                *[c.post("/predict", json={"inputs": [row]}) for row in _records(x)]
+            )
+            multi = await c.post(
+                "/v1/models/clf/predict",
+                json={
+                    "dataframe_split": {
+                        "columns": list(x.columns),
+                        "data": x.head(4).values.tolist(),
+                    }
+                },
+            )
+            metrics = (await c.get("/metrics")).text
+        assert {a.status_code for a in answers} == {200}
+        assert [a.json()["predictions"][0] for a in answers] == expected.tolist()
+        assert answers[0].headers["X-Cairn-Model-Version"] == "clf/1"
+        assert multi.json()["predictions"] == expected[:4].tolist()
+        calls = next(
+            float(line.split()[-1])
+            for line in metrics.splitlines()
+            if line.startswith('cairn_batch_rows_count{model="clf"}')
+        )
+        assert calls < len(x)  # batched: fewer predict calls than requests
+
+    asyncio.run(scenario())
+
+
+def test_probabilities_come_with_their_classes(forest: Any) -> None:
+    """Asking for probabilities returns one row of class probabilities per input row."""
+    x, _ = _frame()
+
+    async def scenario() -> None:
+        async with client([ModelSpec("clf", "models:/clf/1")]) as c:
+            r = await c.post(
+                "/predict", json={"inputs": _records(x.head(2)), "probabilities": True}
+            )
+        body = r.json()
+        assert body["classes"] == [0, 1]
+        assert np.allclose(body["probabilities"], forest.predict_proba(x.head(2)))
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"[1, 2]", 422, "JSON object"),
+        (b'{"rows": []}', 422, '"inputs"'),
+        (b'{"inputs": []}', 422, "inputs is empty"),
+        (b'{"inputs": [{"f0": 1}]}', 422, "inputs[0].f1: missing"),
+        (
+            b'{"inputs": [{"f0": "a", "f1": 1, "f2": 1, "f3": 1, "f4": true}]}',
+            422,
+            "expected a number",
+        ),
+        (b'{"inputs": [' + b",".join([b'{"f0": 1}'] * 3000) + b"]}", 413, "limit"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_a_message(
+    forest: Any, body: bytes, status: int, message: str
+) -> None:
+    """Malformed JSON, wrong shapes and types, empty and oversized inputs: 4xx, never 500."""
+
+    async def scenario() -> httpx.Response:
+        options = ServerOptions(max_body_bytes=20_000)
+        async with client([ModelSpec("clf", "models:/clf/1")], options) as c:
+            return await c.post("/predict", content=body)
+
+    answer = asyncio.run(scenario())
+    assert answer.status_code == status
+    assert message in answer.json()["error"]
+
+
+def test_a_bad_row_fails_only_its_own_request(quiet_capture: None) -> None:
+    """A row the model chokes on fails its request; the requests batched with it succeed."""
+    with cairn.run():
+        cairn.log_model(Picky(), "picky", input_example=pd.DataFrame({"x": [1.0]}))
+
+    async def scenario() -> None:
+        async with client([ModelSpec("picky", "models:/picky/1")]) as c:
+            rows = [{"x": float(i)} for i in range(30)]
+            rows[17] = {"x": -1.0}
+            answers = await asyncio.gather(
+                *[c.post("/predict", json={"inputs": [row]}) for row in rows]
+            )
+        assert [a.status_code for a in answers] == [200] * 17 + [503] + [200] * 12
+        assert [a.json()["predictions"][0] for a in answers if a.status_code == 200] == [
+            2 * i for i in range(30) if i != 17
+        ]
+
+    asyncio.run(scenario())
+
+
+def test_the_fallback_answers_when_the_model_raises_or_is_late(quiet_capture: None) -> None:
+    """A raising or slow primary is answered by the fallback, flagged and counted."""
+    example = pd.DataFrame({"x": [1.0, 2.0]})
+    with cairn.run():
+        cairn.log_model(Failing(), "failing", input_example=None)
+        cairn.log_model(Slow(), "slow", input_example=None)
+        cairn.log_model(Constant(), "constant", input_example=example)
+
+    async def scenario() -> None:
+        specs = [
+            ModelSpec("failing", "models:/failing/1", "models:/constant/1"),
+            ModelSpec("slow", "models:/slow/1", "models:/constant/1", BatchOptions(timeout_ms=50)),
+            ModelSpec("bare", "models:/failing/1"),
+        ]
+        async with client(specs) as c:
+            raised = await c.post("/v1/models/failing/predict", json={"inputs": [{"x": 1.0}]})
+            late = await c.post("/v1/models/slow/predict", json={"inputs": [{"x": 1.0}]})
+            bare = await c.post("/v1/models/bare/predict", json={"inputs": [{"x": 1.0}]})
+            metrics = (await c.get("/metrics")).text
+        assert raised.status_code == 200 and raised.json()["predictions"] == [-1]
+        assert (
+            raised.json()["fallback"] is True
+            and "broken on purpose" in raised.json()["fallback_reason"]
+        )
+        assert late.json()["fallback"] is True and late.json()["fallback_reason"].startswith(
+            "the model missed"
+        )
+        assert bare.status_code == 503 and "no fallback" in bare.json()["error"]
+        assert 'cairn_fallback_rows_total{model="failing",reason="error"} 1.0' in metrics
+        assert 'cairn_fallback_rows_total{model="slow",reason="deadline"} 1.0' in metrics
+
+    asyncio.run(scenario())
+
+
+def test_load_is_shed_when_the_queue_is_full(quiet_capture: None) -> None:
+    """Beyond max_queue_rows waiting rows, requests get 503 with Retry-After."""
+    with cairn.run():
+        cairn.log_model(Slow(), "slow")
+
+    async def scenario() -> None:
+        spec = ModelSpec("slow", "models:/slow/1", batching=BatchOptions(max_queue_rows=2))
+        async with client([spec]) as c:
+            answers = await asyncio.gather(
+                *[c.post("/predict", json={"inputs": [{"x": 1.0}]}) for _ in range(8)]
+            )
+        shed = [a for a in answers if a.status_code == 503]
+        assert shed and all(a.headers["Retry-After"] == "1" for a in shed)
+        assert any(a.status_code == 200 for a in answers)
+
+    asyncio.run(scenario())
+
+
+def test_an_alias_move_is_swapped_in_without_a_failed_request(forest: Any) -> None:
+    """Moving champion mid-stream switches the server to the new version; nothing fails."""
+    x, _ = _frame()
+    with cairn.run():
+        cairn.log_model(_forest(seed=7), "clf", input_example=x.head(3))
+
+    async def scenario() -> None:
+        options = ServerOptions(swap_poll_s=0.05)
+        async with client([ModelSpec("clf", "models:/clf@champion")], options) as c:
+            seen: list[str] = []
+            statuses: list[int] = []
+            moved = False
+            for i in range(400):
+                r = await c.post("/predict", json={"inputs": _records(x.iloc[[i % len(x)]])})
+                statuses.append(r.status_code)
+                seen.append(r.headers["X-Cairn-Model-Version"])
+                if i == 20 and not moved:
+                    registry.set_alias("clf", "champion", 2)
+                    moved = True
+                if seen[-1] == "clf/2" and i > 40:
+                    break
+                await asyncio.sleep(0.005)
+            ready = (await c.get("/readyz")).json()
+        assert set(statuses) == {200}
+        assert seen[0] == "clf/1" and seen[-1] == "clf/2"
+        assert ready["models"]["clf"]["version"] == 2
+
+    asyncio.run(scenario())
+
+
+def test_the_prediction_log_holds_every_row_after_a_graceful_stop(forest: Any) -> None:
+    """Every answered row is in the log, with its prediction, version and request id."""
+    x, _ = _frame()
+    start = pd.Timestamp.now(tz="UTC")
+
+    async def scenario() -> list[str]:
+        async with client([ModelSpec("clf", "models:/clf@champion")]) as c:
+            answers = await asyncio.gather(
+                *[
+                    c.post(
+                        "/predict",
+                        json={"inputs": _records(x.iloc[i : i + 3])},
+                        headers={"X-Request-ID": f"r{i}"},
+                    )
+                    for i in range(0, 90, 3)
+                ]
+            )
+        return [a.headers["X-Request-ID"] for a in answers]
+
+    ids = asyncio.run(scenario())
+    log = read_prediction_log("clf", since=start.to_pydatetime())
+    assert len(log) == 90 and set(log["_request_id"]) == set(ids)
+    assert (log["_version"] == 1).all() and not log["_fallback"].any()
+    merged = log.sort_values(["f0", "f1"]).reset_index(drop=True)
+    direct = x.head(90).assign(_prediction=forest.predict(x.head(90))).sort_values(["f0", "f1"])
+    assert merged["_prediction"].tolist() == direct["_prediction"].tolist()
+    assert read_prediction_log("clf", until=start.to_pydatetime() - pd.Timedelta("1h")).empty
+
+
+def test_several_models_and_docs(forest: Any) -> None:
+    """Several models share one server; /docs and the OpenAPI schema show each model's inputs."""
+
+    async def scenario() -> None:
+        specs = [ModelSpec("a", "models:/clf/1"), ModelSpec("b", "models:/clf@champion")]
+        async with client(specs) as c:
+            schema = (await c.get("/openapi.json")).json()
+            docs = await c.get("/docs")
+            only = await c.post("/predict", json={"inputs": [{"f0": 1}]})
+            unknown = await c.post("/v1/models/zzz/predict", json={"inputs": [{}]})
+        body = schema["paths"]["/v1/models/a/predict"]["post"]["requestBody"]
+        row = body["content"]["application/json"]["schema"]["properties"]["inputs"]["items"]
+        assert row["required"] == ["f0", "f1", "f2", "f3", "f4"]
+        assert docs.status_code == 200
+        assert only.status_code == 404  # /predict exists only when one model is served
+        assert unknown.status_code == 404
+
+    asyncio.run(scenario())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_cairn_serve_under_uvicorn(forest: Any, project: Path) -> None:
+    """`cairn serve` answers on 127.0.0.1, reports ready, and stops cleanly on SIGINT."""
+    import os
+    import signal
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    env["CAIRN_HOME"] = str(project / ".cairn")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cairn.cli.main",
+            "serve",
+            "models:/clf@champion",
+            "--port",
+            str(port),
+        ],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        ready = None
+        while time.monotonic() < deadline:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                if ready.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        assert ready is not None and ready.status_code == 200, proc.stderr
+        x, _ = _frame()
+        r = httpx.post(f"http://127.0.0.1:{port}/predict", json={"inputs": _records(x.head(2))})
+        assert r.json()["predictions"] == forest.predict(x.head(2)).tolist()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert len(read_prediction_log("clf")) == 2  # flushed on the graceful stop
