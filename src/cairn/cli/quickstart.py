@@ -161,6 +161,7 @@ def quickstart_command(
     _dataset(target)
     best = _sweep(target)
     _champion(target, best)
+    _serve(target)
     # The launcher starts its command in the working directory, with the project's settings.
     with _working_directory(target):
         first, _ = _same_seed_twice()
@@ -174,6 +175,7 @@ def quickstart_command(
         '  cairn runs ls --filter "metrics.auc > 0.97" --sort "metrics.auc DESC"\n'
         f"  cairn runs show {best}\n"
         f"  cairn models show {MODEL}@champion   [dim]# its signature and requirements[/]\n"
+        f"  cairn serve models:/{MODEL}@champion   [dim]# then open http://127.0.0.1:8000/docs[/]\n"
         f'  cairn models promote {MODEL} --from challenger --require "metrics.auc > '
         'champion.metrics.auc"\n'
         f'  in Python: cairn.load_model("models:/{MODEL}@champion").predict(df)\n'
@@ -288,6 +290,79 @@ def _champion(target: Path, best: str) -> None:
     lineage_command(f"{MODEL}@champion")
 
 
+def _serve(target: Path) -> None:
+    """Serve the champion on a free port, send it requests, show the log and metrics, stop."""
+    import json
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    from cairn.serving import read_prediction_log
+
+    _section(
+        "4. the champion behind an HTTP API",
+        "cairn serve batches concurrent requests, logs every prediction for drift monitoring, "
+        "and exposes /metrics for Prometheus.",
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    base = f"http://127.0.0.1:{port}"
+    uri = f"models:/{MODEL}@champion"
+    console.print(f"\n[bold]$ cairn serve {uri} --port {port} &[/]")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cairn.cli.main", "serve", uri, "--port", str(port)],
+        cwd=target,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=1) as ready:
+                    if ready.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise CairnError(f"cairn serve did not start: {server.communicate()[1][-2000:]}")
+            time.sleep(0.2)
+        rows = _first_rows(target).drop(columns="target")
+        for _, row in rows.head(3).iterrows():
+            body = json.dumps({"inputs": [row.to_dict()], "probabilities": True}).encode()
+            request = urllib.request.Request(
+                f"{base}/predict", body, {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                shown = json.loads(answer.read())
+            console.print(
+                f"POST /predict -> {shown['predictions']} "
+                f"(probabilities {[[round(p, 3) for p in r] for r in shown['probabilities']]}, "
+                f"served by {shown['served_by']})",
+                highlight=False,
+                markup=False,
+            )
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as answer:
+            metrics = answer.read().decode()
+        console.print(f"\n[bold]$ curl {base}/metrics[/]  [dim](some of it)[/]")
+        for line in metrics.splitlines():
+            if line.startswith(
+                ("cairn_requests_total", "cairn_batch_rows_count", "cairn_model_version")
+            ):
+                console.print(f"  {line}", highlight=False, markup=False)
+    finally:
+        server.send_signal(signal.SIGINT)  # a graceful stop seals the prediction log
+        server.communicate(timeout=60)
+    console.print(f'\n[bold]>>> cairn.serving.read_prediction_log("{MODEL}").tail(3)[/]')
+    log = read_prediction_log(MODEL)
+    shown_columns = ["_ts", "_version", "_prediction", "_proba_1", "mean radius", "worst area"]
+    console.print(log[shown_columns].tail(3).to_string(index=False), highlight=False, markup=False)
+
+
 def _first_rows(target: Path) -> Any:
     """The first five rows of the quickstart's table."""
     import pandas as pd
@@ -327,7 +402,7 @@ def _model_metrics(run_id: str) -> dict[str, float]:
 def _same_seed_twice() -> tuple[str, str]:
     """Train twice with seed 42, show that the metrics are identical, and diff the runs."""
     _section(
-        "4. the same seed twice: the same result",
+        "5. the same seed twice: the same result",
         "train_seeded.py has no random_state of its own: its split and forest draw from "
         "cairn.rng(), which --seed seeds.",
     )
@@ -355,7 +430,7 @@ def _same_seed_twice() -> tuple[str, str]:
 def _several_seeds() -> tracking.LaunchResult:
     """Train once per seed, show the parent run and the metric's mean and spread."""
     _section(
-        "5. several seeds: how much of the result is luck",
+        "6. several seeds: how much of the result is luck",
         "each seed is a child run; the parent run gets every metric's mean, std, min and max.",
     )
     result = _launch("--seeds 1,2,3", seeds=[1, 2, 3])

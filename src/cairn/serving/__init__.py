@@ -4,15 +4,18 @@ prediction log, hot swap), batch scoring jobs, and container build contexts."""
 from __future__ import annotations
 
 from cairn.serving.app import ModelSpec, ServerOptions, create_app, route_name, serve
+from cairn.serving.batch import ScoreResult, score
 from cairn.serving.batching import BatchOptions
 from cairn.serving.prediction_log import read_prediction_log
 
 __all__ = [
     "BatchOptions",
     "ModelSpec",
+    "ScoreResult",
     "ServerOptions",
     "create_app",
     "read_prediction_log",
     "route_name",
+    "score",
     "serve",
 ]
