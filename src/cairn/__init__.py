@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cairn import data, registry
+    from cairn import data, registry, serving
     from cairn.core.errors import CairnError, FilterError, NotFoundError, RunNotFoundError
     from cairn.core.logging import logger
     from cairn.core.settings import Settings, configure
@@ -118,6 +118,7 @@ __all__ = [
     "search_runs",
     "seed",
     "seed_worker",
+    "serving",
     "set_tags",
     "start_run",
     "torch_generator",
@@ -130,7 +131,7 @@ def __getattr__(name: str) -> Any:
         from cairn.core.settings import get_settings
 
         return get_settings()
-    if name in ("data", "registry"):  # namespaces: cairn.data.load("customers")
+    if name in ("data", "registry", "serving"):  # namespaces: cairn.data.load("customers")
         import importlib
 
         return importlib.import_module(f"cairn.{name}")

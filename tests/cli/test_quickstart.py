@@ -142,3 +142,17 @@ def test_quickstart_registers_a_champion_and_prints_its_lineage(
     assert "breast-cancer@v1" in output.split("cairn models lineage")[1]
     loaded = cairn.load_model("models:/breast-cancer-rf@champion")
     assert loaded.version == champion.version and loaded.signature is not None
+
+
+def test_quickstart_serves_the_champion_and_logs_its_predictions(
+    quickstart: tuple[Path, str],
+) -> None:
+    """The quickstart serves the champion, sends it requests, and shows metrics and the log."""
+    demo, output = quickstart
+    assert output.count("POST /predict ->") == 3
+    assert 'cairn_requests_total{model="breast-cancer-rf",status="200"} 3.0' in output
+    cairn.configure(root=str(demo))
+    log = cairn.serving.read_prediction_log("breast-cancer-rf")
+    assert len(log) == 3 and set(log["_version"]) == {
+        cairn.registry.get_model_version("breast-cancer-rf@champion").version
+    }
