@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cairn.cli import data, gc, models, predict, quickstart, run, runs, serve
+from cairn.cli import build, data, gc, models, predict, quickstart, run, runs, serve
 from cairn.cli._render import fail
 from cairn.core.errors import CairnError
 
@@ -23,6 +23,7 @@ app.command("gc")(gc.gc_command)
 app.command("quickstart")(quickstart.quickstart_command)
 app.command("serve")(serve.serve_command)
 app.command("predict")(predict.predict_command)
+app.command("build")(build.build_command)
 
 
 def run_app(argv: list[str] | None = None) -> None:

@@ -6,13 +6,16 @@ from __future__ import annotations
 from cairn.serving.app import ModelSpec, ServerOptions, create_app, route_name, serve
 from cairn.serving.batch import ScoreResult, score
 from cairn.serving.batching import BatchOptions
+from cairn.serving.build import BuildContext, build_context
 from cairn.serving.prediction_log import read_prediction_log
 
 __all__ = [
     "BatchOptions",
+    "BuildContext",
     "ModelSpec",
     "ScoreResult",
     "ServerOptions",
+    "build_context",
     "create_app",
     "read_prediction_log",
     "route_name",

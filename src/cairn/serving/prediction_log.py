@@ -77,7 +77,7 @@ class PredictionLog:
         """Seal what a previous server left in the spool, then start the writer thread."""
         self._spool_dir.mkdir(parents=True, exist_ok=True)
         for path in sorted(self._spool_dir.glob("*.arrow")):
-            self._seal_file(path)
+            self._recover(path)
         self._thread = threading.Thread(target=self._run, name="cairn-prediction-log", daemon=True)
         self._thread.start()
 
@@ -137,6 +137,7 @@ class PredictionLog:
             name = f"{_safe(batch.model)}~{batch.version or 0}~{day}~{uuid.uuid4().hex[:12]}.arrow"
             path = self._spool_dir / name
             sink = open(path, "wb")  # noqa: SIM115 (kept open across batches, closed on seal)
+            _lock(sink.fileno())  # held while this server writes it: others leave it alone
             writer = pa.ipc.new_stream(sink, table.schema)
             spool = _Spool(path, sink, writer, table.schema, time.monotonic())
             self._spools[key] = spool
@@ -161,6 +162,20 @@ class PredictionLog:
             spool.writer.close()
         spool.sink.close()
         self._seal_file(spool.path)
+
+    def _recover(self, path: Path) -> None:
+        """Seal a spool another server left, unless that server is still writing it (its
+        lock is held: several workers share the spool folder)."""
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 (closed below)
+        except FileNotFoundError:
+            return
+        with handle:
+            try:
+                _lock(handle.fileno())
+            except BlockingIOError:
+                return  # a live writer
+            self._seal_file(path)
 
     def _seal_file(self, path: Path) -> None:
         """Turn a spool into a Parquet object listed in the store; remove the spool."""
@@ -213,6 +228,14 @@ class _Spool:
     schema: Any
     opened: float
     rows: int = 0
+
+
+def _lock(fd: int) -> None:
+    """Take an exclusive lock on an open spool, without waiting (released when closed, or
+    when the process dies)."""
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _to_table(batch: LoggedBatch) -> Any:

@@ -1,0 +1,108 @@
+"""The prediction log: durable per batch, sealed into the store, never silently lossy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cairn.serving import read_prediction_log
+from cairn.serving.prediction_log import LoggedBatch, PredictionLog
+
+
+def _batch(n: int, version: int = 1, start: int = 0) -> LoggedBatch:
+    rows = [{"x": float(i)} for i in range(start, start + n)]
+    return LoggedBatch(
+        "m",
+        version,
+        rows,
+        [i * 2 for i in range(start, start + n)],
+        [f"r{i}" for i in range(start, start + n)],
+        [False] * n,
+    )
+
+
+def test_batches_are_sealed_into_the_store_on_close(project: Path) -> None:
+    """Appended batches are readable, in order, once the log is closed."""
+    log = PredictionLog()
+    log.start()
+    for i in range(5):
+        assert log.append(_batch(10, start=i * 10))
+    log.close()
+    frame = read_prediction_log("m")
+    assert frame["x"].tolist() == [float(i) for i in range(50)]
+    assert frame["_prediction"].tolist() == [2 * i for i in range(50)]
+    assert list(Path(project / ".cairn" / "spool" / "predictions").iterdir()) == []
+
+
+KILLED_WRITER = """
+import os, sys
+from cairn.serving.prediction_log import LoggedBatch, PredictionLog
+log = PredictionLog(seal_after_s=3600)
+log.start()
+for i in range(3):
+    log.append(LoggedBatch("m", 1, [{"x": float(i)}], [i], [f"r{i}"], [False]))
+while log.written_rows < 3:
+    pass
+os._exit(9)  # killed: no close, no seal
+"""
+
+
+def test_a_killed_servers_spool_is_sealed_by_the_next(project: Path) -> None:
+    """Rows fsynced before a crash are sealed into the store when the next log starts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    env["CAIRN_HOME"] = str(project / ".cairn")
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITER], env=env, timeout=60)
+    assert done.returncode == 9
+    assert read_prediction_log("m").empty
+    log = PredictionLog()
+    log.start()
+    log.close()
+    assert read_prediction_log("m")["x"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_live_spool_is_left_to_its_writer(project: Path) -> None:
+    """A second log (another worker) never seals a spool the first is still writing."""
+    first = PredictionLog(seal_after_s=3600)
+    first.start()
+    first.append(_batch(3))
+    while first.written_rows < 3:
+        pass
+    second = PredictionLog()
+    second.start()
+    second.close()
+    assert read_prediction_log("m").empty
+    first.append(_batch(2, start=3))
+    first.close()
+    assert read_prediction_log("m")["x"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_full_queue_counts_what_it_drops(project: Path) -> None:
+    """When the writer cannot keep up, batches are dropped and counted, never blocking."""
+    log = PredictionLog(max_queue=1)  # not started: nothing drains the queue
+    assert log.append(_batch(4))
+    assert not log.append(_batch(6))
+    assert log.dropped_rows == 6
+
+
+def test_since_and_until_select_by_time(project: Path) -> None:
+    """since and until take aware datetimes or epoch milliseconds; naive ones are refused."""
+    from datetime import datetime, timezone
+
+    from cairn.core.errors import InvalidInputError
+
+    log = PredictionLog()
+    log.start()
+    old = _batch(2)
+    old.ts_ms = 1_000_000
+    log.append(old)
+    log.append(_batch(3, start=2))
+    log.close()
+    assert len(read_prediction_log("m")) == 5
+    assert len(read_prediction_log("m", until=2_000_000)) == 2
+    assert len(read_prediction_log("m", since=datetime(2020, 1, 1, tzinfo=timezone.utc))) == 3
+    with pytest.raises(InvalidInputError, match="time zone"):
+        read_prediction_log("m", since=datetime(2020, 1, 1))
