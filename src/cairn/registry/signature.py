@@ -8,6 +8,7 @@ are made; extra columns are dropped and the rest put in the signature's order.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +173,7 @@ def _dtype_name(series: Any) -> str:
     return "string"
 
 
+@functools.lru_cache(maxsize=256)
 def _kind_of_name(dtype: str) -> str:
     import numpy as np
 

@@ -262,6 +262,12 @@ class Batcher:
             return
         rows = [r for p in batch for r in p.rows]
         request_ids = [p.request_id for p in batch for _ in p.rows]
+        signature = served.model.signature
+        dtypes = (
+            {c.name: c.dtype for c in signature.columns}
+            if signature is not None and signature.tensor is None
+            else None
+        )
         probas = None
         if probabilities is not None and classes is not None:
             probas = {str(c): [row[i] for row in probabilities] for i, c in enumerate(classes)}
@@ -274,6 +280,7 @@ class Batcher:
                 request_ids=request_ids,
                 fallback=[fallback] * len(rows),
                 probabilities=probas,
+                dtypes=dtypes,
             )
         ):
             self._metrics.log_dropped.labels(self.name).inc(len(rows))
@@ -287,13 +294,21 @@ def _infer(
     import pandas as pd
 
     signature = model.signature
+    prepared: Any = None
     if signature is not None and signature.tensor is None:
         data: Any = pd.DataFrame.from_records(rows, columns=[c.name for c in signature.columns])
+        try:  # the rows passed check_rows: one vectorised cast is all they need
+            prepared = data.astype(
+                {c.name: c.dtype for c in signature.columns if c.kind != "string"}
+            )
+        except (TypeError, ValueError):
+            prepared = None
     elif rows and isinstance(rows[0], dict):
         data = pd.DataFrame.from_records(rows)
     else:
         data = np.asarray(rows)
-    prepared = model.prepare(data)
+    if prepared is None:
+        prepared = model.prepare(data)
     raw = model.raw
     output = raw.predict(prepared)
     predictions = _as_list(output)

@@ -48,6 +48,7 @@ class LoggedBatch:
     fallback: list[bool]  # one per row
     ts_ms: int = field(default_factory=now_ms)
     probabilities: dict[str, list[float]] | None = None
+    dtypes: dict[str, str] | None = None  # the input columns' dtypes (the signature's), if known
 
 
 class PredictionLog:
@@ -239,21 +240,57 @@ def _lock(fd: int) -> None:
 
 
 def _to_table(batch: LoggedBatch) -> Any:
-    import pandas as pd
+    """The batch as an Arrow table, built column by column (no pandas: this runs beside the
+    event loop, and every millisecond holding the interpreter delays requests)."""
     import pyarrow as pa
 
-    frame = pd.DataFrame.from_records(batch.rows)
     n = len(batch.rows)
-    frame["_prediction"] = batch.predictions
-    for label, values in (batch.probabilities or {}).items():
-        frame[f"_proba_{label}"] = values
-    frame["_ts"] = pd.to_datetime([batch.ts_ms] * n, unit="ms", utc=True).astype(
-        "datetime64[ms, UTC]"
-    )
-    frame["_request_id"] = batch.request_ids
-    frame["_version"] = pd.array([batch.version] * n, dtype="Int64")
-    frame["_fallback"] = batch.fallback
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    names = list(batch.dtypes) if batch.dtypes else _names(batch.rows)
+    columns: dict[str, Any] = {}
+    for name in names:
+        values = [row.get(name) for row in batch.rows]
+        columns[name] = _column(values, (batch.dtypes or {}).get(name))
+    columns["_prediction"] = _column(batch.predictions, None)
+    for label, probabilities in (batch.probabilities or {}).items():
+        columns[f"_proba_{label}"] = pa.array(probabilities, pa.float64())
+    columns["_ts"] = pa.array([batch.ts_ms] * n, pa.timestamp("ms", tz="UTC"))
+    columns["_request_id"] = pa.array(batch.request_ids, pa.string())
+    columns["_version"] = pa.array([batch.version] * n, pa.int64())
+    columns["_fallback"] = pa.array(batch.fallback, pa.bool_())
+    return pa.table(columns)
+
+
+def _names(rows: list[dict[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return list(seen)
+
+
+def _column(values: list[Any], dtype: str | None) -> Any:
+    """An Arrow array of ``values``, typed by the signature's dtype where there is one (so
+    every batch of a spool has the same schema), else as Arrow infers it."""
+    import pyarrow as pa
+
+    if dtype is not None:
+        import numpy as np
+
+        try:
+            kind = np.dtype(dtype).kind
+        except TypeError:
+            kind = "O"
+        if kind == "f":
+            return pa.array(values, pa.float64())
+        if kind in "iu":
+            return pa.array([None if v is None else int(v) for v in values], pa.int64())
+        if kind == "b":
+            return pa.array(values, pa.bool_())
+        if kind == "O":
+            return pa.array([None if v is None else str(v) for v in values], pa.string())
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed values: kept as text
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 def _safe(name: str) -> str:
