@@ -385,6 +385,7 @@ def serve(
 
     import uvicorn
 
+    _fewer_malloc_arenas()
     opts = options or ServerOptions()
     if workers < 1:
         raise InvalidInputError(f"--workers must be 1 or more, not {workers}")
@@ -413,6 +414,23 @@ def serve(
         )
     finally:
         os.unlink(f.name)
+
+
+def _fewer_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas at 2 (its default is 8 per core): each thread that allocates
+    (event loop, inference, fallback, log writer, executor) would otherwise grow an arena of
+    its own, and the server's memory with it. A no-op off glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        return
 
 
 def app_from_config() -> Any:
