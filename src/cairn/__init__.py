@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cairn import data, registry, serving
+    from cairn import data, registry, serving, validation
     from cairn.core.errors import CairnError, FilterError, NotFoundError, RunNotFoundError
     from cairn.core.logging import logger
     from cairn.core.settings import Settings, configure
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         torch_generator,
     )
     from cairn.tracking import start_run as run
+    from cairn.validation import validate
 
     config: Settings
 
@@ -82,6 +83,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "set_tags": ("cairn.tracking", "set_tags"),
     "start_run": ("cairn.tracking", "start_run"),
     "torch_generator": ("cairn.tracking", "torch_generator"),
+    "validate": ("cairn.validation", "validate"),
 }
 
 __all__ = [
@@ -122,6 +124,8 @@ __all__ = [
     "set_tags",
     "start_run",
     "torch_generator",
+    "validate",
+    "validation",
 ]
 
 
@@ -131,7 +135,12 @@ def __getattr__(name: str) -> Any:
         from cairn.core.settings import get_settings
 
         return get_settings()
-    if name in ("data", "registry", "serving"):  # namespaces: cairn.data.load("customers")
+    if name in (
+        "data",
+        "registry",
+        "serving",
+        "validation",
+    ):  # namespaces: cairn.data.load("customers")
         import importlib
 
         return importlib.import_module(f"cairn.{name}")

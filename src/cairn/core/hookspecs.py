@@ -22,3 +22,8 @@ class CairnSpec:
     def cairn_model_flavors(self) -> list[Any]:
         """Return model flavors (objects following ``cairn.registry.Flavor``)."""
         raise NotImplementedError
+
+    @hookspec
+    def cairn_expectations(self) -> list[Any]:
+        """Return expectation classes (following ``cairn.validation.Expectation``)."""
+        raise NotImplementedError

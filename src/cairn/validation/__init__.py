@@ -1,0 +1,41 @@
+"""Data validation: profile a reference table into a suite of expectations, then check every
+new batch (DataFrames, Arrow tables, Parquet and CSV files of any size) against it."""
+
+from __future__ import annotations
+
+from cairn.validation.expectations import (
+    Between,
+    Categories,
+    ColumnExists,
+    ColumnType,
+    Expectation,
+    Matches,
+    NoPersonalData,
+    NullRate,
+    Outcome,
+    RowCount,
+    Unique,
+)
+from cairn.validation.profile import profile
+from cairn.validation.suite import Suite, expectation_kinds
+from cairn.validation.validate import Failure, ValidationResult, validate
+
+__all__ = [
+    "Between",
+    "Categories",
+    "ColumnExists",
+    "ColumnType",
+    "Expectation",
+    "Failure",
+    "Matches",
+    "NoPersonalData",
+    "NullRate",
+    "Outcome",
+    "RowCount",
+    "Suite",
+    "Unique",
+    "ValidationResult",
+    "expectation_kinds",
+    "profile",
+    "validate",
+]
