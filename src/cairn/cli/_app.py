@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cairn.cli import build, data, gc, models, predict, quickstart, run, runs, serve
+from cairn.cli import build, data, gc, models, predict, quickstart, run, runs, serve, validate
 from cairn.cli._render import fail
 from cairn.core.errors import CairnError
 
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
+app.add_typer(validate.app, name="validate")
 app.command("run")(run.run_command)
 app.command("gc")(gc.gc_command)
 app.command("quickstart")(quickstart.quickstart_command)

@@ -3,6 +3,13 @@ new batch (DataFrames, Arrow tables, Parquet and CSV files of any size) against 
 
 from __future__ import annotations
 
+from cairn.validation.catalog import (
+    SuiteVersion,
+    load_suite,
+    record_result,
+    results_of,
+    save_suite,
+)
 from cairn.validation.expectations import (
     Between,
     Categories,
@@ -17,6 +24,7 @@ from cairn.validation.expectations import (
     Unique,
 )
 from cairn.validation.profile import profile
+from cairn.validation.report import to_html
 from cairn.validation.suite import Suite, expectation_kinds
 from cairn.validation.validate import Failure, ValidationResult, validate
 
@@ -33,9 +41,15 @@ __all__ = [
     "Outcome",
     "RowCount",
     "Suite",
+    "SuiteVersion",
     "Unique",
     "ValidationResult",
     "expectation_kinds",
+    "load_suite",
     "profile",
+    "record_result",
+    "results_of",
+    "save_suite",
+    "to_html",
     "validate",
 ]

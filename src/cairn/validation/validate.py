@@ -14,6 +14,7 @@ from cairn.core.errors import InvalidInputError
 from cairn.validation.suite import Suite
 
 CHUNK_ROWS = 262_144
+TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv")
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,17 @@ def batches(data: Any, chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
     import pyarrow as pa
 
     if isinstance(data, (str, Path)):
-        yield from _file_batches(Path(data), chunk_rows)
+        path = Path(data)
+        if path.is_dir():  # a folder of tables (a dataset version): one table, file by file
+            files = sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in TABLE_SUFFIXES and p.is_file()
+            )
+            if not files:
+                raise InvalidInputError(f"{path} holds no Parquet or CSV file to validate")
+            for file in files:
+                yield from _file_batches(file, chunk_rows)
+            return
+        yield from _file_batches(path, chunk_rows)
         return
     table = to_arrow(data)
     produced = False
@@ -196,7 +207,7 @@ def _file_batches(path: Path, chunk_rows: int) -> Iterator[Any]:
         if not produced:
             yield pa.RecordBatch.from_pylist([], schema=reader.schema_arrow)
         return
-    if suffix in (".csv", ".txt", ".tsv"):
+    if suffix in (".csv", ".tsv"):
         import pyarrow.csv as pcsv
 
         options = pcsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")

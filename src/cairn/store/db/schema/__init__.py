@@ -33,6 +33,7 @@ from cairn.store.db.schema.tracking import (
     run_tags,
     runs,
 )
+from cairn.store.db.schema.validation import validation_results, validation_suites
 
 #: Columns that hold artifact digests: an object is garbage only when none references it.
 DIGEST_COLUMNS = [
@@ -41,6 +42,8 @@ DIGEST_COLUMNS = [
     manifests.c.digest,
     model_version_files.c.digest,
     prediction_log_files.c.digest,
+    validation_suites.c.digest,
+    validation_results.c.digest,
 ]
 
 __all__ = [
@@ -70,4 +73,6 @@ __all__ = [
     "run_tags",
     "runs",
     "table_facts",
+    "validation_results",
+    "validation_suites",
 ]

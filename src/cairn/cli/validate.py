@@ -1,0 +1,158 @@
+"""``cairn validate``: profile a reference table into a suite, check tables against it."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from cairn import data, validation
+from cairn.cli._render import console, fail
+from cairn.core.errors import InvalidInputError
+
+app = typer.Typer(
+    help="Profile data into expectations and validate every batch against them.",
+    no_args_is_help=True,
+)
+
+FAILED = 3  # the exit status of a check that found errors (1: the command itself failed)
+
+
+class ReportFormat(str, Enum):
+    """Output formats of a check."""
+
+    text = "text"
+    json = "json"
+    html = "html"
+
+
+def _table_of(source: str) -> tuple[Path, str | None]:
+    """The local path to read, and the dataset version ``name@vN`` when it is one."""
+    if source.startswith("data:"):
+        ref = source.removeprefix("data:")
+        version = data.version(ref)
+        return data.path(version.ref), version.ref
+    path = Path(source)
+    if not path.exists():
+        raise InvalidInputError(
+            f"no file or folder at {path}; give a Parquet or CSV file or data:NAME"
+        )
+    return path, None
+
+
+@app.command("profile")
+def profile_command(
+    source: Annotated[str, typer.Argument(help="a Parquet/CSV file, a folder, or data:NAME[@vN]")],
+    suite: Annotated[str, typer.Option("--suite", help="the suite's name")],
+    holdout: Annotated[float, typer.Option("--holdout", min=0, max=0.9)] = 0.2,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="also write the YAML here")
+    ] = None,
+) -> None:
+    """Suggest a suite from reference data (checked on a held-out part), and store it."""
+    path, dataset_version = _table_of(source)
+    table = _read_all(path)
+    made = validation.profile(table, suite, holdout=holdout, source=dataset_version)
+    stored = validation.save_suite(made)
+    if output is not None:
+        output.write_text(made.to_yaml())
+    console.print(
+        Text(
+            f"{stored.ref}: {len(made.expectations)} expectations for {len(made.columns())} columns"
+        )
+    )
+    for note in made.notes:
+        console.print(Text(f"  {note}", style="dim"))
+    console.print(Text(f"see it with: cairn validate show {stored.ref}"))
+
+
+@app.command("check")
+def check_command(
+    source: Annotated[str, typer.Argument(help="a Parquet/CSV file, a folder, or data:NAME[@vN]")],
+    suite: Annotated[str, typer.Option("--suite", help="NAME, NAME@vN, or a suite .yaml file")],
+    output: Annotated[ReportFormat, typer.Option("--format", help="text, json or html")] = (
+        ReportFormat.text
+    ),
+    report: Annotated[
+        Path | None, typer.Option("--report", help="write an HTML report here")
+    ] = None,
+) -> None:
+    """Validate a table against a suite; exit 3 when an error-severity expectation fails."""
+    the_suite, version = validation.load_suite(suite)
+    path, dataset_version = _table_of(source)
+    present = _columns_of(path)
+    missing = [c for c in the_suite.columns() if c not in present]
+    if missing:
+        fail(
+            f"{source} lacks column(s) {', '.join(missing)} that suite {suite} names; check the "
+            "data, or edit the suite (cairn validate show) if the columns were renamed"
+        )
+    result = validation.validate(path, the_suite)
+    validation.record_result(result, version, target=source, dataset_version=dataset_version)
+    if report is not None:
+        report.write_text(validation.to_html(result))
+    if output is ReportFormat.json:
+        typer.echo(result.to_json())
+    elif output is ReportFormat.html:
+        typer.echo(validation.to_html(result))
+    else:
+        _print(result)
+    if not result.passed:
+        raise typer.Exit(FAILED)
+
+
+@app.command("show")
+def show_command(suite: Annotated[str, typer.Argument(help="NAME or NAME@vN")]) -> None:
+    """Print a stored suite as YAML."""
+    the_suite, version = validation.load_suite(suite)
+    if version is not None:
+        console.print(
+            Text(
+                f"# {version.ref}"
+                + (f", profiled from {version.source}" if version.source else ""),
+                style="dim",
+            )
+        )
+    typer.echo(the_suite.to_yaml())
+
+
+def _print(result: validation.ValidationResult) -> None:
+    style = "bold green" if result.passed else "bold red"
+    console.print(Text(result.summary(), style=style))
+    if not result.failures:
+        return
+    table = Table(
+        "severity", "expectation", "observed", "expected", "rows", box=None, header_style="bold"
+    )
+    for f in result.failures:
+        table.add_row(
+            Text(f.severity, style="red" if f.severity == "error" else "yellow"),
+            Text(f.expectation),
+            Text(str(f.observed)),
+            Text(str(f.expected)),
+            Text(", ".join(str(r) for r in f.rows) or "-"),
+        )
+    console.print(table)
+
+
+def _columns_of(path: Path) -> set[str]:
+    from cairn.validation.validate import batches
+
+    for batch in batches(path, 1):
+        return set(batch.schema.names)
+    return set()
+
+
+def _read_all(path: Path) -> object:
+    import pyarrow as pa
+
+    from cairn.validation.validate import batches
+
+    parts = list(batches(path))
+    if not parts:
+        fail(f"{path} holds no rows to profile")
+    return pa.Table.from_batches(parts)

@@ -1,0 +1,227 @@
+"""Suites and results in cairn's store: suites versioned by name (``customers@v2``), linked to
+the dataset version they were profiled from; each check's result kept with what it checked."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from cairn.core import context
+from cairn.core.errors import InvalidInputError, NotFoundError
+from cairn.core.ids import now_ms
+from cairn.core.user import current_user
+from cairn.store import get_store
+from cairn.store.db.schema import (
+    dataset_versions,
+    datasets,
+    runs,
+    validation_results,
+    validation_suites,
+)
+from cairn.validation.suite import Suite
+from cairn.validation.validate import ValidationResult
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+@dataclass(frozen=True)
+class SuiteVersion:
+    """A stored version of a suite."""
+
+    name: str
+    number: int
+    digest: str
+    created_ms: int
+    source: str | None  # name@vN of the dataset version it was profiled from
+
+    @property
+    def ref(self) -> str:
+        """``name@vN``."""
+        return f"{self.name}@v{self.number}"
+
+
+def save_suite(suite: Suite) -> SuiteVersion:
+    """Store ``suite`` as the next version of its name (unchanged text makes no new version)."""
+    if not _NAME.fullmatch(suite.name):
+        raise InvalidInputError(
+            f"{suite.name!r} cannot name a suite: use letters, digits, '.', '_' or '-'"
+        )
+    store = get_store()
+    text = suite.to_yaml().encode()
+    stored = store.artifacts.put_bytes(text)
+
+    def record(conn: Connection) -> SuiteVersion:
+        last = conn.execute(
+            select(validation_suites)
+            .where(validation_suites.c.name == suite.name)
+            .order_by(validation_suites.c.number.desc())
+            .limit(1)
+        ).first()
+        if last is not None and last.digest == stored.digest:
+            return _version(conn, last)
+        source_id = _dataset_version_id(conn, suite.source) if suite.source else None
+        number = (last.number if last is not None else 0) + 1
+        conn.execute(
+            validation_suites.insert().values(
+                name=suite.name,
+                number=number,
+                digest=stored.digest,
+                dataset_version_id=source_id,
+                created_ms=now_ms(),
+                user=current_user(),
+            )
+        )
+        row = conn.execute(
+            select(validation_suites).where(
+                validation_suites.c.name == suite.name, validation_suites.c.number == number
+            )
+        ).one()
+        return _version(conn, row)
+
+    return store.db.transact(record)
+
+
+def load_suite(ref: str | Path) -> tuple[Suite, SuiteVersion | None]:
+    """A suite from the store (``name`` for the latest, ``name@v2``) or a YAML file."""
+    text = str(ref)
+    if text.endswith((".yaml", ".yml")) or Path(text).is_file():
+        path = Path(text)
+        if not path.is_file():
+            raise InvalidInputError(f"no suite file at {path}; check the path")
+        return Suite.from_yaml(path.read_text(), str(path)), None
+    name, _, version = text.partition("@")
+    store = get_store()
+    with store.db.read() as conn:
+        query = select(validation_suites).where(validation_suites.c.name == name)
+        if version:
+            number = version.removeprefix("v")
+            if not number.isdigit():
+                raise InvalidInputError(
+                    f"{text!r}: a suite version is v1, v2, ... (e.g. {name}@v2)"
+                )
+            query = query.where(validation_suites.c.number == int(number))
+        row = conn.execute(query.order_by(validation_suites.c.number.desc()).limit(1)).first()
+        if row is None:
+            last = conn.execute(
+                select(func.max(validation_suites.c.number)).where(validation_suites.c.name == name)
+            ).scalar()
+            if last is None:
+                raise NotFoundError(
+                    f"no suite named {name!r}; make one with cairn validate profile DATA "
+                    f"--suite {name}"
+                )
+            raise NotFoundError(f"suite {name!r} has no version {version} (its latest is v{last})")
+        found = _version(conn, row)
+    suite = Suite.from_yaml(store.artifacts.read_bytes(found.digest).decode(), found.ref)
+    return suite, found
+
+
+def record_result(
+    result: ValidationResult,
+    suite: SuiteVersion | None,
+    *,
+    target: str,
+    dataset_version: str | None = None,
+) -> None:
+    """Keep a check's result, linked to the dataset version (``name@vN``) and the active run."""
+    if suite is None:
+        return  # a suite from a file has no stored version to link to
+    store = get_store()
+    report = store.artifacts.put_bytes(result.to_json().encode())
+    run_uid = context.current_run_id()
+
+    def record(conn: Connection) -> None:
+        suite_id = conn.execute(
+            select(validation_suites.c.id).where(
+                validation_suites.c.name == suite.name, validation_suites.c.number == suite.number
+            )
+        ).scalar_one()
+        run_id = (
+            conn.execute(select(runs.c.id).where(runs.c.uid == run_uid)).scalar()
+            if run_uid
+            else None
+        )
+        conn.execute(
+            validation_results.insert().values(
+                suite_id=suite_id,
+                dataset_version_id=_dataset_version_id(conn, dataset_version)
+                if dataset_version
+                else None,
+                run_id=run_id,
+                target=target,
+                passed=result.passed,
+                errors=len(result.errors),
+                warnings=len(result.warnings),
+                rows=result.rows,
+                digest=report.digest,
+                created_ms=now_ms(),
+            )
+        )
+
+    store.db.transact(record)
+
+
+def results_of(dataset_version: str) -> list[dict[str, object]]:
+    """The checks recorded against a dataset version (``name@vN``), oldest first."""
+    store = get_store()
+    with store.db.read() as conn:
+        version_id = _dataset_version_id(conn, dataset_version)
+        rows = conn.execute(
+            select(
+                validation_suites.c.name,
+                validation_suites.c.number,
+                validation_results.c.passed,
+                validation_results.c.errors,
+                validation_results.c.warnings,
+                validation_results.c.digest,
+                validation_results.c.created_ms,
+            )
+            .select_from(validation_results.join(validation_suites))
+            .where(validation_results.c.dataset_version_id == version_id)
+            .order_by(validation_results.c.created_ms)
+        )
+        return [
+            {
+                "suite": f"{r.name}@v{r.number}",
+                "passed": bool(r.passed),
+                "errors": int(r.errors),
+                "warnings": int(r.warnings),
+                "report": json.loads(store.artifacts.read_bytes(r.digest)),
+                "created_ms": int(r.created_ms),
+            }
+            for r in rows
+        ]
+
+
+def _dataset_version_id(conn: Connection, ref: str) -> int:
+    name, _, version = ref.removeprefix("data:").partition("@")
+    query = (
+        select(dataset_versions.c.id)
+        .select_from(dataset_versions.join(datasets))
+        .where(datasets.c.name == name, dataset_versions.c.deleted_ms.is_(None))
+    )
+    if version and version != "latest":
+        query = query.where(dataset_versions.c.number == int(version.removeprefix("v")))
+    found = conn.execute(query.order_by(dataset_versions.c.number.desc()).limit(1)).scalar()
+    if found is None:
+        raise NotFoundError(f"no dataset version {ref!r}; see cairn data ls")
+    return int(found)
+
+
+def _version(conn: Connection, row: Any) -> SuiteVersion:
+    source = None
+    dataset_version_id = row.dataset_version_id
+    if dataset_version_id is not None:
+        found = conn.execute(
+            select(datasets.c.name, dataset_versions.c.number)
+            .select_from(dataset_versions.join(datasets))
+            .where(dataset_versions.c.id == dataset_version_id)
+        ).first()
+        if found is not None:
+            source = f"{found.name}@v{found.number}"
+    return SuiteVersion(row.name, int(row.number), row.digest, int(row.created_ms), source)
