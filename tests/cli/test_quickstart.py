@@ -156,3 +156,17 @@ def test_quickstart_serves_the_champion_and_logs_its_predictions(
     assert len(log) == 3 and set(log["_version"]) == {
         cairn.registry.get_model_version("breast-cancer-rf@champion").version
     }
+
+
+def test_quickstart_profiles_its_data_and_refuses_a_broken_batch(
+    quickstart: tuple[Path, str],
+) -> None:
+    """The quickstart profiles its dataset, passes a fresh batch and refuses a broken one."""
+    demo, output = quickstart
+    section = output.split("2. expectations from the data")[1].split("3. a tracked sweep")[0]
+    assert "breast-cancer: passed" in section and "breast-cancer: FAILED" in section
+    assert "null_rate(mean texture)" in section and "exit 3" in section
+    assert (demo / "batches" / "report.html").read_text().startswith("<!doctype html>")
+    cairn.configure(root=str(demo))
+    _, version = cairn.validation.load_suite("breast-cancer")
+    assert version is not None and version.source == "breast-cancer@v1"

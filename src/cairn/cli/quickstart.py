@@ -159,6 +159,7 @@ def quickstart_command(
     console.print(f"project: {target}  ({', '.join(shown)})")
     configure(root=target)  # this process reads and writes the project's store from here on
     _dataset(target)
+    _validation(target)
     best = _sweep(target)
     _champion(target, best)
     _serve(target)
@@ -170,6 +171,7 @@ def quickstart_command(
     console.print(
         f"  cd {directory}\n"
         f"  cairn data show {DATASET}   [dim]# its catalog fields, versions and readers[/]\n"
+        f"  cairn validate show {DATASET}   [dim]# the suite profiled from it (YAML)[/]\n"
         f"  edit {DATA_FOLDER}/{DATA_FILE}, then: cairn data add {DATA_FOLDER} --name {DATASET}"
         "   [dim]# v2[/]\n"
         '  cairn runs ls --filter "metrics.auc > 0.97" --sort "metrics.auc DESC"\n'
@@ -232,10 +234,47 @@ def _dataset(target: Path) -> None:
     )
 
 
+def _validation(target: Path) -> None:
+    """Profile the dataset into a suite, pass a fresh batch, and catch a broken one."""
+    import pandas as pd
+
+    from cairn.cli.validate import check_command, profile_command
+
+    _section(
+        "2. expectations from the data, checked on every batch",
+        "profiling turns the dataset into a suite (ranges from quantiles, null rates, formats, "
+        "no personal data in free text); new batches are checked against it.",
+    )
+    console.print(f"\n[bold]$ cairn validate profile data:{DATASET} --suite {DATASET}[/]")
+    profile_command(f"data:{DATASET}", DATASET)
+    table = pd.read_csv(target / DATA_FOLDER / DATA_FILE)
+    batches = target / "batches"
+    batches.mkdir(exist_ok=True)
+    fresh = table.sample(200, replace=True, random_state=7)
+    fresh.to_csv(batches / "fresh.csv", index=False)
+    broken = fresh.copy()
+    broken.loc[broken.index[:20], "mean radius"] = broken["mean radius"].iloc[:20] * 100
+    broken.loc[broken.index[20:30], "mean texture"] = None
+    broken.to_csv(batches / "broken.csv", index=False)
+    console.print(f"\n[bold]$ cairn validate check batches/fresh.csv --suite {DATASET}[/]")
+    check_command(str(batches / "fresh.csv"), DATASET)
+    console.print(
+        f"\n[bold]$ cairn validate check batches/broken.csv --suite {DATASET} "
+        "--report batches/report.html[/]"
+    )
+    try:
+        check_command(str(batches / "broken.csv"), DATASET, report=batches / "report.html")
+    except typer.Exit as refused:
+        console.print(
+            f"[dim](exit {refused.exit_code}: the broken batch is refused; the report is in "
+            "batches/report.html)[/]"
+        )
+
+
 def _sweep(target: Path) -> str:
     """Run train.py, list and compare its runs, show the dataset's readers; return the best id."""
     _section(
-        "2. a tracked sweep",
+        "3. a tracked sweep",
         "train.py trains three models from the dataset; each is a run cairn records, "
         "with the dataset version it read.",
     )
@@ -263,7 +302,7 @@ def _sweep(target: Path) -> str:
 def _champion(target: Path, best: str) -> None:
     """Make the best run's model the champion, load it back by alias, show its lineage."""
     _section(
-        "3. the best model becomes the champion",
+        "4. the best model becomes the champion",
         "each run registered a version of the model; the alias names the one to serve, and "
         "the lineage leads from it back to its run, its code and its data.",
     )
@@ -301,7 +340,7 @@ def _serve(target: Path) -> None:
     from cairn.serving import read_prediction_log
 
     _section(
-        "4. the champion behind an HTTP API",
+        "5. the champion behind an HTTP API",
         "cairn serve batches concurrent requests, logs every prediction for drift monitoring, "
         "and exposes /metrics for Prometheus.",
     )
@@ -402,7 +441,7 @@ def _model_metrics(run_id: str) -> dict[str, float]:
 def _same_seed_twice() -> tuple[str, str]:
     """Train twice with seed 42, show that the metrics are identical, and diff the runs."""
     _section(
-        "5. the same seed twice: the same result",
+        "6. the same seed twice: the same result",
         "train_seeded.py has no random_state of its own: its split and forest draw from "
         "cairn.rng(), which --seed seeds.",
     )
@@ -430,7 +469,7 @@ def _same_seed_twice() -> tuple[str, str]:
 def _several_seeds() -> tracking.LaunchResult:
     """Train once per seed, show the parent run and the metric's mean and spread."""
     _section(
-        "6. several seeds: how much of the result is luck",
+        "7. several seeds: how much of the result is luck",
         "each seed is a child run; the parent run gets every metric's mean, std, min and max.",
     )
     result = _launch("--seeds 1,2,3", seeds=[1, 2, 3])
