@@ -113,3 +113,30 @@ def test_bad_input_exits_1_with_a_message(
     (profiled / "bad.yaml").write_text("name: s\nexpectations:\n  - kind: unique\n   column: a\n")
     code, _, err = cli(capsys, "validate", *(a.format(p=profiled) for a in args))
     assert code == 1 and message in err and "Traceback" not in err
+
+
+def test_data_add_with_a_suite_refuses_a_failing_version_unless_forced(
+    capsys: pytest.CaptureFixture[str], profiled: Path
+) -> None:
+    """A version failing the suite is refused (nothing added); --force adds it and says so."""
+    bad = profiled / "bad"
+    bad.mkdir()
+    table = _table(2000, 5)
+    table.loc[table.index[:50], "age"] = None
+    table.to_parquet(bad / "t.parquet", index=False)
+    code, _, err = cli(capsys, "data", "add", str(bad), "--name", "cust", "--suite", "cust")
+    assert code == 1 and "fails suite cust" in err and "null_rate(age)" in err
+    assert cairn.data.version("cust").number == 1
+    code, out, _ = cli(
+        capsys, "data", "add", str(bad), "--name", "cust", "--suite", "cust", "--force"
+    )
+    assert code == 0 and "added cust@v2" in out
+    events = cairn.data.show_dataset("cust").events
+    assert events[-1].field == "forced-suite" and "cust" in str(events[-1].new)
+    (kept,) = validation.results_of("cust@v2")
+    assert not kept["passed"] and kept["errors"] >= 1
+    good = profiled / "good"
+    good.mkdir()
+    _table(2000, 6).to_parquet(good / "t.parquet", index=False)
+    result = cairn.data.add(good, "cust", suite="cust")
+    assert result.created and validation.results_of(result.version.ref)[0]["passed"]

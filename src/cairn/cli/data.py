@@ -68,6 +68,12 @@ def add_command(
     frequency: FrequencyOption = None,
     source: SourceOption = None,
     tag: TagOption = None,
+    suite: Annotated[
+        str | None, typer.Option("--suite", help="refuse a version failing this suite")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="add even if the suite fails (recorded)")
+    ] = False,
 ) -> None:
     """Add a file or folder as the next version of a dataset (unchanged content: no version)."""
     tags = parse_tags(tag)
@@ -79,6 +85,8 @@ def add_command(
         frequency=frequency,
         source=source,
         tags=tags,
+        suite=suite,
+        force=force,
     )
     v = result.version
     if not result.created:

@@ -27,3 +27,10 @@ class CairnSpec:
     def cairn_expectations(self) -> list[Any]:
         """Return expectation classes (following ``cairn.validation.Expectation``)."""
         raise NotImplementedError
+
+    @hookspec(firstresult=True)
+    def cairn_check_before_add(self, path: str, suite: str) -> Any:
+        """Validate the local table(s) at ``path`` against ``suite`` before they become a
+        dataset version: return ``(passed, summary, record)`` where ``record(version_ref)``
+        keeps the result linked to the version made (the validation capability implements it)."""
+        raise NotImplementedError

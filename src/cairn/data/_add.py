@@ -79,34 +79,33 @@ def add(
     source: str | None = None,
     tags: Mapping[str, Any] | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    suite: str | None = None,
+    force: bool = False,
 ) -> AddResult:
     """Add the file or folder at ``path`` (a local path or ``s3://...``) as dataset ``name``.
 
     Catalog fields given here are set on the dataset (each change recorded); the content
-    becomes the next version unless it equals the latest one.
+    becomes the next version unless it equals the latest one. With ``suite``, the tables are
+    validated first and a version failing an ``error`` expectation is refused, unless
+    ``force`` (which the dataset's history records).
     """
     check_name(name)
     fields = catalog_fields(description, owner, frequency, source)
     tag_values = {str(k): str(v) for k, v in (tags or {}).items()}
     store = get_store()
     location = str(path)
+    check = _check(location, suite, force) if suite else None
     if is_url(location):
         fs, files = scan_remote(location, dict(storage_options or {}))
         hashed = _add_remote(store, fs, files)
     else:
         root = Path(location).expanduser().resolve()
-        files = scan_local(root)
         location = str(root)
-        cache = StatCache(get_settings().home_dir / "cache" / "stat.sqlite")
-        try:
-            known = _known_digests(files, cache.under(str(root)))
-            if len(known) == len(files) and not fields and not tag_values:
-                unchanged = _unchanged(store, name, files, known)
-                if unchanged is not None:
-                    return unchanged
-            hashed = _add_local(store, root, files, known, cache)
-        finally:
-            cache.close()
+        files = scan_local(root)
+        local = _store_local(store, name, root, files, quick=not fields and not tag_values)
+        if isinstance(local, AddResult):
+            return local
+        hashed = local
     if not files:
         raise InvalidInputError(f"{location} holds no files; there is nothing to add")
     entries = [FileEntry(h.found.rel, h.found.size, h.digest) for h in hashed]
@@ -140,9 +139,12 @@ def add(
         )
         if run_id is not None:
             record_edge(conn, Node(RUN, run_id), Node(DATASET_VERSION, version_id), OUTPUT, now)
+        _note_forced(conn, ds_id, now, user, f"v{number}", suite, check)
         return _queries.resolve_version(conn, name, number)[2], True
 
     version, created = store.db.transact(record)
+    if check is not None and created:
+        check[2](version.ref)
     return AddResult(
         version=version,
         created=created,
@@ -151,6 +153,63 @@ def add(
         stored=len(stored),
         stored_bytes=sum(h.found.size for h in stored),
     )
+
+
+def _store_local(
+    store: Store, name: str, root: Path, files: list[Found], *, quick: bool
+) -> list[_Hashed] | AddResult:
+    """Hash and store local files (the stat cache vouching for unchanged ones); with ``quick``,
+    content equal to the latest version answers "unchanged" at once."""
+    cache = StatCache(get_settings().home_dir / "cache" / "stat.sqlite")
+    try:
+        known = _known_digests(files, cache.under(str(root)))
+        if quick and len(known) == len(files):
+            unchanged = _unchanged(store, name, files, known)
+            if unchanged is not None:
+                return unchanged
+        return _add_local(store, root, files, known, cache)
+    finally:
+        cache.close()
+
+
+def _note_forced(
+    conn: Connection,
+    ds_id: int,
+    now: int,
+    user: str | None,
+    version: str,
+    suite: str | None,
+    check: tuple[bool, str, Any] | None,
+) -> None:
+    """A version forced past a failing suite says so in the dataset's history, for good."""
+    if check is not None and not check[0]:
+        _queries.add_event(
+            conn, ds_id, now, user, "forced-suite", None, f"{version}: {suite}: {check[1]}"
+        )
+
+
+def _check(location: str, suite: str, force: bool) -> tuple[bool, str, Any]:
+    """Validate the local tables at ``location`` against ``suite`` (through the validation
+    capability's hook: data does not import it); refuse a failure unless ``force``."""
+    from cairn.core.plugins import plugin_manager
+
+    if is_url(location):
+        raise InvalidInputError(
+            f"suite= checks local files; add {location} first, then run "
+            "cairn validate check data:NAME --suite SUITE"
+        )
+    found = plugin_manager().hook.cairn_check_before_add(path=location, suite=suite)
+    if found is None:
+        raise InvalidInputError(
+            "suite= needs cairn's validation plugin, which is not registered; reinstall cairn"
+        )
+    passed, summary, record = found
+    if not passed and not force:
+        raise InvalidInputError(
+            f"{location} fails suite {suite}, so no version was made: {summary}. Fix the data, "
+            "or pass --force (force=True) to add it anyway (recorded in the dataset's history)"
+        )
+    return bool(passed), str(summary), record
 
 
 def _workers() -> int:
