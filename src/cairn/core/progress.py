@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
-def track(items: Iterable[T], total: int, description: str, *, min_total: int = 20) -> Iterator[T]:
-    """Yield ``items``, showing a progress bar on a terminal when there are many."""
+def track(
+    items: Iterable[T],
+    total: int,
+    description: str,
+    *,
+    min_total: int = 20,
+    size: Callable[[T], int] | None = None,
+) -> Iterator[T]:
+    """Yield ``items``, showing a progress bar on a terminal when there are many; ``size``
+    tells how much of ``total`` each item is (default 1: ``total`` counts items)."""
     if total < min_total or not sys.stderr.isatty():
         yield from items
         return
@@ -21,4 +29,4 @@ def track(items: Iterable[T], total: int, description: str, *, min_total: int = 
         task = progress.add_task(description, total=total)
         for item in items:
             yield item
-            progress.advance(task)
+            progress.advance(task, 1 if size is None else size(item))

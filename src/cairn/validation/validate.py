@@ -99,7 +99,7 @@ def validate(data: Any, suite: Suite, *, chunk_rows: int = CHUNK_ROWS) -> Valida
     states = [e.start() for e in suite.expectations]
     rows = 0
     seen: dict[str, None] = {}
-    for batch in batches(data, chunk_rows):
+    for batch in _tracked(data, chunk_rows, suite.name):
         seen.update(dict.fromkeys(batch.schema.names))
         for expectation, state in zip(suite.expectations, states, strict=True):
             expectation.update(state, batch, rows)
@@ -133,6 +133,28 @@ def validate(data: Any, suite: Suite, *, chunk_rows: int = CHUNK_ROWS) -> Valida
         )
     return ValidationResult(
         suite.name, rows, len(suite.expectations), failures, time.perf_counter() - started
+    )
+
+
+def _tracked(data: Any, chunk_rows: int, name: str) -> Iterator[Any]:
+    """``batches(data)``, with a progress bar over rows for Parquet files (whose row count
+    is known before reading)."""
+    from cairn.core.progress import track
+
+    total = 0
+    if isinstance(data, (str, Path)):
+        path = Path(data)
+        files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+        if all(f.suffix.lower() in (".parquet", ".pq") and f.is_file() for f in files):
+            import pyarrow.parquet as pq
+
+            total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    return track(
+        batches(data, chunk_rows),
+        total,
+        f"validating against {name}",
+        min_total=1_000_000,
+        size=lambda batch: int(batch.num_rows),
     )
 
 
