@@ -160,6 +160,9 @@ class Between(Expectation):
         if pa.types.is_boolean(column.type):
             column = pc.cast(column, "int8")
         state["present"] += len(column) - column.null_count
+        if column.null_count == 0 and len(column):
+            self._update_dense(state, column.to_numpy(zero_copy_only=False), offset)
+            return
         bounds = pc.min_max(column).as_py()
         if bounds["min"] is not None:
             state["low"] = (
@@ -176,6 +179,29 @@ class Between(Expectation):
             outside = above if outside is None else pc.or_(outside, above)
         if outside is not None:
             self._note(state, outside, offset)
+
+    def _update_dense(self, state: Any, values: Any, offset: int) -> None:
+        """The same on a column without nulls, through NumPy (several times faster than
+        Arrow's min_max on floats), reading the column's buffer without a copy."""
+        import numpy as np
+
+        low, high = values.min().item(), values.max().item()
+        state["low"] = low if state["low"] is None else min(state["low"], low)
+        state["high"] = high if state["high"] is None else max(state["high"], high)
+        below = self.min is not None and low < self.min
+        above = self.max is not None and high > self.max
+        if not (below or above):
+            return
+        mask: Any = np.zeros(len(values), dtype=bool)
+        if below:
+            mask |= values < self.min
+        if above:
+            mask |= values > self.max
+        where = np.flatnonzero(mask)
+        state["bad"] += len(where)
+        room = SAMPLE_ROWS - len(state["rows"])
+        if room > 0:
+            state["rows"].extend(offset + int(i) for i in where[:room])
 
     def finish(self, state: Any, rows: int) -> Outcome:
         share = state["bad"] / state["present"] if state["present"] else 0.0
