@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / ".work"
+MARK = "@@RESULT@@"  # workers print their JSON result on a line starting with this
 
 
 def fail(what: str, proc: subprocess.CompletedProcess[str]) -> None:
@@ -12,3 +23,38 @@ def fail(what: str, proc: subprocess.CompletedProcess[str]) -> None:
     print(proc.stdout[-4000:], file=sys.stderr)
     print(proc.stderr[-8000:], file=sys.stderr)
     sys.exit(1)
+
+
+def run_worker(python: Path | str, source: str, *args: str, cwd: Path, env: dict[str, str]) -> Any:
+    """Run ``source`` with ``python`` in a fresh process; return the JSON it reported."""
+    proc = subprocess.run(
+        [str(python), "-c", source, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        fail(f"worker in {python}", proc)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK) :])
+    fail(f"worker in {python} (no result line)", proc)
+    return None
+
+
+@contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A fresh folder under ``benchmarks/.work``, removed afterwards."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=WORK))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def ratio(name: str, anchor: float, ours: float, goal: float) -> None:
+    """Print how many times faster ``ours`` is than ``anchor``, with the goal."""
+    print(f"ratio {name}: {anchor / ours:.1f}x (goal >= {goal:g}x)")

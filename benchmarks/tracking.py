@@ -22,25 +22,20 @@ import json
 import math
 import os
 import platform
-import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import fail
+from _common import MARK, fail, run_worker
+from _common import scratch as common_scratch
 
 HERE = Path(__file__).resolve().parent
 MLFLOW_VENV = HERE / ".venvs" / "mlflow"
 MLFLOW_PY = MLFLOW_VENV / "bin" / "python"
-WORK = HERE / ".work"
-MARK = "@@RESULT@@"
 
 # Shared by every worker: report one JSON object on a marked line (libraries may print too).
 PRELUDE = f"""
@@ -239,32 +234,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def worker(python: Path | str, code: str, *args: str, cwd: Path, env: dict[str, str]) -> Any:
     """Run ``code`` with ``python`` in a fresh process and return the JSON it reports."""
-    proc = subprocess.run(
-        [str(python), "-c", PRELUDE + code, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        fail(f"worker in {python}", proc)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(MARK):
-            return json.loads(line[len(MARK) :])
-    fail(f"worker in {python} (no result line)", proc)
-    return None
+    return run_worker(python, PRELUDE + code, *args, cwd=cwd, env=env)
 
 
-@contextmanager
-def scratch() -> Iterator[Path]:
+def scratch() -> Any:
     """A fresh folder under ``benchmarks/.work``, removed afterwards."""
-    WORK.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="tracking-", dir=WORK))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    return common_scratch("tracking-")
 
 
 def run_cairn(code: str, *args: str, home: Path) -> Any:

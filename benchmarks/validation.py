@@ -60,23 +60,18 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import fail
+from _common import MARK, fail, ratio, run_worker
+from _common import scratch as common_scratch
 
 HERE = Path(__file__).resolve().parent
 VENVS = HERE / ".venvs"
-WORK = HERE / ".work"
-MARK = "@@RESULT@@"
 SEED = 20_240_601
 WARMUP_ROWS = 1_000
 
@@ -307,32 +302,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def worker(python: Path | str, code: str, *args: str, cwd: Path) -> Any:
     """Run ``code`` with ``python`` in a fresh process and return the JSON it reports."""
-    proc = subprocess.run(
-        [str(python), "-c", PRELUDE + code, *args],
-        cwd=cwd,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        fail(f"worker in {python}", proc)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(MARK):
-            return json.loads(line[len(MARK) :])
-    fail(f"worker in {python} (no result line)", proc)
-    return None
+    return run_worker(python, PRELUDE + code, *args, cwd=cwd, env=clean_env())
 
 
-@contextmanager
-def scratch() -> Iterator[Path]:
+def scratch() -> Any:
     """A fresh folder under ``benchmarks/.work``, removed afterwards."""
-    WORK.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="validation-", dir=WORK))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    return common_scratch("validation-")
 
 
 def anchor_python(name: str) -> Path:
@@ -415,10 +390,6 @@ def tool_figures(name: str, runs: list[dict[str, Any]]) -> None:
     if "checked" in runs[0]:
         failed = max(len(r["failed"]) for r in runs)
         print(f"figure checks-{name}: {runs[0]['checked']} run, {failed} failed on the clean table")
-
-
-def ratio(name: str, anchor: float, ours: float, goal: float) -> None:
-    print(f"ratio {name}: {anchor / ours:.1f}x (goal >= {goal:g}x)")
 
 
 def main() -> None:
