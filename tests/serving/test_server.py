@@ -376,3 +376,21 @@ def test_cairn_serve_under_uvicorn(forest: Any, project: Path) -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert len(read_prediction_log("clf")) == 2  # flushed on the graceful stop
+
+
+def test_a_suite_checks_every_requests_rows(forest: Any) -> None:
+    """With a suite, rows that fail one of its error expectations get a 422 naming it."""
+    x, _ = _frame()
+    suite = cairn.validation.profile(x, "features")
+    cairn.validation.save_suite(suite)
+
+    async def scenario() -> None:
+        spec = ModelSpec("clf", "models:/clf/1", suite="features")
+        async with client([spec]) as c:
+            good = await c.post("/predict", json={"inputs": _records(x.head(1))})
+            odd = dict(_records(x.head(1))[0], f0=1e6)
+            bad = await c.post("/predict", json={"inputs": [odd]})
+        assert good.status_code == 200  # one row: the suite's row count does not apply
+        assert bad.status_code == 422 and "f0 in [" in bad.json()["error"]
+
+    asyncio.run(scenario())

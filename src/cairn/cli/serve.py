@@ -22,6 +22,10 @@ def serve_command(
     fallback: Annotated[
         str | None, typer.Option("--fallback", help="a model URI answering when the model cannot")
     ] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option("--suite", help="also check every request's rows against this suite"),
+    ] = None,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="processes")] = 1,
@@ -46,7 +50,7 @@ def serve_command(
     """Serve models with adaptive batching, a fallback, metrics and a prediction log."""
     batching = serving.BatchOptions(max_batch_size, max_latency_ms, timeout_ms, max_queue_rows)
     specs = [
-        serving.ModelSpec(name, uri, fallback, batching)
+        serving.ModelSpec(name, uri, fallback, batching, suite)
         for name, uri in _models(model_uri, model or [])
     ]
     options = serving.ServerOptions(

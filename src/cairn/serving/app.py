@@ -45,6 +45,7 @@ class ModelSpec:
     uri: str  # models:/churn@champion, models:/churn/3, runs:/..., or an exported folder
     fallback: str | None = None  # a model URI answering when the primary cannot
     batching: BatchOptions = field(default_factory=BatchOptions)
+    suite: str | None = None  # a validation suite every request's rows must also pass
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class ServerOptions:
 @dataclass
 class _State:
     batchers: dict[str, Batcher] = field(default_factory=dict)
+    suites: dict[str, Any] = field(default_factory=dict)  # model name -> row-level suite
     ready: bool = False
     log: PredictionLog | None = None
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
@@ -77,7 +79,7 @@ def create_app(models: Sequence[ModelSpec], options: ServerOptions | None = None
         raise InvalidInputError(f"model names must differ; got {', '.join(names)}")
     opts = options or ServerOptions()
     metrics = ServerMetrics()
-    state = _State()
+    state = _State(suites={m.name: _row_suite(m.suite) for m in models if m.suite})
     # Loaded now (not at startup) so /docs can show each model's real request schema.
     primaries = {m.name: _served(load_model(m.uri), m.uri) for m in models}
     fallbacks = {m.name: _served(load_model(m.fallback), m.fallback) for m in models if m.fallback}
@@ -211,6 +213,8 @@ async def _handle(
     try:
         data = parse_body(body, opts.max_body_bytes)
         rows = check_rows(batcher.slot.model.signature, rows_of(data), opts.max_rows_per_request)
+        if name in state.suites:
+            _check_suite(state.suites[name], rows)
         result = await batcher.predict(
             rows, want_proba=bool(data.get("probabilities")), request_id=request_id
         )
@@ -223,6 +227,36 @@ async def _handle(
     except ModelUnavailable as exc:
         return 503, {"error": str(exc)}, {}
     return 200, _body(name, result), {VERSION_HEADER: result.served_by}
+
+
+def _row_suite(ref: str) -> Any:
+    """The suite ``ref`` without its table-level expectations (a request is a few rows, not
+    a batch: row counts and uniqueness across a table do not apply)."""
+    from cairn import validation
+
+    suite, _ = validation.load_suite(ref)
+    suite.expectations = [e for e in suite.expectations if e.kind not in ("row_count", "unique")]
+    suite.extra_columns = "allow"
+    return suite
+
+
+def _check_suite(suite: Any, rows: list[Any]) -> None:
+    """Refuse a request whose rows fail an ``error`` expectation of the suite (422), with the
+    same function batches and datasets are validated with."""
+    import pandas as pd
+
+    from cairn import validation
+
+    result = validation.validate(pd.DataFrame.from_records(rows), suite)
+    if not result.passed:
+        raise RequestError(
+            422,
+            [
+                f"{f.expectation}: observed {f.observed}, expected {f.expected}"
+                + (f" (rows {', '.join(map(str, f.rows))})" if f.rows else "")
+                for f in result.errors
+            ],
+        )
 
 
 def _body(name: str, result: Answer) -> dict[str, Any]:
@@ -441,7 +475,7 @@ def app_from_config() -> Any:
     with open(os.environ[CONFIG_ENV]) as f:
         config = json.load(f)
     models = [
-        ModelSpec(m["name"], m["uri"], m["fallback"], BatchOptions(**m["batching"]))
+        ModelSpec(m["name"], m["uri"], m["fallback"], BatchOptions(**m["batching"]), m["suite"])
         for m in config["models"]
     ]
     return create_app(models, ServerOptions(**config["options"]))
