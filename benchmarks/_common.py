@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -58,3 +59,32 @@ def scratch(prefix: str) -> Iterator[Path]:
 def ratio(name: str, anchor: float, ours: float, goal: float) -> None:
     """Print how many times faster ``ours`` is than ``anchor``, with the goal."""
     print(f"ratio {name}: {anchor / ours:.1f}x (goal >= {goal:g}x)")
+
+
+def ensure_venv(venv: Path, packages: list[str], version_of: str) -> str:
+    """Create the anchor's virtual environment ``venv`` on first use, install ``packages``
+    where they are missing, and return the installed version of ``version_of``."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating {venv} and installing {', '.join(packages)} (one-off, takes a while)...")
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
+
+    def anchor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(python), *args], capture_output=True, text=True, check=False)
+
+    names = [re.split(r"[<>=\[]", p, maxsplit=1)[0] for p in packages]
+    probe = (
+        "import importlib.metadata as m; "
+        + "".join(f"m.version({n!r}); " for n in names)
+        + f"print(m.version({version_of!r}))"
+    )
+    proc = anchor("-c", probe)
+    if proc.returncode != 0:
+        install = anchor("-m", "pip", "install", "--quiet", *packages)
+        if install.returncode != 0:
+            fail(f"pip install {' '.join(packages)}", install)
+        proc = anchor("-c", probe)
+        if proc.returncode != 0:
+            fail(f"{version_of} version probe", proc)
+    return proc.stdout.strip()

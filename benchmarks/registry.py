@@ -58,7 +58,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import fail
+from _common import ensure_venv, fail
 
 HERE = Path(__file__).resolve().parent
 MLFLOW_VENV = HERE / ".venvs" / "mlflow"
@@ -274,25 +274,7 @@ class CairnTool(Tool):
 
 def ensure_mlflow() -> str:
     """Create the anchor's virtual environment on first use; return MLflow's version."""
-    if not MLFLOW_PY.exists():
-        print(f"creating {MLFLOW_VENV} and installing mlflow (one-off, takes a while)...")
-        MLFLOW_VENV.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["python3.11", "-m", "venv", str(MLFLOW_VENV)], check=True)
-
-    def anchor(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(MLFLOW_PY), *args], capture_output=True, text=True, check=False)
-
-    # tracking.py installs mlflow alone; this benchmark also needs scikit-learn next to it.
-    probe = "import importlib.metadata as m; m.version('scikit-learn'); print(m.version('mlflow'))"
-    proc = anchor("-c", probe)
-    if proc.returncode != 0:
-        install = anchor("-m", "pip", "install", "--quiet", "mlflow", "scikit-learn")
-        if install.returncode != 0:
-            fail("pip install mlflow scikit-learn", install)
-        proc = anchor("-c", probe)
-        if proc.returncode != 0:
-            fail("mlflow version probe", proc)
-    return proc.stdout.strip()
+    return ensure_venv(MLFLOW_VENV, ["mlflow", "scikit-learn"], "mlflow")
 
 
 def mlflow_kwargs() -> dict[str, Any]:

@@ -30,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import MARK, fail, run_worker
+from _common import MARK, ensure_venv, fail, run_worker
 from _common import scratch as common_scratch
 
 HERE = Path(__file__).resolve().parent
@@ -262,24 +262,7 @@ def db_bytes(db: Path) -> int:
 
 def ensure_mlflow() -> str:
     """Create the anchor's virtual environment on first use; return MLflow's version."""
-    if not MLFLOW_PY.exists():
-        print(f"creating {MLFLOW_VENV} and installing mlflow (one-off, takes a while)...")
-        MLFLOW_VENV.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["python3.11", "-m", "venv", str(MLFLOW_VENV)], check=True)
-
-    def anchor(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(MLFLOW_PY), *args], capture_output=True, text=True, check=False)
-
-    probe = "import importlib.metadata as m; print(m.version('mlflow'))"
-    proc = anchor("-c", probe)
-    if proc.returncode != 0:
-        install = anchor("-m", "pip", "install", "--quiet", "mlflow")
-        if install.returncode != 0:
-            fail("pip install mlflow", install)
-        proc = anchor("-c", probe)
-        if proc.returncode != 0:
-            fail("mlflow version probe", proc)
-    return proc.stdout.strip()
+    return ensure_venv(MLFLOW_VENV, ["mlflow"], "mlflow")
 
 
 def ratio(name: str, anchor: float, ours: float, goal: float) -> None:

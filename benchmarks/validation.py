@@ -67,7 +67,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import MARK, fail, ratio, run_worker
+from _common import MARK, ensure_venv, ratio, run_worker
 from _common import scratch as common_scratch
 
 HERE = Path(__file__).resolve().parent
@@ -317,25 +317,7 @@ def anchor_python(name: str) -> Path:
 def ensure_anchor(name: str) -> str:
     """Create the anchor's virtual environment on first use; return the anchor's version."""
     venv_name, packages = ANCHORS[name]
-    venv, python = VENVS / venv_name, anchor_python(name)
-    if not python.exists():
-        print(f"creating {venv} and installing {' '.join(packages)} (one-off)...", flush=True)
-        VENVS.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
-
-    def anchor(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(python), *args], capture_output=True, text=True, check=False)
-
-    probe = f"import importlib.metadata as m; m.version('pyarrow'); print(m.version({name!r}))"
-    proc = anchor("-c", probe)
-    if proc.returncode != 0:
-        install = anchor("-m", "pip", "install", "--quiet", *packages)
-        if install.returncode != 0:
-            fail(f"pip install {' '.join(packages)}", install)
-        proc = anchor("-c", probe)
-        if proc.returncode != 0:
-            fail(f"{name} version probe", proc)
-    return proc.stdout.strip()
+    return ensure_venv(VENVS / venv_name, packages, name)
 
 
 def version_in(python: Path, package: str) -> str:

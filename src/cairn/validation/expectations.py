@@ -204,12 +204,11 @@ class Between(Expectation):
             state["rows"].extend(offset + int(i) for i in where[:room])
 
     def finish(self, state: Any, rows: int) -> Outcome:
-        share = state["bad"] / state["present"] if state["present"] else 0.0
+        share, ok = _judged(state, self.max_outside)
         observed = {"min": state["low"], "max": state["high"], "outside": round(share, 6)}
         expected = f"[{_num(self.min)}, {_num(self.max)}]" + (
             f", at most {self.max_outside:.2%} outside" if self.max_outside else ""
         )
-        ok = share <= tolerated(self.max_outside, state["present"])
         return Outcome(ok, observed, expected, state["rows"])
 
     def describe(self) -> str:
@@ -244,13 +243,12 @@ class Categories(Expectation):
                 state["unseen"][value] = True
 
     def finish(self, state: Any, rows: int) -> Outcome:
-        share = state["bad"] / state["present"] if state["present"] else 0.0
+        share, ok = _judged(state, self.max_unseen)
         observed = {"unseen_share": round(share, 6), "unseen": sorted(state["unseen"])[:10]}
         shown = ", ".join(self.allowed[:10]) + (" ..." if len(self.allowed) > 10 else "")
         expected = f"one of {shown}" + (
             f" (at most {self.max_unseen:.2%} others)" if self.max_unseen else ""
         )
-        ok = share <= tolerated(self.max_unseen, state["present"])
         return Outcome(ok, observed, expected, state["rows"])
 
     def describe(self) -> str:
@@ -333,13 +331,8 @@ class Matches(Expectation):
         self._note(state, pc.and_(pc.invert(ok), pc.is_valid(text)), offset)
 
     def finish(self, state: Any, rows: int) -> Outcome:
-        share = state["bad"] / state["present"] if state["present"] else 0.0
-        return Outcome(
-            share <= self.max_other + 1e-12,
-            f"{share:.2%} do not match",
-            f"/{self.pattern}/",
-            state["rows"],
-        )
+        share, ok = _judged(state, self.max_other)
+        return Outcome(ok, f"{share:.2%} do not match", f"/{self.pattern}/", state["rows"])
 
 
 PII_PATTERNS = {
@@ -399,6 +392,12 @@ class NoPersonalData(Expectation):
         found = {k: v for k, v in state["found"].items() if v}
         observed = {"found": found, "masked_samples": state["samples"]} if found else "none found"
         return Outcome(not found, observed, "no personal data", state["rows"])
+
+
+def _judged(state: Any, allowed: float) -> tuple[float, bool]:
+    """The share of offending values among those present, and whether ``allowed`` covers it."""
+    share = state["bad"] / state["present"] if state["present"] else 0.0
+    return share, share <= tolerated(allowed, state["present"])
 
 
 def tolerated(share: float, rows: int) -> float:
