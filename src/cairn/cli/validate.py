@@ -59,7 +59,7 @@ def profile_command(
     made = validation.profile(table, suite, holdout=holdout, source=dataset_version)
     stored = validation.save_suite(made)
     if output is not None:
-        output.write_text(made.to_yaml())
+        _write(output, made.to_yaml())
     console.print(
         Text(
             f"{stored.ref}: {len(made.expectations)} expectations for {len(made.columns())} columns"
@@ -94,7 +94,7 @@ def check_command(
     result = validation.validate(path, the_suite)
     validation.record_result(result, version, target=source, dataset_version=dataset_version)
     if report is not None:
-        report.write_text(validation.to_html(result))
+        _write(report, validation.to_html(result))
     if output is ReportFormat.json:
         typer.echo(result.to_json())
     elif output is ReportFormat.html:
@@ -137,6 +137,19 @@ def _print(result: validation.ValidationResult) -> None:
             Text(", ".join(str(r) for r in f.rows) or "-"),
         )
     console.print(table)
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary name, then a rename)."""
+    import os
+
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise InvalidInputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _columns_of(path: Path) -> set[str]:
