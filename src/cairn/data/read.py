@@ -12,12 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection
-
-from cairn.core import context
 from cairn.core.errors import ArtifactCorruptedError, ArtifactNotFoundError, InvalidInputError
 from cairn.core.hashing import split_digest
-from cairn.core.ids import now_ms
 from cairn.core.progress import track
 from cairn.core.settings import get_settings
 from cairn.data import _queries
@@ -25,7 +21,7 @@ from cairn.data._refs import parse_ref
 from cairn.data._tables import table_format
 from cairn.data.dataset import DatasetVersion, FileEntry
 from cairn.store import Store, get_store
-from cairn.store.lineage import DATASET_VERSION, INPUT, RUN, Node, record_edge
+from cairn.store.lineage import DATASET_VERSION, Node, record_run_input
 
 COMPLETE = ".cairn-complete"
 
@@ -40,19 +36,6 @@ def _resolve(store: Store, ref: str) -> tuple[int, DatasetVersion, list[FileEntr
             f"{version.ref} was deleted and its files garbage-collected; use another version"
         )
     return version_id, version, files
-
-
-def _record_input(store: Store, version_id: int) -> None:
-    run_uid = context.current_run_id()
-    if run_uid is None:
-        return
-
-    def record(conn: Connection) -> None:
-        run_id = _queries.run_db_id(conn, run_uid)
-        if run_id is not None:
-            record_edge(conn, Node(DATASET_VERSION, version_id), Node(RUN, run_id), INPUT, now_ms())
-
-    store.db.transact(record)
 
 
 def version(ref: str) -> DatasetVersion:
@@ -70,7 +53,7 @@ def path(ref: str) -> Path:
     store = get_store()
     version_id, found, entries = _resolve(store, ref)
     folder = _cached_folder(store, found, entries)
-    _record_input(store, version_id)
+    record_run_input(store.db, Node(DATASET_VERSION, version_id))
     return folder
 
 
@@ -150,7 +133,7 @@ def get(ref: str, dest: str | Path, *, force: bool = False) -> Path:
         ) from None
     finally:
         _remove_tree(staging)
-    _record_input(store, version_id)
+    record_run_input(store.db, Node(DATASET_VERSION, version_id))
     return target
 
 
@@ -170,7 +153,7 @@ def load(ref: str, as_: Reader = "pandas", *, file: str | None = None) -> Any:
         store, ref
     )  # once: a version added meanwhile is not mixed in
     folder = _cached_folder(store, found, entries)
-    _record_input(store, version_id)
+    record_run_input(store.db, Node(DATASET_VERSION, version_id))
     names = [e.path for e in entries]
     tables = [n for n in names if table_format(n)]
     if file is not None:

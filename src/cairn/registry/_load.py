@@ -16,9 +16,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
-
-from cairn.core import context
 from cairn.core.errors import (
     ArtifactCorruptedError,
     ArtifactNotFoundError,
@@ -28,7 +25,6 @@ from cairn.core.errors import (
     ModelNotFoundError,
 )
 from cairn.core.hashing import hash_bytes, hash_file, split_digest
-from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.core.settings import get_settings
 from cairn.core.uris import ModelUri, RunUri, parse_model_uri
@@ -38,7 +34,7 @@ from cairn.registry.flavors import get_flavor, requirement_mismatches
 from cairn.registry.model_version import ModelFile, ModelVersion
 from cairn.registry.signature import Signature, enforce
 from cairn.store import Store, get_store
-from cairn.store.lineage import INPUT, MODEL_VERSION, RUN, Node, record_edge
+from cairn.store.lineage import MODEL_VERSION, Node, record_run_input
 
 FILES = "cairn-files.json"  # an exported model's file list, checked when it is loaded
 
@@ -121,7 +117,7 @@ def load_model(uri: str | Path, *, safe: bool = False) -> LoadedModel:
     folder = _materialize(store, parsed, files)
     loaded = _load_folder(folder, str(parsed), version, safe=safe)
     if version_id is not None:
-        _record_input(store, version_id)
+        record_run_input(store.db, Node(MODEL_VERSION, version_id))
     return loaded
 
 
@@ -182,19 +178,6 @@ def _load_exported(folder: Path, *, safe: bool) -> LoadedModel:
 
 def _version_facts(version: ModelVersion) -> dict[str, Any]:
     return dataclasses.asdict(version)
-
-
-def _record_input(store: Store, version_id: int) -> None:
-    run_uid = context.current_run_id()
-    if run_uid is None:
-        return
-
-    def record(conn: Connection) -> None:
-        run_id = _queries.run_db_id(conn, run_uid)
-        if run_id is not None:
-            record_edge(conn, Node(MODEL_VERSION, version_id), Node(RUN, run_id), INPUT, now_ms())
-
-    store.db.transact(record)
 
 
 def _load_folder(

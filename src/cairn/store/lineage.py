@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, and_, or_, select
 
+from cairn.core import context
+from cairn.core.ids import now_ms
 from cairn.store.db.dialect import insert_ignore
-from cairn.store.db.schema import lineage_edges
+from cairn.store.db.schema import lineage_edges, runs
+
+if TYPE_CHECKING:
+    from cairn.store.db.session import Database
 
 RUN = "run"
 DATASET_VERSION = "dataset_version"
@@ -57,6 +63,21 @@ def record_edge(conn: Connection, src: Node, dst: Node, relation: str, now: int)
     )
 
 
+def record_run_input(db: Database, source: Node) -> None:
+    """Record ``source`` as an input of the current run (``core.context``), if one is active:
+    what ``cairn.data.load`` and ``cairn.load_model`` call on every read."""
+    run_uid = context.current_run_id()
+    if run_uid is None:
+        return
+
+    def record(conn: Connection) -> None:
+        run_id = conn.execute(select(runs.c.id).where(runs.c.uid == run_uid)).scalar()
+        if run_id is not None:
+            record_edge(conn, source, Node(RUN, int(run_id)), INPUT, now_ms())
+
+    db.transact(record)
+
+
 def edges_into(conn: Connection, nodes: Sequence[Node]) -> list[Edge]:
     """Edges whose destination is one of ``nodes`` (where each came from)."""
     return _edges(conn, nodes, incoming=True)
@@ -95,4 +116,5 @@ __all__ = [
     "edges_into",
     "edges_out_of",
     "record_edge",
+    "record_run_input",
 ]
