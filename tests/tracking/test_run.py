@@ -302,3 +302,41 @@ def test_sigterm_flushes_and_ends_the_run_killed(project: Path, main: str) -> No
     assert record.status == "killed"
     assert record.error == "terminated by SIGTERM"
     assert len(record.metric_history["x"]) == 1000
+
+
+def _blocked_signals(native_id: int) -> set[int]:
+    """The signals a thread of this process blocks, read from /proc (Linux)."""
+    status = Path(f"/proc/self/task/{native_id}/status").read_text()
+    mask = int(
+        next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16
+    )
+    return {bit + 1 for bit in range(64) if mask >> bit & 1}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread masks from /proc")
+def test_background_threads_leave_sigterm_to_the_main_thread(project: Path) -> None:
+    """The kernel can only deliver kill's SIGTERM to the main thread, which runs the handler.
+
+    A SIGTERM the kernel hands to a background thread does not wake a main thread sleeping or
+    blocked in a read, so the program would ignore ``kill`` until that call returned (seen in
+    CI as a child still asleep 30 s after SIGTERM).
+    """
+    import signal
+    import threading
+
+    cairn.configure(flush_interval=0.05)
+    with cairn.run():
+        cairn.log({"x": 1.0})
+        deadline = time.monotonic() + 10
+        names = {"cairn-metric-sink", "cairn-system-metrics"}
+        while time.monotonic() < deadline:
+            threads = [t for t in threading.enumerate() if t.name in names]
+            if {t.name for t in threads} == names:
+                break
+            time.sleep(0.02)
+        assert {t.name for t in threads} == names
+        for thread in threads:
+            assert thread.native_id is not None
+            blocked = _blocked_signals(thread.native_id)
+            assert {signal.SIGTERM, signal.SIGINT} <= blocked, thread.name
+    assert signal.SIGTERM not in _blocked_signals(threading.get_native_id())

@@ -26,6 +26,7 @@ from cairn.core.hashing import StreamingHasher, hash_bytes, hash_file
 from cairn.core.ids import now_ms
 from cairn.core.progress import track
 from cairn.core.settings import get_settings
+from cairn.core.threads import leave_signals_to_main_thread
 from cairn.core.user import current_user
 from cairn.data import _queries
 from cairn.data._frequency import check_frequency
@@ -259,7 +260,9 @@ def _add_local(
             results.append(_Hashed(found, digest, True, stored))
     small = [f for f in misses if f.size < BIG_FILE]
     big = [f for f in misses if f.size >= BIG_FILE]
-    with ThreadPoolExecutor(_workers(), thread_name_prefix="cairn-add") as pool:
+    with ThreadPoolExecutor(
+        _workers(), thread_name_prefix="cairn-add", initializer=leave_signals_to_main_thread
+    ) as pool:
         futures = [pool.submit(_hash_and_store, store, f) for f in small]
         for future in track(as_completed(futures), len(futures), f"adding {root.name}"):
             results.append(future.result())
@@ -351,7 +354,9 @@ def _add_remote(store: Store, fs: Any, files: list[Found]) -> list[_Hashed]:
             return _Hashed(read, hasher.digest, False, stored)
 
     results: list[_Hashed] = []
-    with ThreadPoolExecutor(_workers(), thread_name_prefix="cairn-add") as pool:
+    with ThreadPoolExecutor(
+        _workers(), thread_name_prefix="cairn-add", initializer=leave_signals_to_main_thread
+    ) as pool:
         futures = [pool.submit(one, f) for f in files]
         for future in track(as_completed(futures), len(futures), "downloading and adding"):
             results.append(future.result())

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from cairn.core.errors import InvalidInputError
 from cairn.core.ids import now_ms
 from cairn.core.settings import get_settings
+from cairn.core.threads import leave_signals_to_main_thread
 from cairn.core.user import current_user
 from cairn.data import _queries
 from cairn.data._add import _hash_local, catalog_fields
@@ -323,7 +324,9 @@ def _digests(root: Path, files: list[Found]) -> tuple[dict[str, str], int]:
             else:
                 missing.append(f)
         if missing:
-            with ThreadPoolExecutor(min(HASH_WORKERS, len(missing))) as pool:
+            with ThreadPoolExecutor(
+                min(HASH_WORKERS, len(missing)), initializer=leave_signals_to_main_thread
+            ) as pool:
                 for f, digest in zip(missing, pool.map(_hash_local, missing), strict=True):
                     digests[f.rel] = digest
             # The cache is a local index of file contents, not the store: the next status of

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cairn.core.logging import logger
+from cairn.core.threads import leave_signals_to_main_thread
 from cairn.registry import LoadedModel
 from cairn.serving.metrics import ServerMetrics
 from cairn.serving.prediction_log import LoggedBatch, PredictionLog
@@ -95,8 +96,12 @@ class Batcher:
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._carry: _Pending | None = None
         self._queued_rows = 0
-        self._inference = ThreadPoolExecutor(1, thread_name_prefix=f"cairn-infer-{name}")
-        self._fallback_thread = ThreadPoolExecutor(1, thread_name_prefix=f"cairn-fallback-{name}")
+        self._inference = ThreadPoolExecutor(
+            1, f"cairn-infer-{name}", initializer=leave_signals_to_main_thread
+        )
+        self._fallback_thread = ThreadPoolExecutor(
+            1, f"cairn-fallback-{name}", initializer=leave_signals_to_main_thread
+        )
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

@@ -30,6 +30,7 @@ from cairn.core.errors import InvalidInputError
 from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.core.settings import get_settings
+from cairn.core.threads import start_thread
 from cairn.store import Store, get_store
 from cairn.store.db.schema import prediction_log_files
 
@@ -79,8 +80,7 @@ class PredictionLog:
         self._spool_dir.mkdir(parents=True, exist_ok=True)
         for path in sorted(self._spool_dir.glob("*.arrow")):
             self._recover(path)
-        self._thread = threading.Thread(target=self._run, name="cairn-prediction-log", daemon=True)
-        self._thread.start()
+        self._thread = start_thread(self._run, "cairn-prediction-log")
 
     def append(self, batch: LoggedBatch) -> bool:
         """Queue a batch for the log; False (and its rows counted as dropped) when full."""

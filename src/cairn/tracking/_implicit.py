@@ -20,6 +20,7 @@ from cairn.core.errors import CairnError
 from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.core.settings import Settings
+from cairn.core.threads import start_thread
 from cairn.tracking import _output, _queries, capture, system_metrics
 from cairn.tracking._liveness import this_host
 from cairn.tracking.record import ArtifactEntry
@@ -76,13 +77,11 @@ def begin(run: Run, settings: Settings, facts: StartFacts, *, process: bool) -> 
     packages = process and switches.packages
     if facts.diff is not None or packages:
         cache_dir = settings.home_dir / "cache"
-        state.thread = threading.Thread(
-            target=_store_in_background,
-            args=(run, facts.diff, cache_dir if packages else None, packages),
-            name=f"cairn-capture-{run.id}",
-            daemon=True,
+        state.thread = start_thread(
+            _store_in_background,
+            f"cairn-capture-{run.id}",
+            (run, facts.diff, cache_dir if packages else None, packages),
         )
-        state.thread.start()
     if process and switches.output:
         state.mirror = _output.start_mirror(run.id, settings.home_dir / "tmp") is not None
     if process and switches.system_metrics:

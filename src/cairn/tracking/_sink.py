@@ -21,6 +21,7 @@ from typing import Any
 from cairn.core.errors import CairnError
 from cairn.core.ids import now_ms
 from cairn.core.logging import logger
+from cairn.core.threads import start_thread
 from cairn.store.db import Database
 from cairn.tracking import _queries
 from cairn.tracking._codec import pack
@@ -92,10 +93,7 @@ class MetricSink:
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(
-                target=self._loop, name="cairn-metric-sink", daemon=True
-            )
-            self._thread.start()
+            self._thread = start_thread(self._loop, "cairn-metric-sink")
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -22,6 +22,7 @@ import psutil
 
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.logging import logger
+from cairn.core.threads import start_thread
 
 THREAD_NAME = "cairn-system-metrics"
 MIB = 1024.0 * 1024.0
@@ -103,8 +104,7 @@ class SystemMetricsSampler:
                 return
             self._runs[target.id] = _Sampled(target, interval, due=time.monotonic())
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
-                self._thread.start()
+                self._thread = start_thread(self._loop, THREAD_NAME)
         self._wake.set()
 
     def stop(self, target: MetricTarget) -> None:
