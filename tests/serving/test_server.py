@@ -326,6 +326,44 @@ def test_several_models_and_docs(forest: Any) -> None:
     asyncio.run(scenario())
 
 
+def test_fastapi_answers_the_same_as_the_direct_path(forest: Any) -> None:
+    """The prediction routes FastAPI documents answer like the direct path that serves them
+    (for an app mounted elsewhere), and both honour a mount's root path, request ids and the
+    body limit, however the body arrives."""
+    x, _ = _frame()
+    body = {"inputs": _records(x.head(3))}
+
+    async def scenario() -> None:
+        options = ServerOptions(max_body_bytes=2_000)
+        async with client([ModelSpec("clf", "models:/clf/1")], options) as c:
+            direct = await c.post("/predict", json=body, headers={"X-Request-ID": "abc"})
+            api = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=c.app.api), base_url="http://cairn"
+            )
+            async with api:
+                via_fastapi = await api.post("/v1/models/clf/predict", json=body)
+            mounted = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=c.app, root_path="/ml"), base_url="http://cairn"
+            )
+            async with mounted:
+                under_root = await mounted.post("/ml/predict", json=body)
+
+            async def chunks() -> AsyncIterator[bytes]:  # no content-length: read in parts
+                for _ in range(40):
+                    yield b" " * 100
+
+            streamed = await c.post("/predict", content=chunks())
+            plain = await c.post("/predict", json=body)
+        assert direct.json()["predictions"] == forest.predict(x.head(3)).tolist()
+        assert direct.headers["X-Request-ID"] == "abc"
+        assert via_fastapi.json()["predictions"] == direct.json()["predictions"]
+        assert under_root.json()["predictions"] == direct.json()["predictions"]
+        assert streamed.status_code == 413 and "limit" in streamed.json()["error"]
+        assert len({plain.headers["X-Request-ID"], via_fastapi.headers["X-Request-ID"]}) == 2
+
+    asyncio.run(scenario())
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
