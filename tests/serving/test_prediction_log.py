@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from cairn.serving import read_prediction_log
 from cairn.serving.prediction_log import LoggedBatch, PredictionLog
+from cairn.store import get_store
+from cairn.store.db.schema import prediction_log_files
 
 
 def _batch(n: int, version: int = 1, start: int = 0) -> LoggedBatch:
@@ -38,9 +41,40 @@ def test_batches_are_sealed_into_the_store_on_close(project: Path) -> None:
     assert list(Path(project / ".cairn" / "spool" / "predictions").iterdir()) == []
 
 
+def test_a_spool_is_sealed_a_row_group_at_a_time(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sealing streams the spool into several row groups; every row and the time range stay."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cairn.serving import prediction_log
+
+    monkeypatch.setattr(prediction_log, "ROW_GROUP_ROWS", 25)
+    log = PredictionLog(group_s=0)
+    log.start()
+    for i in range(10):  # one write per batch: many Arrow batches in the spool
+        assert log.append(_batch(10, start=i * 10))
+        deadline = time.monotonic() + 10
+        while log.written_rows < (i + 1) * 10 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    log.close()
+    frame = read_prediction_log("m")
+    assert frame["x"].tolist() == [float(i) for i in range(100)]
+    store = get_store()
+    with store.db.read() as conn:
+        listed = conn.execute(prediction_log_files.select()).one()
+    assert listed.rows == 100
+    assert listed.first_ms <= listed.last_ms
+    parquet = pq.ParquetFile(pa.BufferReader(store.artifacts.read_bytes(listed.digest)))
+    assert parquet.metadata.num_row_groups >= 3
+
+
 KILLED_WRITER = """
 import os, sys
 from cairn.serving.prediction_log import LoggedBatch, PredictionLog
+from cairn.store import get_store
+from cairn.store.db.schema import prediction_log_files
 log = PredictionLog(seal_after_s=3600)
 log.start()
 for i in range(3):

@@ -11,6 +11,7 @@ missed ``timeout_ms``) is answered by the fallback, flagged, and counted.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 
 from cairn.core.logging import logger
 from cairn.core.threads import leave_signals_to_main_thread
-from cairn.registry import LoadedModel
+from cairn.registry import LoadedModel, Signature
 from cairn.serving.metrics import ServerMetrics
 from cairn.serving.prediction_log import LoggedBatch, PredictionLog
 
@@ -301,13 +302,16 @@ def _infer(
     signature = model.signature
     prepared: Any = None
     if signature is not None and signature.tensor is None:
-        data: Any = pd.DataFrame.from_records(rows, columns=[c.name for c in signature.columns])
-        try:  # the rows passed check_rows: one vectorised cast is all they need
-            prepared = data.astype(
-                {c.name: c.dtype for c in signature.columns if c.kind != "string"}
-            )
-        except (TypeError, ValueError):
-            prepared = None
+        prepared = _numeric_frame(signature, rows)
+        data: Any = None
+        if prepared is None:
+            data = pd.DataFrame.from_records(rows, columns=[c.name for c in signature.columns])
+            try:  # the rows passed check_rows: one vectorised cast is all they need
+                prepared = data.astype(
+                    {c.name: c.dtype for c in signature.columns if c.kind != "string"}
+                )
+            except (TypeError, ValueError):
+                prepared = None
     elif rows and isinstance(rows[0], dict):
         data = pd.DataFrame.from_records(rows)
     else:
@@ -329,6 +333,33 @@ def _infer(
             else list(range(len(probabilities[0]) if probabilities else 0))
         )
     return predictions, probabilities, classes
+
+
+def _numeric_frame(signature: Signature, rows: list[Any]) -> Any:
+    """The rows as one NumPy block in a DataFrame, when every column has the same numeric
+    dtype (most tabular models): about ten times cheaper than building it column by column
+    and casting, and all of it is time the inference thread holds the interpreter. None when
+    the columns differ, or a value does not fit (the general path then says why)."""
+    import numpy as np
+    import pandas as pd
+
+    columns = signature.columns
+    dtypes = {c.dtype for c in columns}
+    if len(dtypes) != 1 or columns[0].kind not in ("float", "integer"):
+        return None
+    names = _column_index(tuple(c.name for c in columns))
+    try:  # check_rows let through numbers only (whole ones for integer columns)
+        values = np.array([[row[n] for n in names] for row in rows], dtype=columns[0].dtype)
+    except (TypeError, ValueError, KeyError, OverflowError):
+        return None
+    return pd.DataFrame(values, columns=names, copy=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _column_index(names: tuple[str, ...]) -> Any:
+    import pandas as pd
+
+    return pd.Index(list(names), dtype=object)
 
 
 def _as_list(output: Any) -> list[Any]:

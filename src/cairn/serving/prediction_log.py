@@ -39,6 +39,7 @@ from cairn.store import Store, get_store
 from cairn.store.db.schema import prediction_log_files
 
 META = ("_ts", "_request_id", "_version", "_fallback")
+ROW_GROUP_ROWS = 32_768  # rows per Parquet row group when a spool is sealed
 
 
 @dataclass
@@ -222,45 +223,62 @@ class PredictionLog:
             self._seal_file(path)
 
     def _seal_file(self, path: Path) -> None:
-        """Turn a spool into a Parquet object listed in the store; remove the spool."""
+        """Turn a spool into a Parquet object listed in the store; remove the spool.
+
+        Streamed, a row group at a time (``ROW_GROUP_ROWS``): a whole spool in memory would
+        grow the server by tens of MB each time one is sealed."""
         import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         model, version, day = _parse_name(path.name)
-        batches = []
+        rows, first, last = 0, None, None
         try:
-            with pa.OSFile(str(path), "rb") as source:
-                reader = pa.ipc.open_stream(source)
-                with contextlib.suppress(pa.ArrowInvalid, OSError):  # a torn last batch
-                    for record_batch in reader:
-                        batches.append(record_batch)
-                schema = reader.schema
+            source = pa.OSFile(str(path), "rb")
         except (pa.ArrowInvalid, OSError):
-            path.unlink(missing_ok=True)  # not even a schema was written: nothing to keep
             return
-        table = pa.Table.from_batches(batches, schema=schema)
-        if table.num_rows:
-            with tempfile.TemporaryDirectory(prefix="cairn-log-") as scratch:
-                parquet = Path(scratch) / "log.parquet"
-                pq.write_table(table, parquet, compression="zstd")
+        with source, tempfile.TemporaryDirectory(prefix="cairn-log-") as scratch:
+            try:
+                reader = pa.ipc.open_stream(source)
+            except (pa.ArrowInvalid, OSError):
+                source.close()
+                path.unlink(missing_ok=True)  # not even a schema was written: nothing to keep
+                return
+            parquet = Path(scratch) / "log.parquet"
+            with pq.ParquetWriter(parquet, reader.schema, compression="zstd") as writer:
+                group: list[Any] = []
+                held = 0
+                with contextlib.suppress(pa.ArrowInvalid, OSError):  # a torn last batch
+                    for batch in reader:
+                        if not batch.num_rows:
+                            continue
+                        stamps = pc.min_max(batch.column("_ts").cast(pa.int64())).as_py()
+                        first = stamps["min"] if first is None else min(first, stamps["min"])
+                        last = stamps["max"] if last is None else max(last, stamps["max"])
+                        group.append(batch)
+                        held += batch.num_rows
+                        if held >= ROW_GROUP_ROWS:
+                            writer.write_table(pa.Table.from_batches(group, reader.schema))
+                            rows, group, held = rows + held, [], 0
+                if group:
+                    writer.write_table(pa.Table.from_batches(group, reader.schema))
+                    rows += held
+            if rows:
                 stored = self._store.artifacts.put_file(parquet)
-            stamps = table.column("_ts")
-            first = int(pa.compute.min(stamps).as_py().timestamp() * 1000)
-            last = int(pa.compute.max(stamps).as_py().timestamp() * 1000)
-            self._store.db.transact(
-                lambda conn: conn.execute(
-                    prediction_log_files.insert().values(
-                        model=model,
-                        version=version,
-                        day=day,
-                        digest=stored.digest,
-                        rows=table.num_rows,
-                        first_ms=first,
-                        last_ms=last,
-                        created_ms=now_ms(),
+                self._store.db.transact(
+                    lambda conn: conn.execute(
+                        prediction_log_files.insert().values(
+                            model=model,
+                            version=version,
+                            day=day,
+                            digest=stored.digest,
+                            rows=rows,
+                            first_ms=first,
+                            last_ms=last,
+                            created_ms=now_ms(),
+                        )
                     )
                 )
-            )
         path.unlink(missing_ok=True)
 
 
