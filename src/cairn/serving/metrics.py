@@ -3,6 +3,8 @@ as in tests, never share counters)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 BYTES_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
@@ -62,6 +64,7 @@ class ServerMetrics:
             ["model"],
             registry=self.registry,
         )
+        self._children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
         self.version = Gauge(
             "cairn_model_version",
             "Registered version being served",
@@ -77,7 +80,16 @@ class ServerMetrics:
 
     def observe_request(self, model: str, status: int, seconds: float, body: int) -> None:
         """Count one answered request."""
-        code = str(status)
-        self.requests.labels(model, code).inc()
-        self.latency.labels(model, code).observe(seconds)
-        self.payload.labels(model).observe(body)
+        children = self._children.get((model, status))
+        if children is None:  # looking labels up takes a lock and a dict: once per pair
+            code = str(status)
+            children = (
+                self.requests.labels(model, code),
+                self.latency.labels(model, code),
+                self.payload.labels(model),
+            )
+            self._children[(model, status)] = children
+        requests, latency, payload = children
+        requests.inc()
+        latency.observe(seconds)
+        payload.observe(body)
