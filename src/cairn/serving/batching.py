@@ -93,6 +93,8 @@ class Batcher:
         self.fallback = fallback
         self.options = options
         self._metrics = metrics
+        self._queue_gauge = metrics.queue_depth.labels(name)
+        self._batch_rows = metrics.batch_size.labels(name)
         self._log = log
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._carry: _Pending | None = None
@@ -131,7 +133,7 @@ class Batcher:
             raise Overloaded(f"{self._queued_rows} rows are waiting for {self.name}")
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._queued_rows += len(rows)
-        self._metrics.queue_depth.labels(self.name).set(self._queued_rows)
+        self._queue_gauge.set(self._queued_rows)
         await self._queue.put(_Pending(rows, want_proba, request_id, future))
         return await future
 
@@ -146,7 +148,7 @@ class Batcher:
             batch, stop = await self._gather(first)
             size = sum(len(p.rows) for p in batch)
             self._queued_rows -= size
-            self._metrics.queue_depth.labels(self.name).set(self._queued_rows)
+            self._queue_gauge.set(self._queued_rows)
             try:
                 await self._run(batch)
             except Exception as exc:  # never let one batch stop the dispatcher
@@ -185,7 +187,7 @@ class Batcher:
         served = self.slot  # a swap during this batch applies from the next one
         want_proba = served.model.has_proba and any(p.want_proba for p in batch)
         rows = [r for p in batch for r in p.rows]
-        self._metrics.batch_size.labels(self.name).observe(len(rows))
+        self._batch_rows.observe(len(rows))
         work = loop.run_in_executor(self._inference, _infer, served.model, rows, want_proba)
         try:
             predictions, probabilities, classes = await asyncio.wait_for(
