@@ -461,3 +461,68 @@ def test_loading_inside_a_run_records_the_version_as_an_input(quiet_capture: Non
         assert run_id is not None
         edges = edges_into(conn, [Node(RUN, run_id)])
     assert [e.src.kind for e in edges] == [MODEL_VERSION]
+
+
+def test_the_lean_lookup_equals_the_full_one(
+    quiet_capture: None, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading by URI outside a run reads the SQLite store without SQLAlchemy; what it finds
+    is what the full path finds, and it steps aside wherever it cannot be sure."""
+    from cairn.core.uris import parse_model_uri
+    from cairn.registry import _lean
+    from cairn.registry._load import _resolve
+
+    model = _model()
+    with cairn.run():
+        for _ in range(3):
+            cairn.log_model(model, "churn")
+    registry.set_alias("churn", "champion", 1)
+    registry.set_alias("churn", "challenger", 1)
+    registry.set_model_tags("churn/1", {"stage": "prod"})
+    registry.describe("churn/1", "the first")
+    registry.delete_version("churn/3")
+    store = get_store()
+    for text in ("models:/churn@champion", "models:/churn/2", "models:/churn/latest"):
+        uri = parse_model_uri(text)
+        lean = _lean.resolve(uri)
+        assert lean is not None, text
+        _, version, files = _resolve(store, uri)
+        assert lean == (cairn.config.home_dir, version, files), text
+    assert _lean.resolve(parse_model_uri("models:/churn/1"))[1].tags == {"stage": "prod"}
+    for text in ("models:/churn@nope", "models:/nope/1", "models:/churn/3", "models:/churn/9"):
+        assert _lean.resolve(parse_model_uri(text)) is None, text  # the full path explains
+    champion = parse_model_uri("models:/churn@champion")
+    with cairn.run():
+        assert _lean.resolve(champion) is None  # the load is recorded as the run's input
+    monkeypatch.setenv("CAIRN_RUN_ID", "abc")
+    assert _lean.resolve(champion) is None
+    monkeypatch.delenv("CAIRN_RUN_ID")
+    cairn.configure(store=f"sqlite:///{project / 'other.db'}")
+    assert _lean.resolve(champion) is None  # no such file: nothing registered there
+
+
+LOAD_ONLY = """
+import sys, cairn
+model = cairn.load_model("models:/churn@champion")
+print(model.version, [m for m in ("sqlalchemy", "pydantic") if m in sys.modules])
+"""
+
+
+def test_a_program_that_only_loads_imports_no_store(quiet_capture: None, project: Path) -> None:
+    """A fresh process loading by alias needs neither SQLAlchemy nor pydantic (log_model left
+    the version's files in the load cache)."""
+    with cairn.run():
+        cairn.log_model(_model(), "churn")
+    registry.set_alias("churn", "champion", 1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    env["CAIRN_HOME"] = str(cairn.config.home_dir)
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_ONLY],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "1 []"

@@ -56,9 +56,16 @@ def sqlite_locations() -> tuple[Path, Path] | None:
     ):
         return None
     home_dir = Path(home) if home else root / HOME_DIR
+    database = sqlite_file(home_dir, store)
+    return None if database is None else (home_dir, database)
+
+
+def sqlite_file(home_dir: Path, store: str | None) -> Path | None:
+    """The SQLite database a store URL names (the home's ``cairn.db`` when there is none), or
+    None for another database or a URL with options."""
     if not store:
-        return home_dir, home_dir / "cairn.db"
+        return home_dir / "cairn.db"
     prefix = "sqlite:///"
     if not store.startswith(prefix) or "?" in store:
         return None
-    return home_dir, Path(store[len(prefix) :])
+    return Path(store[len(prefix) :])

@@ -4,33 +4,88 @@ history), load any version by URI, and trace a version back to its run, code and
 A third-party flavor is an object following ``Flavor``, announced by a plugin whose
 ``@cairn.registry.hookimpl``-marked ``cairn_model_flavors()`` returns it, under the ``cairn``
 entry-point group.
+
+Names are imported on first use (module ``__getattr__``): loading a model by URI needs none of
+the store's SQLAlchemy (see ``_lean``), and ``import cairn.registry`` costs next to nothing.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from cairn.core.hookspecs import hookimpl
-from cairn.registry._gc import clear_load_cache, drop_deleted_files
-from cairn.registry._load import LoadedModel, export_model, load_model
-from cairn.registry._log import log_model
-from cairn.registry.catalog import (
-    alias_history,
-    delete_alias,
-    delete_version,
-    describe,
-    get_model,
-    get_model_version,
-    list_models,
-    list_versions,
-    restore_version,
-    set_alias,
-    set_model_tags,
-)
-from cairn.registry.flavors import Flavor, all_flavors
-from cairn.registry.lineage import LineageNode, model_lineage
-from cairn.registry.model_version import AliasMove, ModelFile, ModelVersion, RegisteredModel
-from cairn.registry.promote import Check, Comparison, Promotion, compare_models, parse_rule, promote
-from cairn.registry.python_model import ModelContext, PythonModel
-from cairn.registry.signature import ColumnSpec, Signature, TensorSpec, infer_signature
+
+if TYPE_CHECKING:
+    from cairn.registry._gc import clear_load_cache, drop_deleted_files
+    from cairn.registry._load import LoadedModel, export_model, load_model
+    from cairn.registry._log import log_model
+    from cairn.registry.catalog import (
+        alias_history,
+        delete_alias,
+        delete_version,
+        describe,
+        get_model,
+        get_model_version,
+        list_models,
+        list_versions,
+        restore_version,
+        set_alias,
+        set_model_tags,
+    )
+    from cairn.registry.flavors import Flavor, all_flavors
+    from cairn.registry.lineage import LineageNode, model_lineage
+    from cairn.registry.model_version import AliasMove, ModelFile, ModelVersion, RegisteredModel
+    from cairn.registry.promote import (
+        Check,
+        Comparison,
+        Promotion,
+        compare_models,
+        parse_rule,
+        promote,
+    )
+    from cairn.registry.python_model import ModelContext, PythonModel
+    from cairn.registry.signature import ColumnSpec, Signature, TensorSpec, infer_signature
+
+_LAZY = {
+    "AliasMove": "cairn.registry.model_version",
+    "Check": "cairn.registry.promote",
+    "ColumnSpec": "cairn.registry.signature",
+    "Comparison": "cairn.registry.promote",
+    "Flavor": "cairn.registry.flavors",
+    "LineageNode": "cairn.registry.lineage",
+    "LoadedModel": "cairn.registry._load",
+    "ModelContext": "cairn.registry.python_model",
+    "ModelFile": "cairn.registry.model_version",
+    "ModelVersion": "cairn.registry.model_version",
+    "Promotion": "cairn.registry.promote",
+    "PythonModel": "cairn.registry.python_model",
+    "RegisteredModel": "cairn.registry.model_version",
+    "Signature": "cairn.registry.signature",
+    "TensorSpec": "cairn.registry.signature",
+    "alias_history": "cairn.registry.catalog",
+    "all_flavors": "cairn.registry.flavors",
+    "clear_load_cache": "cairn.registry._gc",
+    "compare_models": "cairn.registry.promote",
+    "delete_alias": "cairn.registry.catalog",
+    "delete_version": "cairn.registry.catalog",
+    "describe": "cairn.registry.catalog",
+    "drop_deleted_files": "cairn.registry._gc",
+    "export_model": "cairn.registry._load",
+    "get_model": "cairn.registry.catalog",
+    "get_model_version": "cairn.registry.catalog",
+    "infer_signature": "cairn.registry.signature",
+    "list_models": "cairn.registry.catalog",
+    "list_versions": "cairn.registry.catalog",
+    "load_model": "cairn.registry._load",
+    "log_model": "cairn.registry._log",
+    "model_lineage": "cairn.registry.lineage",
+    "parse_rule": "cairn.registry.promote",
+    "promote": "cairn.registry.promote",
+    "restore_version": "cairn.registry.catalog",
+    "set_alias": "cairn.registry.catalog",
+    "set_model_tags": "cairn.registry.catalog",
+}
 
 __all__ = [
     "AliasMove",
@@ -72,3 +127,16 @@ __all__ = [
     "set_alias",
     "set_model_tags",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cairn.registry' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -13,8 +13,9 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.core.errors import (
     ArtifactCorruptedError,
@@ -26,15 +27,18 @@ from cairn.core.errors import (
 )
 from cairn.core.hashing import hash_bytes, hash_file, split_digest
 from cairn.core.logging import logger
-from cairn.core.settings import get_settings
 from cairn.core.uris import ModelUri, RunUri, parse_model_uri
-from cairn.registry import _queries
-from cairn.registry._log import DESCRIPTOR, FORMAT
+from cairn.registry import _lean
 from cairn.registry.flavors import get_flavor, requirement_mismatches
-from cairn.registry.model_version import ModelFile, ModelVersion
+from cairn.registry.model_version import DESCRIPTOR, FORMAT, ModelFile, ModelVersion
 from cairn.registry.signature import Signature, enforce
-from cairn.store import Store, get_store
-from cairn.store.lineage import MODEL_VERSION, Node, record_run_input
+
+if TYPE_CHECKING:
+    from cairn.store import Store
+
+# The store (SQLAlchemy) and the settings (pydantic) are imported where they are used: a
+# program that only loads a model by URI from the default SQLite store never needs them
+# (see ``_lean``).
 
 FILES = "cairn-files.json"  # an exported model's file list, checked when it is loaded
 
@@ -112,13 +116,27 @@ def load_model(uri: str | Path, *, safe: bool = False) -> LoadedModel:
     ):
         return _load_exported(Path(uri), safe=safe)
     parsed = parse_model_uri(uri)
-    store = get_store()
+    lean = _lean.resolve(parsed) if isinstance(parsed, ModelUri) else None
+    if lean is not None:  # no run to record the load in: the rows were read directly
+        home, registered, listed = lean
+        folder = _materialize(_get_store, parsed, listed, home)
+        return _load_folder(folder, str(parsed), registered, safe=safe)
+    from cairn.core.settings import get_settings
+    from cairn.store.lineage import MODEL_VERSION, Node, record_run_input
+
+    store = _get_store()
     version_id, version, files = _resolve(store, parsed)
-    folder = _materialize(store, parsed, files)
+    folder = _materialize(lambda: store, parsed, files, get_settings().home_dir)
     loaded = _load_folder(folder, str(parsed), version, safe=safe)
     if version_id is not None:
         record_run_input(store.db, Node(MODEL_VERSION, version_id))
     return loaded
+
+
+def _get_store() -> Store:
+    from cairn.store import get_store
+
+    return get_store()
 
 
 def export_model(uri: str, dest: str | Path) -> Path:
@@ -129,7 +147,7 @@ def export_model(uri: str, dest: str | Path) -> Path:
     target = Path(dest)
     if target.exists() and any(target.iterdir()):
         raise InvalidInputError(f"{target} is not empty; export into a new or empty folder")
-    store = get_store()
+    store = _get_store()
     _, version, files = _resolve(store, parsed)
     staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
@@ -231,6 +249,8 @@ def _resolve(
 ) -> tuple[int | None, ModelVersion | None, list[ModelFile]]:
     """(version id, version, files) of what ``uri`` names (no version for an unregistered
     model of a run)."""
+    from cairn.registry import _queries
+
     with store.db.read() as conn:
         if isinstance(uri, ModelUri):
             version_id = _queries.resolve(conn, uri)
@@ -252,7 +272,9 @@ def _resolve(
         return found, (None if found is None else _queries.version(conn, found)), files
 
 
-def _materialize(store: Store, uri: ModelUri | RunUri, files: list[ModelFile]) -> Path:
+def _materialize(
+    store_of: Callable[[], Store], uri: ModelUri | RunUri, files: list[ModelFile], home: Path
+) -> Path:
     """The version's files in a cached read-only folder, every file verified on every load.
 
     The folder is named by the digest of the file list, built beside it and renamed into
@@ -262,10 +284,11 @@ def _materialize(store: Store, uri: ModelUri | RunUri, files: list[ModelFile]) -
     """
     listing = "\n".join(f"{f.path}\t{f.digest}" for f in files).encode()
     _, key = split_digest(hash_bytes(listing))
-    root = get_settings().home_dir / "cache" / "models"
+    root = home / "cache" / "models"
     folder = root / key[:32]
     if folder.is_dir() and _intact(folder, files):
         return folder
+    store = store_of()
     building = root / f".building-{key[:16]}-{uuid.uuid4().hex[:8]}"
     try:
         for file in files:

@@ -20,17 +20,16 @@ from sqlalchemy import Connection
 
 from cairn.core.errors import CairnError, InvalidInputError, RunStateError
 from cairn.core.ids import now_ms
-from cairn.core.uris import check_model_name
+from cairn.core.logging import logger
+from cairn.core.uris import ModelUri, check_model_name
 from cairn.core.user import current_user
 from cairn.registry import _queries
 from cairn.registry.flavors import Flavor, flavor_for, requirements
-from cairn.registry.model_version import ModelFile, ModelVersion
+from cairn.registry.model_version import DESCRIPTOR, FORMAT, ModelFile, ModelVersion
 from cairn.registry.signature import Signature, enforce, infer_signature
-from cairn.store import get_store
+from cairn.store import Store, get_store
 from cairn.store.lineage import MODEL_VERSION, OUTPUT, RUN, Node, record_edge
 
-DESCRIPTOR = "cairn-model.json"
-FORMAT = 1
 _EXAMPLE_ROWS = 5
 
 
@@ -119,7 +118,23 @@ def log_model(
     store = get_store()
     version_id = store.db.transact(record)
     with store.db.read() as conn:
-        return _queries.version(conn, version_id)
+        version = _queries.version(conn, version_id)
+    if store.artifacts.is_local:
+        _warm_load_cache(store, version, files)
+    return version
+
+
+def _warm_load_cache(store: Store, version: ModelVersion, files: list[ModelFile]) -> None:
+    """Link the new version's files into the load cache (hard links, verified), so that the
+    first ``load_model`` in another process finds them there and needs no store at all."""
+    from cairn.core.settings import get_settings
+    from cairn.registry._load import _materialize
+
+    uri = ModelUri(version.name, version=version.version)
+    try:
+        _materialize(lambda: store, uri, files, get_settings().home_dir)
+    except (CairnError, OSError) as exc:  # loading builds it then: nothing is lost
+        logger.debug("could not prepare the load cache for %s: %s", uri, exc)
 
 
 def _signature(

@@ -3,7 +3,6 @@ transaction."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -11,7 +10,13 @@ from sqlalchemy import Connection, and_, delete, func, select, update
 
 from cairn.core.errors import ModelNotFoundError
 from cairn.core.uris import ModelUri
-from cairn.registry.model_version import AliasMove, ModelFile, ModelVersion, RegisteredModel
+from cairn.registry.model_version import (
+    AliasMove,
+    ModelFile,
+    ModelVersion,
+    RegisteredModel,
+    version_from_row,
+)
 from cairn.store.db.dialect import insert_ignore
 from cairn.store.db.schema import (
     model_alias_events,
@@ -205,7 +210,8 @@ def versions(conn: Connection, ids: Iterable[int]) -> list[ModelVersion]:
     ):
         aliases.setdefault(int(vid), []).append(alias)
     by_id = {
-        int(r.id): _version(r, tags.get(int(r.id), {}), aliases.get(int(r.id), [])) for r in rows
+        int(r.id): version_from_row(r._mapping, tags.get(int(r.id), {}), aliases.get(int(r.id), []))
+        for r in rows
     }
     return [by_id[i] for i in wanted if i in by_id]
 
@@ -213,25 +219,6 @@ def versions(conn: Connection, ids: Iterable[int]) -> list[ModelVersion]:
 def version(conn: Connection, version_id: int) -> ModelVersion:
     """One model version."""
     return versions(conn, [version_id])[0]
-
-
-def _version(row: Any, tags: dict[str, str], aliases: list[str]) -> ModelVersion:
-    return ModelVersion(
-        name=row.name,
-        version=int(row.number),
-        flavor=row.flavor,
-        run_id=row.uid,
-        artifact_path=row.artifact_path,
-        created_ms=int(row.created_ms),
-        user=row.user,
-        description=row.description,
-        signature=json.loads(row.signature) if row.signature else None,
-        requirements=json.loads(row.requirements) if row.requirements else {},
-        metadata=json.loads(row.metadata) if row.metadata else {},
-        tags=tags,
-        aliases=aliases,
-        deleted=row.deleted_ms is not None,
-    )
 
 
 def version_ids(conn: Connection, mid: int, *, include_deleted: bool) -> list[int]:

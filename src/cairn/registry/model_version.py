@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+DESCRIPTOR = "cairn-model.json"  # the file in a model's folder that says how to load it
+FORMAT = 1  # the descriptor's format: a newer one is refused with "upgrade cairn"
 
 
 @dataclass(frozen=True)
@@ -64,3 +68,25 @@ class AliasMove:
     ts_ms: int
     user: str | None
     reason: str | None = None
+
+
+def version_from_row(row: Any, tags: dict[str, str], aliases: list[str]) -> ModelVersion:
+    """A version from a row of its columns, read by key (``id``, ``name``, ``number``,
+    ``flavor``, ``uid`` (the run's), ``artifact_path``, ``created_ms``, ``user``,
+    ``description``, ``signature``, ``requirements``, ``metadata``, ``deleted_ms``)."""
+    return ModelVersion(
+        name=row["name"],
+        version=int(row["number"]),
+        flavor=row["flavor"],
+        run_id=row["uid"],
+        artifact_path=row["artifact_path"],
+        created_ms=int(row["created_ms"]),
+        user=row["user"],
+        description=row["description"],
+        signature=json.loads(row["signature"]) if row["signature"] else None,
+        requirements=json.loads(row["requirements"]) if row["requirements"] else {},
+        metadata=json.loads(row["metadata"]) if row["metadata"] else {},
+        tags=tags,
+        aliases=aliases,
+        deleted=row["deleted_ms"] is not None,
+    )

@@ -26,10 +26,10 @@ from cairn import registry
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.logging import logger
 from cairn.core.uris import ModelUri, parse_model_uri
+from cairn.registry.model_version import DESCRIPTOR
 
 MODEL_DIR = "model"
 WHEEL_DIR = "wheels"
-DESCRIPTOR = "cairn-model.json"  # an exported model's descriptor (its requirements, for runs:/)
 # The model server's packages; the names as pip takes them (with extras).
 SERVING_STACK = ("fastapi", "uvicorn[standard]", "prometheus-client", "orjson")
 _REQUIREMENT = re.compile(
