@@ -15,8 +15,8 @@ from rich.text import Text
 from cairn import data
 from cairn.cli._render import console, human_size, write_csv, write_json
 from cairn.core.errors import InvalidInputError
+from cairn.core.ids import describe_time
 from cairn.data import Dataset, DatasetDetail, DatasetVersion, VersionDiff
-from cairn.tracking import describe_time
 
 app = typer.Typer(
     help="Version datasets and keep their catalog: owners, frequencies, lineage.",

@@ -15,8 +15,8 @@ from rich.tree import Tree
 from cairn import registry
 from cairn.cli._render import console, fail, fmt_value, write_csv, write_json
 from cairn.cli.data import Format, parse_tags
+from cairn.core.ids import describe_time
 from cairn.registry import LineageNode, ModelVersion
-from cairn.tracking import describe_time
 
 app = typer.Typer(
     help="Register model versions, move aliases, trace lineage, promote by rule.",

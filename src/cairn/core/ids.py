@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime, timezone
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -35,3 +36,13 @@ def id_time_ms(identifier: str) -> int:
 def now_ms() -> int:
     """Return the current UTC time in milliseconds since the epoch."""
     return time.time_ns() // 1_000_000
+
+
+def to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds to an aware UTC datetime."""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def describe_time(ms: int | None) -> str:
+    """Format epoch milliseconds for people (UTC)."""
+    return "-" if ms is None else to_datetime(ms).strftime("%Y-%m-%d %H:%M:%S")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from cairn.core.ids import describe_time
 from cairn.tracking.diff import Difference, DiffSection, RunDiff, diff_runs
 from cairn.tracking.launch import LaunchResult, launch, parse_overrides, parse_seeds
 from cairn.tracking.manage import GcResult, delete_runs, gc, purge_deleted_runs, restore_runs
 from cairn.tracking.query import (
-    describe_time,
     download_artifacts,
     find_runs,
     get_run,

@@ -10,7 +10,7 @@ from cairn.core.allocation import paused_gc
 from cairn.core.errors import ArtifactNotFoundError, InvalidInputError
 from cairn.store import get_store
 from cairn.tracking import _queries
-from cairn.tracking.record import RunRecord, to_datetime
+from cairn.tracking.record import RunRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,8 +106,3 @@ def download_artifacts(run_id: str, path: str = "", dest: str | Path = ".") -> P
     for artifact in chosen:
         store.artifacts.copy_to(artifact.digest, root / artifact.path)
     return root / prefix if prefix else root
-
-
-def describe_time(ms: int | None) -> str:
-    """Format epoch milliseconds for people (UTC)."""
-    return "-" if ms is None else to_datetime(ms).strftime("%Y-%m-%d %H:%M:%S")

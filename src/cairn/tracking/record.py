@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, NamedTuple
+
+from cairn.core.ids import to_datetime
 
 
 class MetricPoint(NamedTuple):
@@ -62,8 +64,3 @@ class RunRecord:
     def duration_s(self) -> float | None:
         """Seconds from start to end, or None while it runs."""
         return None if self.end_ms is None else (self.end_ms - self.start_ms) / 1000
-
-
-def to_datetime(ms: int) -> datetime:
-    """Epoch milliseconds to an aware UTC datetime."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
