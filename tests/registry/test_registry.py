@@ -497,6 +497,9 @@ def test_the_lean_lookup_equals_the_full_one(
     monkeypatch.setenv("CAIRN_RUN_ID", "abc")
     assert _lean.resolve(champion) is None
     monkeypatch.delenv("CAIRN_RUN_ID")
+    cairn.configure(run_id="abc")  # a process attached to a run started elsewhere
+    assert _lean.resolve(champion) is None
+    cairn.configure(run_id=None)
     cairn.configure(store=f"sqlite:///{project / 'other.db'}")
     assert _lean.resolve(champion) is None  # no such file: nothing registered there
 

@@ -46,7 +46,12 @@ _FILES = "SELECT path, size, digest FROM model_version_files WHERE version_id = 
 
 def resolve(uri: ModelUri) -> tuple[Path, ModelVersion, list[ModelFile]] | None:
     """(home folder, version, files) of what ``uri`` names, or None to ask the full path."""
-    if current_run_id() is not None or any(k.upper() == "CAIRN_RUN_ID" for k in os.environ):
+    settings = sys.modules.get("cairn.core.settings")
+    if (
+        current_run_id() is not None
+        or any(k.upper() == "CAIRN_RUN_ID" for k in os.environ)
+        or (settings is not None and settings.get_settings().run_id)
+    ):
         return None  # the load is an input of a run: the full path records the edge
     try:
         locations = _locations()
