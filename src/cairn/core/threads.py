@@ -15,8 +15,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-#: The signals a program handles in its main thread (cairn turns SIGTERM into an exception).
-MAIN_THREAD_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT})
+#: The signals a program handles in its main thread (cairn turns SIGTERM into an exception);
+#: those this platform has.
+MAIN_THREAD_SIGNALS = frozenset(
+    getattr(signal, name)
+    for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
+    if hasattr(signal, name)
+)
 
 
 def leave_signals_to_main_thread() -> None:
@@ -27,7 +32,8 @@ def leave_signals_to_main_thread() -> None:
     """
     if threading.current_thread() is threading.main_thread():
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, MAIN_THREAD_SIGNALS)
+    if hasattr(signal, "pthread_sigmask"):  # POSIX; elsewhere signals go to the main thread
+        signal.pthread_sigmask(signal.SIG_BLOCK, MAIN_THREAD_SIGNALS)
 
 
 def start_thread(
