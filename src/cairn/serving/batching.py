@@ -349,12 +349,12 @@ def _numeric_frame(signature: Signature, rows: list[Any]) -> Any:
     dtypes = {c.dtype for c in columns}
     if len(dtypes) != 1 or columns[0].kind not in ("float", "integer"):
         return None
-    names = _column_index(tuple(c.name for c in columns))
+    names = tuple(c.name for c in columns)
     try:  # check_rows let through numbers only (whole ones for integer columns)
         values = np.array([[row[n] for n in names] for row in rows], dtype=columns[0].dtype)
     except (TypeError, ValueError, KeyError, OverflowError):
         return None
-    return pd.DataFrame(values, columns=names, copy=False)
+    return pd.DataFrame(values, columns=_column_index(names), copy=False)
 
 
 @functools.lru_cache(maxsize=64)
