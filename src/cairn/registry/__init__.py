@@ -11,10 +11,10 @@ the store's SQLAlchemy (see ``_lean``), and ``import cairn.registry`` costs next
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cairn.core.hookspecs import hookimpl
+from cairn.core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from cairn.registry._gc import clear_load_cache, drop_deleted_files
@@ -129,14 +129,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cairn.registry' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
