@@ -52,6 +52,23 @@ def test_sqlite_pragmas(project: Path) -> None:
     raw.close()
 
 
+def test_store_sync_full_syncs_every_commit(project: Path) -> None:
+    """store_sync=full (CAIRN_STORE_SYNC, cairn.yaml) runs SQLite with synchronous=FULL."""
+    from cairn.core.settings import configure
+    from cairn.store import get_store, reset_store
+
+    configure(store_sync="full")
+    reset_store()
+    with get_store().db.read() as conn:
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2
+
+
+def test_store_sync_refuses_unknown_levels(project: Path) -> None:
+    """A durability level other than normal or full is refused, naming both."""
+    with pytest.raises(ConfigError, match="normal or full"):
+        Database(f"sqlite:///{project / 'x.db'}", sync="extra")
+
+
 def test_unreachable_postgres_says_what_to_do() -> None:
     """A PostgreSQL URL nobody answers gives one clear StoreUnavailableError."""
     with pytest.raises(StoreUnavailableError, match="check that the server is running"):

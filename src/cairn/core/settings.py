@@ -138,6 +138,13 @@ class Settings(BaseSettings):
     root: Path = Field(default_factory=find_root, description="project root")
     home: Path | None = Field(None, description="folder of cairn.db and artifacts/")
     store: str | None = Field(None, description="metadata store URL (sqlite:/// or postgresql://)")
+    store_sync: Literal["normal", "full"] = Field(
+        "normal",
+        description=(
+            "SQLite durability: normal (WAL; a power cut may lose the last commits, never"
+            " corrupts) or full (every commit is on disk before it returns)"
+        ),
+    )
     artifacts: str | None = Field(None, description="artifact store URL (a folder or s3://...)")
     artifacts_options: dict[str, Any] = Field(
         default_factory=dict, description="fsspec storage options for the artifact store"

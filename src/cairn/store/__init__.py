@@ -30,7 +30,7 @@ class Store:
         if settings.store is None or settings.artifacts is None:
             _keep_out_of_git(settings.home_dir)
         return cls(
-            db=Database(settings.store_url),
+            db=Database(settings.store_url, sync=settings.store_sync),
             artifacts=ArtifactStore(settings.artifacts_url, settings.artifacts_options),
         )
 

@@ -14,6 +14,7 @@ from cairn.core.lazy import import_optional
 
 BUSY_TIMEOUT_MS = 60_000
 WRITE_FLAG = "cairn_write"
+SQLITE_SYNC = {"normal": "NORMAL", "full": "FULL"}
 
 
 def parse_url(url: str) -> URL:
@@ -35,11 +36,21 @@ def parse_url(url: str) -> URL:
     return parsed
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine for ``url`` with cairn's connection settings."""
+def make_engine(url: str, *, sync: str = "normal") -> Engine:
+    """Create the engine for ``url`` with cairn's connection settings.
+
+    ``sync`` is SQLite's durability (``PRAGMA synchronous``): ``normal`` in WAL mode never
+    corrupts the database but a power cut may lose the last commits; ``full`` syncs the WAL
+    at every commit. PostgreSQL's durability is the server's own setting.
+    """
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
+        if sync not in SQLITE_SYNC:
+            raise ConfigError(
+                f"store_sync must be one of {', '.join(SQLITE_SYNC)}, not {sync!r}; set "
+                "CAIRN_STORE_SYNC (or store_sync in cairn.yaml) to normal or full"
+            )
+        return _sqlite_engine(parsed, SQLITE_SYNC[sync])
     import_optional("psycopg", "postgres", "A PostgreSQL metadata store")
     return create_engine(
         parsed,
@@ -50,7 +61,7 @@ def make_engine(url: str) -> Engine:
     )
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, synchronous: str) -> Engine:
     database = url.database or ""
     is_new = False
     if database and database != ":memory:":
@@ -77,7 +88,7 @@ def _sqlite_engine(url: URL) -> Engine:
             # Persistent in the file: set once, when cairn creates the database.
             cursor.execute("PRAGMA journal_mode = WAL")
             state["set_wal"] = False
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 

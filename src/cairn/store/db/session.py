@@ -22,9 +22,9 @@ MAX_ATTEMPTS = 8
 class Database:
     """The metadata store's engine and its transaction helpers."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, sync: str = "normal") -> None:
         self.url = url
-        self.engine: Engine = make_engine(url)
+        self.engine: Engine = make_engine(url, sync=sync)
         self.backend = self.engine.dialect.name
         if migrate:
             from cairn.store.db.migrate import ensure_schema
