@@ -57,8 +57,14 @@ def scratch(prefix: str) -> Iterator[Path]:
 
 
 def ratio(name: str, anchor: float, ours: float, goal: float) -> None:
-    """Print how many times faster ``ours`` is than ``anchor``, with the goal."""
-    print(f"ratio {name}: {anchor / ours:.1f}x (goal >= {goal:g}x)")
+    """Print how many times faster ``ours`` is than ``anchor``, the goal and the verdict."""
+    ratio_line(name, anchor / ours, goal)
+
+
+def ratio_line(name: str, value: float, goal: float) -> None:
+    """Print a ratio with two decimals and PASS or FAIL judged on the unrounded value."""
+    verdict = "PASS" if value >= goal else "FAIL"
+    print(f"ratio {name}: {value:.2f}x (goal >= {goal:g}x) {verdict}")
 
 
 def ensure_venv(venv: Path, packages: list[str], version_of: str) -> str:

@@ -42,7 +42,8 @@ record the right size and file count and do not change on the unchanged re-add; 
 store holds at least the data's bytes and the workspace files share no inode with the store
 (a copy, not a link).
 
-Prints ``ratio <figure>: <N.N>x (goal >= <G>x)`` and ``figure <name>: <value> <unit>`` lines;
+Prints ``ratio <figure>: <N.NN>x (goal >= <G>x) PASS|FAIL`` and
+``figure <name>: <value> <unit>`` lines;
 missing a goal is reported, not fatal, but a failing subprocess exits non-zero with its output.
 Until ``cairn data`` exists, the cairn side prints ``unavailable`` and the ratios are skipped.
 """
@@ -67,7 +68,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import fail
+from _common import fail, ratio
 
 HERE = Path(__file__).resolve().parent
 DVC_VENV = HERE / ".venvs" / "dvc"
@@ -517,10 +518,6 @@ def report(
     runs = runs_text(values, 1000, 1) if ms else runs_text(values)
     print(f"figure {name}: {value} ({extra}runs: {runs}){note}")
     return median
-
-
-def ratio(name: str, anchor: float, ours: float, goal: float) -> None:
-    print(f"ratio {name}: {anchor / ours:.1f}x (goal >= {goal:g}x)")
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ Figures:
   failure).
 
 Timed figures are medians over repeats (a fresh process and a fresh store each); the tools
-take turns going first. Prints ``ratio <figure>: <N.N>x (goal >= <G>x)`` and
+take turns going first. Prints ``ratio <figure>: <N.NN>x (goal >= <G>x) PASS|FAIL`` and
 ``figure <name>: <value> <unit>`` lines; missing a goal is reported, not fatal, but a failing
 subprocess exits non-zero. Until ``cairn.log_model`` exists, it prints ``cairn side
 unavailable`` and runs MLflow's side alone.
@@ -58,7 +58,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import ensure_venv, fail
+from _common import ensure_venv, fail, ratio
 
 HERE = Path(__file__).resolve().parent
 MLFLOW_VENV = HERE / ".venvs" / "mlflow"
@@ -326,10 +326,6 @@ def figure(name: str, values: list[float], note: str = "") -> float:
     median = statistics.median(values)
     print(f"figure {name}: {ms(median)}  (runs, ms: {runs_text(values)}){note}")
     return median
-
-
-def ratio(name: str, anchor: float, ours: float, goal: float) -> None:
-    print(f"ratio {name}: {anchor / ours:.1f}x (goal >= {goal:g}x)")
 
 
 def turns(tools: list[Tool], rep: int) -> list[Tool]:

@@ -49,7 +49,7 @@ tree sampled every 0.1 s during the 2,000-connection run; time from process star
 predictions for 20 rows (one request) and 5 rows (one request each) are checked against
 ``model.predict``, and the anchors' against them (a warning, not a failure).
 
-Prints ``ratio <figure>: <N.N>x (goal >= <G>x)`` (throughput, cairn over the anchor) and
+Prints ``ratio <figure>: <N.NN>x (goal >= <G>x) PASS|FAIL`` (throughput, cairn over the anchor) and
 ``figure <name>: <value> <unit>`` lines; missing a goal is reported, not fatal, but a failing
 subprocess exits non-zero.
 """
@@ -82,7 +82,7 @@ from typing import Any
 
 import psutil
 
-from _common import fail
+from _common import fail, ratio_line
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -671,7 +671,7 @@ def report(srv: list[Server], results: dict[tuple[str, int], list[dict[str, Any]
             continue
         for c in CONNECTIONS:
             value = rps("cairn", c) / max(rps(anchor, c), 1e-9)
-            print(f"ratio cairn-vs-{anchor}-c{c}: {value:.1f}x (goal >= {goal}x)")
+            ratio_line(f"cairn-vs-{anchor}-c{c}", value, goal)
     for c in CONNECTIONS:
         value = rps("cairn", c) / rps("cairn-nolog", c)
         print(f"figure cairn-log-on-vs-off-c{c}: {value:.2f} (goal >= 0.85)")

@@ -11,7 +11,8 @@ filtered and ordered search over 2,000 runs into a pandas DataFrame (both tools 
 same params and metrics: cairn's implicit capture is off while populating), and import time. Timed
 figures are medians over repeats. Store creation is excluded from timings for both tools
 (MLflow: an experiment is created first; cairn: an empty warm-up run is ended first).
-Prints ``ratio <figure>: <N.N>x (goal >= <G>x)`` and ``figure <name>: <value> <unit>`` lines;
+Prints ``ratio <figure>: <N.NN>x (goal >= <G>x) PASS|FAIL`` and
+``figure <name>: <value> <unit>`` lines;
 missing a goal is reported, not fatal, but a failing subprocess exits non-zero.
 """
 
@@ -30,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import MARK, ensure_venv, fail, run_worker
+from _common import MARK, ensure_venv, fail, ratio, ratio_line, run_worker
 from _common import scratch as common_scratch
 
 HERE = Path(__file__).resolve().parent
@@ -265,10 +266,6 @@ def ensure_mlflow() -> str:
     return ensure_venv(MLFLOW_VENV, ["mlflow"], "mlflow")
 
 
-def ratio(name: str, anchor: float, ours: float, goal: float) -> None:
-    print(f"ratio {name}: {anchor / ours:.1f}x (goal >= {goal:g}x)")
-
-
 def check_points(tool: str, points: list[list[float]], n: int) -> None:
     """Warn unless the stored points are exactly steps 0..n-1 with the logged values."""
     expected = [[i, math.exp(-i / 20000.0) + 0.01 * math.sin(i)] for i in range(n)]
@@ -341,7 +338,7 @@ def bench_search(n_runs: int, repeats: int) -> None:
             print(
                 f"  WARNING: row counts differ for {flt!r}: cairn {c['rows']}, mlflow {m['rows']}"
             )
-    print(f"ratio search-vs-mlflow: {statistics.median(ratios):.1f}x (goal >= 10x)")
+    ratio_line("search-vs-mlflow", statistics.median(ratios), 10)
 
 
 def import_ms(python: Path | str, module: str, repeats: int) -> float:

@@ -49,7 +49,8 @@ cannot be reset and, across ``fork``/``exec``, starts at the parent's RSS.
 ``cairn.validation.profile(df)`` is timed the same way (goal: under 5 s wall).
 
 Each tool runs in a fresh process per repeat, 3 repeats (``--quick``: 1), the tools taking
-turns going first; figures are medians. Prints ``ratio <figure>: <N.N>x (goal >= <G>x)`` (the
+turns going first; figures are medians. Prints
+``ratio <figure>: <N.NN>x (goal >= <G>x) PASS|FAIL`` (the
 anchor's CPU time or extra memory over cairn's) and ``figure <name>: <value> <unit>`` lines;
 missing a goal is reported, not fatal, but a failing subprocess exits non-zero.
 """

@@ -121,7 +121,7 @@ def test_missing_s3fs_names_the_extra() -> None:
         "    print(exc)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "pip install 'cairn[s3]'" in done.stdout
+    assert "pip install 'cairn-mlops[s3]'" in done.stdout
 
 
 @settings(max_examples=100, deadline=None)
@@ -163,3 +163,27 @@ def test_a_large_durable_copy_is_written_back_in_steps(
     objects = ArtifactStore(str(tmp_path / "store"))
     assert objects.put_hashed_file(source, digest, source.stat().st_size)
     assert Path(objects.object_path(digest)).read_bytes() == source.read_bytes()
+
+
+@pytest.mark.parametrize("has_syncfs", [True, False])
+def test_sync_flushes_only_the_stores_own_writes(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, has_syncfs: bool
+) -> None:
+    """sync() makes objects written with durable=False durable without sync(2) of the machine."""
+    import cairn.store.artifacts.store as store_module
+
+    def whole_machine() -> None:
+        raise AssertionError("os.sync flushes every process's writes")
+
+    monkeypatch.setattr(os, "sync", whole_machine)
+    if not has_syncfs:
+        monkeypatch.setattr(store_module, "_syncfs", lambda root: False)
+    store = ArtifactStore(str(project / "objects-store"))
+    source = tmp_path / "a.bin"
+    source.write_bytes(b"a" * 5000)
+    digest = hash_bytes(b"a" * 5000)
+    assert store.put_hashed_file(source, digest, 5000, durable=False)
+    assert store.put_hashed_bytes(b"small", hash_bytes(b"small"), durable=False)
+    store.sync()
+    store.sync()  # nothing pending: a no-op
+    assert store.read_bytes(hash_bytes(b"small")) == b"small"

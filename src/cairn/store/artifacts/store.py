@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -45,6 +47,8 @@ class ArtifactStore:
         self._fs: Any = None
         self._root = ""
         self._folders: set[str] = set()  # object folders known to exist
+        self._unsynced: list[str] = []  # objects written with durable=False, until sync()
+        self._unsynced_lock = threading.Lock()
         if self.scheme == "file":
             self._root = str(Path(url.removeprefix("file://")).expanduser().resolve())
 
@@ -166,6 +170,8 @@ class ArtifactStore:
             return False
         try:
             self._into_place(target, lambda tmp: _write_new(tmp, data, fsync=durable))
+            if not durable:
+                self._note_unsynced(target)
         except OSError as exc:
             raise ArtifactError(
                 f"cannot write to the artifact store {self.url}: {exc.strerror or exc}; free "
@@ -175,6 +181,12 @@ class ArtifactStore:
 
     def _copy_into_place(self, source: Path, target: str, durable: bool) -> None:
         self._into_place(target, lambda tmp: _kernel_copy(source, tmp, fsync=durable))
+        if not durable:
+            self._note_unsynced(target)
+
+    def _note_unsynced(self, target: str) -> None:
+        with self._unsynced_lock:
+            self._unsynced.append(target)
 
     def _into_place(self, target: str, write: Callable[[Path], None]) -> None:
         """``write`` a new temporary file beside ``target``, then rename it into place."""
@@ -193,9 +205,29 @@ class ArtifactStore:
             raise
 
     def sync(self) -> None:
-        """Make every object written with ``durable=False`` durable (local stores)."""
-        if self.is_local:
-            os.sync()
+        """Make every object written with ``durable=False`` durable (local stores).
+
+        Only the store's own writes are flushed, never the whole machine's (``sync(2)``
+        would wait for every other process's dirty pages): ``syncfs`` of the store's file
+        system where the platform has it, else an fsync of each object and its folder.
+        """
+        if not self.is_local:
+            return
+        with self._unsynced_lock:
+            pending, self._unsynced = self._unsynced, []
+        if not pending:
+            return
+        try:
+            if not _syncfs(self._root):
+                for folder in sorted({os.path.dirname(path) for path in pending}):
+                    for path in (p for p in pending if os.path.dirname(p) == folder):
+                        _fsync_path(path, os.O_RDONLY)
+                    _fsync_path(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError as exc:
+            raise ArtifactError(
+                f"cannot make the new objects in {self.url} durable: {exc.strerror or exc}; "
+                "check the disk, then add again (nothing was recorded)"
+            ) from None
 
     def materialize(self, digest: str, dest: Path, *, link: bool) -> None:
         """Write the object to ``dest``, verified; ``link`` shares the (read-only) bytes.
@@ -547,3 +579,31 @@ def _signature(path: Path) -> tuple[int, int]:
     except FileNotFoundError:
         raise ArtifactNotFoundError(f"no file at {path}; check the path") from None
     return stat.st_size, stat.st_mtime_ns
+
+
+def _syncfs(root: str) -> bool:
+    """Flush the file system holding ``root`` (Linux ``syncfs``); False where unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except AttributeError:
+        return False
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, os.strerror(errno))
+    finally:
+        os.close(fd)
+    return True
+
+
+def _fsync_path(path: str, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
