@@ -162,10 +162,11 @@ def test_requirements_pin_the_model_s_and_the_server_s_packages(
         assert f"{requirement}=={importlib.metadata.version(name)}" in lines
     assert f"pluggy=={importlib.metadata.version('pluggy')}" in lines  # a runtime dependency
     assert all("==" in line for line in lines)
-    assert not any(line.split("==")[0] in ("cairn", "pytest", "mypy") for line in lines)
+    own = ("cairn", "cairn-mlops", "pytest", "mypy")
+    assert not any(line.split("==")[0] in own for line in lines)
     assert sorted(built.requirements.values()) == sorted(lines)
     assert (built.path / "wheels" / built.wheel).is_file()
-    assert built.wheel.startswith("cairn-") and built.wheel.endswith(".whl")
+    assert built.wheel.startswith("cairn_mlops-") and built.wheel.endswith(".whl")
     assert (built.model_uri, built.model_version, built.image) == (
         f"models:/churn/{logged.version.version}",
         logged.version.version,
@@ -215,7 +216,7 @@ def test_the_context_installs_into_a_fresh_environment_and_serves(
     _check([sys.executable, "-m", "venv", str(venv)], tmp_path, 120)
     python = str(venv / "bin" / "python")
     _check([python, "-m", "pip", "install", "-q", "-r", "requirements.txt"], context, 900)
-    wheels = [str(p) for p in (context / "wheels").glob("cairn-*.whl")]
+    wheels = [str(p) for p in (context / "wheels").glob("cairn_mlops-*.whl")]
     _check([python, "-m", "pip", "install", "-q", "--no-deps", *wheels], context, 120)
     rows = logged.x.head(3).to_json(orient="records")
     script = (

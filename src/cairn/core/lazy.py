@@ -12,14 +12,14 @@ from cairn.core.errors import MissingDependencyError
 
 
 def import_optional(module: str, extra: str, purpose: str) -> ModuleType:
-    """Import ``module`` or raise ``MissingDependencyError`` naming ``cairn[extra]``."""
+    """Import ``module`` or raise ``MissingDependencyError`` naming ``cairn-mlops[extra]``."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         package = module.split(".", maxsplit=1)[0]
         raise MissingDependencyError(
             f"{purpose} needs the Python package '{package}', which is not installed; "
-            f"install it with: pip install 'cairn[{extra}]'"
+            f"install it with: pip install 'cairn-mlops[{extra}]'"
         ) from exc
 
 

@@ -76,7 +76,7 @@ def scan_remote(url: str, options: dict[str, Any]) -> tuple[Any, list[Found]]:
     except ImportError as exc:
         raise InvalidInputError(
             f"cannot read {url}: {exc}; install the filesystem's package "
-            "(pip install 'cairn[s3]' for s3://)"
+            "(pip install 'cairn-mlops[s3]' for s3://)"
         ) from None
     except Exception as exc:  # botocore's and fsspec's errors: credentials, missing bucket
         raise InvalidInputError(

@@ -208,7 +208,7 @@ def _cairn_wheel(dest: Path) -> Path:
             done = subprocess.run(command, capture_output=True, text=True, check=False)
         except OSError as exc:
             raise CairnError(f"cannot run pip to build cairn's wheel: {exc}") from None
-        wheels = sorted(dest.glob("cairn-*.whl"))
+        wheels = sorted(dest.glob("cairn_mlops-*.whl"))
         if done.returncode != 0 or len(wheels) != 1:
             output = (done.stderr or done.stdout).strip()[-2000:]
             raise CairnError(
@@ -236,13 +236,13 @@ def _source_root() -> Path | None:
         text = pyproject.read_text()
     except OSError:
         return None
-    return root if re.search(r'(?m)^name\s*=\s*"cairn"', text) else None
+    return root if re.search(r'(?m)^name\s*=\s*"cairn-mlops"', text) else None
 
 
 def _installed_wheel() -> Path | None:
     """The wheel file cairn was installed from, where pip recorded it and it still exists."""
     try:
-        recorded = importlib.metadata.distribution("cairn").read_text("direct_url.json")
+        recorded = importlib.metadata.distribution("cairn-mlops").read_text("direct_url.json")
         url = str(json.loads(recorded or "{}").get("url", ""))
     except (importlib.metadata.PackageNotFoundError, ValueError, AttributeError):
         return None
@@ -282,7 +282,8 @@ def _requirements(stored: dict[str, str], wheel: Path) -> tuple[list[_Requiremen
             requirement.spec = known.spec if known else ""
             notes.append(
                 f"{requirement.name} is not installed here, so requirements.txt does not pin it "
-                f"({requirement.line()}); install 'cairn[serve]' before cairn build to pin it"
+                f"({requirement.line()}); pip install 'cairn-mlops[serve]' before cairn build "
+                "to pin it"
             )
         add(requirement)
     for requirement in declared:
@@ -298,7 +299,7 @@ def _requirements(stored: dict[str, str], wheel: Path) -> tuple[list[_Requiremen
 def _declared(wheel: Path) -> list[_Requirement]:
     """cairn's declared dependencies: the installed metadata's and the wheel's (which is what
     the image installs, and newer than an editable install's metadata)."""
-    texts = list(importlib.metadata.requires("cairn") or [])
+    texts = list(importlib.metadata.requires("cairn-mlops") or [])
     try:
         with zipfile.ZipFile(wheel) as archive:
             name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))

@@ -188,7 +188,7 @@ class SystemMetricsSampler:
         values: dict[str, float] = {}
         try:
             if self._nvml is None:
-                import pynvml  # optional: pip install 'cairn[gpu]'
+                import pynvml  # optional: pip install 'cairn-mlops[gpu]'
 
                 pynvml.nvmlInit()
                 count = pynvml.nvmlDeviceGetCount()

@@ -35,7 +35,7 @@ def filesystem_for(url: str, options: dict[str, Any]) -> tuple[Any, str]:
         return url_to_fs(url, **options)  # type: ignore[no-any-return]
     except ImportError:
         package, extra = SCHEMES.get(scheme, (f"an fsspec implementation of {scheme}://", None))
-        how = f"pip install 'cairn[{extra}]'" if extra else f"pip install {package}"
+        how = f"pip install 'cairn-mlops[{extra}]'" if extra else f"pip install {package}"
         raise MissingDependencyError(
             f"the artifact store {url} needs {package}, which is not installed; install it "
             f"with: {how}"
