@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,16 @@ def scratch(prefix: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def cairn_version() -> str:
+    """This cairn's version, under its distribution name (renamed cairn-mlops)."""
+    for name in ("cairn-mlops", "cairn"):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
 
 
 def ratio(name: str, anchor: float, ours: float, goal: float) -> None:

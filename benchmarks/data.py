@@ -64,11 +64,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import fail, ratio
+from _common import cairn_version, fail, ratio
 
 HERE = Path(__file__).resolve().parent
 DVC_VENV = HERE / ".venvs" / "dvc"
@@ -545,7 +544,7 @@ def main() -> None:
     print("# data: cairn vs DVC" + (" (--quick)" if quick else ""))
     print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
     print(
-        f"# cairn {metadata.version('cairn')} on Python {platform.python_version()} "
+        f"# cairn {cairn_version()} on Python {platform.python_version()} "
         f"({' '.join(cairn_command())}); DVC {dvc_version} ({DVC_BIN}); scratch on {fs}, "
         f"{free / GB:.0f} GB free"
     )

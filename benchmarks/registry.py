@@ -58,7 +58,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import ensure_venv, fail, ratio
+from _common import cairn_version, ensure_venv, fail, ratio
 
 HERE = Path(__file__).resolve().parent
 MLFLOW_VENV = HERE / ".venvs" / "mlflow"
@@ -432,7 +432,7 @@ def main() -> None:
     print("# registry: cairn vs MLflow" + (" (--quick)" if quick else ""))
     print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
     print(
-        f"# cairn {metadata.version('cairn')} on Python {platform.python_version()} "
+        f"# cairn {cairn_version()} on Python {platform.python_version()} "
         f"(scikit-learn {metadata.version('scikit-learn')}, pandas {metadata.version('pandas')}); "
         f"MLflow {mlflow_version} ({MLFLOW_PY}; scikit-learn {anchor_version('scikit-learn')}, "
         f"pandas {anchor_version('pandas')})"

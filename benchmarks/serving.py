@@ -82,7 +82,7 @@ from typing import Any
 
 import psutil
 
-from _common import fail, ratio_line
+from _common import cairn_version, fail, ratio_line
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -736,7 +736,7 @@ def main() -> None:
     print("# serving: cairn vs naive FastAPI vs BentoML" + (" (--quick)" if quick else ""))
     print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
     print(
-        f"# cairn {metadata.version('cairn')} on Python {platform.python_version()} "
+        f"# cairn {cairn_version()} on Python {platform.python_version()} "
         f"(fastapi {metadata.version('fastapi')}, uvicorn {metadata.version('uvicorn')}, "
         f"scikit-learn {metadata.version('scikit-learn')}, pandas {metadata.version('pandas')})"
         + (f"; BentoML {bento_version} ({BENTO_PY}; {bento_note})" if bento_version else "")

@@ -27,11 +27,10 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import MARK, ensure_venv, fail, ratio, ratio_line, run_worker
+from _common import MARK, cairn_version, ensure_venv, fail, ratio, ratio_line, run_worker
 from _common import scratch as common_scratch
 
 HERE = Path(__file__).resolve().parent
@@ -243,11 +242,15 @@ def scratch() -> Any:
     return common_scratch("tracking-")
 
 
-def run_cairn(code: str, *args: str, home: Path) -> Any:
+def run_cairn(code: str, *args: str, home: Path, sync: str = "normal") -> Any:
     """Run a cairn worker with this interpreter, its store in ``home/.cairn``."""
+    return worker(sys.executable, code, *args, cwd=home, env=cairn_env(home, sync))
+
+
+def cairn_env(home: Path, sync: str = "normal") -> dict[str, str]:
+    """The environment of a cairn process whose project is ``home``."""
     (home / ".cairn").mkdir(exist_ok=True)  # makes ``home`` the project root
-    env = clean_env(CAIRN_HOME=str(home / ".cairn"))
-    return worker(sys.executable, code, *args, cwd=home, env=env)
+    return clean_env(CAIRN_HOME=str(home / ".cairn"), CAIRN_STORE_SYNC=sync)
 
 
 def run_mlflow(code: str, *args: str, home: Path) -> Any:
@@ -277,8 +280,13 @@ def check_points(tool: str, points: list[list[float]], n: int) -> None:
 
 
 def bench_logging(n: int, n_per_call: int, repeats: int) -> None:
-    """Metric logging until durable, and bytes on disk per point."""
-    cairn_s, batch_s, call_s = [], [], []
+    """Metric logging until durable, and bytes on disk per point.
+
+    cairn runs SQLite with ``synchronous=NORMAL`` by default (WAL: never corrupt, a power cut
+    may lose the last commits); MLflow's SQLite runs ``FULL`` (every commit synced). cairn is
+    also timed with ``CAIRN_STORE_SYNC=full``, the same durability as MLflow's.
+    """
+    cairn_s, full_s, batch_s, call_s = [], [], [], []
     cairn_size = mlflow_size = 0
     for rep in range(repeats):
         with scratch() as d:
@@ -287,6 +295,8 @@ def bench_logging(n: int, n_per_call: int, repeats: int) -> None:
             if rep == 0:
                 cairn_size = db_bytes(d / ".cairn" / "cairn.db")
                 check_points("cairn", run_cairn(CAIRN_VERIFY, out["run_id"], home=d), n)
+        with scratch() as d:
+            full_s.append(run_cairn(CAIRN_LOG, str(n), home=d, sync="full")["seconds"])
         with scratch() as d:
             out = run_mlflow(MLFLOW_LOG_BATCH, str(n), home=d)
             batch_s.append(out["seconds"])
@@ -303,8 +313,10 @@ def bench_logging(n: int, n_per_call: int, repeats: int) -> None:
         mlflow_empty = db_bytes(d / "mlflow.db")
 
     c, b = statistics.median(cairn_s), statistics.median(batch_s)
+    f = statistics.median(full_s)
     p = statistics.median(call_s) * n / n_per_call
     print(f"figure log-cairn: {c:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in cairn_s)})")
+    print(f"figure log-cairn-sync-full: {f:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in full_s)})")
     print(f"figure log-mlflow-batch: {b:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in batch_s)})")
     print(
         f"figure log-mlflow-per-call: {p:.3f} s  (scaled linearly from {n_per_call:,} points, "
@@ -312,6 +324,7 @@ def bench_logging(n: int, n_per_call: int, repeats: int) -> None:
     )
     ratio("log-vs-mlflow-batch", b, c, 10)
     ratio("log-vs-mlflow-per-call", p, c, 100)
+    ratio("log-sync-full-vs-mlflow-batch", b, f, 10)
     print(f"figure bytes-per-point-cairn: {(cairn_size - cairn_empty) / n:.1f} B (goal <= 40)")
     print(f"figure bytes-per-point-mlflow: {(mlflow_size - mlflow_empty) / n:.1f} B")
 
@@ -339,6 +352,81 @@ def bench_search(n_runs: int, repeats: int) -> None:
                 f"  WARNING: row counts differ for {flt!r}: cairn {c['rows']}, mlflow {m['rows']}"
             )
     ratio_line("search-vs-mlflow", statistics.median(ratios), 10)
+
+
+# A training script's start: the store exists (created untimed), the process starts, opens
+# it, starts a run and logs one point; the parent watches the database from outside.
+CAIRN_FIRST_POINT = """
+import time, cairn
+with cairn.run(name="first"):
+    cairn.log({"loss": 1.0}, step=0)
+    time.sleep(60)
+"""
+
+MLFLOW_FIRST_POINT = """
+import sys, time, mlflow
+mlflow.set_tracking_uri(f"sqlite:///{sys.argv[1]}/mlflow.db")
+mlflow.set_experiment("bench")
+with mlflow.start_run():
+    mlflow.log_metric("loss", 1.0, step=0)
+    time.sleep(60)
+"""
+
+CAIRN_POINT_SQL = (
+    "SELECT count(*) FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id "
+    "WHERE k.name = 'loss'"
+)
+MLFLOW_POINT_SQL = "SELECT count(*) FROM metrics WHERE key = 'loss'"
+
+
+def seconds_to_first_point(cmd: list[str], db: Path, sql: str, *, cwd: Path, env: Any) -> float:
+    """Wall time from starting ``cmd`` until another process can read its first point."""
+    import time
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.05)
+        while True:
+            try:
+                if conn.execute(sql).fetchone()[0]:
+                    return time.perf_counter() - start
+            except sqlite3.OperationalError:
+                pass  # locked by the writer for a moment, or its tables not there yet
+            if proc.poll() is not None:
+                print(proc.stderr.read() if proc.stderr else "", file=sys.stderr)
+                sys.exit(f"error: {cmd} exited with {proc.returncode} before its first point")
+            if time.perf_counter() - start > 60:
+                sys.exit(f"error: no point from {cmd} after 60 s")
+            time.sleep(0.002)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def bench_first_point(repeats: int) -> None:
+    """Process start to the first metric point on disk, in a store that already exists."""
+    cairn_s, mlflow_s = [], []
+    for _ in range(repeats):
+        with scratch() as d:
+            run_cairn(CAIRN_LOG, "0", home=d)  # creates the store, untimed
+            cmd = [sys.executable, "-c", CAIRN_FIRST_POINT]
+            db = d / ".cairn" / "cairn.db"
+            env = cairn_env(d, "full")
+            cairn_s.append(seconds_to_first_point(cmd, db, CAIRN_POINT_SQL, cwd=d, env=env))
+        with scratch() as d:
+            run_mlflow(MLFLOW_LOG_BATCH, "0", home=d)  # creates the store, untimed
+            cmd = [str(MLFLOW_PY), "-c", MLFLOW_FIRST_POINT, str(d)]
+            db = d / "mlflow.db"
+            mlflow_s.append(
+                seconds_to_first_point(cmd, db, MLFLOW_POINT_SQL, cwd=d, env=clean_env())
+            )
+    c, m = statistics.median(cairn_s), statistics.median(mlflow_s)
+    print(f"figure first-point-durable-cairn: {c * 1000:.0f} ms  (store_sync=full, capture on)")
+    print(f"figure first-point-durable-mlflow: {m * 1000:.0f} ms")
+    ratio("first-point-vs-mlflow", m, c, 5)
 
 
 def import_ms(python: Path | str, module: str, repeats: int) -> float:
@@ -379,7 +467,7 @@ def main() -> None:
     print("# tracking: cairn vs MLflow" + (" (--quick)" if quick else ""))
     print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
     print(
-        f"# cairn {metadata.version('cairn')} on Python {platform.python_version()}; "
+        f"# cairn {cairn_version()} on Python {platform.python_version()}; "
         f"MLflow {mlflow_version} ({MLFLOW_PY}); SQLite {sqlite3.sqlite_version}"
     )
     print(
@@ -389,6 +477,7 @@ def main() -> None:
     )
     bench_logging(n, n_per_call, repeats)
     bench_search(n_runs, search_repeats)
+    bench_first_point(3 if quick else 7)
     bench_import(5 if not quick else 2)
 
 
