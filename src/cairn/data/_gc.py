@@ -59,6 +59,13 @@ def drop_deleted_files() -> int:
         after = manifest_id
 
         def drop(conn: Connection, manifest_id: int = manifest_id) -> bool:
+            if conn.dialect.name == "postgresql":
+                # The lock an add takes to reuse this manifest (data._queries.ensure_manifest):
+                # an add that reuses it either commits first (and the check below sees its
+                # version) or finds the list gone and writes it again.
+                conn.execute(
+                    select(manifests.c.id).where(manifests.c.id == manifest_id).with_for_update()
+                )
             # Checked again inside the transaction: a version may have been restored meanwhile.
             if _dead_manifest(conn, manifest_id - 1) != manifest_id:
                 return False

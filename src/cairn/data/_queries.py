@@ -149,19 +149,40 @@ def latest_manifest_digest(conn: Connection, ds_id: int) -> str | None:
 
 
 def ensure_manifest(conn: Connection, digest: str, entries: Sequence[FileEntry], now: int) -> int:
-    """The id of the manifest ``digest``, creating it with its files if it is new."""
-    found = conn.execute(select(manifests.c.id).where(manifests.c.digest == digest)).scalar()
+    """The id of the manifest ``digest``, creating it with its files if it is new.
+
+    A manifest whose file list gc dropped (all its versions were deleted) gets its files back:
+    reusing the row as it is would make a version whose files are gone.
+    """
+    query = select(manifests.c.id).where(manifests.c.digest == digest)
+    if conn.dialect.name == "postgresql":
+        # gc locks the row before dropping its files: one waits for the other, so the check
+        # below never sees a file list that is about to go.
+        query = query.with_for_update()
+    found = conn.execute(query).scalar()
     if found is not None:
-        return int(found)
+        manifest_id = int(found)
+        if entries and not _has_files(conn, manifest_id):
+            _insert_files(conn, manifest_id, entries)
+        return manifest_id
     size = sum(e.size for e in entries)
     insert_ignore(
         conn,
         manifests,
         [{"digest": digest, "file_count": len(entries), "size": size, "created_ms": now}],
     )
-    manifest_id = int(
-        conn.execute(select(manifests.c.id).where(manifests.c.digest == digest)).scalar_one()
-    )
+    manifest_id = int(conn.execute(query).scalar_one())
+    _insert_files(conn, manifest_id, entries)
+    return manifest_id
+
+
+def _has_files(conn: Connection, manifest_id: int) -> bool:
+    """Whether the store still lists any file of the manifest."""
+    first = select(manifest_files.c.path).where(manifest_files.c.manifest_id == manifest_id)
+    return conn.execute(first.limit(1)).first() is not None
+
+
+def _insert_files(conn: Connection, manifest_id: int, entries: Sequence[FileEntry]) -> None:
     for start in range(0, len(entries), _FILE_BATCH):
         insert_ignore(
             conn,
@@ -171,7 +192,6 @@ def ensure_manifest(conn: Connection, digest: str, entries: Sequence[FileEntry],
                 for e in entries[start : start + _FILE_BATCH]
             ],
         )
-    return manifest_id
 
 
 def insert_version(
