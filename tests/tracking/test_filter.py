@@ -99,6 +99,9 @@ def db(
             (1, "promo", "50%_off", None),
             (2, "promo", "50x_off", None),
             (4, "my key", "x", None),
+            # Longer than the indexed prefix (VALUE_PREFIX) and equal within it.
+            (1, "note", LONG + "1", None),
+            (2, "note", LONG + "2", None),
         ]
         conn.execute(
             insert(params),
@@ -109,9 +112,47 @@ def db(
         )
         tags = [(1, "team", "vision"), (2, "team", "nlp"), (4, "team", "Vision")]
         tags += [(1, "priority", "1"), (2, "priority", "2"), (3, "mlflow.source", "git")]
+        tags += [(3, "long", LONG + "3"), (4, "long", LONG + "4")]
         conn.execute(insert(run_tags), [{"run_id": r, "key": k, "value": v} for r, k, v in tags])
     yield database
     database.dispose()
+
+
+LONG = "é" * 150  # multi-byte: the prefix is counted in characters on both stores
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"params.note = '{LONG}1'", {ALPHA}),
+        (f"params.note IN ('{LONG}2', 'other')", {BETA}),
+        (f"params.note != '{LONG}1'", {BETA}),
+        (f"NOT params.note = '{LONG}1'", {BETA, GAMMA, DELTA}),
+        (f"params.note = '{LONG}'", set()),
+        (f"tags.long = '{LONG}4'", {DELTA}),
+        (f"tags.long NOT IN ('{LONG}4')", {GAMMA}),
+    ],
+)
+def test_values_longer_than_the_indexed_prefix(db: Database, text: str, expected: set[str]) -> None:
+    """Equality and IN on param and tag values past the indexed prefix compare the whole value."""
+    assert matches(db, text) == expected
+
+
+def test_param_and_tag_equality_use_the_value_indexes(db: Database) -> None:
+    """On SQLite, = and IN on params and tags search the (key, value prefix) indexes."""
+    if db.backend != "sqlite":
+        pytest.skip("PostgreSQL's planner picks by table size; the SQLite plan is deterministic")
+    plans = []
+    for text in ("params.optim = 'adam'", "tags.team IN ('nlp', 'x')", "params.lr > 0.05"):
+        query = select(runs.c.uid).where(compile_filter(text))  # type: ignore[arg-type]
+        compiled = query.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+        with db.read() as conn:
+            plans.append(
+                " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+            )
+    assert "ix_params_key_value" in plans[0]
+    assert "ix_run_tags_key_value" in plans[1]
+    assert "ix_params_key_num" in plans[2]
 
 
 def _run(

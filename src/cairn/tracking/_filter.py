@@ -44,6 +44,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from cairn.core.errors import FilterError
 from cairn.store.db.schema import experiments, latest_metrics, metric_keys, params, run_tags, runs
+from cairn.store.db.schema.tracking import VALUE_PREFIX, value_prefix
 from cairn.tracking import _liveness
 
 _FILTER_EXAMPLE = "metrics.auc > 0.9 AND params.optim = 'adam'"
@@ -370,6 +371,7 @@ class _Parser:
         for value in values:
             slot, operand = self._operand(target, ident, op, value)
             groups.setdefault(slot, []).append(operand)
+        indexed = _indexed_prefix(target.columns.get("text"))
         if op == "in":
             parts = [
                 # Guarded so that a NULL (a param without a numeric view) cannot make NOT IN
@@ -380,6 +382,10 @@ class _Parser:
                 for slot, operands in groups.items()
             ]
             condition = or_(*parts)
+            if indexed is not None and list(groups) == ["text"]:
+                # Implied by the IN itself; lets the (key, value prefix) index find the rows.
+                prefixes = {text[:VALUE_PREFIX] for text in groups["text"]}
+                condition = and_(indexed.in_(sorted(prefixes)), condition)
         else:
             [(slot, [operand])] = groups.items()
             column = target.columns[slot]
@@ -390,6 +396,9 @@ class _Parser:
                 condition = func.lower(column).like(func.lower(pattern), escape=_ESCAPE)
             else:
                 condition = _OPS[op](column, operand)
+                if op == "=" and slot == "text" and indexed is not None:
+                    # Implied by the equality; lets the (key, value prefix) index find the rows.
+                    condition = and_(indexed == operand[:VALUE_PREFIX], condition)
         return target.wrap(not_(condition) if negated else condition)
 
     def _operand(self, target: _Target, ident: _Ident, op: str, value: _Token) -> tuple[str, Any]:
@@ -443,9 +452,9 @@ def _target(ident: _Ident) -> _Target:
             columns = {"num": params.c.num, **columns}
         accepts = "a number, a 'quoted string', TRUE or FALSE"
 
-    # "run id IN (runs whose value matches)": metrics are found once through the
-    # (key_id, value) index instead of probing every run with a correlated EXISTS; params
-    # and tags have no such index yet and are scanned by key (fast enough at 2,000 runs).
+    # "run id IN (runs whose value matches)": found once through the (key_id, value) index of
+    # metrics, or the (key, num) and (key, value prefix) indexes of params and tags, instead
+    # of probing every run with a correlated EXISTS.
     def wrap(condition: ColumnElement[bool]) -> ColumnElement[bool]:
         return runs.c.id.in_(select(owner).where(*links, condition))
 
@@ -455,6 +464,13 @@ def _target(ident: _Ident) -> _Target:
         if slot in columns
     ]
     return _Target(columns, accepts, wrap, runs.c.id.in_(select(owner).where(*links)), sort)
+
+
+def _indexed_prefix(column: ColumnElement[Any] | None) -> ColumnElement[str] | None:
+    """The indexed prefix expression of a param or tag value column, else None."""
+    if column is params.c.value or column is run_tags.c.value:
+        return value_prefix(column)
+    return None
 
 
 def _attribute_target(name: str) -> _Target:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Double,
     ForeignKey,
     Index,
@@ -20,6 +21,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
+    literal_column,
     text,
 )
 
@@ -112,6 +115,8 @@ params = Table(
     # The numeric view of numbers and numeric strings, for comparisons in filters.
     Column("num", Double),
     Column("is_json", Boolean, nullable=False),
+    # Filters compare a key's numeric view (params.lr > 0.01) through this index.
+    Index(None, "key", "num"),
 )
 
 run_tags = Table(
@@ -121,6 +126,25 @@ run_tags = Table(
     Column("key", String(500), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+#: Characters of a param or tag value that the (key, value) indexes hold. Values are unbounded
+#: text and a PostgreSQL B-tree entry must stay under about 2,700 bytes, so the indexes hold
+#: a prefix (500-character key + 100 characters, at most 2,400 bytes of UTF-8) and filters
+#: test the prefix before the whole value (see ``value_prefix``).
+VALUE_PREFIX = 100
+
+
+def value_prefix(column: ColumnElement[str]) -> ColumnElement[str]:
+    """The indexed prefix of a param or tag value: ``substr(value, 1, VALUE_PREFIX)``.
+
+    The bounds are literals, not bound parameters, so that SQLite and PostgreSQL match the
+    expression with the index's.
+    """
+    return func.substr(column, literal_column("1"), literal_column(str(VALUE_PREFIX)))
+
+
+Index("ix_params_key_value", params.c.key, value_prefix(params.c.value))
+Index("ix_run_tags_key_value", run_tags.c.key, value_prefix(run_tags.c.value))
 
 run_artifacts = Table(
     "run_artifacts",
