@@ -7,12 +7,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cairn.serving import read_prediction_log
 from cairn.serving.prediction_log import LoggedBatch, PredictionLog
-from cairn.store import get_store
+from cairn.store import Store, get_store
 from cairn.store.db.schema import prediction_log_files
 
 
@@ -48,9 +49,9 @@ def test_a_spool_is_sealed_a_row_group_at_a_time(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cairn.serving import prediction_log
+    from cairn.serving import _log_files
 
-    monkeypatch.setattr(prediction_log, "ROW_GROUP_ROWS", 25)
+    monkeypatch.setattr(_log_files, "ROW_GROUP_ROWS", 25)
     log = PredictionLog(group_s=0)
     log.start()
     for i in range(10):  # one write per batch: many Arrow batches in the spool
@@ -73,7 +74,7 @@ def test_a_spool_is_sealed_a_row_group_at_a_time(
 KILLED_WRITER = """
 import os, sys
 from cairn.serving.prediction_log import LoggedBatch, PredictionLog
-from cairn.store import get_store
+from cairn.store import Store, get_store
 from cairn.store.db.schema import prediction_log_files
 log = PredictionLog(seal_after_s=3600)
 log.start()
@@ -140,3 +141,79 @@ def test_since_and_until_select_by_time(project: Path) -> None:
     assert len(read_prediction_log("m", since=datetime(2020, 1, 1, tzinfo=timezone.utc))) == 3
     with pytest.raises(InvalidInputError, match="time zone"):
         read_prediction_log("m", since=datetime(2020, 1, 1))
+
+
+def _wait(condition: Any, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_mixed_shapes_in_one_write_group_lose_no_row(store: Store) -> None:
+    """A batch with probabilities beside one without, same model version, in one write group,
+    keeps the writer alive and every row, then and after."""
+    log = PredictionLog(group_s=0.05)
+    log.start()
+    with_proba = _batch(2)
+    with_proba.probabilities = {"0": [0.4, 0.6], "1": [0.6, 0.4]}
+    assert log.append(_batch(3, start=10))  # no probabilities
+    assert log.append(with_proba)  # same 50 ms group, same model version, another schema
+    _wait(lambda: log.written_rows == 5)
+    for i in range(3):  # later groups, alternating shapes
+        later = _batch(1, start=20 + i)
+        if i % 2:
+            later.probabilities = {"0": [0.5], "1": [0.5]}
+        assert log.append(later)
+        _wait(lambda i=i: log.written_rows == 6 + i)
+    assert log.health is None
+    log.close()
+    assert (log.failures, log.dropped_rows) == (0, 0)
+    frame = read_prediction_log("m")
+    assert sorted(frame["x"].tolist()) == [0.0, 1.0, 10.0, 11.0, 12.0, 20.0, 21.0, 22.0]
+    assert frame["_proba_1"].notna().sum() == 3
+
+
+def test_a_failing_write_is_counted_retried_and_surfaced(project: Path) -> None:
+    """A batch the writer cannot write is retried, then counted as dropped; the log reports
+    the failure until a later write succeeds."""
+    dropped: list[tuple[str, int]] = []
+    log = PredictionLog(
+        group_s=0, retry_s=(0.01, 0.01), on_dropped=lambda m, n: dropped.append((m, n))
+    )
+    log.start()
+    bad = _batch(2)
+    bad.rows = [{"x": "not a number"}, {"x": 1.0}]
+    bad.dtypes = {"x": "float64"}  # the signature says float: Arrow refuses the text
+    assert log.append(bad)
+    _wait(lambda: log.dropped_rows == 2)
+    assert log.failures == 3  # the first attempt and two retries
+    assert log.health is not None and "could not write 2 row(s)" in log.health
+    assert dropped == [("m", 2)]
+    assert log.append(_batch(3, start=5))
+    _wait(lambda: log.written_rows == 3)
+    _wait(lambda: log.health is None)
+    log.close()
+    assert read_prediction_log("m")["x"].tolist() == [5.0, 6.0, 7.0]
+
+
+def test_close_with_a_full_queue_does_not_hang(project: Path) -> None:
+    """Closing while the queue is full returns promptly, every row written or counted."""
+    log = PredictionLog(max_queue=2, group_s=30.0)  # the writer sits in a long write group
+    log.start()
+    appended = [log.append(_batch(1, start=i)) for i in range(6)]
+    started = time.monotonic()
+    log.close(timeout=20)
+    assert time.monotonic() - started < 10
+    assert log.written_rows + log.dropped_rows == 6
+    assert log.dropped_rows >= appended.count(False)
+    assert len(read_prediction_log("m")) == log.written_rows
+
+
+def test_the_queue_is_bounded_in_rows(project: Path) -> None:
+    """Batches beyond the queue's row budget are dropped and counted (memory stays bounded)."""
+    log = PredictionLog(max_queue_rows=10)  # not started: nothing drains the queue
+    assert log.append(_batch(8))
+    assert not log.append(_batch(5))
+    assert log.append(_batch(2))
+    assert log.dropped_rows == 5

@@ -1,19 +1,26 @@
 """The prediction log: every row a server answers, with its prediction, durably.
 
-The server hands each answered batch to ``PredictionLog.append`` (never blocking: a bounded
-queue; a full queue drops the batch and counts its rows, never silently). One writer thread
-appends batches to an Arrow IPC spool file per (model, version, day) under
-``<home>/spool/predictions`` and fsyncs it, so an answered batch survives a crash of the
-server. Batches answered within ``group_s`` of each other are written and synced together
-(group commit): each write and sync hands the interpreter lock back and forth with the event
-loop, which under load cost more throughput than the writing itself.
+The server hands each answered batch to ``PredictionLog.append`` (never blocking: a queue
+bounded in batches and in rows; a full queue drops the batch and counts its rows, never
+silently). One writer thread appends batches to an Arrow IPC spool file per (model, version,
+day, schema) under ``<home>/spool/predictions`` and fsyncs it, so an answered batch survives a
+crash of the server. Batches answered within ``group_s`` of each other are written and synced
+together (group commit): each write and sync hands the interpreter lock back and forth with
+the event loop, which under load cost more throughput than the writing itself.
 
-A spool is sealed into a Parquet file in the artifact store, listed in
-``prediction_log_files``, when it holds ``rows_per_file`` rows, is ``seal_after_s`` old, at
-shutdown, and (for spools a crashed server left) when the next log starts.
+A spool is sealed into a Parquet file in the artifact store (``_log_files``) when it holds
+``rows_per_file`` rows, is ``seal_after_s`` old, at shutdown, and (for spools a crashed
+server left) when the next log starts.
 
-Columns: the model's input columns as given, ``_prediction`` (and ``_proba_<class>``),
-``_ts`` (UTC timestamp, ms), ``_request_id``, ``_version``, ``_fallback``.
+The writer cannot die silently: every failure (a write, a sync, a seal, retention) is
+counted in ``failures``, retried, and named in ``problem`` (``/readyz`` answers 503 with it)
+until a later attempt succeeds; rows given up after the retries are counted as dropped. The
+writer loop itself is restarted if anything escapes it. ``close`` never waits longer than its
+timeout, even with a full queue.
+
+Columns: the model's input columns as given (less those ``redact`` drops; those it hashes as
+keyed hashes), ``_prediction`` (and ``_proba_<class>``), ``_ts`` (UTC timestamp, ms),
+``_request_id``, ``_version``, ``_fallback``.
 """
 
 from __future__ import annotations
@@ -21,25 +28,38 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cairn.core.errors import InvalidInputError
 from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.core.settings import get_settings
 from cairn.core.threads import start_thread
+from cairn.serving._log_files import (
+    HASHED_KEY,
+    META,
+    PurgeResult,
+    read_prediction_log,
+    remove_rows,
+    rows_before,
+    seal_spool,
+    spool_name,
+)
+from cairn.serving._log_privacy import Redaction, redaction_of
 from cairn.store import Store, get_store
-from cairn.store.db.schema import prediction_log_files
 
-META = ("_ts", "_request_id", "_version", "_fallback")
-ROW_GROUP_ROWS = 32_768  # rows per Parquet row group when a spool is sealed
+__all__ = ["META", "LoggedBatch", "PredictionLog", "PurgeResult", "read_prediction_log"]
+
+MAX_OPEN_SPOOLS = 16  # beyond this, the least recently opened spool is sealed
+RETRY_S = (0.05, 0.5, 2.0)  # pauses between the attempts at a failed write
+RETENTION_EVERY_S = 3600.0  # how often retention runs while serving
+SEAL_RETRY_S = 10.0  # how often a spool the store refused is offered again
 
 
 @dataclass
@@ -57,6 +77,9 @@ class LoggedBatch:
     dtypes: dict[str, str] | None = None  # the input columns' dtypes (the signature's), if known
 
 
+_SpoolKey = tuple[str, int | None, str, bytes]  # model, version, day, schema
+
+
 class PredictionLog:
     """The durable log of one server's predictions (see the module's docstring)."""
 
@@ -66,20 +89,40 @@ class PredictionLog:
         store: Store | None = None,
         spool_dir: Path | None = None,
         max_queue: int = 1024,
+        max_queue_rows: int = 262_144,
         rows_per_file: int = 100_000,
         seal_after_s: float = 300.0,
         group_s: float = 0.05,
+        redact: Mapping[str, str] | None = None,
+        retention_s: float | None = None,
+        models: Sequence[str] = (),
+        on_dropped: Callable[[str, int], None] | None = None,
+        retry_s: Sequence[float] = RETRY_S,
     ) -> None:
         self._store = store or get_store()
         self._spool_dir = spool_dir or get_settings().home_dir / "spool" / "predictions"
+        # Bounded in rows too: 1,024 batches of 10,000-row requests would be gigabytes.
         self._queue: queue.Queue[LoggedBatch | None] = queue.Queue(maxsize=max_queue)
+        self._max_queue_rows = max_queue_rows
+        self._queued_rows = 0
         self._rows_per_file = rows_per_file
         self._seal_after_s = seal_after_s
         self._group_s = group_s
+        self._redaction: Redaction = redaction_of(redact)
+        self._retention_s = retention_s
+        self._models = tuple(models)
+        self._on_dropped = on_dropped
+        self._retry_s = tuple(retry_s)
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self.dropped_rows = 0
         self.written_rows = 0
-        self._spools: dict[tuple[str, int | None, str], _Spool] = {}
+        self.failures = 0
+        self.problem: str | None = None  # the last failure, until an attempt succeeds again
+        self._spools: dict[_SpoolKey, _Spool] = {}
+        self._unsealed: list[Path] = []  # closed spools the store refused: offered again
+        self._next_seal_retry = 0.0
+        self._next_retention = 0.0
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -87,109 +130,236 @@ class PredictionLog:
         self._spool_dir.mkdir(parents=True, exist_ok=True)
         for path in sorted(self._spool_dir.glob("*.arrow")):
             self._recover(path)
+        self._stopping.clear()
         self._thread = start_thread(self._run, "cairn-prediction-log")
 
     def append(self, batch: LoggedBatch) -> bool:
-        """Queue a batch for the log; False (and its rows counted as dropped) when full."""
-        try:
-            self._queue.put_nowait(batch)
-            return True
-        except queue.Full:
-            with self._lock:
-                self.dropped_rows += len(batch.rows)
-            return False
+        """Queue a batch for the log; False (and its rows counted as dropped) when full or
+        closing."""
+        rows = len(batch.rows)
+        with self._lock:
+            room = self._queued_rows + rows <= self._max_queue_rows or not self._queued_rows
+            if room and not self._stopping.is_set():
+                try:
+                    self._queue.put_nowait(batch)
+                except queue.Full:
+                    pass
+                else:
+                    self._queued_rows += rows
+                    return True
+            self.dropped_rows += rows
+        return False
 
     def pending(self) -> int:
         """Batches waiting for the writer."""
         return self._queue.qsize()
 
+    @property
+    def health(self) -> str | None:
+        """Why the log is not healthy (a failure not yet recovered from, or a stopped
+        writer), or None."""
+        thread = self._thread
+        if thread is not None and not thread.is_alive() and not self._stopping.is_set():
+            return f"the prediction log's writer stopped ({self.problem or 'no reason known'})"
+        if self.problem is not None:
+            return (
+                f"the prediction log is failing ({self.failures} failure(s), "
+                f"{self.dropped_rows} row(s) dropped): {self.problem}"
+            )
+        return None
+
     def close(self, timeout: float = 30.0) -> None:
-        """Write everything queued, seal every spool into the store, stop the writer."""
-        if self._thread is None:
+        """Write everything queued, seal every spool into the store, stop the writer; never
+        longer than ``timeout`` seconds (what is still queued then is counted as dropped;
+        unsealed spools stay on disk for the next start)."""
+        thread, self._thread = self._thread, None
+        self._stopping.set()
+        if thread is None:
             return
-        self._queue.put(None)
-        self._thread.join(timeout)
-        self._thread = None
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)  # wakes the writer; with a full queue it sees the flag
+        thread.join(timeout)
+        if thread.is_alive():
+            lost = self._drain_dropped()
+            logger.error(
+                "prediction log: the writer did not finish within %.0f s; %d queued row(s) "
+                "dropped; unsealed spools in %s are sealed when the next server starts",
+                timeout,
+                lost,
+                self._spool_dir,
+            )
 
     # -- the writer thread -----------------------------------------------------------------
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
+        """The writer loop, restarted after any failure that escapes it (counted)."""
+        pause = 0.1
+        while True:
+            try:
+                self._work()
+                break
+            except BaseException as exc:  # the writer must outlive any failure
+                self._failed("the writer loop failed", exc)
+                if self._stopping.is_set():
+                    break
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+        try:
+            for key in list(self._spools):
+                self._seal(key)
+            self._retry_seals(force=True)
+        except BaseException as exc:
+            self._failed("sealing at shutdown failed", exc)
+
+    def _work(self) -> None:
+        while True:
             try:
                 first = self._queue.get(timeout=1.0)
             except queue.Empty:
-                self._seal_old()
+                if self._stopping.is_set():
+                    return
+                self._idle()
                 continue
             if first is None:
-                break
-            if self._group_s > 0:
-                time.sleep(self._group_s)  # let the batches answered meanwhile join this write
+                if self._stopping.is_set() and self._queue.empty():
+                    return
+                continue
+            if self._group_s > 0:  # let the batches answered meanwhile join this write
+                self._stopping.wait(self._group_s)  # (cut short by close)
             group = [first]
             while True:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
-                    stop = True
-                    break
-                group.append(item)
+                if item is not None:
+                    group.append(item)
+            with self._lock:
+                self._queued_rows -= sum(len(b.rows) for b in group)
             self._write_group(group)
-        for key in list(self._spools):
-            self._seal(key)
+            self._idle()
+
+    def _idle(self) -> None:
+        """Between writes: seal old spools, offer refused ones again, apply retention."""
+        try:
+            self._seal_old()
+            self._retry_seals()
+            self._apply_retention()
+        except Exception as exc:
+            self._failed("housekeeping failed", exc)
 
     def _write_group(self, group: list[LoggedBatch]) -> None:
         """Append ``group`` (batches of the same model version, day and columns become one
-        Arrow batch), then sync each spool written once."""
+        Arrow batch), then sync each spool written once; a failed write is retried on a new
+        spool, and given up (rows counted as dropped) after the retries."""
         parts: dict[tuple[Any, ...], list[LoggedBatch]] = {}
         for batch in group:
             parts.setdefault(_shape(batch), []).append(batch)
         written: list[_Spool] = []
+        ok = True
         for batches in parts.values():
-            try:
-                spool = self._write(batches)
-            except Exception as exc:  # the log must never take the server down
-                self._dropped(batches, exc)
-                continue
-            if spool not in written:
+            spool = self._write_retried(batches)
+            if spool is None:
+                ok = False
+            elif spool not in written:
                 written.append(spool)
         for spool in written:
+            if spool.sink.closed:  # sealed meanwhile (full, or too many open): already stored
+                continue
             try:
                 os.fsync(spool.sink.fileno())
-            except OSError as exc:
-                logger.error("prediction log: could not sync %s: %s", spool.path.name, exc)
+            except (OSError, ValueError) as exc:
+                # After a failed fsync the kernel may have dropped the dirty pages' error
+                # state: retire the spool (sealing it reads what it holds into the store).
+                self._failed(f"could not sync {spool.path.name}", exc)
+                ok = False
+                if self._spools.get(spool.key) is spool:
+                    self._seal(spool.key)
         for spool in written:
             if spool.rows >= self._rows_per_file and self._spools.get(spool.key) is spool:
                 self._seal(spool.key)
+        if ok and not self._unsealed:
+            self.problem = None
 
-    def _dropped(self, batches: list[LoggedBatch], exc: Exception) -> None:
+    def _write_retried(self, batches: list[LoggedBatch]) -> _Spool | None:
+        for attempt in range(len(self._retry_s) + 1):
+            try:
+                return self._write(batches)
+            except Exception as exc:
+                self._failed(f"could not write {sum(len(b.rows) for b in batches)} row(s)", exc)
+                if attempt == len(self._retry_s) or self._stopping.is_set():
+                    break
+                time.sleep(self._retry_s[attempt])
+        self._dropped(batches)
+        return None
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        with self._lock:
+            self.failures += 1
+        self.problem = f"{what}: {type(exc).__name__}: {exc}"
+        logger.error("prediction log: %s", self.problem)
+
+    def _dropped(self, batches: list[LoggedBatch]) -> None:
         with self._lock:
             self.dropped_rows += sum(len(b.rows) for b in batches)
-        logger.error("prediction log: could not write a batch: %s", exc)
+        self._report_dropped(batches)
+
+    def _report_dropped(self, batches: list[LoggedBatch]) -> None:
+        if self._on_dropped is None:
+            return
+        for batch in batches:
+            with contextlib.suppress(Exception):
+                self._on_dropped(batch.model, len(batch.rows))
+
+    def _drain_dropped(self) -> int:
+        """Count what is still queued as dropped (the writer is gone)."""
+        lost: list[LoggedBatch] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                lost.append(item)
+        self._dropped(lost)
+        return sum(len(b.rows) for b in lost)
 
     def _write(self, batches: list[LoggedBatch]) -> _Spool:
-        """Append batches of one shape (see ``_shape``) to their spool, unsynced."""
+        """Append batches of one shape (see ``_shape``) to their spool, unsynced.
+
+        Spools are keyed by schema too: a request with probabilities beside one without
+        (two schemas for one model version) each go to their own open spool, rather than
+        one sealing the other's spool between its write and its sync."""
         import pyarrow as pa
 
         first = batches[0]
         day = datetime.fromtimestamp(first.ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
-        key = (first.model, first.version, day)
-        table = _to_table(batches)
+        table = _to_table(batches, self._redaction)
+        key = (first.model, first.version, day, table.schema.serialize().to_pybytes())
         spool = self._spools.get(key)
-        if spool is not None and not spool.schema.equals(table.schema):
-            self._seal(key)  # another input schema (e.g. new columns): a new file
-            spool = None
         if spool is None:
-            name = f"{_safe(first.model)}~{first.version or 0}~{day}~{uuid.uuid4().hex[:12]}.arrow"
+            if len(self._spools) >= MAX_OPEN_SPOOLS:
+                self._seal(min(self._spools, key=lambda k: self._spools[k].opened))
+            name = spool_name(first.model, first.version, day, uuid.uuid4().hex[:12])
             path = self._spool_dir / name
             sink = open(path, "wb")  # noqa: SIM115 (kept open across batches, closed on seal)
-            _lock(sink.fileno())  # held while this server writes it: others leave it alone
-            writer = pa.ipc.new_stream(sink, table.schema)
-            spool = _Spool(key, path, sink, writer, table.schema, time.monotonic())
+            try:
+                _lock(sink.fileno())  # held while this server writes it: others leave it alone
+                writer = pa.ipc.new_stream(sink, table.schema)
+            except BaseException:
+                sink.close()
+                path.unlink(missing_ok=True)
+                raise
+            spool = _Spool(key, path, sink, writer, time.monotonic())
             self._spools[key] = spool
-        spool.writer.write_table(table)
-        spool.sink.flush()
+        try:
+            spool.writer.write_table(table)
+            spool.sink.flush()
+        except BaseException:
+            # The stream may hold part of this batch: retire the spool (sealing keeps the
+            # whole batches before it; a torn last one is left out), retry on a new one.
+            self._seal(key)
+            raise
         spool.rows += table.num_rows
         with self._lock:
             self.written_rows += table.num_rows
@@ -201,12 +371,48 @@ class PredictionLog:
             if now - spool.opened > self._seal_after_s:
                 self._seal(key)
 
-    def _seal(self, key: tuple[str, int | None, str]) -> None:
+    def _seal(self, key: _SpoolKey) -> None:
+        """Close a spool and seal it into the store; if the store refuses, the spool stays
+        on disk and is offered again (``_retry_seals``), and the next start would seal it."""
         spool = self._spools.pop(key)
         with contextlib.suppress(Exception):
             spool.writer.close()
-        spool.sink.close()
-        self._seal_file(spool.path)
+        with contextlib.suppress(Exception):
+            spool.sink.close()
+        try:
+            seal_spool(self._store, spool.path)
+        except Exception as exc:
+            self._failed(f"could not seal {spool.path.name} into the store", exc)
+            self._unsealed.append(spool.path)
+
+    def _retry_seals(self, *, force: bool = False) -> None:
+        if not self._unsealed or (not force and time.monotonic() < self._next_seal_retry):
+            return
+        self._next_seal_retry = time.monotonic() + SEAL_RETRY_S
+        for path in list(self._unsealed):
+            try:
+                seal_spool(self._store, path)
+            except Exception as exc:
+                self._failed(f"could not seal {path.name} into the store (will retry)", exc)
+                continue
+            self._unsealed.remove(path)
+        if not self._unsealed:
+            self.problem = None
+
+    def _apply_retention(self) -> None:
+        if self._retention_s is None or time.monotonic() < self._next_retention:
+            return
+        self._next_retention = time.monotonic() + RETENTION_EVERY_S
+        cutoff = now_ms() - int(self._retention_s * 1000)
+        for model in self._models:
+            try:
+                result = remove_rows(self._store, model, rows_before(cutoff), before_ms=cutoff)
+            except Exception as exc:
+                self._failed(f"retention of {model}'s log failed (retried in an hour)", exc)
+                self._next_retention = time.monotonic() + 60.0
+                continue
+            if result.rows:
+                logger.info("prediction log: retention removed %d row(s) of %s", result.rows, model)
 
     def _recover(self, path: Path) -> None:
         """Seal a spool another server left, unless that server is still writing it (its
@@ -220,75 +426,19 @@ class PredictionLog:
                 _lock(handle.fileno())
             except BlockingIOError:
                 return  # a live writer
-            self._seal_file(path)
-
-    def _seal_file(self, path: Path) -> None:
-        """Turn a spool into a Parquet object listed in the store; remove the spool.
-
-        Streamed, a row group at a time (``ROW_GROUP_ROWS``): a whole spool in memory would
-        grow the server by tens of MB each time one is sealed."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        model, version, day = _parse_name(path.name)
-        rows, first, last = 0, None, None
-        try:
-            source = pa.OSFile(str(path), "rb")
-        except (pa.ArrowInvalid, OSError):
-            return
-        with source, tempfile.TemporaryDirectory(prefix="cairn-log-") as scratch:
             try:
-                reader = pa.ipc.open_stream(source)
-            except (pa.ArrowInvalid, OSError):
-                source.close()
-                path.unlink(missing_ok=True)  # not even a schema was written: nothing to keep
-                return
-            parquet = Path(scratch) / "log.parquet"
-            with pq.ParquetWriter(parquet, reader.schema, compression="zstd") as writer:
-                group: list[Any] = []
-                held = 0
-                with contextlib.suppress(pa.ArrowInvalid, OSError):  # a torn last batch
-                    for batch in reader:
-                        if not batch.num_rows:
-                            continue
-                        stamps = pc.min_max(batch.column("_ts").cast(pa.int64())).as_py()
-                        first = stamps["min"] if first is None else min(first, stamps["min"])
-                        last = stamps["max"] if last is None else max(last, stamps["max"])
-                        group.append(batch)
-                        held += batch.num_rows
-                        if held >= ROW_GROUP_ROWS:
-                            writer.write_table(pa.Table.from_batches(group, reader.schema))
-                            rows, group, held = rows + held, [], 0
-                if group:
-                    writer.write_table(pa.Table.from_batches(group, reader.schema))
-                    rows += held
-            if rows:
-                stored = self._store.artifacts.put_file(parquet)
-                self._store.db.transact(
-                    lambda conn: conn.execute(
-                        prediction_log_files.insert().values(
-                            model=model,
-                            version=version,
-                            day=day,
-                            digest=stored.digest,
-                            rows=rows,
-                            first_ms=first,
-                            last_ms=last,
-                            created_ms=now_ms(),
-                        )
-                    )
-                )
-        path.unlink(missing_ok=True)
+                seal_spool(self._store, path)
+            except Exception as exc:  # kept on disk: the writer offers it again
+                self._failed(f"could not seal {path.name} into the store", exc)
+                self._unsealed.append(path)
 
 
 @dataclass(eq=False)
 class _Spool:
-    key: tuple[str, int | None, str]
+    key: _SpoolKey
     path: Path
     sink: Any
     writer: Any
-    schema: Any
     opened: float
     rows: int = 0
 
@@ -309,17 +459,27 @@ def _shape(batch: LoggedBatch) -> tuple[Any, ...]:
     return batch.model, batch.version, day, columns, probabilities
 
 
-def _to_table(batches: list[LoggedBatch]) -> Any:
+def _to_table(batches: list[LoggedBatch], redaction: Redaction | None = None) -> Any:
     """Batches of one shape as one Arrow table, built column by column (no pandas: this runs
-    beside the event loop, and every millisecond holding the interpreter delays requests)."""
+    beside the event loop, and every millisecond holding the interpreter delays requests).
+    Redacted columns are left out or stored as keyed hashes (named in the schema's
+    metadata, so a purge can find a subject's rows by the hash of their value)."""
     import pyarrow as pa
 
     first = batches[0]
+    redaction = redaction or Redaction()
     rows = [row for b in batches for row in b.rows] if len(batches) > 1 else first.rows
     names = list(first.dtypes) if first.dtypes else _names(rows)
     columns: dict[str, Any] = {}
+    hashed: list[str] = []
     for name in names:
+        if name in redaction.dropped:
+            continue
         values = [row.get(name) for row in rows]
+        if name in redaction.hashed:
+            columns[name] = pa.array(redaction.hash_column(values), pa.string())
+            hashed.append(name)
+            continue
         columns[name] = _column(values, (first.dtypes or {}).get(name))
     columns["_prediction"] = _column([p for b in batches for p in b.predictions], None)
     for label in first.probabilities or {}:
@@ -328,10 +488,17 @@ def _to_table(batches: list[LoggedBatch]) -> Any:
     columns["_ts"] = pa.array(
         [b.ts_ms for b in batches for _ in b.rows], pa.timestamp("ms", tz="UTC")
     )
-    columns["_request_id"] = pa.array([r for b in batches for r in b.request_ids], pa.string())
+    request_ids = [r for b in batches for r in b.request_ids]
+    if "_request_id" in redaction.hashed:
+        request_ids = redaction.hash_column(request_ids)  # type: ignore[assignment]
+        hashed.append("_request_id")
+    columns["_request_id"] = pa.array(request_ids, pa.string())
     columns["_version"] = pa.array([b.version for b in batches for _ in b.rows], pa.int64())
     columns["_fallback"] = pa.array([f for b in batches for f in b.fallback], pa.bool_())
-    return pa.table(columns)
+    table = pa.table(columns)
+    if hashed:
+        table = table.replace_schema_metadata({HASHED_KEY: ",".join(hashed).encode()})
+    return table
 
 
 def _names(rows: list[dict[str, Any]]) -> list[str]:
@@ -365,64 +532,3 @@ def _column(values: list[Any], dtype: str | None) -> Any:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed values: kept as text
         return pa.array([None if v is None else str(v) for v in values], pa.string())
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
-def _parse_name(name: str) -> tuple[str, int | None, str]:
-    model, version, day, _ = name.removesuffix(".arrow").split("~")
-    return model, (int(version) or None), day
-
-
-def read_prediction_log(
-    model: str, since: datetime | int | None = None, until: datetime | int | None = None
-) -> Any:
-    """The logged predictions of ``model`` (the name it was served under) between ``since``
-    and ``until`` (datetimes, or epoch milliseconds), oldest first, as a pandas DataFrame.
-
-    Rows still in a running server's spool (at most ``seal_after_s`` old) are not included.
-    """
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from sqlalchemy import select
-
-    low, high = _ms(since), _ms(until)
-    store = get_store()
-    query = select(prediction_log_files.c.digest).where(prediction_log_files.c.model == model)
-    if low is not None:
-        query = query.where(prediction_log_files.c.last_ms >= low)
-    if high is not None:
-        query = query.where(prediction_log_files.c.first_ms <= high)
-    with store.db.read() as conn:
-        digests = list(conn.execute(query.order_by(prediction_log_files.c.first_ms)).scalars())
-    frames = []
-    for digest in digests:
-        table = pq.read_table(pa.BufferReader(store.artifacts.read_bytes(digest)))
-        frame = table.to_pandas()
-        keep = pd.Series(True, index=frame.index)
-        if low is not None:
-            keep &= frame["_ts"] >= pd.Timestamp(low, unit="ms", tz="UTC")
-        if high is not None:
-            keep &= frame["_ts"] <= pd.Timestamp(high, unit="ms", tz="UTC")
-        frames.append(frame[keep])
-    if not frames:
-        return pd.DataFrame(columns=["_prediction", *META])
-    out = pd.concat(frames, ignore_index=True)
-    return out.sort_values("_ts", kind="stable").reset_index(drop=True)
-
-
-def _ms(value: datetime | int | None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise InvalidInputError(
-                f"{value!r} has no time zone; pass an aware datetime (e.g. tz=timezone.utc)"
-            )
-        return int(value.timestamp() * 1000)
-    if isinstance(value, int):
-        return value
-    raise InvalidInputError(f"since/until take a datetime or epoch milliseconds, not {value!r}")

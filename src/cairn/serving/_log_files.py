@@ -1,0 +1,312 @@
+"""The prediction log's sealed files: sealing a spool into the store, reading them back, and
+rewriting them without some rows (a subject's erasure, retention).
+
+A sealed file is one Parquet object in the artifact store, listed in ``prediction_log_files``
+with its model, version, day, row count and time range. Files are never changed in place:
+removing rows writes a new object, points the file's row at it, and deletes the old object
+once nothing references it (erasure must not wait for the next ``cairn gc``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cairn.core.errors import InvalidInputError
+from cairn.core.ids import now_ms
+from cairn.store import Store, get_store
+from cairn.store.db.schema import DIGEST_COLUMNS, prediction_log_files
+
+META = ("_ts", "_request_id", "_version", "_fallback")
+ROW_GROUP_ROWS = 32_768  # rows per Parquet row group when a spool is sealed
+#: Schema metadata naming the columns stored as keyed hashes (comma separated).
+HASHED_KEY = b"cairn.hashed"
+
+
+def spool_name(model: str, version: int | None, day: str, unique: str) -> str:
+    """The file name of a spool: what sealing it needs to know, and a unique part."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
+    return f"{safe}~{version or 0}~{day}~{unique}.arrow"
+
+
+def _parse_name(name: str) -> tuple[str, int | None, str]:
+    model, version, day, _ = name.removesuffix(".arrow").split("~")
+    return model, (int(version) or None), day
+
+
+def seal_spool(store: Store, path: Path) -> None:
+    """Turn a spool into a Parquet object listed in the store; remove the spool.
+
+    Streamed, a row group at a time (``ROW_GROUP_ROWS``): a whole spool in memory would
+    grow the server by tens of MB each time one is sealed. Raises when the store cannot take
+    it; the spool is then left where it is, for a retry (or the next server's start)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    model, version, day = _parse_name(path.name)
+    rows, first, last = 0, None, None
+    try:
+        source = pa.OSFile(str(path), "rb")
+    except FileNotFoundError:
+        return
+    with source, tempfile.TemporaryDirectory(prefix="cairn-log-") as scratch:
+        try:
+            reader = pa.ipc.open_stream(source)
+        except (pa.ArrowInvalid, OSError):
+            source.close()
+            path.unlink(missing_ok=True)  # not even a schema was written: nothing to keep
+            return
+        parquet = Path(scratch) / "log.parquet"
+        with pq.ParquetWriter(parquet, reader.schema, compression="zstd") as writer:
+            group: list[Any] = []
+            held = 0
+            with contextlib.suppress(pa.ArrowInvalid, OSError):  # a torn last batch
+                for batch in reader:
+                    if not batch.num_rows:
+                        continue
+                    stamps = pc.min_max(batch.column("_ts").cast(pa.int64())).as_py()
+                    first = stamps["min"] if first is None else min(first, stamps["min"])
+                    last = stamps["max"] if last is None else max(last, stamps["max"])
+                    group.append(batch)
+                    held += batch.num_rows
+                    if held >= ROW_GROUP_ROWS:
+                        writer.write_table(pa.Table.from_batches(group, reader.schema))
+                        rows, group, held = rows + held, [], 0
+            if group:
+                writer.write_table(pa.Table.from_batches(group, reader.schema))
+                rows += held
+        if rows:
+            stored = store.artifacts.put_file(parquet)
+            store.db.transact(
+                lambda conn: conn.execute(
+                    prediction_log_files.insert().values(
+                        model=model,
+                        version=version,
+                        day=day,
+                        digest=stored.digest,
+                        rows=rows,
+                        first_ms=first,
+                        last_ms=last,
+                        created_ms=now_ms(),
+                    )
+                )
+            )
+    path.unlink(missing_ok=True)
+
+
+def read_prediction_log(
+    model: str, since: datetime | int | None = None, until: datetime | int | None = None
+) -> Any:
+    """The logged predictions of ``model`` (the name it was served under) between ``since``
+    and ``until`` (datetimes, or epoch milliseconds), oldest first, as a pandas DataFrame.
+
+    Rows still in a running server's spool (at most ``seal_after_s`` old) are not included.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sqlalchemy import select
+
+    low, high = _ms(since), _ms(until)
+    store = get_store()
+    query = select(prediction_log_files.c.digest).where(prediction_log_files.c.model == model)
+    if low is not None:
+        query = query.where(prediction_log_files.c.last_ms >= low)
+    if high is not None:
+        query = query.where(prediction_log_files.c.first_ms <= high)
+    with store.db.read() as conn:
+        digests = list(conn.execute(query.order_by(prediction_log_files.c.first_ms)).scalars())
+    frames = []
+    for digest in digests:
+        table = pq.read_table(pa.BufferReader(store.artifacts.read_bytes(digest)))
+        frame = table.to_pandas()
+        keep = pd.Series(True, index=frame.index)
+        if low is not None:
+            keep &= frame["_ts"] >= pd.Timestamp(low, unit="ms", tz="UTC")
+        if high is not None:
+            keep &= frame["_ts"] <= pd.Timestamp(high, unit="ms", tz="UTC")
+        frames.append(frame[keep])
+    if not frames:
+        return pd.DataFrame(columns=["_prediction", *META])
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values("_ts", kind="stable").reset_index(drop=True)
+
+
+def _ms(value: datetime | int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InvalidInputError(
+                f"{value!r} has no time zone; pass an aware datetime (e.g. tz=timezone.utc)"
+            )
+        return int(value.timestamp() * 1000)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise InvalidInputError(f"since/until take a datetime or epoch milliseconds, not {value!r}")
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """What a purge (or retention) removed from a model's prediction log."""
+
+    rows: int  # rows removed
+    files_rewritten: int  # sealed files written anew without those rows
+    files_removed: int  # sealed files all of whose rows went
+
+
+#: Which rows of a sealed file to remove: an Arrow boolean array over the table's rows.
+Selector = Callable[[Any], Any]
+
+
+def remove_rows(
+    store: Store,
+    model: str,
+    select_rows: Selector,
+    *,
+    before_ms: int | None = None,
+) -> PurgeResult:
+    """Remove the rows ``select_rows`` picks from every sealed file of ``model``.
+
+    With ``before_ms``, only files holding rows older than it are read (retention), and a
+    file whose rows are all older is removed without being read."""
+    from sqlalchemy import select
+
+    table = prediction_log_files
+    query = select(table.c.id, table.c.digest, table.c.last_ms).where(table.c.model == model)
+    if before_ms is not None:
+        query = query.where(table.c.first_ms < before_ms)
+    with store.db.read() as conn:
+        listed = list(conn.execute(query.order_by(table.c.id)))
+    removed = rewritten = dropped = 0
+    for file_id, digest, last_ms in listed:
+        if before_ms is not None and last_ms < before_ms:
+            rows = _drop_file(store, file_id, digest)
+            removed += rows
+            dropped += 1 if rows else 0
+            continue
+        rows, gone = _rewrite_file(store, file_id, digest, select_rows)
+        removed += rows
+        if gone:
+            dropped += 1
+        elif rows:
+            rewritten += 1
+    return PurgeResult(removed, rewritten, dropped)
+
+
+def _drop_file(store: Store, file_id: int, digest: str) -> int:
+    """Unlist a sealed file and delete its object; the rows it held (0 if another purge
+    got there first)."""
+    table = prediction_log_files
+
+    def drop(conn: Any) -> int:
+        from sqlalchemy import select
+
+        rows = conn.execute(select(table.c.rows).where(table.c.id == file_id)).scalar()
+        if rows is None:
+            return 0
+        conn.execute(table.delete().where(table.c.id == file_id, table.c.digest == digest))
+        return int(rows)
+
+    rows = store.db.transact(drop)
+    _forget(store, digest)
+    return int(rows)
+
+
+def _rewrite_file(
+    store: Store, file_id: int, digest: str, select_rows: Selector
+) -> tuple[int, bool]:
+    """Write the file anew without the rows ``select_rows`` picks; (rows removed, whether the
+    whole file went)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    data = pq.read_table(pa.BufferReader(store.artifacts.read_bytes(digest)))
+    hits = pc.fill_null(select_rows(data), False)
+    count = int(pc.sum(pc.cast(hits, pa.int64())).as_py() or 0)
+    if not count:
+        return 0, False
+    if count == data.num_rows:
+        return _drop_file(store, file_id, digest), True
+    kept = data.filter(pc.invert(hits))
+    stamps = pc.min_max(kept.column("_ts").cast(pa.int64())).as_py()
+    with tempfile.TemporaryDirectory(prefix="cairn-log-") as scratch:
+        out = Path(scratch) / "log.parquet"
+        pq.write_table(kept, out, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        stored = store.artifacts.put_file(out)
+    table = prediction_log_files
+
+    def point(conn: Any) -> int:
+        done = conn.execute(
+            table.update()
+            .where(table.c.id == file_id, table.c.digest == digest)
+            .values(
+                digest=stored.digest,
+                rows=kept.num_rows,
+                first_ms=stamps["min"],
+                last_ms=stamps["max"],
+            )
+        )
+        return int(done.rowcount)
+
+    if not store.db.transact(point):  # another purge rewrote it meanwhile: its result stands
+        return 0, False
+    _forget(store, digest)
+    return count, False
+
+
+def _forget(store: Store, digest: str) -> None:
+    """Delete an object nothing references any more (erasure does not wait for gc)."""
+    from sqlalchemy import select
+
+    with store.db.read() as conn:
+        for column in DIGEST_COLUMNS:
+            if conn.execute(select(column).where(column == digest).limit(1)).first():
+                return
+    store.artifacts.delete(digest)
+
+
+def rows_matching(request_ids: Sequence[str], where: Mapping[str, Sequence[str]]) -> Selector:
+    """A selector of rows whose ``_request_id`` is one of ``request_ids`` or whose column (for
+    each column of ``where``) equals one of its values, compared as text. A column the log
+    stores as a keyed hash (``--log-redact COLUMN``) is compared with the hashes of the values."""
+
+    def select_rows(table: Any) -> Any:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from cairn.serving._log_privacy import hashed_value
+
+        hashed = set(((table.schema.metadata or {}).get(HASHED_KEY) or b"").decode().split(","))
+        hits = pa.array([False] * table.num_rows, pa.bool_())
+        wanted: dict[str, Sequence[str]] = dict(where)
+        if request_ids:
+            wanted = {**wanted, "_request_id": list(request_ids)}
+        for column, values in wanted.items():
+            if column not in table.column_names:
+                continue
+            looked_for = [hashed_value(v) for v in values] if column in hashed else list(values)
+            text = pc.cast(table.column(column), pa.string())
+            hits = pc.or_(hits, pc.is_in(text, value_set=pa.array(looked_for, pa.string())))
+        return hits
+
+    return select_rows
+
+
+def rows_before(before_ms: int) -> Selector:
+    """A selector of rows logged before ``before_ms`` (epoch milliseconds)."""
+
+    def select_rows(table: Any) -> Any:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        return pc.less(table.column("_ts").cast(pa.int64()), pa.scalar(before_ms, pa.int64()))
+
+    return select_rows
