@@ -10,6 +10,7 @@ on the innermost active run and start one when none is active, so a script can c
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import json
 import os
@@ -437,8 +438,38 @@ def _install_hooks() -> None:
         previous(kind, exc, tb)
 
     sys.excepthook = remember
-    atexit.register(_end_at_exit)
+    _register_exit_hooks()
     _handle_sigterm()
+
+
+def _register_exit_hooks() -> None:
+    # Python's threading shutdown runs *before* atexit handlers, and it stops concurrent.futures
+    # (and refuses new threading exit hooks, which fsspec registers on import): ending runs in
+    # an atexit handler lost every upload to an object store ("cannot schedule new futures
+    # after interpreter shutdown"). So runs end in threading's own exit hooks, which run last
+    # registered first: after concurrent.futures' is registered, ours runs before it.
+    import concurrent.futures.thread  # noqa: F401  (registers its hook before ours)
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        with contextlib.suppress(RuntimeError):  # already shutting down: atexit below
+            register(_end_before_thread_shutdown)
+    atexit.register(_end_at_exit)  # a fallback; a second call finds nothing left to end
+
+
+def _end_before_thread_shutdown() -> None:
+    # The program's own threads still running (not executor workers, which wait for the
+    # shutdown that follows) may still log: the runs end once they are done, as at atexit.
+    from concurrent.futures.thread import _worker
+
+    me = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is me or thread.daemon or getattr(thread, "_target", None) is _worker:
+            continue
+        thread.join()
+    _end_at_exit()
+
+
 
 
 class Terminated(SystemExit):

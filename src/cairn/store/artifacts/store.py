@@ -26,6 +26,7 @@ from cairn.core.errors import (
     InvalidInputError,
 )
 from cairn.core.hashing import CHUNK_SIZE, StreamingHasher, hash_bytes, hash_file, split_digest
+from cairn.store.artifacts._errors import MappedErrors
 from cairn.store.artifacts.schemes import filesystem_for, scheme_of
 
 
@@ -459,27 +460,7 @@ class ArtifactStore:
         return removed
 
     def _mapped(self, target: str) -> Any:
-        return _MappedErrors(self.url, target)
-
-
-class _MappedErrors:
-    """Turns an object store's permission and connection errors into ``ArtifactError``."""
-
-    def __init__(self, url: str, target: str) -> None:
-        self.url = url
-        self.target = target
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> None:
-        if exc is None or isinstance(exc, (FileNotFoundError, ArtifactError)):
-            return
-        if isinstance(exc, (OSError, PermissionError)) or "botocore" in type(exc).__module__:
-            raise ArtifactError(
-                f"the artifact store {self.url} failed on {self.target}: {exc}; check the "
-                "credentials, the bucket and CAIRN_ARTIFACTS_OPTIONS"
-            ) from exc
+        return MappedErrors(self.url, target)
 
 
 _FICLONE = 0x40049409  # Linux ioctl: share the source's extents (btrfs, XFS, bcachefs)
