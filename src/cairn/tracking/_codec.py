@@ -9,6 +9,7 @@ from array import array
 from collections.abc import Mapping
 from typing import Any
 
+from cairn.core import checks
 from cairn.core.errors import InvalidInputError
 
 MAX_KEY_LENGTH = 500
@@ -40,18 +41,7 @@ def check_key(key: Any, kind: str) -> str:
 
 def check_text(text: str, what: str) -> str:
     """Return ``text`` if stores can hold it (valid Unicode without NUL), else raise."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInputError(
-            f"{what} {text[:40]!r} is not valid Unicode text (it holds a lone surrogate); "
-            "decode it properly before logging it"
-        ) from None
-    if "\x00" in text:
-        raise InvalidInputError(
-            f"{what} {text[:40]!r} holds a NUL character, which stores cannot keep"
-        )
-    return text
+    return checks.check_text(text, what)
 
 
 def _plain(value: Any) -> Any:
@@ -61,7 +51,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def encode_param(value: Any) -> tuple[str, float | None, bool]:
+def encode_param(value: Any, key: str = "") -> tuple[str, float | None, bool]:
     """Return (display text, numeric view, is_json) for a param value."""
     value = _plain(value)
     if isinstance(value, str):
@@ -70,11 +60,18 @@ def encode_param(value: Any) -> tuple[str, float | None, bool]:
     if isinstance(value, bool) or value is None:
         return json.dumps(value), None, True
     if isinstance(value, (int, float)):
-        number = float(value)
+        # An int past float64 (10**400) has no numeric view for filters, and its text may pass
+        # what json can write: refused here, at the call, rather than at the store.
+        number = checks.check_number(value, f"param {key!r}" if key else "param value")
         return json.dumps(value), number if math.isfinite(number) else None, True
     if isinstance(value, (list, tuple, dict)):
-        return json.dumps(value, default=str), None, True
-    return str(value), None, False
+        try:
+            return json.dumps(value, default=str), None, True
+        except (ValueError, RecursionError) as exc:  # an int of over 4,300 digits, a cycle
+            raise InvalidInputError(
+                f"param {key!r} cannot be written as JSON ({exc}); log a simpler value"
+            ) from None
+    return check_text(str(value), f"param {key!r}" if key else "param value"), None, False
 
 
 _JSON_WORDS: dict[str, Any] = {"true": True, "false": False, "null": None}
@@ -105,19 +102,14 @@ def _numeric(text: str) -> float | None:
 
 
 def metric_value(key: str, value: Any) -> float:
-    """Return ``value`` as a float, or raise naming the metric."""
+    """Return ``value`` as a float64, or raise naming the metric."""
     value = _plain(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            if isinstance(value, (str, bytes, bool)):
-                raise TypeError
-            return float(value)
-        except (TypeError, ValueError):
-            raise InvalidInputError(
-                f"metric {key!r} must be a number, got {type(value).__name__} {value!r:.60}; "
-                "log text with cairn.log_text or cairn.set_tags"
-            ) from None
-    return float(value)
+    if isinstance(value, (str, bytes, bool)) or not hasattr(value, "__float__"):
+        raise InvalidInputError(
+            f"metric {key!r} must be a number, got {type(value).__name__} {value!r:.60}; "
+            "log text with cairn.log_text or cairn.set_tags"
+        )
+    return checks.check_number(value, f"metric {key!r}")
 
 
 _SWAP = sys.byteorder != "little"

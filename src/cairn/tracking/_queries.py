@@ -162,7 +162,7 @@ def restore(conn: Connection, run_ids: Sequence[int]) -> None:
 
 def log_params(conn: Connection, run_id: int, values: Mapping[str, Any]) -> None:
     """Record params; a key already logged must keep its value."""
-    encoded = {key: encode_param(value) for key, value in values.items()}
+    encoded = {key: encode_param(value, key) for key, value in values.items()}
     existing: dict[str, tuple[str, bool]] = {}
     for part in _chunks(list(encoded)):
         rows = conn.execute(

@@ -4,7 +4,8 @@
 accumulated at least every ``flush_interval`` seconds (sooner when the buffer grows large):
 one transaction per flush holding one packed chunk per (run, key) plus each key's latest
 value. ``flush()`` writes synchronously (``end_run``, interpreter exit, exceptions). A failed
-write keeps its points buffered and is retried; nothing is dropped.
+write keeps its points buffered and is retried; nothing is dropped, except a point no store
+can hold (a step past int64), which is dropped alone, counted in ``dropped`` and logged.
 
 The same thread sends the heartbeat of the runs this process is running (``watch``) every
 ``HEARTBEAT_S`` seconds, so a reader can tell a live run from a crashed one.
@@ -18,6 +19,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from cairn.core.checks import INT64_MAX, INT64_MIN
 from cairn.core.errors import CairnError
 from cairn.core.ids import now_ms
 from cairn.core.logging import logger
@@ -30,6 +32,19 @@ from cairn.tracking._liveness import HEARTBEAT_S
 # (run id, key, step, timestamp ms, value)
 Point = tuple[int, str, int, int, float]
 WAKE_AT = 50_000
+
+
+def _storable(point: Point) -> bool:
+    """Whether the store can hold ``point``: int64 step and timestamp, float64 value."""
+    _, key, step, ts, value = point
+    return (
+        type(key) is str
+        and type(step) is int
+        and INT64_MIN <= step <= INT64_MAX
+        and type(ts) is int
+        and INT64_MIN <= ts <= INT64_MAX
+        and type(value) is float
+    )
 
 
 class MetricSink:
@@ -47,6 +62,8 @@ class MetricSink:
         self._thread: threading.Thread | None = None
         self._watched: set[int] = set()
         self._last_beat = time.monotonic()
+        self.dropped = 0  # points refused at write time (see _drop_unstorable)
+        self.last_error: str | None = None
 
     def watch(self, run_id: int) -> None:
         """Send the heartbeat of ``run_id`` until ``unwatch``."""
@@ -125,11 +142,35 @@ class MetricSink:
             return
         try:
             created = self._db.transact(lambda conn: self._write(conn, points))
+        except (OverflowError, TypeError, ValueError):
+            # The calls refuse such points; should one get here anyway, it alone is dropped
+            # (counted and reported), never the whole buffer with every later flush.
+            kept = self._drop_unstorable(points)
+            with self._lock:
+                self._buffer[:0] = kept
+            if len(kept) == len(points):
+                raise
+            self._write_buffered()
+            return
         except BaseException:
             with self._lock:
                 self._buffer[:0] = points  # keep order; retried on the next flush
             raise
         self._key_ids.update(created)  # only ids whose creation was committed
+
+    def _drop_unstorable(self, points: list[Point]) -> list[Point]:
+        """Return the points a store can hold; count and report the others."""
+        kept = [point for point in points if _storable(point)]
+        bad = [point for point in points if not _storable(point)]
+        if bad:
+            self.dropped += len(bad)
+            _, key, step, _, value = bad[0]
+            self.last_error = (
+                f"dropped {len(bad)} metric point(s) that no store can hold, e.g. {key!r} = "
+                f"{value!r:.40} at step {step!r:.40} (steps must fit int64, values float64)"
+            )
+            logger.error("%s; the other %d point(s) are kept", self.last_error, len(kept))
+        return kept
 
     def _write(self, conn: Any, points: list[Point]) -> dict[str, int]:
         missing = {p[1] for p in points} - self._key_ids.keys()

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from cairn.core import context
+from cairn.core.checks import INT64_MAX, INT64_MIN, check_int
 from cairn.core.errors import InvalidInputError, RunStateError
 from cairn.core.ids import new_id, now_ms
 from cairn.core.logging import logger
@@ -41,6 +42,7 @@ from cairn.tracking.record import ArtifactEntry
 from cairn.tracking.seed import ensure_seeded, seed, seeded_libraries
 
 MAX_NAME_LENGTH = 255  # runs.name and experiments.name
+MAX_EXACT = 2**53  # ints up to this convert to float without the overflow check
 _lock = threading.RLock()
 _active: dict[str, Run] = {}
 _sinks: dict[Any, MetricSink] = {}
@@ -86,8 +88,9 @@ class Run:
             step = self._next_step
             self._next_step += 1
         else:
-            if isinstance(step, bool) or not isinstance(step, int):
-                raise InvalidInputError(f"step must be an integer, got {step!r}")
+            if type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
+                # Stores keep steps as int64: a step past it would poison the batch it is in.
+                step = check_int(step, "step")
             if step >= self._next_step:
                 self._next_step = step + 1
         self._append(metrics, step)
@@ -104,7 +107,12 @@ class Run:
             if key not in known:
                 known.add(check_key(key, "metric"))
             kind = type(value)
-            number = float(value) if kind is float or kind is int else metric_value(key, value)
+            if kind is float:
+                number = value
+            elif kind is int and -MAX_EXACT <= value <= MAX_EXACT:
+                number = float(value)
+            else:  # 10**400 does not fit a float64: refused here, before it reaches the sink
+                number = metric_value(key, value)
             points.append((self._db_id, key, step, ts, number))
         self._sink.add(points)
 
