@@ -7,23 +7,18 @@ model trained from ``cairn.data.load("customers")`` knows which bytes it saw.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from cairn.core.errors import ArtifactCorruptedError, ArtifactNotFoundError, InvalidInputError
-from cairn.core.hashing import split_digest
-from cairn.core.progress import track
-from cairn.core.settings import get_settings
+from cairn.core.errors import InvalidInputError
 from cairn.data import _queries
+from cairn.data._read_cache import cached_folder, materialize_entries, remove_tree
 from cairn.data._refs import parse_ref
 from cairn.data._tables import table_format
 from cairn.data.dataset import DatasetVersion, FileEntry
 from cairn.store import Store, get_store
 from cairn.store.lineage import DATASET_VERSION, Node, record_run_input
-
-COMPLETE = ".cairn-complete"
 
 
 def _resolve(store: Store, ref: str) -> tuple[int, DatasetVersion, list[FileEntry]]:
@@ -49,52 +44,14 @@ def files(ref: str) -> list[FileEntry]:
 
 
 def path(ref: str) -> Path:
-    """A local read-only folder holding the version (materialised once, then cached)."""
+    """A local read-only folder holding the version (materialised once, then cached; every
+    call checks the cached files still match their digests, hashing only those that may
+    have changed)."""
     store = get_store()
     version_id, found, entries = _resolve(store, ref)
-    folder = _cached_folder(store, found, entries)
+    folder = cached_folder(store, found, entries)
     record_run_input(store.db, Node(DATASET_VERSION, version_id))
     return folder
-
-
-def _cached_folder(store: Store, found: DatasetVersion, entries: list[FileEntry]) -> Path:
-    _, hexpart = split_digest(found.digest)
-    cache = get_settings().home_dir / "cache" / "data"
-    folder = cache / hexpart[:32]
-    if (folder / COMPLETE).exists():
-        return folder
-    building = cache / f".building-{hexpart[:16]}-{uuid.uuid4().hex[:8]}"
-    try:
-        _materialize(store, entries, building, link=True, what=found.ref)
-        (building / COMPLETE).write_text(found.digest + "\n")
-        try:
-            os.rename(building, folder)
-        except OSError:
-            if not (folder / COMPLETE).exists():  # not another process's finished copy
-                raise
-    finally:
-        if building.exists():
-            _remove_tree(building)
-    return folder
-
-
-def _remove_tree(folder: Path) -> None:
-    # Read-only files in writable folders: removable as they are.
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def _materialize(
-    store: Store, entries: list[FileEntry], dest: Path, *, link: bool, what: str
-) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for entry in track(entries, len(entries), f"materialising {what}"):
-        target = dest / entry.path
-        try:
-            store.artifacts.materialize(entry.digest, target, link=link)
-        except ArtifactCorruptedError as exc:
-            raise ArtifactCorruptedError(f"{what}, file {entry.path}: {exc}") from None
-        except ArtifactNotFoundError as exc:
-            raise ArtifactNotFoundError(f"{what}, file {entry.path}: {exc}") from None
 
 
 def get(ref: str, dest: str | Path, *, force: bool = False) -> Path:
@@ -120,7 +77,7 @@ def get(ref: str, dest: str | Path, *, force: bool = False) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     staging = target / f".cairn-get-{uuid.uuid4().hex[:8]}"
     try:
-        _materialize(store, entries, staging, link=False, what=found.ref)
+        materialize_entries(store, entries, staging, link=False, what=found.ref)
         for entry in entries:
             staged = staging / entry.path
             os.chmod(staged, 0o644)  # the caller's copy: writable, like any file
@@ -132,7 +89,7 @@ def get(ref: str, dest: str | Path, *, force: bool = False) -> Path:
             "folder with enough space"
         ) from None
     finally:
-        _remove_tree(staging)
+        remove_tree(staging)
     record_run_input(store.db, Node(DATASET_VERSION, version_id))
     return target
 
@@ -152,7 +109,7 @@ def load(ref: str, as_: Reader = "pandas", *, file: str | None = None) -> Any:
     version_id, found, entries = _resolve(
         store, ref
     )  # once: a version added meanwhile is not mixed in
-    folder = _cached_folder(store, found, entries)
+    folder = cached_folder(store, found, entries)
     record_run_input(store.db, Node(DATASET_VERSION, version_id))
     names = [e.path for e in entries]
     tables = [n for n in names if table_format(n)]
