@@ -2,8 +2,8 @@
 
 Light on purpose: the commands that must answer fastest (``cairn data add`` and ``cairn data
 status`` when nothing changed) are first tried on a path that needs only the standard
-library (``cairn.data.quick_check``); everything else, and anything that path cannot decide, goes
-to the full Typer app.
+library (``cairn.data.quick_check``), and ``cairn --version`` needs neither Typer nor rich;
+everything else, and anything that path cannot decide, goes to the Typer app.
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     """Run the ``cairn`` command with ``argv`` (default: the process's arguments)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:
+        from cairn.cli._version import version_text
+
+        print(version_text())
+        sys.exit(0)
     if args[:1] == ["data"] and args[1:2] in (["add"], ["status"]):
         from cairn.data import quick_check
 

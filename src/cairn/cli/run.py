@@ -21,7 +21,10 @@ def run_command(
         list[str] | None, typer.Option("--set", help="param override key=value (repeatable)")
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="run name")] = None,
-    experiment: Annotated[str | None, typer.Option("--experiment", "-e")] = None,
+    experiment: Annotated[
+        str | None,
+        typer.Option("--experiment", "-e", help="the experiment to record the run in"),
+    ] = None,
 ) -> None:
     """Run COMMAND as a tracked run: seeded, with params overridden, its logging attached."""
     result = tracking.launch(

@@ -78,7 +78,9 @@ def list_runs(
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", help="at most this many runs")
     ] = None,
-    experiment: Annotated[str | None, typer.Option("--experiment", "-e")] = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", "-e", help="only the runs of this experiment")
+    ] = None,
     output: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
     deleted: Annotated[bool, typer.Option("--deleted", help="include deleted runs")] = False,
 ) -> None:
