@@ -217,3 +217,106 @@ def test_the_queue_is_bounded_in_rows(project: Path) -> None:
     assert not log.append(_batch(5))
     assert log.append(_batch(2))
     assert log.dropped_rows == 5
+
+
+def _people(n: int, start: int = 0, ts_ms: int | None = None) -> LoggedBatch:
+    rows = [
+        {"x": float(i), "email": f"p{i}@example.com", "phone": f"+44 20 7946 {i:04d}"}
+        for i in range(start, start + n)
+    ]
+    batch = LoggedBatch(
+        "m", 1, rows, [0] * n, [f"r{i}" for i in range(start, start + n)], [False] * n
+    )
+    if ts_ms is not None:
+        batch.ts_ms = ts_ms
+    return batch
+
+
+def test_redacted_columns_are_hashed_or_dropped(project: Path) -> None:
+    """--log-redact stores a column as a keyed hash (equal values hash equally) or not at all;
+    the raw values appear nowhere in the stored file."""
+    log = PredictionLog(redact={"email": "hash", "phone": "drop"})
+    log.start()
+    log.append(_people(3))
+    log.append(_people(1, start=1))  # p1 again: the same hash
+    log.close()
+    frame = read_prediction_log("m")
+    assert "phone" not in frame.columns
+    hashes = frame["email"].tolist()
+    assert all(h.startswith("b3k:") for h in hashes)
+    assert hashes[1] == hashes[3] and len(set(hashes)) == 3
+    store = get_store()
+    with store.db.read() as conn:
+        digest = conn.execute(prediction_log_files.select()).one().digest
+    stored = store.artifacts.read_bytes(digest)
+    assert b"example.com" not in stored and b"7946" not in stored
+    key = project / ".cairn" / "secrets" / "prediction-log.key"
+    assert key.stat().st_mode & 0o077 == 0  # the key is its owner's only
+
+
+@pytest.mark.usefixtures("artifacts")
+def test_purge_erases_a_subjects_rows_and_their_old_objects(store: Store) -> None:
+    """A purge by column value (through the keyed hash) and by request id removes exactly
+    those rows, on every store, and deletes the objects that held them."""
+    from cairn.serving import purge_prediction_log
+
+    log = PredictionLog(redact={"email": "hash"})
+    log.start()
+    log.append(_people(4))
+    log.close()
+    with store.db.read() as conn:
+        before = conn.execute(prediction_log_files.select()).one().digest
+    result = purge_prediction_log("m", where={"email": "p1@example.com"}, request_ids=["r3"])
+    assert (result.rows, result.files_rewritten, result.files_removed) == (2, 1, 0)
+    assert read_prediction_log("m")["x"].tolist() == [0.0, 2.0]
+    assert not store.artifacts.exists(before)  # erased now, not at the next gc
+    assert purge_prediction_log("m", request_ids=["r0", "r2"]).files_removed == 1
+    assert read_prediction_log("m").empty
+    with store.db.read() as conn:
+        assert conn.execute(prediction_log_files.select()).first() is None
+
+
+def test_a_purge_must_say_which_rows(project: Path) -> None:
+    """A purge with no criterion, or a bad one, is refused with a message saying what to give."""
+    from cairn.core.errors import InvalidInputError
+    from cairn.serving import purge_prediction_log
+
+    with pytest.raises(InvalidInputError, match="say which rows"):
+        purge_prediction_log("m")
+    with pytest.raises(InvalidInputError, match="served model"):
+        purge_prediction_log("", request_ids=["r1"])
+    with pytest.raises(InvalidInputError, match="time zone"):
+        from datetime import datetime
+
+        purge_prediction_log("m", before=datetime(2020, 1, 1))
+
+
+def test_retention_removes_rows_older_than_it(store: Store) -> None:
+    """A server's retention removes logged rows older than it and keeps the rest."""
+    from cairn.core.ids import now_ms
+
+    day_ms = 86_400_000
+    first = PredictionLog()
+    first.start()
+    first.append(_people(2, ts_ms=now_ms() - 40 * day_ms))  # its own (old) file
+    first.append(_people(3, start=2))
+    first.close()
+    assert len(read_prediction_log("m")) == 5
+    second = PredictionLog(retention_s=30 * 86_400, models=["m"])
+    second.start()
+    _wait(lambda: len(read_prediction_log("m")) == 3)
+    second.close()
+    assert read_prediction_log("m")["x"].tolist() == [2.0, 3.0, 4.0]
+
+
+def test_durations_and_redact_options_are_parsed_or_refused() -> None:
+    """--log-retention takes 30d-style durations and --log-redact COLUMN[:hash|:drop]."""
+    from cairn.core.errors import InvalidInputError
+    from cairn.serving._log_privacy import parse_duration, parse_redact
+
+    assert parse_duration("30d") == 30 * 86_400 and parse_duration("12h") == 43_200
+    assert parse_redact(["email", "phone:drop"]) == {"email": "hash", "phone": "drop"}
+    with pytest.raises(InvalidInputError, match="30d"):
+        parse_duration("30 days")
+    with pytest.raises(InvalidInputError, match="hash or drop"):
+        parse_redact(["email:encrypt"])

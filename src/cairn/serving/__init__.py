@@ -7,16 +7,18 @@ from cairn.serving.app import ModelSpec, ServerOptions, create_app, route_name, 
 from cairn.serving.batch import ScoreResult, score
 from cairn.serving.batching import BatchOptions
 from cairn.serving.build import BuildContext, build_context
-from cairn.serving.prediction_log import read_prediction_log
+from cairn.serving.prediction_log import PurgeResult, purge_prediction_log, read_prediction_log
 
 __all__ = [
     "BatchOptions",
     "BuildContext",
     "ModelSpec",
+    "PurgeResult",
     "ScoreResult",
     "ServerOptions",
     "build_context",
     "create_app",
+    "purge_prediction_log",
     "read_prediction_log",
     "route_name",
     "score",

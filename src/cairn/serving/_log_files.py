@@ -34,6 +34,11 @@ def spool_name(model: str, version: int | None, day: str, unique: str) -> str:
     return f"{safe}~{version or 0}~{day}~{unique}.arrow"
 
 
+def spool_model(name: str) -> str:
+    """The (file-safe) model name a spool's file name starts with."""
+    return name.split("~", 1)[0]
+
+
 def _parse_name(name: str) -> tuple[str, int | None, str]:
     model, version, day, _ = name.removesuffix(".arrow").split("~")
     return model, (int(version) or None), day
@@ -159,6 +164,7 @@ class PurgeResult:
     rows: int  # rows removed
     files_rewritten: int  # sealed files written anew without those rows
     files_removed: int  # sealed files all of whose rows went
+    unsealed_spools: int = 0  # spools a running server still writes (not searched)
 
 
 #: Which rows of a sealed file to remove: an Arrow boolean array over the table's rows.

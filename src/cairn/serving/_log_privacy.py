@@ -179,3 +179,62 @@ def warn_personal_data(model_name: str, example: Any, spec: Mapping[str, str]) -
             column,
         )
     return list(exposed)
+
+
+MAX_REQUEST_ID_CHARS = 256  # an X-Request-ID is stored on every logged row
+MAX_HEADER_BYTES = 16 << 10  # all of a prediction request's headers together
+
+
+def request_id_problem(request_id: str | None) -> str | None:
+    """Why an ``X-Request-ID`` is refused (431), or None."""
+    if request_id is None or len(request_id) <= MAX_REQUEST_ID_CHARS:
+        return None
+    return (
+        f"the X-Request-ID header is {len(request_id):,} characters; the limit is "
+        f"{MAX_REQUEST_ID_CHARS} (send a shorter id, or none: the server makes one)"
+    )
+
+
+def headers_problem(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Why a request's headers are refused as too large (431), or None."""
+    size = sum(len(k) + len(v) for k, v in headers)
+    if size <= MAX_HEADER_BYTES:
+        return None
+    return (
+        f"the request's headers are {size:,} bytes; the limit is {MAX_HEADER_BYTES:,} "
+        "(send fewer or shorter headers)"
+    )
+
+
+def check_log_privacy(models: Mapping[str, Any], redact: Mapping[str, str]) -> None:
+    """At server start: refuse unknown redacted columns or actions, and warn where a model's
+    input example holds personal data the log would store verbatim (``models``: route name to
+    the loaded model)."""
+    redaction_of(redact)
+    columns: dict[str, list[str] | None] = {}
+    for name, model in models.items():
+        signature = getattr(model, "signature", None)
+        if signature is None or signature.tensor is not None:
+            columns[name] = None
+        else:
+            columns[name] = [c.name for c in signature.columns]
+    check_redacted_columns(redact, columns)
+    for name, model in models.items():
+        try:
+            warn_personal_data(name, getattr(model, "input_example", None), redact)
+        except Exception as exc:  # a warning's check never stops a server from starting
+            logger.warning("%s: could not check the input example for personal data: %s", name, exc)
+
+
+def without_values(observed: Any) -> Any:
+    """What a failed expectation observed, with the sampled values masked (their shape kept,
+    never their content): a 422 answer must not echo a request's personal data back."""
+    if isinstance(observed, dict):
+        return {k: without_values(v) for k, v in observed.items()}
+    if isinstance(observed, (list, tuple)):
+        return [_masked(v) if isinstance(v, str) else v for v in observed]
+    return observed
+
+
+def _masked(text: str) -> str:
+    return "".join(c if i == 0 or not c.isalnum() else "*" for i, c in enumerate(text[:40]))

@@ -54,7 +54,14 @@ from cairn.serving._log_files import (
 from cairn.serving._log_privacy import Redaction, redaction_of
 from cairn.store import Store, get_store
 
-__all__ = ["META", "LoggedBatch", "PredictionLog", "PurgeResult", "read_prediction_log"]
+__all__ = [
+    "META",
+    "LoggedBatch",
+    "PredictionLog",
+    "PurgeResult",
+    "purge_prediction_log",
+    "read_prediction_log",
+]
 
 MAX_OPEN_SPOOLS = 16  # beyond this, the least recently opened spool is sealed
 RETRY_S = (0.05, 0.5, 2.0)  # pauses between the attempts at a failed write
@@ -532,3 +539,80 @@ def _column(values: list[Any], dtype: str | None) -> Any:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed values: kept as text
         return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def purge_prediction_log(
+    model: str,
+    *,
+    request_ids: Sequence[str] = (),
+    where: Mapping[str, str | Sequence[str]] | None = None,
+    before: datetime | int | None = None,
+) -> PurgeResult:
+    """Erase rows from ``model``'s prediction log: those with one of ``request_ids``, those
+    whose column equals a value in ``where`` (``{"customer_id": "42"}``; compared as text, and
+    through the keyed hash for a column the server redacted with ``hash``), and with
+    ``before`` every row older than it. Files are rewritten without the rows and the old
+    objects deleted at once. Spools a crashed server left are sealed first; rows in a
+    running server's spool are not reached (``unsealed_spools`` counts those spools: purge
+    again once they are sealed, at most ``seal_after_s`` later)."""
+    from cairn.core.errors import InvalidInputError
+    from cairn.serving._log_files import _ms, rows_matching
+
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidInputError(f"name the served model whose log to purge, not {model!r}")
+    ids = [request_ids] if isinstance(request_ids, str) else list(request_ids)
+    wanted: dict[str, list[str]] = {}
+    for column, values in (where or {}).items():
+        if not isinstance(column, str) or not column:
+            raise InvalidInputError(f"where takes column names, not {column!r}")
+        listed = [values] if isinstance(values, (str, int, float)) else list(values)
+        wanted[column] = [str(v) for v in listed]
+    if not ids and not wanted and before is None:
+        raise InvalidInputError(
+            "say which rows to erase: request ids, where={column: value} "
+            "(e.g. --where customer_id=42) or before=a time"
+        )
+    if any(not isinstance(i, str) or not i for i in ids):
+        raise InvalidInputError("request ids are non-empty strings")
+    store = get_store()
+    spool_dir = get_settings().home_dir / "spool" / "predictions"
+    live = seal_left_spools(store, spool_dir, model)
+    result = PurgeResult(0, 0, 0)
+    if ids or wanted:
+        result = remove_rows(store, model, rows_matching(ids, wanted))
+    cutoff = _ms(before)
+    if cutoff is not None:
+        old = remove_rows(store, model, rows_before(cutoff), before_ms=cutoff)
+        result = PurgeResult(
+            result.rows + old.rows,
+            result.files_rewritten + old.files_rewritten,
+            result.files_removed + old.files_removed,
+        )
+    return PurgeResult(result.rows, result.files_rewritten, result.files_removed, live)
+
+
+def seal_left_spools(store: Store, spool_dir: Path, model: str | None = None) -> int:
+    """Seal the spools no running server holds (of ``model``, or all); the number of spools
+    a running server still writes."""
+    from cairn.serving._log_files import spool_model
+
+    live = 0
+    if not spool_dir.is_dir():
+        return 0
+    for path in sorted(spool_dir.glob("*.arrow")):
+        if model is not None and spool_model(path.name) != spool_model(
+            spool_name(model, 0, "", "")
+        ):
+            continue
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 (closed below)
+        except FileNotFoundError:
+            continue
+        with handle:
+            try:
+                _lock(handle.fileno())
+            except BlockingIOError:
+                live += 1
+                continue
+            seal_spool(store, path)
+    return live
