@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import cairn
+from cairn.store import Store
 from tests.records import own_metrics
 
 SCRIPT = """
@@ -63,7 +66,7 @@ def test_several_seeds_aggregate_on_the_parent(project: Path) -> None:
     """--seeds runs one child per seed and stores mean, std, min and max on the parent."""
     done = _cairn_run(project, "--seeds", "1,2,3", "--name", "sweep")
     assert done.returncode == 0, done.stderr
-    assert "across seeds" in done.stdout
+    assert "across seeds" in done.stderr  # cairn's own lines: stdout is the programs' alone
     parent = cairn.search_runs("run_name = 'sweep'").iloc[0]
     children = cairn.search_runs(f"parent_run_id = '{parent['run_id']}'")
     assert sorted(children["tags.cairn.seed"]) == ["1", "2", "3"]
@@ -108,3 +111,152 @@ def test_bad_input_is_one_message(project: Path) -> None:
         )
         assert done.returncode == 1, (args, done.stderr)
         assert message in done.stderr and "Traceback" not in done.stderr
+
+
+PLAIN = """
+import random, numpy
+print(random.random(), numpy.random.rand())
+"""
+
+
+def _launch(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
+    """Run ``cairn run ARGS`` in project with env added; stdout and stderr as bytes."""
+    return subprocess.run(
+        [sys.executable, "-m", "cairn", "run", *args],
+        cwd=project,
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=300,
+    )
+
+
+def test_a_program_that_never_imports_cairn_is_seeded_from_its_start(project: Path) -> None:
+    """Two --seed 7 runs of a plain script (random and NumPy at module level) print the same."""
+    (project / "plain.py").write_text(PLAIN)
+    outputs = [
+        _launch(project, "--seed", str(seed), "--", sys.executable, "plain.py")
+        for seed in (7, 7, 8)
+    ]
+    assert all(done.returncode == 0 for done in outputs), outputs[0].stderr
+    first, again, other = (done.stdout for done in outputs)
+    assert first == again and first != other
+    assert len(first.splitlines()) == 1  # the program's line, and nothing of cairn's
+    import random
+
+    import numpy as np
+
+    random.seed(7)
+    np.random.seed(7)
+    assert first.decode().split() == [repr(random.random()), repr(np.random.rand())]
+
+
+MODULE_LEVEL = """
+import json, random
+import numpy as np
+before = [random.random(), np.random.rand()]  # drawn before any run exists
+import cairn
+with cairn.run() as run:
+    after = [random.random(), np.random.rand()]
+print(json.dumps([run.id, before, after]))
+"""
+
+
+def test_draws_before_cairn_run_are_seeded_and_not_replayed_after(project: Path) -> None:
+    """Module-level draws repeat across seeded runs, and cairn.run() does not reseed them."""
+    (project / "script.py").write_text(MODULE_LEVEL)
+    seen = []
+    for _ in range(2):
+        done = _launch(project, "--seed", "5", "--", sys.executable, "script.py")
+        assert done.returncode == 0, done.stderr
+        seen.append(json.loads(done.stdout))
+    (first_id, *first), (_, *second) = seen
+    assert first == second
+    before, after = first
+    assert before != after  # attaching to the run did not start the streams over
+    tags = cairn.get_run(first_id).tags
+    assert tags["cairn.seed"] == "5"
+    assert {"random", "numpy"} <= set(tags["cairn.seeded"].split(","))
+
+
+def test_stdout_is_the_commands_alone_byte_for_byte(project: Path) -> None:
+    """cairn run's own lines go to stderr; the command's stdout passes unchanged to a pipe."""
+    payload = b"1\n\x00\xff\r\nno newline at the end"
+    code = f"import sys; sys.stdout.buffer.write({payload!r}); print('oops', file=sys.stderr)"
+    done = _launch(project, "--", sys.executable, "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == payload
+    assert b"oops" in done.stderr and b" finished" in done.stderr
+
+
+SITE = """
+import os
+os.environ["SITE_RAN"] = "yes"
+"""
+
+
+def test_an_existing_sitecustomize_still_runs(project: Path) -> None:
+    """cairn's start-up hook runs the sitecustomize it hides, and leaves no trace on sys.path."""
+    site = project / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SITE)
+    code = (
+        "import os, random, sys; "
+        "print(os.environ.get('SITE_RAN'), any('_startup' in p for p in sys.path), "
+        "random.random())"
+    )
+    done = _launch(project, "--seed", "3", "--", sys.executable, "-c", code, PYTHONPATH=str(site))
+    assert done.returncode == 0, done.stderr
+    ran, on_path, draw = done.stdout.decode().split()
+    import random
+
+    random.seed(3)
+    assert (ran, on_path, draw) == ("yes", "False", repr(random.random()))
+
+
+def test_a_broken_sitecustomize_is_reported_as_python_reports_it(project: Path) -> None:
+    """A failing sitecustomize under cairn run is told on stderr; the program still runs seeded."""
+    site = project / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("raise RuntimeError('broken site')\n")
+    code = "import random; print(random.random())"
+    done = _launch(project, "--seed", "3", "--", sys.executable, "-c", code, PYTHONPATH=str(site))
+    assert done.returncode == 0, done.stderr
+    assert b"Error in sitecustomize" in done.stderr and b"broken site" in done.stderr
+    import random
+
+    random.seed(3)
+    assert done.stdout.decode().strip() == repr(random.random())
+
+
+@pytest.mark.parametrize("artifacts", ["local", "s3"], indirect=True)
+def test_any_command_gets_its_output_log_and_system_metrics(
+    store: Store, artifacts: Store, project: Path
+) -> None:
+    """A shell command's stdout and stderr become output.log; its process tree is sampled."""
+    from cairn.core.settings import get_settings
+
+    settings = get_settings()
+    env = {
+        "CAIRN_STORE": settings.store_url,
+        "CAIRN_ARTIFACTS": settings.artifacts_url,
+        "CAIRN_ARTIFACTS_OPTIONS": json.dumps(settings.artifacts_options),
+        "CAIRN_CAPTURE__SYSTEM_METRICS_INTERVAL": "0.5",
+    }
+    # The busy loop in a grandchild: only sampling the whole tree sees its CPU and memory.
+    script = (
+        "echo hi; echo err >&2; "
+        f"{sys.executable} -c 'import time; end = time.time() + 1.5\nwhile time.time() < end: "
+        "pass'; echo bye"
+    )
+    done = _launch(project, "--", "sh", "-c", script, **env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"hi\nbye\n"
+    run_id = done.stderr.decode().split("run ", 1)[1].split()[0]
+    record = cairn.get_run(run_id)
+    assert record.status == "finished"
+    log = cairn.download_artifacts(run_id, "cairn/output.log", project / "out")
+    assert sorted(log.read_text().splitlines()) == ["bye", "err", "hi"]
+    cpu = [p.value for p in record.metric_history["system/process_cpu_percent"]]
+    rss = [p.value for p in record.metric_history["system/rss_mb"]]
+    assert max(cpu) > 20  # the grandchild's busy loop, seen in the command's tree
+    assert max(rss) > 1

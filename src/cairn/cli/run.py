@@ -1,4 +1,4 @@
-"""``cairn run``: launch a command as a tracked, seeded run."""
+"""``cairn run``: launch a command as a tracked, seeded run (cairn's own lines on stderr)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from cairn import tracking
-from cairn.cli._render import console, fmt_value
+from cairn.cli._render import err_console, fmt_value
 
 
 def run_command(
@@ -36,7 +36,8 @@ def run_command(
         experiment=experiment,
     )
     status = "finished" if result.exit_code == 0 else f"failed (exit {result.exit_code})"
-    console.print(f"run {result.run_id} {status}")
+    # cairn's own lines go to stderr: stdout is the command's alone, clean for a pipe.
+    err_console.print(f"run {result.run_id} {status}", highlight=False)
     if result.aggregates:
         table = Table("metric", "mean", "std", "min", "max", box=None, title="across seeds")
         for key in sorted({k.rsplit(".", 1)[0] for k in result.aggregates}):
@@ -47,5 +48,5 @@ def run_command(
                     for s in ("mean", "std", "min", "max")
                 ],
             )
-        console.print(table)
+        err_console.print(table)
     raise typer.Exit(result.exit_code)

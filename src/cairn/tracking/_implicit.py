@@ -70,8 +70,14 @@ def facts_at_start(settings: Settings, *, code: bool, process: bool) -> StartFac
     return facts
 
 
-def begin(run: Run, settings: Settings, facts: StartFacts, *, process: bool) -> Capturing:
-    """Start the background parts of the capture of ``run``."""
+def begin(
+    run: Run, settings: Settings, facts: StartFacts, *, process: bool, launched: bool = False
+) -> Capturing:
+    """Start the background parts of the capture of ``run``.
+
+    A ``launched`` process (run by ``cairn run``) leaves its output and system metrics to the
+    launcher, which owns its pipes and samples its whole process tree.
+    """
     switches = settings.capture
     state = Capturing()
     packages = process and switches.packages
@@ -82,9 +88,9 @@ def begin(run: Run, settings: Settings, facts: StartFacts, *, process: bool) -> 
             f"cairn-capture-{run.id}",
             (run, facts.diff, cache_dir if packages else None, packages),
         )
-    if process and switches.output:
+    if process and not launched and switches.output:
         state.mirror = _output.start_mirror(run.id, settings.home_dir / "tmp") is not None
-    if process and switches.system_metrics:
+    if process and not launched and switches.system_metrics:
         system_metrics.start_sampling(run, switches.system_metrics_interval)
         state.sampling = True
     return state
@@ -121,10 +127,11 @@ def finish(run: Run, state: Capturing) -> None:
     if state.mirror:
         spool = _output.stop_mirror(run.id)
         if spool is not None:
-            _store_output(run, spool)
+            store_output(run, spool)
 
 
-def _store_output(run: Run, spool: Path) -> None:
+def store_output(run: Run, spool: Path) -> None:
+    """Store ``spool`` as the run's ``cairn/output.log`` (kept on disk if that fails)."""
     try:
         if spool.stat().st_size > 0:
             stored = run._store.artifacts.put_file(spool)

@@ -1,6 +1,12 @@
-"""Mirror what the program prints (``sys.stdout`` and ``sys.stderr``) to a log file.
+"""Keep what a run's program prints as the run's ``cairn/output.log``.
 
-The outermost run of a process owns the mirror: it replaces both streams with a ``_Tee`` that
+Two ways, one per kind of run. ``CommandOutput``: ``cairn run`` owns its command's stdout and
+stderr pipes and relays every byte, unchanged and as it arrives, to its own stdout and stderr
+and to a spool file, so any command (Python or not, and its child processes) is recorded and
+a pipe after ``cairn run`` sees exactly the command's output.
+
+``OutputMirror``: in a program that runs itself (not under ``cairn run``), the outermost run of
+a process owns the mirror: it replaces both streams with a ``_Tee`` that
 writes everything to the original stream first (what the user sees does not change) and then
 to a spool file in cairn's home; when the run ends the streams are put back and the spool is
 stored as the run's ``cairn/output.log``. Output written below Python (by C extensions or
@@ -15,7 +21,12 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, Any, BinaryIO, TextIO
+
+from cairn.core.logging import logger
+from cairn.core.threads import start_thread
+
+CHUNK = 65536
 
 
 class _Tee:
@@ -119,3 +130,96 @@ def _forget_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
+
+
+class CommandOutput:
+    """Relays a command's stdout and stderr pipes to ours and to a spool file, byte for byte."""
+
+    def __init__(self, spool_path: Path) -> None:
+        self.path = spool_path
+        spool_path.parent.mkdir(parents=True, exist_ok=True)
+        self._spool: BinaryIO | None = open(spool_path, "wb")  # noqa: SIM115 - closed in finish()
+        self._lock = threading.Lock()  # one chunk at a time into the spool
+        self._threads: list[threading.Thread] = []
+        self._pipes: list[IO[bytes]] = []
+        self.spool_error: OSError | None = None
+
+    def start(self, stdout: IO[bytes], stderr: IO[bytes]) -> None:
+        """Start relaying the command's two pipes (its stdout to ours, its stderr to ours)."""
+        for pipe, name in ((stdout, "stdout"), (stderr, "stderr")):
+            self._pipes.append(pipe)
+            self._threads.append(
+                start_thread(self._pump, f"cairn-relay-{name}", (pipe, _binary(name)))
+            )
+
+    def _pump(self, pipe: IO[bytes], sink: BinaryIO | None) -> None:
+        fd = pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, CHUNK)
+            except OSError:
+                return
+            if not chunk:
+                return
+            if sink is not None:
+                try:
+                    sink.write(chunk)
+                    sink.flush()
+                except (OSError, ValueError):
+                    # Our reader went away (`cairn run ... | head -1`): the command must see
+                    # that too, as it would without cairn, so this end of its pipe closes and
+                    # its next write fails (SIGPIPE, EPIPE).
+                    with self._lock:
+                        self._write_spool(chunk)
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+                    return
+            with self._lock:
+                self._write_spool(chunk)
+
+    def _write_spool(self, chunk: bytes) -> None:
+        if self._spool is None:
+            return
+        try:
+            self._spool.write(chunk)
+        except (OSError, ValueError) as exc:  # disk full: the output itself still flows
+            if self.spool_error is None and isinstance(exc, OSError):
+                self.spool_error = exc
+            self._close_spool()
+
+    def _close_spool(self) -> None:
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            try:
+                spool.close()
+            except OSError as exc:
+                self.spool_error = self.spool_error or exc
+
+    def finish(self, timeout: float) -> Path:
+        """Wait up to ``timeout`` s for the pipes to close; return the spool file.
+
+        Processes the command left running in the background may hold its pipes open: their
+        later output is relayed while this process lives, but is not in the stored log.
+        """
+        for thread in self._threads:
+            thread.join(timeout)
+        done = not any(thread.is_alive() for thread in self._threads)
+        if done:
+            for pipe in self._pipes:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        with self._lock:
+            self._close_spool()
+        if not done:
+            logger.warning(
+                "the command's background processes still hold its output open; "
+                "what they print from now on is not in its output.log"
+            )
+        if self.spool_error is not None:
+            logger.warning("the command's output.log is incomplete: %s", self.spool_error)
+        return self.path
+
+
+def _binary(name: str) -> BinaryIO | None:
+    stream = getattr(sys, name)
+    return getattr(stream, "buffer", None) if stream is not None else None

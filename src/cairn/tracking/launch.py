@@ -7,6 +7,14 @@ program's own ``cairn.run()`` / ``cairn.log`` attach to the run, ``CAIRN_PARAMS`
 ``--set`` overrides applied, and the store URLs so that the program logs where the launcher
 does. With several seeds, each seed is a child run of one parent, and the parent gets every
 metric's mean, standard deviation, min and max across seeds.
+
+Every Python process of the command is seeded from its interpreter's start, before the
+program's first line, also when it never imports cairn: ``PYTHONPATH`` starts with a folder
+holding cairn's ``sitecustomize`` (``_startup/``), which applies ``CAIRN_SEED`` and then runs the
+``sitecustomize`` it hides. The launcher owns the command's stdout and stderr (relaying them
+byte for byte, into ``cairn/output.log`` as well) and samples the command's whole process tree
+as the run's ``system/*`` metrics, so any command is recorded, Python or not. Its own lines go
+to stderr: the command's stdout stays clean for a pipe.
 """
 
 from __future__ import annotations
@@ -17,19 +25,27 @@ import shlex
 import shutil
 import statistics
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from cairn.core.errors import InvalidInputError
 from cairn.core.ids import now_ms
-from cairn.core.settings import get_settings
+from cairn.core.logging import logger
+from cairn.core.settings import CaptureSettings, Settings, get_settings
 from cairn.store.db.schema import runs
-from cairn.tracking import _queries
+from cairn.tracking import _implicit, _output, _queries, system_metrics
 from cairn.tracking.run import Run, _merge, _start
 from cairn.tracking.seed import MAX_SEED
+
+#: The folder of cairn's start-up hook, put first on the command's PYTHONPATH.
+STARTUP_DIR = Path(__file__).resolve().parent / "_startup"
+GRACE_S = 10.0  # after SIGINT/SIGTERM, how long the command may take to end on its own
+DRAIN_S = 5.0  # after the command ended, how long its pipes may stay open (background jobs)
 
 
 @dataclass(frozen=True)
@@ -129,10 +145,12 @@ def launch(
     return LaunchResult(parent.id, code, children, aggregates)
 
 
-def _run_child(run: Run, command: Sequence[str], seed: int, params: Mapping[str, Any]) -> int:
-    settings = get_settings()
+def _child_env(
+    run: Run, seed: int, params: Mapping[str, Any], settings: Settings
+) -> dict[str, str]:
     effective = _merge(settings.params, params)
     env = dict(os.environ)  # the child's own environment, built explicitly
+    python_path = env.get("PYTHONPATH", "")
     env.update(
         {
             "PYTHONHASHSEED": str(seed),
@@ -143,16 +161,55 @@ def _run_child(run: Run, command: Sequence[str], seed: int, params: Mapping[str,
             "CAIRN_ARTIFACTS": settings.artifacts_url,
             "CAIRN_ARTIFACTS_OPTIONS": json.dumps(settings.artifacts_options),
             "CAIRN_ROOT": str(settings.root),
+            # First, so that its sitecustomize seeds the program before anything else runs.
+            "PYTHONPATH": os.pathsep.join(p for p in (str(STARTUP_DIR), python_path) if p),
         }
     )
     # cuBLAS is only deterministic with a fixed workspace, chosen before CUDA starts.
     env.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    if sys.stdout is not None and sys.stdout.isatty():
+        # Python buffers a pipe in blocks: without this, a terminal would see the command's
+        # prints in bursts, where without cairn run it saw each line at once.
+        env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _run_child(run: Run, command: Sequence[str], seed: int, params: Mapping[str, Any]) -> int:
+    settings = get_settings()
+    env = _child_env(run, seed, params, settings)
     run.set_tags({"cairn.seed": seed, "cairn.command": shlex.join(command)})
+    switches = settings.capture
+    output = None
+    if switches.output:
+        try:
+            output = _output.CommandOutput(settings.home_dir / "tmp" / f"output-{run.id}.log")
+        except OSError as exc:  # the command runs all the same, its output not recorded
+            logger.warning("cannot record the output of %s: %s", run.id, exc)
+    pipe = subprocess.PIPE if output is not None else None
     try:
-        code = subprocess.run(list(command), env=env, check=False).returncode
-    except KeyboardInterrupt:
-        run.end("killed", "interrupted (SIGINT) while the command ran")
+        process = subprocess.Popen(list(command), env=env, stdout=pipe, stderr=pipe)
+    except OSError as exc:
+        problem = f"could not start {command[0]!r}: {exc.strerror or exc}"
+        if output is not None:
+            output.finish(0)
+            output.path.unlink(missing_ok=True)
+        run.end("failed", problem)
+        raise InvalidInputError(f"{problem}; check that it is a program you may run") from exc
+    if output is not None:
+        assert process.stdout is not None and process.stderr is not None
+        output.start(process.stdout, process.stderr)
+    sampling = switches.system_metrics and _sample(run, process.pid, switches)
+    try:
+        _wait_for_exit(process)
+    except BaseException as exc:  # Ctrl-C, SIGTERM: the command ends too, and is recorded
+        _stop(process, interrupted=isinstance(exc, KeyboardInterrupt))
+        _record_end(run, process, output, sampling)
+        if isinstance(exc, KeyboardInterrupt):
+            run.end("killed", "interrupted (SIGINT) while the command ran")
+        else:
+            run.__exit__(type(exc), exc, exc.__traceback__)
         raise
+    code = _record_end(run, process, output, sampling)
     if code == 0:
         run.end("finished")
     else:
@@ -161,6 +218,54 @@ def _run_child(run: Run, command: Sequence[str], seed: int, params: Mapping[str,
         run._store.db.transact(
             lambda conn: _queries.fail_run(conn, run._db_id, now_ms(), _exit_text(code))
         )
+    return code
+
+
+def _sample(run: Run, pid: int, switches: CaptureSettings) -> bool:
+    try:
+        system_metrics.start_sampling(run, switches.system_metrics_interval, pid=pid)
+    except Exception as exc:  # psutil.Error: the command runs all the same
+        logger.warning("cannot sample the system metrics of %s: %s", run.id, exc)
+        return False
+    return True
+
+
+def _wait_for_exit(process: subprocess.Popen[bytes]) -> None:
+    """Wait for the command to exit, without reaping it where the platform allows."""
+    if hasattr(os, "waitid"):
+        # Exited but not reaped yet: the final sample still reads its CPU time and children.
+        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+    else:
+        process.wait()
+
+
+def _stop(process: subprocess.Popen[bytes], *, interrupted: bool) -> None:
+    """End the command after we were interrupted: let it end itself, then make it."""
+    try:
+        if not interrupted:  # Ctrl-C reached the command already (same process group)
+            process.terminate()
+        try:
+            process.wait(GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    except BaseException:  # a second Ctrl-C: no more waiting
+        process.kill()
+        process.wait()
+
+
+def _record_end(
+    run: Run,
+    process: subprocess.Popen[bytes],
+    output: _output.CommandOutput | None,
+    sampling: bool,
+) -> int:
+    """Take the last sample of the ended command, reap it, store its output; its status."""
+    if sampling:
+        system_metrics.stop_sampling(run)
+    code = process.wait()  # reaped only now (see _wait_for_exit)
+    if output is not None:
+        _implicit.store_output(run, output.finish(DRAIN_S))
     return code
 
 

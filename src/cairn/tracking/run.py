@@ -39,7 +39,7 @@ from cairn.tracking._liveness import this_host
 from cairn.tracking._names import run_name
 from cairn.tracking._sink import MetricSink
 from cairn.tracking.record import ArtifactEntry
-from cairn.tracking.seed import ensure_seeded, seed, seeded_libraries
+from cairn.tracking.seed import current_seed, ensure_seeded, seed, seeded_libraries
 
 MAX_NAME_LENGTH = 255  # runs.name and experiments.name
 MAX_EXACT = 2**53  # ints up to this convert to float without the overflow check
@@ -392,7 +392,12 @@ def _attach(store: Store, uid: str, seed_value: int | None) -> Run:
     # The launcher recorded the code and the machine; this process records itself.
     facts = _implicit.facts_at_start(settings, code=False, process=True)
     if seed_value is not None:
-        seed(seed_value)  # the launcher's seed, for every installed library
+        # The launcher's seed, already applied at start-up (cairn run's sitecustomize) unless
+        # Python skipped it (-S, -I): seeding again would replay the draws made before.
+        value = current_seed()
+        if value is None:
+            value = seed(seed_value)
+        facts.tags["cairn.seed"] = str(value)
         facts.tags["cairn.seeded"] = ",".join(seeded_libraries())
     run = Run(store, db_id, uid, record.name, record.experiment, record.parent_id)
     if facts.tags:
@@ -402,7 +407,8 @@ def _attach(store: Store, uid: str, seed_value: int | None) -> Run:
     with _lock:
         _active[uid] = run
     run._sink.watch(db_id)
-    run._capturing = _implicit.begin(run, settings, facts, process=True)
+    # The launcher owns the command's pipes and samples its processes: no mirror, no sampler.
+    run._capturing = _implicit.begin(run, settings, facts, process=True, launched=True)
     return run
 
 
