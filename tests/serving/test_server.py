@@ -176,23 +176,157 @@ def test_bad_requests_get_a_4xx_with_a_message(
 
 
 def test_a_bad_row_fails_only_its_own_request(quiet_capture: None) -> None:
-    """A row the model chokes on fails its request; the requests batched with it succeed."""
+    """Rows the model refuses get a 422 with its reason, never the fallback; the requests
+    batched with them are answered by the model in a few extra predict calls."""
     with cairn.run():
         cairn.log_model(Picky(), "picky", input_example=pd.DataFrame({"x": [1.0]}))
+        cairn.log_model(Constant(), "constant", input_example=pd.DataFrame({"x": [1.0]}))
 
     async def scenario() -> None:
-        async with client([ModelSpec("picky", "models:/picky/1")]) as c:
-            rows = [{"x": float(i)} for i in range(30)]
-            rows[17] = {"x": -1.0}
+        spec = ModelSpec("picky", "models:/picky/1", "models:/constant/1")
+        async with client([spec]) as c:
+            rows = [{"x": float(i)} for i in range(64)]
+            rows[17] = rows[40] = {"x": -1.0}
             answers = await asyncio.gather(
                 *[c.post("/predict", json={"inputs": [row]}) for row in rows]
             )
-        assert [a.status_code for a in answers] == [200] * 17 + [503] + [200] * 12
-        assert [a.json()["predictions"][0] for a in answers if a.status_code == 200] == [
-            2 * i for i in range(30) if i != 17
+            metrics = (await c.get("/metrics")).text
+        assert [a.status_code for a in answers] == [
+            422 if i in (17, 40) else 200 for i in range(64)
         ]
+        refused = answers[17].json()
+        assert "x must not be negative" in refused["error"] and "picky/1" in refused["error"]
+        assert [a.json()["predictions"][0] for a in answers if a.status_code == 200] == [
+            2 * i for i in range(64) if i not in (17, 40)
+        ]
+        assert not any(a.json()["fallback"] for a in answers if a.status_code == 200)
+        assert "cairn_fallback_rows_total{" not in metrics
+        calls = _metric(metrics, 'cairn_batch_rows_count{model="picky"}')
+        assert calls <= 40  # bisected: not every request scored again on its own
 
     asyncio.run(scenario())
+
+
+def _metric(text: str, prefix: str) -> float:
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+class Wide(cairn.PythonModel):
+    """Sums its columns (or the values of each array row)."""
+
+    def predict(self, inputs: Any) -> Any:
+        return np.asarray(inputs, dtype=np.float64).sum(axis=1)
+
+
+def test_values_outside_the_signature_dtype_range_are_refused_at_parsing(
+    quiet_capture: None,
+) -> None:
+    """A finite number a column's dtype cannot hold (1e300 as float32, 40,000 as int16) is a
+    422 naming the field and the range, before the model sees it; values in range pass."""
+    example = pd.DataFrame(
+        {"x": np.array([1.0], dtype=np.float32), "n": np.array([1], dtype=np.int16)}
+    )
+    with cairn.run():
+        cairn.log_model(Wide(), "wide", input_example=example)
+        cairn.log_model(Wide(), "tensor", input_example=np.zeros((1, 2), dtype=np.float32))
+
+    async def scenario() -> None:
+        specs = [ModelSpec("wide", "models:/wide/1"), ModelSpec("tensor", "models:/tensor/1")]
+        async with client(specs) as c:
+            url = "/v1/models/wide/predict"
+            huge = await c.post(url, json={"inputs": [{"x": 1e300, "n": 1}]})
+            wide_int = await c.post(url, json={"inputs": [{"x": 1.0, "n": 40_000}]})
+            big_int = await c.post(url, json={"inputs": [{"x": 1.0, "n": 1e23}]})
+            fits = await c.post(url, json={"inputs": [{"x": -3e38, "n": -32_768}]})
+            array = await c.post("/v1/models/tensor/predict", json={"inputs": [[1.0, -1e39]]})
+        assert huge.status_code == 422
+        assert "inputs[0].x: 1e+300 is outside the range of float32" in huge.json()["error"]
+        assert "3.4028235e+38" in huge.json()["error"]
+        assert wide_int.status_code == 422
+        assert "inputs[0].n: 40000 is outside the range of int16 (-32768 to 32767)" in (
+            wide_int.json()["error"]
+        )
+        assert big_int.status_code == 422 and "int16" in big_int.json()["error"]
+        assert fits.status_code == 200
+        assert fits.json()["predictions"] == [pytest.approx(-3e38 - 32_768, rel=1e-6)]
+        assert array.status_code == 422 and "inputs[0]: -1e+39" in array.json()["error"]
+
+    asyncio.run(scenario())
+
+
+class Breakable(cairn.PythonModel):
+    """Answers 0 until ``broken`` is set (on the class), then raises for every input."""
+
+    broken = False
+
+    def predict(self, inputs: Any) -> Any:
+        if Breakable.broken:
+            raise RuntimeError("broken on purpose")
+        return np.zeros(len(inputs))
+
+
+def test_a_model_failing_every_input_is_the_servers_fault(
+    quiet_capture: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model that fails even on its own input example sends every request of the batch to
+    the fallback (or 503 without one), never a 422."""
+    example = pd.DataFrame({"x": [1.0]})
+    with cairn.run():
+        cairn.log_model(Breakable(), "failing", input_example=example)
+        cairn.log_model(Constant(), "constant", input_example=example)
+    monkeypatch.setattr(Breakable, "broken", True)
+
+    async def scenario() -> None:
+        specs = [
+            ModelSpec("failing", "models:/failing/1", "models:/constant/1"),
+            ModelSpec("bare", "models:/failing/1"),
+        ]
+        async with client(specs) as c:
+            answered = await asyncio.gather(
+                *[
+                    c.post("/v1/models/failing/predict", json={"inputs": [{"x": float(i)}]})
+                    for i in range(20)
+                ]
+            )
+            unanswered = await asyncio.gather(
+                *[c.post("/v1/models/bare/predict", json={"inputs": [{"x": 1.0}]})] * 3
+            )
+            metrics = (await c.get("/metrics")).text
+        assert {a.status_code for a in answered} == {200}
+        assert all(a.json()["fallback"] and a.json()["predictions"] == [-1] for a in answered)
+        assert {a.status_code for a in unanswered} == {503}
+        assert "broken on purpose" in unanswered[0].json()["error"]
+        assert 'cairn_fallback_rows_total{model="failing",reason="error"} 20.0' in metrics
+        assert _metric(metrics, 'cairn_batch_rows_count{model="failing"}') <= 3
+
+    asyncio.run(scenario())
+
+
+def test_a_model_without_a_signature_warns_and_its_errors_are_422(
+    quiet_capture: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Serving a model without a signature warns that its inputs are unchecked and how to add
+    a signature; what it raises on a request's own rows is then a 422, not a 503."""
+    with cairn.run():
+        cairn.log_model(Picky(), "unsigned")
+
+    async def scenario() -> None:
+        async with client([ModelSpec("unsigned", "models:/unsigned/1")]) as c:
+            good = await c.post("/predict", json={"inputs": [{"x": 2.0}]})
+            bad = await c.post("/predict", json={"inputs": [{"x": -2.0}]})
+            odd = await c.post("/predict", json={"inputs": [{"y": 1}]})
+            after = await c.post("/predict", json={"inputs": [{"x": 3.0}]})
+        assert good.status_code == 200 and good.json()["predictions"] == [4.0]
+        assert bad.status_code == 422 and "x must not be negative" in bad.json()["error"]
+        assert odd.status_code == 422 and "KeyError" in odd.json()["error"]
+        assert after.status_code == 200 and after.json()["predictions"] == [6.0]
+
+    asyncio.run(scenario())
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(
+        "unsigned" in m and "no signature" in m and "not checked" in m and "input_example=" in m
+        for m in warned
+    ), warned
 
 
 def test_the_fallback_answers_when_the_model_raises_or_is_late(quiet_capture: None) -> None:

@@ -14,26 +14,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.logging import logger
 from cairn.registry import LoadedModel, Signature, get_model_version, load_model
-from cairn.serving.batching import (
-    Answer,
-    Batcher,
-    BatchOptions,
-    ModelUnavailable,
-    Overloaded,
-    Served,
+from cairn.serving._asgi import (
+    PredictionServer,
+    Reply,
+    RequestIds,
+    ServerState,
+    dumps,
+    handle,
 )
+from cairn.serving._log_privacy import check_log_privacy, request_id_problem
+from cairn.serving.batching import Batcher, BatchOptions, Served
 from cairn.serving.metrics import ServerMetrics
 from cairn.serving.prediction_log import PredictionLog
-from cairn.serving.requests import RequestError, check_rows, parse_body, rows_of
-
-VERSION_HEADER = "X-Cairn-Model-Version"
 
 
 @dataclass(frozen=True)
@@ -55,15 +54,8 @@ class ServerOptions:
     max_rows_per_request: int = 10_000
     log_predictions: bool = True
     swap_poll_s: float = 5.0  # how often a served alias is checked for a move (0: never)
-
-
-@dataclass
-class _State:
-    batchers: dict[str, Batcher] = field(default_factory=dict)
-    suites: dict[str, Any] = field(default_factory=dict)  # model name -> row-level suite
-    ready: bool = False
-    log: PredictionLog | None = None
-    watchers: list[asyncio.Task[None]] = field(default_factory=list)
+    log_redact: dict[str, str] = field(default_factory=dict)  # column -> "hash" | "drop"
+    log_retention_s: float | None = None  # prediction log rows older than this are removed
 
 
 def create_app(models: Sequence[ModelSpec], options: ServerOptions | None = None) -> Any:
@@ -78,10 +70,15 @@ def create_app(models: Sequence[ModelSpec], options: ServerOptions | None = None
         raise InvalidInputError(f"model names must differ; got {', '.join(names)}")
     opts = options or ServerOptions()
     metrics = ServerMetrics()
-    state = _State(suites={m.name: _row_suite(m.suite) for m in models if m.suite})
+    state = ServerState(suites={m.name: _row_suite(m.suite) for m in models if m.suite})
     # Loaded now (not at startup) so /docs can show each model's real request schema.
     primaries = {m.name: _served(load_model(m.uri), m.uri) for m in models}
     fallbacks = {m.name: _served(load_model(m.fallback), m.fallback) for m in models if m.fallback}
+    for name, served in primaries.items():
+        if served.model.signature is None:
+            _warn_unchecked(name, served.model)
+    if opts.log_predictions:
+        check_log_privacy({n: s.model for n, s in primaries.items()}, opts.log_redact)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -97,16 +94,21 @@ def create_app(models: Sequence[ModelSpec], options: ServerOptions | None = None
         lifespan=lifespan,
     )
     app.state.cairn = state
-    ids = _RequestIds()
+    ids = RequestIds()
 
-    async def respond(name: str, body: bytes, request_id: str | None) -> _Reply:
+    async def respond(name: str, body: bytes, request_id: str | None) -> Reply:
         """One prediction request, from its body to its answer (both paths below use it)."""
         started = time.perf_counter()
+        problem = request_id_problem(request_id)
+        if problem is not None:
+            return 431, dumps({"error": problem}), {}
         request_id = request_id or ids.next()
-        status, payload, headers = await _handle(name, body, request_id, state, opts, metrics)
+        status, payload, headers = await handle(
+            name, body, request_id, state, (opts.max_body_bytes, opts.max_rows_per_request), metrics
+        )
         metrics.observe_request(name, status, time.perf_counter() - started, len(body))
         headers["X-Request-ID"] = request_id
-        return status, _dumps(payload), headers
+        return status, dumps(payload), headers
 
     async def answer(name: str, request: Request) -> Response:
         status, content, headers = await respond(
@@ -115,7 +117,7 @@ def create_app(models: Sequence[ModelSpec], options: ServerOptions | None = None
         return Response(content, status, headers, media_type="application/json")
 
     # FastAPI documents the prediction routes (their schema at /docs) and answers them when its
-    # app is mounted elsewhere; _Server answers them directly otherwise.
+    # app is mounted elsewhere; PredictionServer answers them directly otherwise.
     routes = {f"/v1/models/{spec.name}/predict": spec.name for spec in models}
     for spec in models:
         _add_route(app, spec, primaries[spec.name].model.signature, answer, opts)
@@ -135,109 +137,13 @@ def create_app(models: Sequence[ModelSpec], options: ServerOptions | None = None
         )
 
     _add_probes(app, state, metrics)
-    return _Server(app, routes, respond, opts.max_body_bytes)
-
-
-_Reply = tuple[int, bytes, dict[str, str]]  # status, JSON body, headers
-
-
-class _Server:
-    """The ASGI app that is served: prediction requests are answered here, straight from the
-    ASGI messages; everything else (``/docs``, the probes, the lifespan) goes to FastAPI.
-
-    FastAPI's layers (middleware, routing, dependency solving, the Request object) cost more
-    interpreter time per request than reading, checking and answering the prediction itself,
-    and at thousands of requests a second that time is the server's ceiling. Attributes not
-    found here are FastAPI's (``app.state``, ``app.router``, ``app.openapi()``).
-    """
-
-    def __init__(
-        self,
-        api: Any,
-        routes: dict[str, str],
-        respond: Callable[[str, bytes, str | None], Awaitable[_Reply]],
-        max_body_bytes: int,
-    ) -> None:
-        self.api = api
-        self._routes = routes
-        self._respond = respond
-        self._max_body = max_body_bytes
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.api, name)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            path = scope["path"]
-            root = scope.get("root_path", "")
-            if root and path.startswith(root):
-                path = path[len(root) :]
-            name = self._routes.get(path)
-            if name is not None:
-                await self._predict(name, scope, receive, send)
-                return
-        await self.api(scope, receive, send)
-
-    async def _predict(self, name: str, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        request_id = None
-        for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                request_id = value.decode("latin-1")
-        try:
-            body = await _read_body(receive, self._max_body)
-            if body is None:  # the client went away
-                return
-            reply = await self._respond(name, body, request_id)
-        except Exception as exc:  # never a bare connection reset: a 500 that says what broke
-            logger.exception("serving %s: unexpected error", name)
-            reply = 500, _dumps({"error": f"internal error: {type(exc).__name__}: {exc}"}), {}
-        status, content, headers = reply
-        raw = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(content)).encode()),
-        ]
-        raw.extend((k.lower().encode(), v.encode("latin-1")) for k, v in headers.items())
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": content})
-
-
-async def _read_body(receive: Any, limit: int) -> bytes | None:
-    """The request body, or None when the client disconnected. Reading stops one byte past
-    ``limit``: the handler then refuses the body as too large without it all in memory."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        if chunk:
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit or not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-class _RequestIds:
-    """Request ids for requests that bring none: a random per-server prefix and a counter
-    (unique across servers, and far cheaper per request than a UUID)."""
-
-    def __init__(self) -> None:
-        import itertools
-        import os
-
-        self._prefix = os.urandom(6).hex()
-        self._count = itertools.count(1)
-
-    def next(self) -> str:
-        """The next id."""
-        return f"{self._prefix}{next(self._count):010x}"
+    return PredictionServer(app, routes, respond, opts.max_body_bytes)
 
 
 async def _start(
     models: Sequence[ModelSpec],
     opts: ServerOptions,
-    state: _State,
+    state: ServerState,
     metrics: ServerMetrics,
     primaries: dict[str, Served],
     fallbacks: dict[str, Served],
@@ -245,7 +151,12 @@ async def _start(
     """Start the log, warm the models up, start their batchers and alias watchers."""
     loop = asyncio.get_running_loop()
     if opts.log_predictions:
-        state.log = PredictionLog()
+        state.log = PredictionLog(
+            redact=opts.log_redact,
+            retention_s=opts.log_retention_s,
+            models=[m.name for m in models],
+            on_dropped=lambda model, rows: metrics.log_dropped.labels(model).inc(rows),
+        )
         await loop.run_in_executor(None, state.log.start)
     for spec in models:
         served = primaries[spec.name]
@@ -264,7 +175,7 @@ async def _start(
     logger.info("serving %s", ", ".join(f"{n} ({b.slot.label})" for n, b in state.batchers.items()))
 
 
-async def _stop(state: _State) -> None:
+async def _stop(state: ServerState) -> None:
     """Stop following aliases, answer what is queued, write and seal the log."""
     state.ready = False
     for task in state.watchers:
@@ -275,22 +186,30 @@ async def _stop(state: _State) -> None:
         await asyncio.get_running_loop().run_in_executor(None, state.log.close)
 
 
-def _add_probes(app: Any, state: _State, metrics: ServerMetrics) -> None:
+def _add_probes(app: Any, state: ServerState, metrics: ServerMetrics) -> None:
     """``/healthz``, ``/readyz`` and ``/metrics``."""
     from fastapi.responses import Response
 
     async def healthz() -> Response:
-        return Response(_dumps({"status": "ok"}), 200, media_type="application/json")
+        return Response(dumps({"status": "ok"}), 200, media_type="application/json")
 
     async def readyz() -> Response:
+        log_problem = state.log.health if state.log is not None else None
+        ready = state.ready and log_problem is None
         body = {
-            "ready": state.ready,
+            "ready": ready,
             "models": {
                 name: {"version": b.slot.version, "serving": b.slot.label}
                 for name, b in state.batchers.items()
             },
         }
-        return Response(_dumps(body), 200 if state.ready else 503, media_type="application/json")
+        if state.log is not None:
+            body["prediction_log"] = {
+                "problem": log_problem,
+                "failures": state.log.failures,
+                "dropped_rows": state.log.dropped_rows,
+            }
+        return Response(dumps(body), 200 if ready else 503, media_type="application/json")
 
     async def prometheus() -> Response:
         text, content_type = metrics.render()
@@ -304,37 +223,6 @@ def _add_probes(app: Any, state: _State, metrics: ServerMetrics) -> None:
         app.add_api_route(path, _resolved(endpoint), methods=["GET"], summary=summary)
 
 
-async def _handle(
-    name: str,
-    body: bytes,
-    request_id: str,
-    state: _State,
-    opts: ServerOptions,
-    metrics: ServerMetrics,
-) -> tuple[int, dict[str, Any], dict[str, str]]:
-    batcher = state.batchers.get(name)
-    if batcher is None:
-        known = ", ".join(state.batchers) or "none (still starting)"
-        return 404 if state.ready else 503, {"error": f"no model {name!r}; served: {known}"}, {}
-    try:
-        data = parse_body(body, opts.max_body_bytes)
-        rows = check_rows(batcher.slot.model.signature, rows_of(data), opts.max_rows_per_request)
-        if name in state.suites:
-            _check_suite(state.suites[name], rows)
-        result = await batcher.predict(
-            rows, want_proba=bool(data.get("probabilities")), request_id=request_id
-        )
-    except RequestError as exc:
-        metrics.errors.labels(name, "input").inc()
-        return exc.status, {"error": str(exc), "problems": exc.problems}, {}
-    except Overloaded as exc:
-        metrics.errors.labels(name, "shed").inc()
-        return 503, {"error": f"overloaded: {exc}; retry shortly"}, {"Retry-After": "1"}
-    except ModelUnavailable as exc:
-        return 503, {"error": str(exc)}, {}
-    return 200, _body(name, result), {VERSION_HEADER: result.served_by}
-
-
 def _row_suite(ref: str) -> Any:
     """The suite ``ref`` without its table-level expectations (a request is a few rows, not
     a batch: row counts and uniqueness across a table do not apply)."""
@@ -346,49 +234,22 @@ def _row_suite(ref: str) -> Any:
     return suite
 
 
-def _check_suite(suite: Any, rows: list[Any]) -> None:
-    """Refuse a request whose rows fail an ``error`` expectation of the suite (422), with the
-    same function batches and datasets are validated with."""
-    import pandas as pd
-
-    from cairn import validation
-
-    result = validation.validate(pd.DataFrame.from_records(rows), suite)
-    if not result.passed:
-        raise RequestError(
-            422,
-            [
-                f"{f.expectation}: observed {f.observed}, expected {f.expected}"
-                + (f" (rows {', '.join(map(str, f.rows))})" if f.rows else "")
-                for f in result.errors
-            ],
-        )
-
-
-def _body(name: str, result: Answer) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "predictions": result.predictions,
-        "model": name,
-        "served_by": result.served_by,
-        "fallback": result.fallback,
-    }
-    if result.probabilities is not None:
-        out["probabilities"] = result.probabilities
-        out["classes"] = result.classes
-    if result.fallback:
-        out["fallback_reason"] = result.reason
-    return out
-
-
-def _dumps(payload: Any) -> bytes:
-    import orjson
-
-    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
 def _served(model: LoadedModel, uri: str) -> Served:
     label = f"{model.name}/{model.version}" if model.version is not None else uri
     return Served(model, label)
+
+
+def _warn_unchecked(name: str, model: LoadedModel) -> None:
+    """Say at start that a model without a signature takes its requests unchecked."""
+    logger.warning(
+        "%s (%s) has no signature, so its requests' inputs are not checked: missing columns, "
+        "wrong types and out-of-range values reach the model, and what it raises on them is "
+        "all a client is told (422). To add one, log the model again with an example of its "
+        "input: cairn.log_model(model, %r, input_example=X.head(5)), and serve that version.",
+        name,
+        model.uri,
+        model.name or name,
+    )
 
 
 def _warm_up(model: LoadedModel) -> None:

@@ -3,9 +3,17 @@
 One dispatcher task per model takes every request queued while the model was busy (up to
 ``max_batch_size`` rows; optionally waiting up to ``max_latency_ms`` for more), runs one
 predict on the model's own inference thread (off the event loop), and scatters exactly one
-result per row back to its request. If the batch fails, each request is retried alone, so a
-bad row fails only its own request. A request the primary model cannot answer (it raised, or
-missed ``timeout_ms``) is answered by the fallback, flagged, and counted.
+result per row back to its request.
+
+If the batch fails, it is bisected: one half is scored; a half that succeeds is answered at
+once, and a half known to fail is split again, so one bad request among N costs about
+log2(N) + 1 extra calls on ever smaller batches, and the requests batched with it are answered
+normally. A request that fails alone is judged by whether the model works right now: if the
+model answered other rows during this search, or answers a known-good input (the logged input
+example, else rows it answered before) when asked, the rows are at fault and the request is
+refused (``RowsRefused``: 422, never the fallback); otherwise the model is at fault, and the
+fallback answers it (flagged, counted), or it fails with ``ModelUnavailable`` (503). A missed
+``timeout_ms`` is the model's fault too.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cairn.core.logging import logger
 from cairn.core.threads import leave_signals_to_main_thread
@@ -40,6 +48,9 @@ class Served:
 
     model: LoadedModel
     label: str  # churn/3, or the URI of an unregistered model
+    # A few rows the model answered lately: the health probe's input when it logged no example.
+    known_good: list[Any] | None = None
+    answered_last: bool = False  # the last batch ended with the model working
 
     @property
     def version(self) -> int | None:
@@ -63,8 +74,35 @@ class ModelUnavailable(Exception):
     """Neither the model nor a fallback could answer a request."""
 
 
+class RowsRefused(Exception):
+    """The model raised on a request's own rows while it answers other rows: the client's
+    error (the message is the model's reason)."""
+
+    def __init__(self, message: str, served_by: str) -> None:
+        super().__init__(message)
+        self.served_by = served_by
+
+
+_Scored = tuple[list[Any], list[list[float]] | None, list[Any] | None]
+# How scoring some requests ended: answered by the model, answered by the fallback after the
+# model missed its deadline, or the model's exception (nothing answered).
+_Outcome = Literal["answered", "late"] | Exception
+
+
 class Overloaded(Exception):
     """Load shedding: too many rows are waiting."""
+
+
+_KNOWN_GOOD_ROWS = 5  # rows kept to probe a model that logged no input example
+
+
+@dataclass
+class _Search:
+    """What one bisection of a failed batch has learnt."""
+
+    # True: the model answered some rows (or a known-good probe) during the search; False: it
+    # failed the probe; None: not known yet.
+    model_works: bool | None = None
 
 
 @dataclass
@@ -183,27 +221,124 @@ class Batcher:
         return batch, False
 
     async def _run(self, batch: list[_Pending]) -> None:
-        loop = asyncio.get_running_loop()
         served = self.slot  # a swap during this batch applies from the next one
-        want_proba = served.model.has_proba and any(p.want_proba for p in batch)
+        error = await self._attempt(served, batch)
+        if not isinstance(error, Exception):
+            served.answered_last = error == "answered"
+            return
+        search = _Search()
+        if not served.answered_last:  # no fresh sign of life: ask before searching
+            search.model_works = await self._answers_known_good(served)
+        if search.model_works is False:
+            await self._model_failed(served, batch, error)
+        else:
+            await self._isolate(served, batch, error, search, scored=True)
+        served.answered_last = search.model_works is True
+
+    async def _attempt(self, served: Served, batch: list[_Pending]) -> _Outcome:
+        """Score ``batch`` and answer it; the model's exception when it raised (nothing is
+        answered then). A missed deadline is answered by the fallback ("late")."""
         rows = [r for p in batch for r in p.rows]
+        want_proba = served.model.has_proba and any(p.want_proba for p in batch)
         self._batch_rows.observe(len(rows))
-        work = loop.run_in_executor(self._inference, _infer, served.model, rows, want_proba)
         try:
-            predictions, probabilities, classes = await asyncio.wait_for(
-                asyncio.shield(work), self.options.timeout_ms / 1000
-            )
+            scored = await self._score(served, rows, want_proba)
         except asyncio.TimeoutError:
             await self._answer_with_fallback(batch, "deadline", "the model missed its deadline")
-            return
+            return "late"
         except Exception as exc:
-            if len(batch) > 1:  # find the request that broke it: each alone
-                for pending in batch:
-                    await self._run([pending])
-                return
-            self._metrics.errors.labels(self.name, "model").inc()
-            await self._answer_with_fallback(batch, "error", f"{type(exc).__name__}: {exc}")
+            return exc
+        self._deliver(batch, served, scored)
+        return "answered"
+
+    async def _score(self, served: Served, rows: list[Any], want_proba: bool) -> _Scored:
+        """One predict call on the inference thread, within the deadline."""
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self._inference, _infer, served.model, rows, want_proba)
+        return await asyncio.wait_for(asyncio.shield(work), self.options.timeout_ms / 1000)
+
+    async def _isolate(
+        self,
+        served: Served,
+        batch: list[_Pending],
+        error: Exception,
+        search: _Search,
+        *,
+        scored: bool,
+    ) -> None:
+        """Answer every request of ``batch``, known to fail with ``error`` (raised scoring
+        exactly this batch when ``scored``, else a larger one): bisect it, so a request that
+        fails does so alone, and the others are answered."""
+        if search.model_works is False:  # the model broke during the search
+            await self._model_failed(served, batch, error)
             return
+        if len(batch) == 1:
+            if not scored:
+                alone = await self._attempt(served, batch)
+                if not isinstance(alone, Exception):
+                    if alone == "answered":
+                        search.model_works = True
+                    return
+                error = alone
+            await self._judge(served, batch[0], error, search)
+            return
+        middle = len(batch) // 2
+        left, right = batch[:middle], batch[middle:]
+        left_error = await self._attempt(served, left)
+        if not isinstance(left_error, Exception):
+            # The left half is answered, so the failure lies in the right half: split it
+            # further without scoring it whole again.
+            if left_error == "answered":
+                search.model_works = True
+            await self._isolate(served, right, error, search, scored=False)
+            return
+        right_error = await self._attempt(served, right)  # before judging the left half
+        if right_error == "answered":
+            search.model_works = True
+        await self._isolate(served, left, left_error, search, scored=True)
+        if isinstance(right_error, Exception):
+            await self._isolate(served, right, right_error, search, scored=True)
+
+    async def _judge(
+        self, served: Served, pending: _Pending, error: Exception, search: _Search
+    ) -> None:
+        """One request that fails alone with ``error``: its rows are refused (422) when the
+        model works right now, else the model is at fault (the fallback answers, or 503)."""
+        if search.model_works is None:  # nothing proved it either way yet: ask once
+            search.model_works = await self._answers_known_good(served)
+        if not search.model_works:
+            await self._model_failed(served, [pending], error)
+            return
+        self._metrics.errors.labels(self.name, "refused_by_model").inc()
+        if not pending.future.done():
+            pending.future.set_exception(
+                RowsRefused(
+                    f"the model {served.label} cannot score this request's rows: "
+                    f"{type(error).__name__}: {error}",
+                    served.label,
+                )
+            )
+
+    async def _model_failed(self, served: Served, batch: list[_Pending], error: Exception) -> None:
+        """The model is at fault for ``batch``: the fallback answers it, or it fails (503)."""
+        self._metrics.errors.labels(self.name, "model").inc(len(batch))
+        await self._answer_with_fallback(batch, "error", f"{type(error).__name__}: {error}")
+
+    async def _answers_known_good(self, served: Served) -> bool | None:
+        """Whether the model answers, right now, an input it answered before (its logged
+        example, else rows of a request it answered); None when there is no such input."""
+        probe = served.model.input_example or served.known_good
+        if not probe:
+            return None
+        try:
+            await self._score(served, list(probe), False)
+        except Exception:  # a missed deadline included: the model is not working now
+            return False
+        return True
+
+    def _deliver(self, batch: list[_Pending], served: Served, scored: _Scored) -> None:
+        """Scatter one scored batch back to its requests and log it."""
+        predictions, probabilities, classes = scored
         start = 0
         for pending in batch:
             end = start + len(pending.rows)
@@ -218,6 +353,8 @@ class Batcher:
                     )
                 )
             start = end
+        if served.known_good is None:
+            served.known_good = batch[0].rows[:_KNOWN_GOOD_ROWS]
         self._record(batch, served, predictions, probabilities, classes, fallback=False)
 
     async def _answer_with_fallback(self, batch: list[_Pending], reason: str, why: str) -> None:
@@ -294,9 +431,7 @@ class Batcher:
             self._metrics.log_dropped.labels(self.name).inc(len(rows))
 
 
-def _infer(
-    model: LoadedModel, rows: list[Any], want_proba: bool
-) -> tuple[list[Any], list[list[float]] | None, list[Any] | None]:
+def _infer(model: LoadedModel, rows: list[Any], want_proba: bool) -> _Scored:
     """One predict call on the inference thread: predictions (and probabilities) as lists."""
     import numpy as np
     import pandas as pd

@@ -1,9 +1,11 @@
 """Reading a prediction request: the JSON body into rows, each field checked against the
 model's signature, so a bad row fails only its own request (with a message per field) before
-it ever joins a batch."""
+it ever joins a batch. A number must also fit the column's dtype: 1e300 is a finite JSON
+number, but as float32 it is infinity, which the model would refuse (or worse, score)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -97,34 +99,84 @@ def check_rows(signature: Signature | None, rows: list[Any], max_rows: int) -> l
     problems: list[str] = []
     if signature.tensor is not None:
         width = signature.tensor.shape[1] if len(signature.tensor.shape) == 2 else None
+        dtype = signature.tensor.dtype
+        low, high = _bounds(dtype)
         for i, row in enumerate(rows):
             if not isinstance(row, list) or (width not in (None, -1) and len(row) != width):
                 problems.append(f"inputs[{i}]: expected a list of {width} numbers")
             elif not all(_is_number(v) for v in row):
                 problems.append(f"inputs[{i}]: every value must be a number")
+            elif not all(low <= v <= high for v in row):
+                value = next(v for v in row if not low <= v <= high)
+                problems.append(f"inputs[{i}]: {_out_of_range(value, dtype, low, high)}")
             if len(problems) >= MAX_PROBLEMS:
                 break
         if problems:
             raise RequestError(422, problems)
         return rows
-    columns = [(c.name, c.kind) for c in signature.columns]
+    columns = _columns(tuple((c.name, c.dtype) for c in signature.columns))
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             problems.append(f"inputs[{i}]: expected an object with the model's columns")
         else:
-            for name, kind in columns:
+            for name, kind, dtype, low, high in columns:
                 if name not in row:
                     problems.append(f"inputs[{i}].{name}: missing ({kind})")
                     continue
-                problem = _field_problem(row[name], kind)
+                value = row[name]
+                problem = _field_problem(value, kind)
                 if problem:
                     problems.append(f"inputs[{i}].{name}: {problem}")
+                elif kind in _NUMERIC and value is not None and not low <= value <= high:
+                    problems.append(f"inputs[{i}].{name}: {_out_of_range(value, dtype, low, high)}")
         if len(problems) >= MAX_PROBLEMS:
             problems.append("(more problems not shown)")
             break
     if problems:
         raise RequestError(422, problems)
     return rows
+
+
+_NUMERIC = ("float", "integer")
+_Column = tuple[str, str, str, float, float]  # name, kind, dtype, lowest and highest value
+
+
+@functools.lru_cache(maxsize=64)
+def _columns(specs: tuple[tuple[str, str], ...]) -> tuple[_Column, ...]:
+    """Each column's name, kind, dtype and range (worked out once per signature)."""
+    from cairn.registry import ColumnSpec
+
+    out = []
+    for name, dtype in specs:
+        kind = ColumnSpec(name, dtype).kind
+        out.append((name, kind, dtype, *_bounds(dtype)))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=64)
+def _bounds(dtype: str) -> tuple[float, float]:
+    """The lowest and highest finite value ``dtype`` holds (unbounded for non-numbers)."""
+    import numpy as np
+
+    try:
+        kind = np.dtype(dtype).kind
+    except TypeError:
+        return -math.inf, math.inf
+    if kind == "f":
+        highest = float(np.finfo(dtype).max)
+        return -highest, highest
+    if kind in "iu":
+        info = np.iinfo(dtype)
+        return int(info.min), int(info.max)
+    return -math.inf, math.inf
+
+
+def _out_of_range(value: Any, dtype: str, low: float, high: float) -> str:
+    """Why ``value`` is refused: the dtype's range, and what to do."""
+    return (
+        f"{_shown(value)} is outside the range of {dtype} ({low:.8g} to {high:.8g}), the "
+        "model's input type for it; send a value in that range"
+    )
 
 
 def _is_number(value: Any) -> bool:
@@ -154,5 +206,15 @@ def _field_problem(value: Any, kind: str) -> str | None:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A value as an error names it: numbers as they are, anything else by its type and size
+    only (a 422 answer must not echo personal data, e.g. an email sent as a number)."""
+    if value is None or isinstance(value, bool) or _is_number(value):
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+    if isinstance(value, str):
+        return f"text ({len(value)} characters)"
+    if isinstance(value, list):
+        return f"a list of {len(value)} values"
+    if isinstance(value, dict):
+        return f"an object with {len(value)} fields"
+    return type(value).__name__
