@@ -243,8 +243,9 @@ def test_values_outside_the_signature_dtype_range_are_refused_at_parsing(
         assert "inputs[0].x: 1e+300 is outside the range of float32" in huge.json()["error"]
         assert "3.4028235e+38" in huge.json()["error"]
         assert wide_int.status_code == 422
-        assert "inputs[0].n: 40000 is outside the range of int16 (-32768 to 32767)" in (
-            wide_int.json()["error"]
+        assert (
+            "inputs[0].n: 40000 is outside the range of int16 (-32768 to 32767)"
+            in (wide_int.json()["error"])
         )
         assert big_int.status_code == 422 and "int16" in big_int.json()["error"]
         assert fits.status_code == 200
