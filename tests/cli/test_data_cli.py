@@ -213,3 +213,17 @@ def test_bad_input_exits_1_with_a_message_and_writes_nothing(
     assert [d.name for d in list_datasets()] == ["customers"]
     assert show_dataset("customers") == before
     assert not (project / "dest").exists()
+
+
+def test_adding_the_project_folder_leaves_the_store_out(
+    capsys: pytest.CaptureFixture[str], customers: Path, project: Path
+) -> None:
+    """data add . never takes cairn's own .cairn/ folder in, and adding inside it is refused."""
+    assert (project / ".cairn" / "cairn.db").exists()
+    code, _, err = cli(capsys, "data", "add", ".", "--name", "everything")
+    assert code == 0, err
+    files = cairn.data.files("everything")
+    assert files and not any(".cairn" in f.path.split("/") for f in files)
+    code, _, err = cli(capsys, "data", "add", ".cairn", "--name", "store")
+    assert code == 1 and "cairn's own store" in err and "Traceback" not in err
+    assert [d.name for d in list_datasets()] == ["customers", "everything"]

@@ -69,7 +69,7 @@ def test_rm_restore_gc(capsys: pytest.CaptureFixture[str], two_runs: list[str]) 
 
 
 def test_user_errors_exit_1_without_traceback(
-    capsys: pytest.CaptureFixture[str], project: Path
+    capsys: pytest.CaptureFixture[str], two_runs: list[str]
 ) -> None:
     """Unknown ids and bad filters print one message and exit 1."""
     code, _, err = cli(capsys, "runs", "show", "nosuchrun")
@@ -94,3 +94,41 @@ def test_console_script_reports_an_unreachable_store(project: Path) -> None:
     assert done.returncode == 1
     assert "cannot use the metadata store" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_read_commands_create_no_project(capsys: pytest.CaptureFixture[str], project: Path) -> None:
+    """Reading commands in a folder with no project say so, exit 1 and leave no .cairn/ behind."""
+    commands = [
+        ["runs", "ls"],
+        ["runs", "show", "01abc"],
+        ["runs", "rm", "01abc"],
+        ["data", "ls"],
+        ["data", "show", "x"],
+        ["data", "stale"],
+        ["models", "ls"],
+        ["models", "show", "x"],
+        ["validate", "show", "x"],
+        ["gc"],
+    ]
+    for args in commands:
+        code, out, err = cli(capsys, *args)
+        assert code == 1 and "no cairn project here" in err and "Traceback" not in err, args
+        assert out == ""
+        assert not (project / ".cairn").exists(), args
+
+
+def test_a_huge_limit_is_refused_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], two_runs: list[str]
+) -> None:
+    """runs ls --limit past the database's integers answers one line, not a traceback."""
+    code, _, err = cli(capsys, "runs", "ls", "--limit", "99999999999999999999999")
+    assert code == 1 and "limit" in err and "Traceback" not in err
+
+
+def test_an_overlong_run_id_is_not_found_in_one_short_line(
+    capsys: pytest.CaptureFixture[str], two_runs: list[str]
+) -> None:
+    """runs show with 100,000 characters says no such run, shortly, and blames nothing else."""
+    code, _, err = cli(capsys, "runs", "show", "a" * 100_000)
+    assert code == 1 and "no run with id" in err and "100,000 characters" in err
+    assert len(err) < 400 and "permission" not in err

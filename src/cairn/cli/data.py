@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn import data
+from cairn.cli._project import require_project
 from cairn.cli._render import console, human_size, write_csv, write_json
 from cairn.core.errors import InvalidInputError
 from cairn.core.ids import describe_time
@@ -109,6 +110,7 @@ def get_command(
     force: Annotated[bool, typer.Option("--force", help="replace files already there")] = False,
 ) -> None:
     """Copy a version's files into a folder (digests verified)."""
+    require_project()
     found = data.version(ref)
     target = data.get(found.ref, dest, force=force)  # the version just named, not a newer one
     console.print(
@@ -158,6 +160,7 @@ def list_command(
     output: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
 ) -> None:
     """List datasets with owner, frequency, latest version and whether it is overdue."""
+    require_project()
     datasets = data.list_datasets()
     if output is Format.json:
         write_json([_dataset_dict(d) for d in datasets])
@@ -200,6 +203,7 @@ def _cell(value: Any) -> Any:
 @app.command("show")
 def show_command(name: Annotated[str, typer.Argument(help="the dataset's name")]) -> None:
     """Show a dataset: catalog fields, tags, versions, tables, the runs that used it, history."""
+    require_project()
     _print_detail(data.show_dataset(name))
 
 
@@ -305,6 +309,7 @@ def diff_command(
     ref_b: Annotated[str, typer.Argument(help="version B, e.g. customers@v2")],
 ) -> None:
     """Show the files and tables that differ between two versions."""
+    require_project()
     _print_diff(data.diff_versions(ref_a, ref_b))
 
 
@@ -350,6 +355,7 @@ def _print_diff(diff: VersionDiff) -> None:
 @app.command("stale")
 def stale_command() -> None:
     """List datasets whose latest version is overdue; exit status 1 when there is any."""
+    require_project()
     overdue = data.stale_datasets()
     if not overdue:
         console.print("no dataset is overdue")
@@ -377,6 +383,7 @@ def edit_command(
     tag: TagOption = None,
 ) -> None:
     """Edit catalog fields (each change recorded; versions are never touched; '' clears)."""
+    require_project()
     tags = parse_tags(tag)
     d = data.edit_dataset(
         name, description=description, owner=owner, frequency=frequency, source=source, tags=tags
@@ -401,6 +408,7 @@ def remove_command(
     ] = False,
 ) -> None:
     """Mark a version deleted (undo with 'cairn data restore'); refused while models use it."""
+    require_project()
     v = data.remove_version(ref, force=force)
     console.print(
         f"deleted {v.ref}; undo with 'cairn data restore {v.ref}'", markup=False, highlight=False
@@ -410,6 +418,7 @@ def remove_command(
 @app.command("restore")
 def restore_command(ref: Annotated[str, typer.Argument(help="one version: name@vN")]) -> None:
     """Bring back a version removed with 'cairn data rm'."""
+    require_project()
     v = data.restore_version(ref)
     console.print(f"restored {v.ref}", markup=False, highlight=False)
 
@@ -422,6 +431,7 @@ def status_command(
     ] = None,
 ) -> None:
     """Compare local files with the latest version, recording nothing."""
+    require_project()
     result = data.status(name, path)
     if result.unchanged:
         console.print(f"unchanged: {result.path} matches {result.version.ref}", markup=False)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cairn import data, registry, tracking
+from cairn.cli._project import require_project
 from cairn.cli._render import console, human_size
 from cairn.store import get_store
 from cairn.store.references import GRACE_S, sweep
@@ -25,6 +26,7 @@ def gc_command(
 ) -> None:
     """Remove deleted runs and deleted data and model versions' files, then every unreferenced
     object."""
+    require_project()
     runs = tracking.purge_deleted_runs()
     versions = data.drop_deleted_files()
     models = registry.drop_deleted_files()

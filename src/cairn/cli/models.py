@@ -13,6 +13,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from cairn import registry
+from cairn.cli._project import require_project
 from cairn.cli._render import console, fail, fmt_value, write_csv, write_json
 from cairn.cli.data import Format, parse_tags
 from cairn.core.ids import describe_time
@@ -39,6 +40,7 @@ def list_command(
     output: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
 ) -> None:
     """List registered models with their latest version and aliases."""
+    require_project()
     models = registry.list_models()
     rows = [
         {
@@ -84,6 +86,7 @@ def show_command(
     deleted: Annotated[bool, typer.Option("--deleted", help="list deleted versions too")] = False,
 ) -> None:
     """Show a model and its versions, or one version in detail (signature, requirements)."""
+    require_project()
     text = ref.removeprefix("models:/")
     if "/" in text or "@" in text:
         _print_version(registry.get_model_version(ref, include_deleted=True))
@@ -154,6 +157,7 @@ def alias_command(
     delete: Annotated[bool, typer.Option("--delete", help="remove the alias")] = False,
 ) -> None:
     """Set or move an alias to a version (or --delete it); every move is kept in the history."""
+    require_project()
     if delete:
         move = registry.delete_alias(name, alias)
         console.print(Text(f"{name}@{alias} deleted (it pointed at version {move.from_version})"))
@@ -176,6 +180,7 @@ def alias_command(
 @app.command("history")
 def history_command(name: Annotated[str, typer.Argument(help="the model")]) -> None:
     """Every alias move of a model: when, who, from which version to which."""
+    require_project()
     moves = registry.alias_history(name)
     if not moves:
         console.print(Text(f"no alias of {name} was ever set"))
@@ -201,6 +206,7 @@ def lineage_command(
     ),
 ) -> None:
     """Walk up from a model version: its run, the data the run read, the runs that made it."""
+    require_project()
     root = registry.model_lineage(ref)
     if output is LineageFormat.json:
         write_json(root.to_dict())
@@ -251,6 +257,7 @@ def compare_command(
     ref_b: Annotated[str, typer.Argument(help="version B, e.g. churn@challenger")],
 ) -> None:
     """Two versions side by side: metrics, params, data versions and code commits."""
+    require_project()
     comparison = registry.compare_models(ref_a, ref_b)
     table = Table("", "", escape(ref_a), escape(ref_b), box=None, header_style="bold")
     for section, key, a, b in comparison.rows:
@@ -270,6 +277,7 @@ def promote_command(
     ] = None,
 ) -> None:
     """Move --to to the version --from points at, only when the --require rule holds."""
+    require_project()
     result = registry.promote(name, from_alias=from_alias, to_alias=to_alias, require=require)
     for check in result.checks:
         mark = Text("ok  ", style="green") if check.ok else Text("no  ", style="red")
@@ -289,6 +297,7 @@ def edit_command(
     tag: Annotated[list[str] | None, typer.Option("--tag", help="key=value (repeatable)")] = None,
 ) -> None:
     """Set the description or tags of a model or of one version (versions stay immutable)."""
+    require_project()
     if description is None and not tag:
         fail("nothing to change: give --description and/or --tag key=value")
     if description is not None:
@@ -301,6 +310,7 @@ def edit_command(
 @app.command("rm")
 def remove_command(ref: Annotated[str, typer.Argument(help="one version: churn/3")]) -> None:
     """Mark a version deleted (refused while an alias points at it); cairn gc frees its files."""
+    require_project()
     v = registry.delete_version(ref)
     console.print(Text(f"{v.name}/{v.version} deleted (cairn models restore {v.name}/{v.version})"))
 
@@ -308,6 +318,7 @@ def remove_command(ref: Annotated[str, typer.Argument(help="one version: churn/3
 @app.command("restore")
 def restore_command(ref: Annotated[str, typer.Argument(help="one version: churn/3")]) -> None:
     """Bring back a deleted version (until cairn gc has freed its files)."""
+    require_project()
     v = registry.restore_version(ref)
     console.print(Text(f"{v.name}/{v.version} restored"))
 

@@ -11,6 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn import data, tracking
+from cairn.cli._listing import print_runs
+from cairn.cli._project import require_project
 from cairn.cli._render import console, fmt_value, human_size, write_csv, write_json
 from cairn.core.errors import InvalidInputError
 from cairn.tracking import RunDiff, RunRecord, describe_time
@@ -85,6 +87,7 @@ def list_runs(
     deleted: Annotated[bool, typer.Option("--deleted", help="include deleted runs")] = False,
 ) -> None:
     """List runs, newest first, with their metrics and params."""
+    require_project()
     records = tracking.find_runs(filter, sort, experiment, limit, include_deleted=deleted)
     metric_keys = sorted({k for r in records for k in r.metrics})
     param_keys = sorted({k for r in records for k in r.params})
@@ -110,32 +113,7 @@ def list_runs(
             ],
         )
         return
-    if not records:
-        console.print("no runs match" if filter else "no runs yet: start one with cairn.run()")
-        return
-    # The sampler's system/* metrics describe the machine, not the model: shown by runs show.
-    model_metrics = [k for k in metric_keys if not k.startswith(SYSTEM_PREFIX)]
-    shown_metrics = model_metrics[:MAX_TABLE_COLUMNS]
-    shown_params = param_keys[: max(0, MAX_TABLE_COLUMNS - len(shown_metrics))]
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("run id", "name", "experiment", "status", "started", "took"):
-        table.add_column(column, no_wrap=True)
-    for key in shown_metrics:
-        table.add_column(key, justify="right", style="cyan")
-    for key in shown_params:
-        table.add_column(key, justify="right", style="magenta")
-    for r in records:
-        table.add_row(
-            r.id,
-            ("[dim]└[/] " if r.parent_id else "") + r.name,
-            r.experiment,
-            _status(r.status) + (" [dim](deleted)[/]" if r.deleted else ""),
-            describe_time(r.start_ms),
-            _duration(r),
-            *[fmt_value(r.metrics.get(k)) for k in shown_metrics],
-            *[fmt_value(r.params.get(k)) for k in shown_params],
-        )
-    console.print(table)
+    print_runs(records, filtered=bool(filter))
     hidden = len(model_metrics) + len(param_keys) - len(shown_metrics) - len(shown_params)
     if hidden:
         console.print(f"[dim]{hidden} more column(s): see --format csv or 'cairn runs show RUN'[/]")
@@ -146,6 +124,7 @@ def show_run(
     run_id: Annotated[str, typer.Argument(help="run id or a unique prefix of it")],
 ) -> None:
     """Show everything recorded about one run."""
+    require_project()
     r = tracking.get_run(run_id)
     console.print(f"[bold]{escape(r.name)}[/]  {r.id}")
     facts = [
@@ -221,6 +200,7 @@ def compare_runs(
     run_ids: Annotated[list[str], typer.Argument(help="two or more run ids (or prefixes)")],
 ) -> None:
     """Show runs' params and metrics side by side; rows that differ are highlighted."""
+    require_project()
     if len(run_ids) < 2:
         raise InvalidInputError(
             "compare needs at least two run ids, e.g. cairn runs compare 01jd 01je"
@@ -253,6 +233,7 @@ def diff_runs(
     ] = False,
 ) -> None:
     """Show what differs between two runs: seed, params, code, packages, environment, metrics."""
+    require_project()
     if output is Format.csv:
         raise InvalidInputError("runs diff prints a table or json, not csv; use --format json")
     if full:
@@ -334,6 +315,7 @@ def remove_runs(
     run_ids: Annotated[list[str], typer.Argument(help="run ids (or unique prefixes)")],
 ) -> None:
     """Delete runs (reversible with 'cairn runs restore' until 'cairn gc')."""
+    require_project()
     removed = tracking.delete_runs(run_ids)
     console.print(
         f"deleted {len(removed)} run(s): {', '.join(removed)}\n"
@@ -346,5 +328,6 @@ def restore_runs(
     run_ids: Annotated[list[str], typer.Argument(help="run ids (or unique prefixes)")],
 ) -> None:
     """Bring back runs deleted with 'cairn runs rm'."""
+    require_project()
     restored = tracking.restore_runs(run_ids)
     console.print(f"restored {len(restored)} run(s): {', '.join(restored)}")

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn import data, validation
+from cairn.cli._project import require_project
 from cairn.cli._render import console, fail
 from cairn.core.errors import InvalidInputError
 
@@ -108,6 +109,7 @@ def check_command(
 @app.command("show")
 def show_command(suite: Annotated[str, typer.Argument(help="NAME or NAME@vN")]) -> None:
     """Print a stored suite as YAML."""
+    require_project()
     the_suite, version = validation.load_suite(suite)
     if version is not None:
         console.print(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from cairn.core.errors import InvalidInputError
+from cairn.core.home import HOME_DIR
 
 
 class Found(NamedTuple):
@@ -29,13 +30,18 @@ def is_url(location: str) -> bool:
 
 def scan_local(root: Path) -> list[Found]:
     """Every regular file at or under ``root`` (symbolic links to files followed, to folders
-    not), sorted by relative path."""
+    not), sorted by relative path; folders named ``.cairn`` (a project's store) are left out."""
     try:
         info = root.stat()
     except FileNotFoundError:
         raise InvalidInputError(f"no file or folder at {root}; check the path") from None
     except OSError as exc:
         raise InvalidInputError(f"cannot read {root}: {exc.strerror or exc}") from None
+    if HOME_DIR in Path(os.path.realpath(root)).parts:
+        raise InvalidInputError(
+            f"{root} is inside cairn's own store ({HOME_DIR}/), which is never data; add the "
+            "folder that holds your data"
+        )
     if stat.S_ISREG(info.st_mode):
         return [Found(root.name, str(root), info.st_size, info.st_mtime_ns, info.st_ino)]
     if not stat.S_ISDIR(info.st_mode):
@@ -51,7 +57,8 @@ def scan_local(root: Path) -> list[Found]:
         for entry in entries:
             rel = f"{prefix}{entry.name}"
             if entry.is_dir(follow_symlinks=False):
-                stack.append((entry.path, rel + "/"))
+                if entry.name != HOME_DIR:  # cairn's own store is never part of the data
+                    stack.append((entry.path, rel + "/"))
                 continue
             try:
                 st = entry.stat()  # follows a symbolic link to a file

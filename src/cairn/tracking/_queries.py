@@ -118,9 +118,18 @@ def fail_run(conn: Connection, run_id: int, end_ms: int, error: str) -> None:
     )
 
 
+RUN_ID_LENGTH = 26  # a ULID, as runs.uid holds it
+
+
 def resolve_run(conn: Connection, ref: str) -> tuple[int, str]:
     """Return (id, uid) of the run whose id is ``ref`` or starts with it (at least 4 chars)."""
     ref = ref.strip().lower()
+    if len(ref) > RUN_ID_LENGTH:  # cannot name a run: say so without echoing all of it
+        raise RunNotFoundError(
+            f"no run with id {ref[:RUN_ID_LENGTH]!r}... ({len(ref):,} characters, but run ids "
+            f"have {RUN_ID_LENGTH}); list runs with 'cairn runs ls' (ids may be shortened to a "
+            "unique prefix)"
+        )
     row = conn.execute(select(runs.c.id, runs.c.uid).where(runs.c.uid == ref)).first()
     if row is not None:
         return int(row.id), str(row.uid)
