@@ -1,4 +1,4 @@
-"""Rendering for the CLI: errors without tracebacks, tables, CSV and JSON."""
+"""Rendering for the CLI: errors without tracebacks, values, CSV and JSON (rich on first use)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,39 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cairn.core.errors import CairnError
 
-console = Console()
-err_console = Console(stderr=True)
-if not console.is_terminal:  # piped output: don't squeeze tables into 80 columns
-    console.width = max(console.width, 160)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    console: Console
+    err_console: Console
+
+_consoles: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    # rich's consoles are made on first use: listings print without importing rich at all.
+    if name not in ("console", "err_console"):
+        raise AttributeError(f"module 'cairn.cli._render' has no attribute {name!r}")
+    if name not in _consoles:
+        from rich.console import Console
+
+        made = Console(stderr=name == "err_console")
+        if name == "console" and not made.is_terminal:  # piped: don't squeeze into 80 columns
+            made.width = max(made.width, 160)
+        _consoles[name] = made
+    return _consoles[name]
 
 
 def fail(error: CairnError | str) -> NoReturn:
     """Print the error's message (no traceback) and exit with status 1."""
+    from rich.markup import escape
+
     # The message holds the user's own text (names, paths): never read it as markup.
-    err_console.print(
+    __getattr__("err_console").print(
         f"[bold red]error:[/] {escape(str(error))}", highlight=False, markup=True, soft_wrap=True
     )
     raise SystemExit(1)

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn import data, tracking
+from cairn.cli._listing import print_runs
 from cairn.cli._project import require_project
 from cairn.cli._render import console, fmt_value, human_size, write_csv, write_json
 from cairn.core.errors import InvalidInputError
@@ -112,35 +113,7 @@ def list_runs(
             ],
         )
         return
-    if not records:
-        console.print("no runs match" if filter else "no runs yet: start one with cairn.run()")
-        return
-    # The sampler's system/* metrics describe the machine, not the model: shown by runs show.
-    model_metrics = [k for k in metric_keys if not k.startswith(SYSTEM_PREFIX)]
-    shown_metrics = model_metrics[:MAX_TABLE_COLUMNS]
-    shown_params = param_keys[: max(0, MAX_TABLE_COLUMNS - len(shown_metrics))]
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("run id", "name", "experiment", "status", "started", "took"):
-        table.add_column(column, no_wrap=True)
-    for key in shown_metrics:
-        table.add_column(key, justify="right", style="cyan")
-    for key in shown_params:
-        table.add_column(key, justify="right", style="magenta")
-    for r in records:
-        table.add_row(
-            r.id,
-            ("[dim]└[/] " if r.parent_id else "") + r.name,
-            r.experiment,
-            _status(r.status) + (" [dim](deleted)[/]" if r.deleted else ""),
-            describe_time(r.start_ms),
-            _duration(r),
-            *[fmt_value(r.metrics.get(k)) for k in shown_metrics],
-            *[fmt_value(r.params.get(k)) for k in shown_params],
-        )
-    console.print(table)
-    hidden = len(model_metrics) + len(param_keys) - len(shown_metrics) - len(shown_params)
-    if hidden:
-        console.print(f"[dim]{hidden} more column(s): see --format csv or 'cairn runs show RUN'[/]")
+    print_runs(records, filtered=bool(filter))
 
 
 @app.command("show")
