@@ -65,6 +65,18 @@ def test_bad_settings_are_config_errors(project: Path, monkeypatch: pytest.Monke
         configure()
 
 
+def test_bad_json_in_a_variable_names_the_variable(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CAIRN_* variable holding broken JSON is named in the error, and cairn.yaml is not."""
+    monkeypatch.setenv("CAIRN_ARTIFACTS_OPTIONS", "{bad")
+    with pytest.raises(ConfigError) as info:
+        configure()
+    message = str(info.value)
+    assert "CAIRN_ARTIFACTS_OPTIONS is not valid JSON" in message
+    assert "cairn.yaml" not in message
+
+
 def test_root_is_found_by_walking_up(tmp_path: Path) -> None:
     """The root is the nearest folder with .cairn/ or cairn.yaml, else the git work tree."""
     (tmp_path / "repo" / ".git").mkdir(parents=True)

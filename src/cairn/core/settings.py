@@ -9,6 +9,7 @@ git work tree, else the working directory itself.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -243,4 +244,19 @@ def _build(overrides: Mapping[str, Any]) -> Settings:
             "variables and cairn.configure() arguments"
         ) from None
     except (OSError, ValueError, yaml.YAMLError) as exc:
+        variable = _unparsable_variable(exc)
+        if variable is not None:
+            raise ConfigError(
+                f"the environment variable {variable} is not valid JSON ({exc.__cause__}); set "
+                f'it to a JSON object, e.g. {variable}=\'{{"key": "value"}}\', or unset it'
+            ) from None
         raise ConfigError(f"cannot read cairn settings: {exc}; fix {CONFIG_FILE}") from None
+
+
+def _unparsable_variable(exc: BaseException) -> str | None:
+    """``CAIRN_<FIELD>`` when ``exc`` is pydantic-settings failing to parse that variable's
+    JSON (it names the field and the environment source only in its message)."""
+    match = re.fullmatch(
+        r'error parsing value for field "(\w+)" from source "EnvSettingsSource"', str(exc)
+    )
+    return None if match is None else f"CAIRN_{match.group(1).upper()}"
