@@ -60,7 +60,7 @@ def test_a_byte_flipped_in_the_stored_object_is_refused_by_load_in_a_new_process
     )
     assert child.returncode != 0 and child.stdout == ""
     assert "does not match its digest" in child.stderr and "t@v1" in child.stderr
-    with pytest.raises(ArtifactCorruptedError, match="t.parquet"):
+    with pytest.raises(ArtifactCorruptedError, match=r"t\.parquet"):
         cairn.data.path("t")
 
 

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from cairn.core.errors import InvalidInputError
 from cairn.core.home import HOME_DIR
+from cairn.core.links import followed_link
 
 
 class Found(NamedTuple):
@@ -29,8 +30,13 @@ def is_url(location: str) -> bool:
 
 
 def scan_local(root: Path) -> list[Found]:
-    """Every regular file at or under ``root`` (symbolic links to files followed, to folders
-    not), sorted by relative path; folders named ``.cairn`` (a project's store) are left out."""
+    """Every regular file at or under ``root``, sorted by relative path; folders named
+    ``.cairn`` (a project's store) are left out.
+
+    A symbolic link under ``root`` is read as the file it points to when that is a regular
+    file inside ``root`` (``source`` is then the file's real path, so reads never go through
+    the link); any other link is refused (``core.links``, decision 0011).
+    """
     try:
         info = root.stat()
     except FileNotFoundError:
@@ -46,6 +52,7 @@ def scan_local(root: Path) -> list[Found]:
         return [Found(root.name, str(root), info.st_size, info.st_mtime_ns, info.st_ino)]
     if not stat.S_ISDIR(info.st_mode):
         raise InvalidInputError(f"{root} is neither a file nor a folder; add a file or a folder")
+    base = os.path.realpath(root)
     found: list[Found] = []
     stack = [(str(root), "")]
     while stack:
@@ -60,10 +67,14 @@ def scan_local(root: Path) -> list[Found]:
                 if entry.name != HOME_DIR:  # cairn's own store is never part of the data
                     stack.append((entry.path, rel + "/"))
                 continue
+            if entry.is_symlink():
+                source, st = followed_link(entry.path, base)
+                found.append(Found(rel, source, st.st_size, st.st_mtime_ns, st.st_ino))
+                continue
             try:
-                st = entry.stat()  # follows a symbolic link to a file
+                st = entry.stat(follow_symlinks=False)
             except OSError:
-                continue  # a dangling link
+                continue  # removed since the folder was listed
             if stat.S_ISREG(st.st_mode):
                 found.append(Found(rel, entry.path, st.st_size, st.st_mtime_ns, st.st_ino))
     found.sort(key=lambda f: f.rel)

@@ -11,8 +11,10 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
+from cairn.core.checks import check_path
 from cairn.core.errors import InvalidInputError
 from cairn.data import _queries
+from cairn.data._destination import check_destination, place
 from cairn.data._read_cache import cached_folder, materialize_entries, remove_tree
 from cairn.data._refs import parse_ref
 from cairn.data._tables import table_format
@@ -58,19 +60,17 @@ def get(ref: str, dest: str | Path, *, force: bool = False) -> Path:
     """Copy the version into the folder ``dest`` (digests verified); return ``dest``.
 
     Files are reflinked where the filesystem can, else copied by the kernel: the copy is the
-    caller's to edit. Existing files are refused unless ``force``.
+    caller's to edit. Existing files are refused unless ``force``; a symbolic link inside
+    ``dest`` where the version has a folder is always refused (never written through).
     """
+    check_path(dest, "destination")
     store = get_store()
     version_id, found, entries = _resolve(store, ref)
     target = Path(dest).expanduser()
     if target.exists() and not target.is_dir():
         raise InvalidInputError(f"{target} exists and is not a folder; choose a folder")
-    clashes = [e.path for e in entries if (target / e.path).exists()]
-    if clashes and not force:
-        raise InvalidInputError(
-            f"{len(clashes)} file(s) of {found.ref} already exist in {target} (e.g. "
-            f"{clashes[0]}); choose an empty folder, or pass --force to replace them"
-        )
+    paths = [e.path for e in entries]
+    check_destination(target, paths, force=force, what=found.ref)
     # Everything is copied and verified in a staging folder inside ``dest`` first, then moved
     # into place by renames: a failed get (a damaged object, a full disk) leaves no file of
     # the version half-written, and no mix of versions.
@@ -78,11 +78,9 @@ def get(ref: str, dest: str | Path, *, force: bool = False) -> Path:
     staging = target / f".cairn-get-{uuid.uuid4().hex[:8]}"
     try:
         materialize_entries(store, entries, staging, link=False, what=found.ref)
-        for entry in entries:
-            staged = staging / entry.path
-            os.chmod(staged, 0o644)  # the caller's copy: writable, like any file
-            (target / entry.path).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, target / entry.path)
+        for rel in paths:
+            os.chmod(staging / rel, 0o644)  # the caller's copy: writable, like any file
+        place(staging, target, paths)  # never through a link found in the destination
     except OSError as exc:
         raise InvalidInputError(
             f"cannot write {found.ref} into {target}: {exc.strerror or exc}; choose a writable "

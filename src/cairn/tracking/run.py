@@ -28,6 +28,7 @@ from cairn.core import context
 from cairn.core.checks import INT64_MAX, INT64_MIN, check_int
 from cairn.core.errors import InvalidInputError, RunStateError
 from cairn.core.ids import new_id, now_ms
+from cairn.core.links import followed_link
 from cairn.core.logging import logger
 from cairn.core.progress import track
 from cairn.core.settings import get_settings
@@ -137,8 +138,16 @@ class Run:
             raise InvalidInputError(f"cannot log {source}: no such file or folder")
         base = _artifact_name(name if name is not None else source.name)
         if source.is_dir():
-            files = sorted(p for p in source.rglob("*") if p.is_file())
-            pairs = [(f, f"{base}/{f.relative_to(source).as_posix()}") for f in files]
+            # A link is read as the file it points to inside the folder, else refused
+            # (decision 0011): a link out of the folder must not store an outside secret.
+            found = sorted(p for p in source.rglob("*") if p.is_symlink() or p.is_file())
+            pairs = [
+                (
+                    Path(followed_link(str(f), str(source))[0]) if f.is_symlink() else f,
+                    f"{base}/{f.relative_to(source).as_posix()}",
+                )
+                for f in found
+            ]
         else:
             pairs = [(source, base)]
         entries = []
