@@ -340,3 +340,14 @@ def test_background_threads_leave_sigterm_to_the_main_thread(project: Path) -> N
             blocked = _blocked_signals(thread.native_id)
             assert {signal.SIGTERM, signal.SIGINT} <= blocked, thread.name
     assert signal.SIGTERM not in _blocked_signals(threading.get_native_id())
+
+
+def test_a_keys_first_point_is_written_at_once(store: Store) -> None:
+    """A key's first point reaches the store long before the flush interval has passed."""
+    cairn.configure(flush_interval=30)
+    with cairn.run() as run:
+        cairn.log({"loss": 1.0}, step=0)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "loss" not in cairn.get_run(run.id).metrics:
+            time.sleep(0.02)
+        assert own_metrics(cairn.get_run(run.id)) == {"loss": 1.0}

@@ -1,7 +1,8 @@
 """The batched, asynchronous metric writer.
 
 ``cairn.log`` only appends to an in-memory buffer. A background thread writes what has
-accumulated at least every ``flush_interval`` seconds (sooner when the buffer grows large):
+accumulated at least every ``flush_interval`` seconds (sooner when the buffer grows large, and
+at once for the first point of each key):
 one transaction per flush holding one packed chunk per (run, key) plus each key's latest
 value. ``flush()`` writes synchronously (``end_run``, interpreter exit, exceptions). A failed
 write keeps its points buffered and is retried; nothing is dropped, except a point no store
@@ -62,6 +63,7 @@ class MetricSink:
         self._thread: threading.Thread | None = None
         self._watched: set[int] = set()
         self._last_beat = time.monotonic()
+        self._seen: set[tuple[int, str]] = set()  # (run, key) pairs already logged
         self.dropped = 0  # points refused at write time (see _drop_unstorable)
         self.last_error: str | None = None
 
@@ -76,15 +78,23 @@ class MetricSink:
         """Stop the heartbeat of ``run_id`` (it has ended)."""
         with self._lock:
             self._watched.discard(run_id)
+        self._seen = {pair for pair in self._seen if pair[0] != run_id}
 
     def add(self, points: list[Point]) -> None:
         """Queue points for writing."""
+        seen = self._seen
+        new_keys = {(p[0], p[1]) for p in points if (p[0], p[1]) not in seen}
         with self._lock:
             self._buffer.extend(points)
             size = len(self._buffer)
         if self._thread is None:
             self._start()
-        if size >= WAKE_AT:
+        if new_keys:
+            # A key's first point is written at once (a script's first metric is on disk
+            # within milliseconds, whatever the interval); the stream after it is batched.
+            seen.update(new_keys)
+            self._wake.set()
+        elif size >= WAKE_AT:
             self._wake.set()
 
     def pending(self) -> int:
