@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from cairn.serving import read_prediction_log
+import cairn
+from cairn.serving import ModelSpec, ServerOptions, create_app, read_prediction_log
 from cairn.serving.prediction_log import LoggedBatch, PredictionLog
 from cairn.store import Store, get_store
 from cairn.store.db.schema import prediction_log_files
@@ -320,3 +325,153 @@ def test_durations_and_redact_options_are_parsed_or_refused() -> None:
         parse_duration("30 days")
     with pytest.raises(InvalidInputError, match="hash or drop"):
         parse_redact(["email:encrypt"])
+
+
+class Scorer(cairn.PythonModel):
+    """Scores a customer: x doubled (the email is only carried along)."""
+
+    def predict(self, inputs: Any) -> Any:
+        return (inputs["x"] * 2).to_numpy()
+
+
+@asynccontextmanager
+async def _client(options: ServerOptions | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """The server for the registered ``clf`` model, started, and a client talking to it."""
+    app = create_app([ModelSpec("clf", "models:/clf/1")], options)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cairn") as c:
+            c.app = app  # type: ignore[attr-defined]
+            yield c
+
+
+@pytest.fixture
+def clf(quiet_capture: None, store: Store) -> None:
+    """A logistic regression on two float columns, registered as ``clf`` version 1."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    x = pd.DataFrame({"f0": [0.0, 1.0, 2.0, 3.0], "f1": [1.0, 0.0, 1.0, 0.0]})
+    with cairn.run():
+        cairn.log_model(LogisticRegression().fit(x, [0, 0, 1, 1]), "clf", input_example=x.head(2))
+
+
+def test_requests_with_and_without_probabilities_in_one_group_lose_no_row(clf: None) -> None:
+    """A request with "probabilities": true beside one without, in one 50 ms write group of
+    the same model version, keeps every row and the server ready."""
+
+    async def scenario() -> None:
+        async with _client() as c:
+            row = {"f0": 1.5, "f1": 0.0}
+            first = await c.post("/predict", json={"inputs": [row], "probabilities": True})
+            second = await c.post("/predict", json={"inputs": [row]})  # within 50 ms
+            await asyncio.sleep(0.3)
+            later = [await c.post("/predict", json={"inputs": [row]}) for _ in range(3)]
+            await asyncio.sleep(0.3)
+            ready = await c.get("/readyz")
+        assert {r.status_code for r in (first, second, *later)} == {200}
+        assert ready.status_code == 200, ready.json()
+        assert ready.json()["prediction_log"] == {"problem": None, "failures": 0, "dropped_rows": 0}
+
+    asyncio.run(scenario())
+    frame = read_prediction_log("clf")
+    assert len(frame) == 5 and frame["_proba_1"].notna().sum() == 1
+
+
+def test_readyz_reports_a_failing_log_writer(clf: None) -> None:
+    """A write the log cannot make turns /readyz 503 with the reason and the counts, until a
+    later write succeeds."""
+
+    async def scenario() -> None:
+        async with _client() as c:
+            log = c.app.state.cairn.log  # type: ignore[attr-defined]
+            bad = LoggedBatch("clf", 1, [{"f0": "x", "f1": 0.0}], [0], ["r-bad"], [False])
+            bad.dtypes = {"f0": "float64", "f1": "float64"}
+            assert log.append(bad)
+            for _ in range(200):
+                answer = await c.get("/readyz")
+                if answer.status_code == 503:
+                    break
+                await asyncio.sleep(0.02)
+            body = answer.json()
+            assert answer.status_code == 503 and not body["ready"]
+            assert "could not write 1 row(s)" in body["prediction_log"]["problem"]
+            while log.dropped_rows < 1:  # the retries run out, the row is counted
+                await asyncio.sleep(0.05)
+            assert log.failures == 4  # the first attempt and three retries
+            metrics = (await c.get("/metrics")).text
+            assert 'cairn_prediction_log_dropped_rows_total{model="clf"} 1.0' in metrics
+            assert (await c.post("/predict", json={"inputs": [{"f0": 1, "f1": 0}]})).is_success
+            for _ in range(200):
+                if (await c.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.02)
+            assert (await c.get("/readyz")).status_code == 200
+
+    asyncio.run(scenario())
+
+
+def test_oversized_headers_are_refused_and_never_logged(clf: None) -> None:
+    """A 60 KB X-Request-ID, or headers over 16 KB in all, get a 431 that says the limit, and
+    nothing of them reaches the log."""
+
+    async def scenario() -> None:
+        async with _client() as c:
+            body = {"inputs": [{"f0": 1.0, "f1": 0.0}]}
+            huge_id = await c.post("/predict", json=body, headers={"X-Request-ID": "i" * 61_440})
+            long_id = await c.post("/predict", json=body, headers={"X-Request-ID": "i" * 1_000})
+            many = await c.post(
+                "/predict", json=body, headers={f"x-h{i}": "v" * 1000 for i in range(20)}
+            )
+            fine = await c.post("/predict", json=body, headers={"X-Request-ID": "req-1"})
+        assert huge_id.status_code == 431 and "16,384" in huge_id.json()["error"]
+        assert long_id.status_code == 431 and "the limit is 256" in long_id.json()["error"]
+        assert many.status_code == 431 and "headers" in many.json()["error"]
+        assert fine.status_code == 200
+
+    asyncio.run(scenario())
+    assert read_prediction_log("clf")["_request_id"].tolist() == ["req-1"]
+
+
+def test_a_422_does_not_echo_personal_data(clf: None) -> None:
+    """A refused field is described by its type and size, never by its content."""
+
+    async def scenario() -> None:
+        async with _client() as c:
+            row = {"f0": "jane.doe@example.com", "f1": 0.0}
+            return await c.post("/predict", json={"inputs": [row]})
+
+    answer = asyncio.run(scenario())
+    assert answer.status_code == 422
+    assert "jane" not in answer.text and "text (20 characters)" in answer.text
+
+
+def test_personal_data_in_the_input_example_warns_at_start(
+    quiet_capture: None, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A served model whose input example holds personal data warns that the log would store
+    it and names --log-redact; a redacted column silences it, a misspelt one is refused."""
+    import pandas as pd
+
+    from cairn.core.errors import InvalidInputError
+
+    example = pd.DataFrame({"x": [1.0, 2.0], "email": ["ann@example.com", "bo@example.org"]})
+    with cairn.run():
+        cairn.log_model(Scorer(), "scorer", input_example=example)
+    spec = [ModelSpec("scorer", "models:/scorer/1")]
+    create_app(spec)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("'email'" in m and "--log-redact email" in m for m in warned), warned
+    caplog.clear()
+    create_app(spec, ServerOptions(log_redact={"email": "hash"}))
+    assert not [r for r in caplog.records if "personal data" in r.getMessage()]
+    with pytest.raises(InvalidInputError, match="no served model has such an input column"):
+        create_app(spec, ServerOptions(log_redact={"emial": "hash"}))
+
+
+def test_numbers_in_an_example_are_not_taken_for_personal_data() -> None:
+    """Only text columns are searched: a float's digits never pass for a phone number."""
+    from cairn.serving._log_privacy import personal_data_in
+
+    example = [{"f0": -0.12345678901234, "note": "call +44 20 7946 0000"}]
+    assert personal_data_in(example) == {"note": ["phone"]}

@@ -149,10 +149,17 @@ def personal_data_in(example: Any) -> dict[str, list[str]]:
 
     from cairn import validation
 
+    # Text columns only: a float's digits (-0.1234567890123) would pass for a phone number.
+    names = dict.fromkeys(k for row in example if isinstance(row, dict) for k in row)
     texts = {
-        name: [None if row.get(name) is None else str(row.get(name)) for row in example]
-        for name in dict.fromkeys(k for row in example if isinstance(row, dict) for k in row)
+        name: values
+        for name in names
+        if (values := [row.get(name) if isinstance(row, dict) else None for row in example])
+        and all(v is None or isinstance(v, str) for v in values)
+        and any(isinstance(v, str) for v in values)
     }
+    if not texts:
+        return {}
     table = pa.table({name: pa.array(values, pa.string()) for name, values in texts.items()})
     suite = validation.Suite(
         "personal-data", [validation.NoPersonalData(name) for name in texts], "allow"
