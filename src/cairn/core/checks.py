@@ -67,7 +67,7 @@ def check_text(value: Any, what: str, *, empty: bool = True, max_length: int | N
     return value
 
 
-def check_name(value: Any, what: str, max_length: int = 255) -> str:
+def check_name(value: Any, what: str, max_length: int | None = 255) -> str:
     """Return ``value`` if it is a non-empty, storable name of at most ``max_length``."""
     return check_text(value, what, empty=False, max_length=max_length)
 
@@ -81,15 +81,17 @@ def check_optional_text(
     return check_text(value, what, empty=empty, max_length=max_length)
 
 
-def check_texts(value: Any, what: str, max_length: int | None = None) -> list[str]:
+def check_texts(
+    value: Any, what: str, *, empty: bool = True, max_length: int | None = None
+) -> list[str]:
     """Return one text or an iterable of texts as a list, each checked with ``check_text``."""
     if isinstance(value, str):
-        return [check_text(value, what, max_length=max_length)]
+        return [check_text(value, what, empty=empty, max_length=max_length)]
     if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
         raise InvalidInputError(
             f"{what} must be text or a list of texts, got {_kind(value)} {show(value)}"
         )
-    return [check_text(item, what, max_length=max_length) for item in value]
+    return [check_text(item, what, empty=empty, max_length=max_length) for item in value]
 
 
 def check_int(
@@ -179,3 +181,18 @@ def check_path(value: Any, what: str) -> Path:
     if isinstance(value, bytes):
         raise InvalidInputError(f"{what} must be a str or pathlib.Path, not bytes; decode it first")
     return Path(check_text(value, what, empty=False))
+
+
+def check_tags(value: Any, what: str = "tags", key_length: int = 255) -> Mapping[Any, Any] | None:
+    """Return ``value`` if it is None or a mapping of tag names to values the stores can keep.
+
+    Names are non-empty text of at most ``key_length`` characters; values are kept as
+    ``str(value)``, which must be storable text too.
+    """
+    if value is None:
+        return None
+    mapping = check_mapping(value, what)
+    for key, item in mapping.items():
+        check_name(key, "tag name", max_length=key_length)
+        check_text(item if isinstance(item, str) else str(item), f"tag {key!r}")
+    return mapping

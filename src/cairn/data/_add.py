@@ -21,6 +21,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from cairn.core import context
+from cairn.core.checks import (
+    check_optional_mapping,
+    check_optional_text,
+    check_path,
+    check_tags,
+    check_text,
+)
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.hashing import StreamingHasher, hash_bytes, hash_file
 from cairn.core.ids import now_ms
@@ -57,13 +64,14 @@ def catalog_fields(
 ) -> dict[str, str | None]:
     """The catalog fields given (None: leave as is; "": clear), the frequency checked."""
     fields: dict[str, str | None] = {}
-    for key, value in (
-        ("description", description),
-        ("owner", owner),
-        ("frequency", frequency),
-        ("source", source),
+    for key, value, limit in (
+        ("description", description, None),
+        ("owner", owner, 255),  # the widths of the datasets table's columns
+        ("frequency", frequency, 100),
+        ("source", source, None),
     ):
         if value is not None:
+            check_text(value, key, max_length=limit)
             fields[key] = value.strip() or None  # an empty text clears the field
     if fields.get("frequency"):
         fields["frequency"] = check_frequency(str(fields["frequency"]))
@@ -91,10 +99,13 @@ def add(
     ``force`` (which the dataset's history records).
     """
     check_name(name)
+    location = str(check_path(path, "path")) if not isinstance(path, str) else path
+    check_text(location, "path", empty=False)
+    check_optional_text(suite, "suite", empty=False)
+    check_optional_mapping(storage_options, "storage_options")
     fields = catalog_fields(description, owner, frequency, source)
-    tag_values = {str(k): str(v) for k, v in (tags or {}).items()}
+    tag_values = {str(k): str(v) for k, v in (check_tags(tags) or {}).items()}
     store = get_store()
-    location = str(path)
     check = _check(location, suite, force) if suite else None
     if is_url(location):
         fs, files = scan_remote(location, dict(storage_options or {}))

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from cairn.core.errors import InvalidInputError
+from cairn.core.checks import check_name, check_path, check_tags, show
+from cairn.core.errors import InvalidInputError, RunNotFoundError
 from cairn.core.ids import now_ms
 from cairn.core.settings import get_settings
 from cairn.core.threads import leave_signals_to_main_thread
@@ -76,7 +77,13 @@ def list_datasets() -> list[Dataset]:
 def run_datasets(run_id: str) -> list[tuple[str, DatasetVersion]]:
     """The dataset versions the run ``run_id`` (its full id) read (``"input"``) and wrote
     (``"output"``)."""
+    check_name(run_id, "run id", max_length=None)
     with get_store().db.read() as conn:
+        if _queries.run_db_id(conn, run_id) is None:  # a misspelt id is not "read nothing"
+            raise RunNotFoundError(
+                f"no run with id {show(run_id)}; list runs with 'cairn runs ls' and give the "
+                "full id"
+            )
         return _queries.run_versions(conn, run_id)
 
 
@@ -180,7 +187,7 @@ def edit_dataset(
     An empty string clears a field.
     """
     fields = catalog_fields(description, owner, frequency, source)
-    tag_values = {str(k): str(v) for k, v in (tags or {}).items()}
+    tag_values = {str(k): str(v) for k, v in (check_tags(tags) or {}).items()}
     if not fields and not tag_values:
         raise InvalidInputError(
             f"nothing to edit on {name!r}: give at least one of description, owner, frequency, "
@@ -273,6 +280,8 @@ def status(name: str, path: str | Path | None = None) -> StatusResult:
     Files whose size, mtime and inode the stat cache knows are not read.
     """
     dataset, number = parse_ref(name)
+    if path is not None:
+        check_path(path, "path")
     with get_store().db.read() as conn:
         _, manifest_id, version = _queries.resolve_version(conn, dataset, number)
         recorded = {f.path: f for f in _queries.files_of(conn, manifest_id)}

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cairn.core.checks import check_path
 from cairn.core.errors import (
     ArtifactCorruptedError,
     ArtifactNotFoundError,
@@ -144,7 +145,7 @@ def export_model(uri: str, dest: str | Path) -> Path:
     their digests (``cairn-files.json``): ``load_model(dest)`` then needs no store, as in a
     container."""
     parsed = parse_model_uri(uri)
-    target = Path(dest)
+    target = check_path(dest, "destination")
     if target.exists() and any(target.iterdir()):
         raise InvalidInputError(f"{target} is not empty; export into a new or empty folder")
     store = _get_store()

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from cairn.core.checks import check_optional_text, check_tags
 from cairn.core.errors import CairnError, InvalidInputError, RunStateError
 from cairn.core.ids import now_ms
 from cairn.core.logging import logger
@@ -55,6 +56,9 @@ def log_model(
     from cairn.tracking import active_run
 
     check_model_name(name)
+    check_optional_text(description, "description")
+    check_optional_text(artifact_path, "artifact_path", empty=False)
+    check_tags(tags)
     run = active_run()
     if run is None:
         raise RunStateError(

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from cairn.core.checks import INT64_MAX, check_mapping, check_optional_text, check_tags, show
 from cairn.core.errors import InvalidInputError, ModelNotFoundError
 from cairn.core.ids import now_ms
 from cairn.core.uris import ModelUri, RunUri, check_alias, check_model_name, parse_model_uri
@@ -54,8 +55,10 @@ def list_versions(name: str, *, include_deleted: bool = False) -> list[ModelVers
 
 def set_alias(name: str, alias: str, version: int | str, *, reason: str | None = None) -> AliasMove:
     """Point ``alias`` (e.g. ``champion``) at ``version`` of model ``name``; the move is kept."""
+    check_model_name(name)
     check_alias(alias)
     number = _number(version)
+    check_optional_text(reason, "reason")
 
     def move(conn: Connection) -> AliasMove:
         mid = _queries.model_id(conn, name)
@@ -76,6 +79,7 @@ def set_alias(name: str, alias: str, version: int | str, *, reason: str | None =
 
 def delete_alias(name: str, alias: str) -> AliasMove:
     """Remove ``alias`` from model ``name`` (kept in the history)."""
+    check_model_name(name)
     check_alias(alias)
 
     def drop(conn: Connection) -> AliasMove:
@@ -98,8 +102,8 @@ def alias_history(name: str) -> list[AliasMove]:
 
 def set_model_tags(ref: str, tags: Mapping[str, Any]) -> None:
     """Set tags on a model (``name``) or on a version (``name/3``, ``name@alias``)."""
-    values = {str(k): str(v) for k, v in tags.items()}
     uri = _model_uri(ref)
+    values = {str(k): str(v) for k, v in check_mapping(check_tags(tags), "tags").items()}
 
     def write(conn: Connection) -> None:
         if _names_version(ref):
@@ -113,7 +117,7 @@ def set_model_tags(ref: str, tags: Mapping[str, Any]) -> None:
 def describe(ref: str, description: str | None) -> None:
     """Set the description of a model (``name``) or of a version (``name/3``)."""
     uri = _model_uri(ref)
-    text = (description or "").strip() or None
+    text = (check_optional_text(description, "description") or "").strip() or None
 
     def write(conn: Connection) -> None:
         mid = _queries.model_id(conn, uri.name)
@@ -181,7 +185,9 @@ def _names_version(ref: str) -> bool:
 
 
 def _number(version: int | str) -> int:
+    if isinstance(version, bool) or not isinstance(version, (int, str)):
+        raise InvalidInputError(f"{show(version)} is not a version number; use 1, 2, ...")
     text = str(version).removeprefix("v")
-    if not text.isdigit() or int(text) < 1:
-        raise InvalidInputError(f"{version!r} is not a version number; use 1, 2, ...")
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= INT64_MAX:
+        raise InvalidInputError(f"{show(version)} is not a version number; use 1, 2, ...")
     return int(text)

@@ -8,6 +8,7 @@ from functools import partial
 
 from sqlalchemy import Connection
 
+from cairn.core.checks import check_texts
 from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.store import get_store
@@ -19,6 +20,7 @@ GC_BATCH = 200
 
 def delete_runs(run_ids: Sequence[str]) -> list[str]:
     """Soft-delete runs (hidden from searches; ``cairn gc`` removes them for good)."""
+    run_ids = check_texts(run_ids, "run id", empty=False)
     db = get_store().db
 
     def apply(conn: Connection) -> list[str]:
@@ -31,6 +33,7 @@ def delete_runs(run_ids: Sequence[str]) -> list[str]:
 
 def restore_runs(run_ids: Sequence[str]) -> list[str]:
     """Undo ``delete_runs``."""
+    run_ids = check_texts(run_ids, "run id", empty=False)
     db = get_store().db
 
     def apply(conn: Connection) -> list[str]:

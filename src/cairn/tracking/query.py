@@ -7,6 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.core.allocation import paused_gc
+from cairn.core.checks import (
+    check_int,
+    check_name,
+    check_optional_text,
+    check_path,
+    check_text,
+    check_texts,
+)
 from cairn.core.errors import ArtifactNotFoundError, InvalidInputError
 from cairn.store import get_store
 from cairn.tracking import _queries
@@ -18,6 +26,7 @@ if TYPE_CHECKING:
 
 def get_run(run_id: str) -> RunRecord:
     """Return a run by id (or unique id prefix) with params, tags, metrics and history."""
+    check_name(run_id, "run id", max_length=None)
     db = get_store().db
     with paused_gc(), db.read() as conn:
         db_id, _ = _queries.resolve_run(conn, run_id)
@@ -34,6 +43,13 @@ def find_runs(
     """Return matching runs as records, newest first unless ``order_by`` says otherwise."""
     from cairn.tracking._filter import compile_filter, compile_order_by
 
+    check_optional_text(filter, "filter")
+    if order_by is not None:
+        check_texts(order_by, "order-by item")
+    if experiment is not None:
+        check_texts(experiment, "experiment name")
+    if limit is not None:
+        limit = check_int(limit, "limit")
     where = compile_filter(filter)
     ordering = compile_order_by(order_by)
     names = [experiment] if isinstance(experiment, str) else experiment
@@ -91,6 +107,8 @@ def download_artifacts(run_id: str, path: str = "", dest: str | Path = ".") -> P
 
     Every file is verified against its digest on the way; returns the local path.
     """
+    check_text(path, "artifact path")
+    root = check_path(dest, "destination")
     store = get_store()
     record = get_run(run_id)
     prefix = path.strip("/")
@@ -102,7 +120,6 @@ def download_artifacts(run_id: str, path: str = "", dest: str | Path = ".") -> P
     if not chosen:
         known = ", ".join(a.path for a in record.artifacts[:10]) or "none"
         raise ArtifactNotFoundError(f"run {record.id} has no artifact {path!r} (it has: {known})")
-    root = Path(dest)
     for artifact in chosen:
         store.artifacts.copy_to(artifact.digest, root / artifact.path)
     return root / prefix if prefix else root

@@ -25,7 +25,15 @@ from types import TracebackType
 from typing import Any
 
 from cairn.core import context
-from cairn.core.checks import INT64_MAX, INT64_MIN, check_int
+from cairn.core.checks import (
+    INT64_MAX,
+    INT64_MIN,
+    check_int,
+    check_mapping,
+    check_name,
+    check_optional_mapping,
+    check_path,
+)
 from cairn.core.errors import InvalidInputError, RunStateError
 from cairn.core.ids import new_id, now_ms
 from cairn.core.links import followed_link
@@ -44,6 +52,7 @@ from cairn.tracking.seed import current_seed, ensure_seeded, seed, seeded_librar
 
 MAX_NAME_LENGTH = 255  # runs.name and experiments.name
 MAX_EXACT = 2**53  # ints up to this convert to float without the overflow check
+MAX_ARTIFACT_PATH = 1000  # run_artifacts.path
 _lock = threading.RLock()
 _active: dict[str, Run] = {}
 _sinks: dict[Any, MetricSink] = {}
@@ -83,6 +92,8 @@ class Run:
 
     def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Record metric values at ``step`` (default: one more than the last step)."""
+        if type(metrics) is not dict:
+            check_mapping(metrics, "metrics")
         if self._ended:
             raise RunStateError(f"run {self.id} has ended; start a new run to log more metrics")
         if step is None:
@@ -120,12 +131,13 @@ class Run:
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record params (nested mappings become dotted keys); a param never changes value."""
         self._check_active("log params")
-        flat = flatten(params)
+        flat = flatten(check_mapping(params, "params"))
         if flat:
             self._store.db.transact(lambda conn: _queries.log_params(conn, self._db_id, flat))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (string values; later calls replace a tag's value)."""
+        check_mapping(tags, "tags")
         values = {check_key(k, "tag"): check_text(str(v), "tag value") for k, v in tags.items()}
         if values:
             self._store.db.transact(lambda conn: _queries.set_tags(conn, self._db_id, values))
@@ -133,7 +145,7 @@ class Run:
     def log_artifact(self, path: str | Path, name: str | None = None) -> list[ArtifactEntry]:
         """Store a file or a folder (recursively) as artifacts of the run under ``name``."""
         self._check_active("log artifacts")
-        source = Path(path)
+        source = check_path(path, "artifact source path")
         if not source.exists():
             raise InvalidInputError(f"cannot log {source}: no such file or folder")
         base = _artifact_name(name if name is not None else source.name)
@@ -160,17 +172,36 @@ class Run:
     def log_bytes(self, data: bytes, name: str) -> ArtifactEntry:
         """Store ``data`` as the artifact ``name``."""
         self._check_active("log artifacts")
+        artifact_path = _artifact_name(name)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidInputError(
+                f"artifact {name!r:.60} must be bytes, got {type(data).__name__}"
+            )
         stored = self._store.artifacts.put_bytes(data)
-        entry = ArtifactEntry(_artifact_name(name), stored.digest, stored.size)
+        entry = ArtifactEntry(artifact_path, stored.digest, stored.size)
         self._record([entry])
         return entry
 
     def log_text(self, text: str, name: str) -> ArtifactEntry:
         """Store ``text`` (UTF-8) as the artifact ``name``."""
-        return self.log_bytes(text.encode("utf-8"), name)
+        _artifact_name(name)
+        if not isinstance(text, str):
+            raise InvalidInputError(
+                f"the text of artifact {name!r:.60} must be a str, got {type(text).__name__}; "
+                "log bytes or files with log_artifact"
+            )
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError(
+                f"the text of artifact {name!r:.60} is not valid Unicode (it holds a lone "
+                "surrogate such as '\\ud800'); decode it properly, e.g. with errors='replace'"
+            ) from None
+        return self.log_bytes(data, name)
 
     def log_dict(self, data: Mapping[str, Any], name: str) -> ArtifactEntry:
         """Store ``data`` as JSON, or YAML when ``name`` ends in .yaml or .yml."""
+        _artifact_name(name)
         if name.endswith((".yaml", ".yml")):
             import yaml
 
@@ -253,6 +284,7 @@ class Run:
 
 
 def _artifact_name(name: str) -> str:
+    check_name(name, "artifact name", max_length=MAX_ARTIFACT_PATH)
     clean = name.replace("\\", "/").strip("/")
     parts = clean.split("/")
     if not clean or any(part in ("", ".", "..") for part in parts):
@@ -318,6 +350,8 @@ def _start(
     launcher: bool,
 ) -> Run:
     """Start a run; a ``launcher`` (``cairn run``) records code and machine but not itself."""
+    check_optional_mapping(params, "params")
+    check_optional_mapping(tags, "tags")
     settings = get_settings()
     store = get_store()
     _install_hooks()

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from cairn.core import context
+from cairn.core.checks import check_name
 from cairn.core.errors import InvalidInputError, NotFoundError
 from cairn.core.ids import now_ms
 from cairn.core.user import current_user
@@ -86,12 +87,19 @@ def save_suite(suite: Suite) -> SuiteVersion:
     return store.db.transact(record)
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system names no file
+        return False
+
+
 def load_suite(ref: str | Path) -> tuple[Suite, SuiteVersion | None]:
     """A suite from the store (``name`` for the latest, ``name@v2``) or a YAML file."""
-    text = str(ref)
-    if text.endswith((".yaml", ".yml")) or Path(text).is_file():
+    text = check_name(str(ref) if isinstance(ref, Path) else ref, "suite", max_length=4096)
+    if text.endswith((".yaml", ".yml")) or _is_file(Path(text)):
         path = Path(text)
-        if not path.is_file():
+        if not _is_file(path):
             raise InvalidInputError(f"no suite file at {path}; check the path")
         return Suite.from_yaml(path.read_text(), str(path)), None
     name, _, version = text.partition("@")
@@ -100,7 +108,7 @@ def load_suite(ref: str | Path) -> tuple[Suite, SuiteVersion | None]:
         query = select(validation_suites).where(validation_suites.c.name == name)
         if version:
             number = version.removeprefix("v")
-            if not number.isdigit():
+            if not number.isascii() or not number.isdigit() or len(number) > 18:
                 raise InvalidInputError(
                     f"{text!r}: a suite version is v1, v2, ... (e.g. {name}@v2)"
                 )

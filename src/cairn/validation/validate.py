@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cairn.core.checks import check_int, show
 from cairn.core.errors import InvalidInputError
 from cairn.validation.suite import Suite
 
@@ -92,9 +93,21 @@ class ValidationResult:
         )
 
 
-def validate(data: Any, suite: Suite, *, chunk_rows: int = CHUNK_ROWS) -> ValidationResult:
+def validate(
+    data: Any, suite: Suite | str | Path, *, chunk_rows: int = CHUNK_ROWS
+) -> ValidationResult:
     """Check ``data`` (a pandas or polars DataFrame, an Arrow table, or the path of a Parquet or
-    CSV file, read in chunks) against ``suite``."""
+    CSV file, read in chunks) against ``suite`` (a ``Suite``, or the name or YAML file of one)."""
+    if not isinstance(suite, Suite):
+        if not isinstance(suite, (str, Path)):
+            raise InvalidInputError(
+                f"suite must be a Suite, or the name or YAML file of a saved one, got "
+                f"{type(suite).__name__} {show(suite)}"
+            )
+        from cairn.validation.catalog import load_suite  # it imports this module
+
+        suite, _ = load_suite(suite)
+    check_int(chunk_rows, "chunk_rows", minimum=1)
     started = time.perf_counter()
     states = [e.start() for e in suite.expectations]
     rows = 0

@@ -1,0 +1,480 @@
+"""Every public function against hostile values: a CairnError that says what is wrong, the same on
+SQLite and PostgreSQL, never a driver's or Python's own exception, and no partial writes.
+
+The table names, for each public function, a call that works and the kind of each argument;
+each kind has its hostile values and what each must give: ``BAD`` (an ``InvalidInputError``),
+``ERR`` (any ``CairnError``, e.g. not found) or ``ANY`` (a ``CairnError`` or success, never a
+foreign exception). One test per function and store tries every (argument, value) pair.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cairn
+from cairn import data, registry
+from cairn.core.errors import CairnError, InvalidInputError
+from cairn.store import Store
+
+BAD, ERR, ANY = "invalid input", "a CairnError", "a CairnError or success"
+
+NUL = "a\x00b"
+SURROGATE = "a\ud800b"
+HUGE = "x" * 1_000_000
+TRAVERSAL = "../../etc/passwd"
+
+
+class Opaque:
+    """An object of no type any argument takes."""
+
+    def __repr__(self) -> str:
+        return "<Opaque>"
+
+
+WRONG_TYPES: list[tuple[str, Any]] = [("None", None), ("int", 123), ("object", Opaque())]
+
+# kind -> [(label, value, expected)]
+KINDS: dict[str, list[tuple[str, Any, str]]] = {
+    # A reference to something that exists (run id, dataset ref, model name or URI).
+    "ref": [
+        ("nul", NUL, BAD),
+        ("surrogate", SURROGATE, BAD),
+        ("empty", "", ERR),
+        ("huge", HUGE, ERR),
+        ("traversal", TRAVERSAL, ERR),
+        ("absolute", "/etc/passwd", ERR),
+        ("version-past-int64", "ds@v" + "9" * 30, ERR),
+        *[(label, value, BAD) for label, value in WRONG_TYPES],
+    ],
+    # A reference that may be left out (None or empty: every one).
+    "optional-ref": [
+        ("nul", NUL, BAD),
+        ("surrogate", SURROGATE, BAD),
+        ("empty", "", ANY),
+        ("None", None, ANY),
+        ("huge", HUGE, ERR),
+        ("int", 123, BAD),
+        ("object", Opaque(), BAD),
+    ],
+    # A name that a call creates (run, experiment, dataset, model, artifact).
+    "name": [
+        ("nul", NUL, BAD),
+        ("surrogate", SURROGATE, BAD),
+        ("empty", "", BAD),
+        ("huge", HUGE, BAD),
+        ("traversal", TRAVERSAL, ANY),
+        ("absolute", "/etc/passwd", ANY),
+        ("int", 123, BAD),
+        ("object", Opaque(), BAD),
+    ],
+    # A name that may be left out (None or empty: a default is chosen).
+    "optional-name": [
+        ("nul", NUL, BAD),
+        ("surrogate", SURROGATE, BAD),
+        ("empty", "", ANY),
+        ("huge", HUGE, BAD),
+        ("None", None, ANY),
+        ("int", 123, BAD),
+        ("object", Opaque(), BAD),
+    ],
+    # Free text the store keeps in an unbounded column (description, reason); None = not given.
+    "text": [
+        ("nul", NUL, BAD),
+        ("surrogate", SURROGATE, BAD),
+        ("empty", "", ANY),
+        ("huge", HUGE, ANY),
+        ("None", None, ANY),
+        ("int", 123, BAD),
+        ("object", Opaque(), BAD),
+    ],
+    # Text kept in a bounded column (owner, frequency); None = not given.
+    "short": [
+        ("nul", NUL, BAD),
+        ("surrogate", SURROGATE, BAD),
+        ("huge", HUGE, BAD),
+        ("None", None, ANY),
+        ("int", 123, BAD),
+        ("object", Opaque(), BAD),
+    ],
+    # Content stored as an artifact's bytes: NUL is data, a lone surrogate cannot be encoded.
+    "content": [
+        ("nul", NUL, ANY),
+        ("surrogate", SURROGATE, BAD),
+        ("huge", HUGE, ANY),
+        *[(label, value, BAD) for label, value in WRONG_TYPES],
+    ],
+    # A mapping of tags: keys and values are kept as text.
+    "tags": [
+        ("nul-key", {NUL: "v"}, BAD),
+        ("nul-value", {"k": NUL}, BAD),
+        ("surrogate-key", {SURROGATE: "v"}, BAD),
+        ("surrogate-value", {"k": SURROGATE}, BAD),
+        ("huge-key", {HUGE: "v"}, BAD),
+        ("huge-value", {"k": HUGE}, ANY),
+        ("int-key", {123: "v"}, BAD),
+        ("bignum-value", {"k": 10**400}, ANY),
+        ("None", None, ANY),
+        ("int", 123, BAD),
+        ("object", Opaque(), BAD),
+    ],
+    # A mapping of params: values are numbers (float64) or text.
+    "params": [
+        ("nul-key", {NUL: 1}, BAD),
+        ("nul-value", {"p": NUL}, BAD),
+        ("surrogate-value", {"p": SURROGATE}, BAD),
+        ("huge-key", {HUGE: 1}, BAD),
+        ("int-key", {123: 1}, BAD),
+        ("bignum-value", {"p": 10**400}, BAD),
+        ("nan-value", {"p": math.nan}, ANY),
+        ("huge-value", {"p": HUGE}, ANY),
+        ("int", 123, BAD),
+        ("object", Opaque(), BAD),
+    ],
+    # A mapping of metrics: float64 values.
+    "metrics": [
+        ("nul-key", {NUL: 1.0}, BAD),
+        ("surrogate-key", {SURROGATE: 1.0}, BAD),
+        ("empty-key", {"": 1.0}, BAD),
+        ("bignum-value", {"m": 10**400}, BAD),
+        ("text-value", {"m": "1"}, BAD),
+        ("None-value", {"m": None}, BAD),
+        ("object-value", {"m": Opaque()}, BAD),
+        ("inf-value", {"m": math.inf}, ANY),
+        ("nan-value", {"m": math.nan}, ANY),
+        *[(label, value, BAD) for label, value in WRONG_TYPES],
+    ],
+    # A step or a limit: int64.
+    "int": [
+        ("bignum", 10**400, BAD),
+        ("int64-overflow", 2**70, BAD),
+        ("inf", math.inf, BAD),
+        ("nan", math.nan, BAD),
+        ("text", "1", BAD),
+        ("object", Opaque(), BAD),
+    ],
+    # A local file or folder read by the call.
+    "source": [
+        ("nul", NUL, BAD),
+        ("surrogate", SURROGATE, BAD),
+        ("empty", "", ERR),
+        ("missing", "no-such-file", ERR),
+        ("traversal", TRAVERSAL, ERR),
+        ("symlink-out", "@symlink", ANY),  # the rule for links belongs to item 6
+        *[(label, value, BAD) for label, value in WRONG_TYPES],
+    ],
+    # A local destination written by the call (never outside the test's folder).
+    "dest": [
+        ("nul", NUL, BAD),
+        ("surrogate", SURROGATE, BAD),
+        ("absolute", "@absolute", ANY),
+        *[(label, value, BAD) for label, value in WRONG_TYPES],
+    ],
+    # A search filter or order-by clause.
+    "query": [
+        ("nul", NUL, BAD),
+        ("surrogate", SURROGATE, BAD),
+        ("huge", HUGE, BAD),
+        ("int", 123, BAD),
+        ("object", Opaque(), BAD),
+    ],
+}
+
+KINDS["optional-source"] = [(lb, v, ANY if v is None else e) for lb, v, e in KINDS["source"]]
+KINDS["version"] = [(lb, v, ANY if lb == "text" else e) for lb, v, e in KINDS["int"]]  # "1" is 1
+
+
+@dataclass
+class World:
+    """What the calls act on: a run with an artifact, a dataset version, a model version."""
+
+    root: Path
+    _made: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def run_id(self) -> str:
+        """A finished run holding the artifact ``a.txt``."""
+        with cairn.run(name="world") as run:
+            run.log_text("hello", "a.txt")
+            run.log({"m": 1.0})
+        return run.id
+
+    @cached_property
+    def dataset(self) -> str:
+        """A dataset ``ds`` with one version of one CSV file."""
+        folder = self.root / "table"
+        folder.mkdir(exist_ok=True)
+        (folder / "t.csv").write_text("a,b\n1,2\n3,4\n")
+        data.add(folder, name="ds")
+        return "ds"
+
+    @cached_property
+    def estimator(self) -> Any:
+        """A fitted scikit-learn model."""
+        from sklearn.linear_model import LinearRegression
+
+        return LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])
+
+    @cached_property
+    def model(self) -> str:
+        """A model ``m`` with one version, aliased ``champion``."""
+        with cairn.run(name="model"):
+            cairn.log_model(self.estimator, "m")
+        registry.set_alias("m", "champion", 1)
+        return "m"
+
+    @cached_property
+    def frame(self) -> Any:
+        """A small pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame({"a": [1, 2]})
+
+    @cached_property
+    def file(self) -> Path:
+        """A small local file."""
+        path = self.root / "f.txt"
+        path.write_text("content")
+        return path
+
+    def resolve(self, value: Any) -> Any:
+        """Turn the table's placeholders into real paths."""
+        if value == "@symlink":
+            outside = self.root.parent / "outside-secret.txt"
+            outside.write_text("secret")
+            link = self.root / "link.txt"
+            if not link.is_symlink():
+                link.symlink_to(outside)
+            return str(link)
+        if value == "@absolute":
+            return str(self.root.parent / "absolute-dest")
+        return value
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One public function: how to call it, and the kind of each argument tried."""
+
+    name: str
+    call: Callable[..., Any]
+    base: Callable[[World], dict[str, Any]]
+    kinds: dict[str, str]
+
+
+def _in_run(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Call ``function`` inside a fresh run, ended whatever happens."""
+
+    def wrapped(**kwargs: Any) -> Any:
+        with cairn.run(name="hostile"):
+            return function(**kwargs)
+
+    return wrapped
+
+
+TABLE: list[Entry] = [
+    # tracking
+    Entry("start_run", cairn.start_run, lambda w: {},
+          {"name": "optional-name", "experiment": "optional-name", "params": "params",
+           "tags": "tags"}),
+    Entry("log", _in_run(cairn.log), lambda w: {"metrics": {"m": 1.0}},
+          {"metrics": "metrics", "step": "int"}),
+    Entry("log_params", _in_run(cairn.log_params), lambda w: {"params": {"p": 1}},
+          {"params": "params"}),
+    Entry("set_tags", _in_run(cairn.set_tags), lambda w: {"tags": {"t": "v"}}, {"tags": "tags"}),
+    Entry("log_artifact", _in_run(cairn.log_artifact),
+          lambda w: {"path": str(w.file), "name": "f.txt"}, {"path": "source", "name": "name"}),
+    Entry("log_text", _in_run(cairn.log_text), lambda w: {"text": "t", "name": "t.txt"},
+          {"text": "content", "name": "name"}),
+    Entry("log_dict", _in_run(cairn.log_dict), lambda w: {"data": {"k": 1}, "name": "d.json"},
+          {"name": "name"}),
+    Entry("get_run", cairn.get_run, lambda w: {"run_id": w.run_id}, {"run_id": "ref"}),
+    Entry("search_runs", cairn.search_runs, lambda w: {},
+          {"filter": "query", "order_by": "query", "experiment": "optional-ref", "limit": "int"}),
+    Entry("download_artifacts", cairn.download_artifacts,
+          lambda w: {"run_id": w.run_id, "path": "a.txt", "dest": str(w.root / "out")},
+          {"run_id": "ref", "path": "optional-ref", "dest": "dest"}),
+    Entry("delete_runs", cairn.delete_runs, lambda w: {"run_ids": [w.run_id]},
+          {"run_ids": "ref"}),
+    Entry("end_run", _in_run(cairn.end_run), lambda w: {}, {"status": "ref"}),
+    Entry("seed", cairn.seed, lambda w: {"value": 1}, {"value": "int"}),
+    # data
+    Entry("data.add", data.add, lambda w: {"path": str(w.file), "name": "ds2"},
+          {"path": "source", "name": "name", "description": "text", "owner": "short",
+           "frequency": "short", "source": "text", "tags": "tags", "suite": "text"}),
+    Entry("data.edit_dataset", data.edit_dataset, lambda w: {"name": w.dataset},
+          {"name": "ref", "description": "text", "owner": "short", "frequency": "short",
+           "source": "text", "tags": "tags"}),
+    Entry("data.version", data.version, lambda w: {"ref": w.dataset}, {"ref": "ref"}),
+    Entry("data.files", data.files, lambda w: {"ref": w.dataset}, {"ref": "ref"}),
+    Entry("data.path", data.path, lambda w: {"ref": w.dataset}, {"ref": "ref"}),
+    Entry("data.load", data.load, lambda w: {"ref": w.dataset},
+          {"ref": "ref", "as_": "ref", "file": "text"}),
+    Entry("data.get", data.get, lambda w: {"ref": w.dataset, "dest": str(w.root / "got")},
+          {"ref": "ref", "dest": "dest"}),
+    Entry("data.show_dataset", data.show_dataset, lambda w: {"name": w.dataset},
+          {"name": "ref"}),
+    Entry("data.diff_versions", data.diff_versions, lambda w: {"a": w.dataset, "b": w.dataset},
+          {"a": "ref", "b": "ref"}),
+    Entry("data.remove_version", data.remove_version, lambda w: {"ref": "nothing@v1"},
+          {"ref": "ref"}),
+    Entry("data.restore_version", data.restore_version, lambda w: {"ref": "nothing@v1"},
+          {"ref": "ref"}),
+    Entry("data.run_datasets", data.run_datasets, lambda w: {"run_id": w.run_id},
+          {"run_id": "ref"}),
+    Entry("data.status", data.status, lambda w: {"name": w.dataset},
+          {"name": "ref", "path": "optional-source"}),
+    # registry
+    Entry("load_model", cairn.load_model, lambda w: {"uri": f"models:/{w.model}/1"},
+          {"uri": "ref"}),
+    Entry("log_model", _in_run(cairn.log_model), lambda w: {"model": w.estimator, "name": "m2"},
+          {"name": "name", "description": "text", "tags": "tags", "artifact_path": "text"}),
+    Entry("registry.get_model", registry.get_model, lambda w: {"name": w.model},
+          {"name": "ref"}),
+    Entry("registry.get_model_version", registry.get_model_version,
+          lambda w: {"ref": w.model}, {"ref": "ref"}),
+    Entry("registry.list_versions", registry.list_versions, lambda w: {"name": w.model},
+          {"name": "ref"}),
+    Entry("registry.set_alias", registry.set_alias,
+          lambda w: {"name": w.model, "alias": "staging", "version": 1},
+          {"name": "ref", "alias": "name", "version": "version", "reason": "text"}),
+    Entry("registry.delete_alias", registry.delete_alias,
+          lambda w: {"name": w.model, "alias": "nothing"}, {"name": "ref", "alias": "ref"}),
+    Entry("registry.alias_history", registry.alias_history, lambda w: {"name": w.model},
+          {"name": "ref"}),
+    Entry("registry.describe", registry.describe,
+          lambda w: {"ref": w.model, "description": "d"}, {"ref": "ref", "description": "text"}),
+    Entry("registry.set_model_tags", registry.set_model_tags,
+          lambda w: {"ref": w.model, "tags": {"t": "v"}}, {"ref": "ref", "tags": "tags"}),
+    Entry("registry.delete_version", registry.delete_version, lambda w: {"ref": "nothing/1"},
+          {"ref": "ref"}),
+    Entry("registry.restore_version", registry.restore_version, lambda w: {"ref": "nothing/1"},
+          {"ref": "ref"}),
+    Entry("registry.model_lineage", registry.model_lineage, lambda w: {"ref": w.model},
+          {"ref": "ref"}),
+    Entry("registry.compare_models", registry.compare_models,
+          lambda w: {"a": w.model, "b": w.model}, {"a": "ref", "b": "ref"}),
+    Entry("registry.export_model", registry.export_model,
+          lambda w: {"uri": w.model, "dest": str(w.root / "exported")},
+          {"uri": "ref", "dest": "dest"}),
+    Entry("registry.parse_rule", registry.parse_rule, lambda w: {"text": "metrics.m > 0"},
+          {"text": "query"}),
+    # validation
+    Entry("validate", cairn.validate, lambda w: {"data": w.frame, "suite": "no-such-suite"},
+          {"suite": "ref"}),
+]  # fmt: skip
+
+_OUTCOMES: dict[tuple[str, str, str], str] = {}  # (function, argument, value) -> outcome
+
+
+def _cases(entry: Entry) -> Iterator[tuple[str, str, Any, str]]:
+    for argument, kind in entry.kinds.items():
+        for label, value, expected in KINDS[kind]:
+            yield argument, label, value, expected
+
+
+@pytest.mark.parametrize("entry", TABLE, ids=[entry.name for entry in TABLE])
+def test_public_function_refuses_hostile_values_cleanly(
+    quiet_capture: None, store: Store, project: Path, entry: Entry
+) -> None:
+    """Each hostile argument gives the expected CairnError (never a foreign exception), alike on
+    both stores."""
+    world = World(project)
+    base = entry.base(world)
+    problems = []
+    for argument, label, value, expected in _cases(entry):
+        kwargs = {**base, argument: world.resolve(value)}
+        try:
+            entry.call(**kwargs)
+        except InvalidInputError as exc:
+            outcome = type(exc).__name__
+            assert str(exc), f"{entry.name}({argument}={label}): an empty message"
+        except CairnError as exc:
+            outcome = type(exc).__name__
+            if expected == BAD:
+                problems.append(f"{argument}={label}: {outcome} ({exc!s:.120}), not {BAD}")
+        except Exception as exc:  # the defect this test exists for
+            outcome = type(exc).__name__
+            problems.append(f"{argument}={label}: foreign {outcome}: {exc!s:.160}")
+        else:
+            outcome = "ok"
+            if expected != ANY:
+                problems.append(f"{argument}={label}: accepted, expected {expected}")
+        finally:
+            while cairn.active_run() is not None:
+                cairn.end_run()
+        other = _OUTCOMES.setdefault((entry.name, argument, label), outcome)
+        if other != outcome:
+            problems.append(f"{argument}={label}: {outcome} here, {other} on the other store")
+    assert not problems, f"{entry.name}:\n" + "\n".join(problems)
+
+
+def test_table_covers_every_public_function() -> None:
+    """Every public function of cairn, cairn.data and cairn.registry that takes arguments is in
+    the table, or listed here with the reason it is not."""
+    import inspect
+
+    # No user-given value reaches a store through these.
+    exempt = {
+        "active_run", "configure", "rng", "torch_generator", "seed_worker", "log_figure", "run",
+        "data.drop_deleted_files", "data.gc", "data.list_datasets", "data.quick_check",
+        "data.stale_datasets", "registry.all_flavors", "registry.clear_load_cache",
+        "registry.drop_deleted_files", "registry.list_models", "registry.infer_signature",
+        "registry.load_model", "registry.log_model",
+    }  # fmt: skip
+    names = set()
+    for prefix, module in (("", cairn), ("data.", data), ("registry.", registry)):
+        for name in module.__all__:
+            if inspect.isfunction(getattr(module, name)):
+                names.add(prefix + name)
+    covered = {entry.name for entry in TABLE}
+    assert names - covered - exempt == set()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: cairn.log({"bad": 1.0}, step=2**70), "step"),
+        (lambda: cairn.log({"m": 10**400}), "metric 'm'"),
+        (lambda: cairn.log_params({"p": 10**400}), "param 'p'"),
+    ],
+    ids=["step-past-int64", "metric-past-float64", "param-past-float64"],
+)
+def test_out_of_range_value_is_refused_and_loses_nothing(
+    quiet_capture: None, store: Store, call: Callable[[], None], message: str
+) -> None:
+    """A step or value the store cannot hold is refused at the call, and the run's other
+    metrics are all written."""
+    with cairn.run() as run:
+        cairn.log({"good": 1.0}, step=0)
+        with pytest.raises(InvalidInputError, match=message):
+            call()
+        cairn.log({"good": 2.0}, step=1)
+    record = cairn.get_run(run.id)
+    assert record.status == "finished"
+    assert [point.value for point in record.metric_history["good"]] == [1.0, 2.0]
+    assert "bad" not in record.metrics and "m" not in record.metrics
+    assert "p" not in record.params
+
+
+def test_unstorable_point_in_the_sink_is_dropped_alone(quiet_capture: None, store: Store) -> None:
+    """A point no store can hold that reaches the metric writer anyway is dropped and counted,
+    and the points beside it and after it are written."""
+    with cairn.run() as run:
+        cairn.log({"good": 1.0}, step=0)
+        sink = run._sink
+        sink.add([(run._db_id, "bad", 2**70, 0, 1.0)])  # past the checks of cairn.log
+        cairn.log({"good": 2.0}, step=1)
+        sink.flush()
+        assert sink.dropped == 1
+        assert sink.last_error is not None and "'bad'" in sink.last_error
+        cairn.log({"good": 3.0}, step=2)
+    record = cairn.get_run(run.id)
+    assert record.status == "finished"
+    assert [point.value for point in record.metric_history["good"]] == [1.0, 2.0, 3.0]
+    assert "bad" not in record.metrics
