@@ -258,5 +258,5 @@ def test_any_command_gets_its_output_log_and_system_metrics(
     assert sorted(log.read_text().splitlines()) == ["bye", "err", "hi"]
     cpu = [p.value for p in record.metric_history["system/process_cpu_percent"]]
     rss = [p.value for p in record.metric_history["system/rss_mb"]]
-    assert max(cpu) > 20  # the grandchild's busy loop, seen in the command's tree
+    assert max(cpu) > 5  # the grandchild's busy loop, seen in the command's tree (sh: ~0)
     assert max(rss) > 1

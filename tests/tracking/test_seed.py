@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -172,7 +173,7 @@ for epoch in range(3):
         optimizer.step()
 assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
 weights = b"".join(p.detach().cpu().numpy().tobytes() for p in model.parameters())
-print(torch.cuda.get_device_name(0), hashlib.sha256(weights).hexdigest())
+print("fingerprint", hashlib.sha256(weights).hexdigest(), "on", torch.cuda.get_device_name(0))
 """
 
 
@@ -205,7 +206,10 @@ def test_torch_cuda_cudnn_training_replays_bit_for_bit(project: Path) -> None:
             timeout=600,
         )
         assert done.returncode == 0, done.stderr
-        return done.stdout.strip().splitlines()[-1]
+        # The program's own line, wherever it is: cairn run's own lines go to stderr.
+        found = [line for line in done.stdout.splitlines() if line.startswith("fingerprint ")]
+        assert len(found) == 1, done.stdout
+        return found[0]
 
     first = train(21)
     assert train(21) == first
@@ -240,3 +244,51 @@ def test_libraries_imported_after_seeding_are_seeded_on_import(project: Path) ->
     torch.manual_seed(3)
     expected = (np.random.rand(), torch.rand(1).item(), torch.randn(2).tolist())
     assert first == str(expected)  # exactly what seeding before the import would give
+
+
+HOOKED = """
+import random, sys
+first = random.random()
+light = "cairn" not in sys.modules  # the start-up hook seeded without importing cairn
+import numpy as np
+drawn = np.random.rand()
+from cairn.tracking import current_seed, seeded_libraries
+finders = [f for f in sys.meta_path if type(f).__name__ == "_SeedOnImport"]
+print(first, drawn, light, current_seed(), len(finders))
+print(",".join(seeded_libraries()))
+"""
+
+
+def test_the_start_up_hook_seeds_before_the_program_and_shares_its_state_with_cairn(
+    project: Path,
+) -> None:
+    """cairn run's sitecustomize seeds at interpreter start; a later import cairn sees that seed."""
+    from cairn.tracking.launch import STARTUP_DIR
+
+    (project / "hooked.py").write_text(HOOKED)
+    env = {**os.environ, "PYTHONPATH": str(STARTUP_DIR), "CAIRN_SEED": "9"}
+    done = subprocess.run(
+        [sys.executable, "hooked.py"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    values, seeded = done.stdout.splitlines()
+    first, drawn, light, current, finders = values.split()
+    random.seed(9)
+    np.random.seed(9)
+    assert (first, drawn) == (repr(random.random()), repr(np.random.rand()))
+    assert (light, current) == ("True", "9")
+    assert {"random", "numpy"} <= set(seeded.split(","))
+    # One mechanism, not a second one from importing cairn: one finder while a library waits.
+    assert finders == ("1" if " (on import)" in seeded else "0")
+
+
+def test_a_bad_seed_in_the_start_up_hook_is_told_and_the_program_runs(project: Path) -> None:
+    """A CAIRN_SEED that is not a seed leaves the program unseeded, with one line on stderr."""
+    from cairn.tracking.launch import STARTUP_DIR
+
+    env = {**os.environ, "PYTHONPATH": str(STARTUP_DIR), "CAIRN_SEED": "-1"}
+    done = subprocess.run(
+        [sys.executable, "-c", "print('ran')"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout == "ran\n"
+    assert "CAIRN_SEED='-1' is not a seed" in done.stderr
