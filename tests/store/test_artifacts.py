@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from cairn.core.errors import (
     ArtifactCorruptedError,
+    ArtifactError,
     ArtifactNotFoundError,
 )
 from cairn.core.hashing import hash_bytes, hash_chunks
@@ -99,6 +100,15 @@ def test_corruption_is_detected_on_s3(s3_bucket: tuple[str, dict[str, Any]]) -> 
     fs.pipe_file(store.object_path(stored.digest), b"changed!")
     with pytest.raises(ArtifactCorruptedError):
         store.read_bytes(stored.digest)
+
+
+def test_a_missing_bucket_is_one_clear_error(s3_bucket: tuple[str, dict[str, Any]]) -> None:
+    """Writing to a bucket that does not exist says so in one ArtifactError, not a traceback."""
+    _, options = s3_bucket
+    store = ArtifactStore("s3://no-such-bucket-for-cairn/artifacts", options)
+    with pytest.raises(ArtifactError, match="the bucket does not exist") as info:
+        store.put_bytes(b"data")
+    assert not isinstance(info.value, ArtifactNotFoundError)
 
 
 def test_no_temporary_files_are_left(project: Path) -> None:

@@ -41,6 +41,12 @@ def advice_for(exc: BaseException) -> str:
     return "check the bucket, the network and CAIRN_ARTIFACTS_OPTIONS"
 
 
+def _is_missing_bucket(exc: BaseException) -> bool:
+    """Whether ``exc`` (s3fs raises FileNotFoundError for it) says the bucket is missing."""
+    text = f"{exc} {exc.__cause__ or ''}".lower()
+    return "bucket does not exist" in text or "nosuchbucket" in text
+
+
 class MappedErrors:
     """Turns an object store's errors into an ``ArtifactError`` naming the cause."""
 
@@ -52,8 +58,10 @@ class MappedErrors:
         return None
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> None:
-        if exc is None or isinstance(exc, (FileNotFoundError, ArtifactError)):
+        if exc is None or isinstance(exc, ArtifactError):
             return
+        if isinstance(exc, FileNotFoundError) and not _is_missing_bucket(exc):
+            return  # a missing object: the caller says what that means
         if (
             isinstance(exc, (OSError, RuntimeError))
             or "botocore" in type(exc).__module__
