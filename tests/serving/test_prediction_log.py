@@ -475,3 +475,21 @@ def test_numbers_in_an_example_are_not_taken_for_personal_data() -> None:
 
     example = [{"f0": -0.12345678901234, "note": "call +44 20 7946 0000"}]
     assert personal_data_in(example) == {"note": ["phone"]}
+
+
+def test_cairn_serve_log_purge_erases_a_subject(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cairn serve log purge MODEL --where COL=VALUE` erases those rows and says how many; a
+    malformed --where is refused without a traceback."""
+    from tests.cli.test_data_cli import cli
+
+    log = PredictionLog()
+    log.start()
+    log.append(_people(3))
+    log.close()
+    code, out, _ = cli(capsys, "serve", "log", "purge", "m", "--where", "email=p1@example.com")
+    assert code == 0 and "erased 1 row(s)" in out
+    assert read_prediction_log("m")["x"].tolist() == [0.0, 2.0]
+    code, _, err = cli(capsys, "serve", "log", "purge", "m", "--where", "email")
+    assert code == 1 and "COLUMN=VALUE" in err and "Traceback" not in err
