@@ -260,3 +260,38 @@ def test_any_command_gets_its_output_log_and_system_metrics(
     rss = [p.value for p in record.metric_history["system/rss_mb"]]
     assert max(cpu) > 5  # the grandchild's busy loop, seen in the command's tree (sh: ~0)
     assert max(rss) > 1
+
+
+SLEEPER = "import os, time; print(os.getpid(), flush=True); time.sleep(60)"
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupted_launch_ends_the_command_and_keeps_its_output(
+    project: Path, how: str
+) -> None:
+    """Ctrl-C (the whole group) or SIGTERM (the launcher) ends command and run, output kept."""
+    import signal
+
+    import psutil
+
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "cairn", "run", "--", sys.executable, "-c", SLEEPER],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # a process group of its own, as a terminal's job
+    )
+    assert launcher.stdout is not None
+    child_pid = int(launcher.stdout.readline())
+    if how == "ctrl-c":
+        os.killpg(launcher.pid, signal.SIGINT)
+    else:
+        launcher.send_signal(signal.SIGTERM)
+    _, err = launcher.communicate(timeout=60)
+    assert launcher.returncode == (130 if how == "ctrl-c" else 143), err
+    assert not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == "zombie"
+    (found,) = cairn.tracking.find_runs()
+    record = cairn.get_run(found.id)
+    assert record.status == "killed"
+    log = cairn.download_artifacts(found.id, "cairn/output.log", project / "out")
+    assert log.read_text().splitlines()[0] == str(child_pid)
