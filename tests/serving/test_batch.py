@@ -93,6 +93,19 @@ def test_parquet_in_several_chunks_matches_predict_row_by_row(model: Any, projec
     assert run.metrics["rows"] == ROWS and run.metrics["rows_per_s"] > 0
 
 
+def test_the_projects_params_are_not_attached_to_scoring_runs(model: Any, project: Path) -> None:
+    """A predict run records its own params only, not cairn.yaml's training params."""
+    (project / "cairn.yaml").write_text("params:\n  lr: 0.1\n  layers: 3\n")
+    cairn.configure()
+    _table().to_parquet(project / "in.parquet", index=False)
+    result = score("models:/m/1", "in.parquet", "scores.parquet")
+    params = cairn.tracking.get_run(result.run_id).params
+    assert params and all(key.startswith("predict.") for key in params), params
+    with cairn.run() as training:
+        pass
+    assert cairn.tracking.get_run(training.id).params == {"lr": 0.1, "layers": 3}
+
+
 def test_csv_input_with_class_probabilities(model: Any, project: Path) -> None:
     """A CSV file is streamed in chunks, and proba adds one proba_<class> column per class."""
     frame = _table()

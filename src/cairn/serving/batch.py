@@ -101,7 +101,8 @@ def score(
     if local and target.path is not None:
         _refuse_overwriting_input(local, target.path)
     started = time.perf_counter()
-    with tracking.start_run(name=f"predict {model_uri}"[:255]) as run:
+    # The project's params (cairn.yaml) describe training, not this scoring.
+    with tracking.start_run(name=f"predict {model_uri}"[:255], project_params=False) as run:
         run.log_params(
             {
                 "predict": {

@@ -332,13 +332,17 @@ def start_run(
     experiment: str | None = None,
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, Any] | None = None,
+    *,
+    project_params: bool = True,
 ) -> Run:
     """Start a run (a child of the active run, if any) and make it the active run.
 
     ``params`` override the project's ``config.params`` for this run: the effective params
-    are recorded and ``config.params`` shows them while the run is active.
+    are recorded and ``config.params`` shows them while the run is active. With
+    ``project_params=False`` only ``params`` are: for a run that applies a model rather than
+    trains one (``cairn predict``), which the project's training params do not describe.
     """
-    return _start(name, experiment, params, tags, launcher=False)
+    return _start(name, experiment, params, tags, launcher=False, project_params=project_params)
 
 
 def _start(
@@ -348,6 +352,7 @@ def _start(
     tags: Mapping[str, Any] | None,
     *,
     launcher: bool,
+    project_params: bool = True,
 ) -> Run:
     """Start a run; a ``launcher`` (``cairn run``) records code and machine but not itself."""
     check_optional_mapping(params, "params")
@@ -363,6 +368,8 @@ def _start(
         return _attach(store, attach, settings.seed)
     inherited = context.params_override()
     base = inherited if inherited is not None else settings.params
+    if not project_params:
+        base = {}
     effective = _merge(base, params or {})
     recorded = flatten(effective if settings.capture.params else dict(params or {}))
     experiment_name = experiment or (parent.experiment if parent else settings.experiment)
