@@ -217,8 +217,8 @@ def _drop_file(store: Store, file_id: int, digest: str) -> int:
         rows = conn.execute(select(table.c.rows).where(table.c.id == file_id)).scalar()
         if rows is None:
             return 0
-        conn.execute(table.delete().where(table.c.id == file_id, table.c.digest == digest))
-        return int(rows)
+        done = conn.execute(table.delete().where(table.c.id == file_id, table.c.digest == digest))
+        return int(rows) if done.rowcount else 0  # another purge rewrote it meanwhile
 
     rows = store.db.transact(drop)
     _forget(store, digest)

@@ -129,8 +129,8 @@ class PredictionLog:
         self._spools: dict[_SpoolKey, _Spool] = {}
         self._unsealed: list[Path] = []  # closed spools the store refused: offered again
         self._next_seal_retry = 0.0
-        self._next_retention = 0.0
         self._thread: threading.Thread | None = None
+        self._retention: threading.Thread | None = None
 
     def start(self) -> None:
         """Seal what a previous server left in the spool, then start the writer thread."""
@@ -139,6 +139,9 @@ class PredictionLog:
             self._recover(path)
         self._stopping.clear()
         self._thread = start_thread(self._run, "cairn-prediction-log")
+        if self._retention_s is not None and self._models:
+            # Its own thread: rewriting old files must never hold up the writer.
+            self._retention = start_thread(self._keep_retention, "cairn-prediction-retention")
 
     def append(self, batch: LoggedBatch) -> bool:
         """Queue a batch for the log; False (and its rows counted as dropped) when full or
@@ -186,6 +189,9 @@ class PredictionLog:
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)  # wakes the writer; with a full queue it sees the flag
         thread.join(timeout)
+        if self._retention is not None:
+            self._retention.join(max(1.0, timeout / 10))
+            self._retention = None
         if thread.is_alive():
             lost = self._drain_dropped()
             logger.error(
@@ -247,11 +253,10 @@ class PredictionLog:
             self._idle()
 
     def _idle(self) -> None:
-        """Between writes: seal old spools, offer refused ones again, apply retention."""
+        """Between writes: seal old spools, offer refused ones again."""
         try:
             self._seal_old()
             self._retry_seals()
-            self._apply_retention()
         except Exception as exc:
             self._failed("housekeeping failed", exc)
 
@@ -406,20 +411,27 @@ class PredictionLog:
         if not self._unsealed:
             self.problem = None
 
-    def _apply_retention(self) -> None:
-        if self._retention_s is None or time.monotonic() < self._next_retention:
-            return
-        self._next_retention = time.monotonic() + RETENTION_EVERY_S
-        cutoff = now_ms() - int(self._retention_s * 1000)
-        for model in self._models:
-            try:
-                result = remove_rows(self._store, model, rows_before(cutoff), before_ms=cutoff)
-            except Exception as exc:
-                self._failed(f"retention of {model}'s log failed (retried in an hour)", exc)
-                self._next_retention = time.monotonic() + 60.0
-                continue
-            if result.rows:
-                logger.info("prediction log: retention removed %d row(s) of %s", result.rows, model)
+    def _keep_retention(self) -> None:
+        """Remove rows older than the retention now, then hourly (a minute after a failure,
+        which is counted and surfaced like the writer's), until the log closes."""
+        assert self._retention_s is not None
+        while not self._stopping.is_set():
+            pause = RETENTION_EVERY_S
+            cutoff = now_ms() - int(self._retention_s * 1000)
+            for model in self._models:
+                try:
+                    result = remove_rows(self._store, model, rows_before(cutoff), before_ms=cutoff)
+                except Exception as exc:
+                    self._failed(f"retention of {model}'s log failed (retried in a minute)", exc)
+                    pause = 60.0
+                    continue
+                if result.rows:
+                    logger.info(
+                        "prediction log: retention removed %d row(s) of %s", result.rows, model
+                    )
+            if pause == RETENTION_EVERY_S and (self.problem or "").startswith("retention"):
+                self.problem = None  # recovered
+            self._stopping.wait(pause)
 
     def _recover(self, path: Path) -> None:
         """Seal a spool another server left, unless that server is still writing it (its
