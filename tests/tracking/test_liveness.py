@@ -153,3 +153,49 @@ def test_heartbeat_is_sent_while_the_run_lives(
         assert beat > now_ms() - 60_000
     finally:
         run.end()
+
+
+SHIFTED_CLOCK = """
+import time
+_real = time.time_ns
+time.time_ns = lambda: _real() + {shift_ms} * 1_000_000
+time.time = lambda: time.time_ns() / 1e9
+import cairn
+"""
+
+
+def test_liveness_is_judged_on_the_database_clock(project: Path, store: Store) -> None:
+    """A writer and a reader whose clocks are 10 minutes off (either way) still see a live run."""
+    shift = 10 * 60_000  # far beyond STALE_MS
+    writer = project / "writer.py"
+    writer.write_text(
+        SHIFTED_CLOCK.format(shift_ms=-shift)
+        + "run = cairn.run()\nprint(run.id, flush=True)\ntime.sleep(120)\n"
+    )
+    reader = project / "reader.py"
+    reader.write_text(
+        SHIFTED_CLOCK.format(shift_ms=shift)
+        + "import sys\nprint(cairn.get_run(sys.argv[1]).status)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, str(writer)],
+        cwd=project,
+        env=_child_env(store),
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        try:
+            run_id = proc.stdout.readline().strip()
+            assert cairn.get_run(run_id).status == "running"  # the writer's clock is 10 min slow
+            done = subprocess.run(
+                [sys.executable, str(reader), run_id],
+                cwd=project,
+                env=_child_env(store),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert done.stdout.strip() == "running"  # the reader's clock is 10 min fast
+        finally:
+            proc.kill()

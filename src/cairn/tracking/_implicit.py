@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cairn.core.errors import CairnError
-from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.core.settings import Settings
 from cairn.core.threads import start_thread
@@ -145,5 +144,5 @@ def store_output(run: Run, spool: Path) -> None:
 
 def claim(run: Run) -> None:
     """Record this process as the one running ``run`` (its liveness follows this process)."""
-    host, pid, now = this_host(), os.getpid(), now_ms()
-    run._store.db.transact(lambda conn: _queries.claim_run(conn, run._db_id, host, pid, now))
+    host, pid = this_host(), os.getpid()
+    run._store.db.transact(lambda conn: _queries.claim_run(conn, run._db_id, host, pid))

@@ -8,6 +8,10 @@ heartbeat is older than ``STALE_MS`` (another host, or power loss). Nothing is w
 run is read: the status is derived in the query (``run_status``), so a run whose process only
 stalled reads as running again once its heartbeat resumes, and an ended run keeps the status
 it ended with.
+
+Heartbeats are written and judged on one clock, the database's (``database_now_ms``): a
+writer's or reader's clock set minutes off (another host of a team store) must not make a live
+run read as crashed, nor a dead one as running.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from cairn.core.ids import now_ms
 from cairn.store.db.schema import runs
@@ -34,7 +41,7 @@ from cairn.store.db.schema import runs
 HEARTBEAT_S = 5.0
 STALE_MS = 60_000
 _DEAD = "cairn_dead_runs"
-_STALE = "cairn_stale_before"
+_SKEW = "cairn_clock_skew_ms"
 
 
 @cache
@@ -43,12 +50,32 @@ def this_host() -> str:
     return socket.gethostname()[:255]
 
 
+class _DatabaseNowMs(FunctionElement[int]):
+    """The database's clock in milliseconds since the epoch, read when the statement runs."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(_DatabaseNowMs)
+def _sqlite_now_ms(element: _DatabaseNowMs, compiler: SQLCompiler, **kw: Any) -> str:
+    # julianday counts days since noon, 24 November 4714 BC; 2440587.5 of them is the epoch.
+    return "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+
+
+@compiles(_DatabaseNowMs, "postgresql")
+def _postgresql_now_ms(element: _DatabaseNowMs, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+
+
+def database_now_ms() -> ColumnElement[int]:
+    """The database's clock (epoch milliseconds) as an SQL expression: what heartbeats are
+    written with and judged by."""
+    return _DatabaseNowMs()
+
+
 def _dead_ids() -> BindParameter[list[int]]:
     return bindparam(_DEAD, value=[], expanding=True)
-
-
-def _stale_before() -> BindParameter[int]:
-    return bindparam(_STALE, value=0, type_=BigInteger())
 
 
 def run_status() -> ColumnElement[str]:
@@ -56,25 +83,32 @@ def run_status() -> ColumnElement[str]:
 
     A query using it must be executed with ``parameters(conn)``.
     """
-    gone = and_(
-        runs.c.status == "running",
-        or_(runs.c.heartbeat_ms < _stale_before(), runs.c.id.in_(_dead_ids())),
-    )
+    stale = runs.c.heartbeat_ms < database_now_ms() - STALE_MS
+    gone = and_(runs.c.status == "running", or_(stale, runs.c.id.in_(_dead_ids())))
     return case((gone, "crashed"), else_=runs.c.status)
 
 
 def parameters(conn: Connection) -> dict[str, Any]:
-    """Execution parameters for ``run_status``: the dead runs of this host, the stale time."""
+    """Execution parameters for ``run_status``: the runs of this host whose process is gone."""
     rows = conn.execute(
-        select(runs.c.id, runs.c.pid, runs.c.heartbeat_ms).where(
+        select(runs.c.id, runs.c.pid, runs.c.heartbeat_ms, database_now_ms()).where(
             runs.c.status == "running", runs.c.host == this_host()
         )
     ).all()
-    dead = [run_id for run_id, pid, beat in rows if pid is not None and not _alive(pid, beat)]
-    return {_DEAD: dead, _STALE: now_ms() - STALE_MS}
+    if not rows:
+        return {_DEAD: []}
+    # Heartbeats are on the database's clock and process start times on this host's.
+    skew = int(rows[0][3]) - now_ms()
+    dead = [
+        run_id
+        for run_id, pid, beat, _ in rows
+        if pid is not None and not _alive(pid, None if beat is None else beat - skew)
+    ]
+    return {_DEAD: dead}
 
 
 def _alive(pid: int, heartbeat_ms: int | None) -> bool:
+    """Whether ``pid`` is still the run's process; ``heartbeat_ms`` on this host's clock."""
     import psutil
 
     try:

@@ -77,8 +77,9 @@ def experiment_id(conn: Connection, name: str, now: int, *, create: bool = True)
 
 
 def create_run(conn: Connection, values: Mapping[str, Any]) -> int:
-    """Insert a run row; return its integer id."""
-    return int(conn.execute(runs.insert().values(**values).returning(runs.c.id)).scalar_one())
+    """Insert a run row, its first heartbeat on the database's clock; return its integer id."""
+    row = {**values, "heartbeat_ms": _liveness.database_now_ms()}
+    return int(conn.execute(runs.insert().values(**row).returning(runs.c.id)).scalar_one())
 
 
 def end_run(conn: Connection, run_id: int, status: str, end_ms: int, error: str | None) -> None:
@@ -90,22 +91,22 @@ def end_run(conn: Connection, run_id: int, status: str, end_ms: int, error: str 
     )
 
 
-def beat(conn: Connection, run_ids: Sequence[int], now: int) -> None:
-    """Record a heartbeat of running runs."""
+def beat(conn: Connection, run_ids: Sequence[int]) -> None:
+    """Record a heartbeat of running runs (on the database's clock, as readers judge it)."""
     for part in _chunks(run_ids):
         conn.execute(
             update(runs)
             .where(runs.c.id.in_(part), runs.c.status == "running")
-            .values(heartbeat_ms=now)
+            .values(heartbeat_ms=_liveness.database_now_ms())
         )
 
 
-def claim_run(conn: Connection, run_id: int, host: str, pid: int, now: int) -> None:
+def claim_run(conn: Connection, run_id: int, host: str, pid: int) -> None:
     """Make this process (``host``, ``pid``) the one whose liveness the run reflects."""
     conn.execute(
         update(runs)
         .where(runs.c.id == run_id, runs.c.status == "running")
-        .values(host=host, pid=pid, heartbeat_ms=now)
+        .values(host=host, pid=pid, heartbeat_ms=_liveness.database_now_ms())
     )
 
 

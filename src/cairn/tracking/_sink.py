@@ -22,7 +22,6 @@ from typing import Any
 
 from cairn.core.checks import INT64_MAX, INT64_MIN
 from cairn.core.errors import CairnError
-from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.core.threads import start_thread
 from cairn.store.db import Database
@@ -143,7 +142,7 @@ class MetricSink:
             watched = sorted(self._watched)
         self._last_beat = time.monotonic()
         if watched:
-            self._db.transact(lambda conn: _queries.beat(conn, watched, now_ms()))
+            self._db.transact(lambda conn: _queries.beat(conn, watched))
 
     def _write_buffered(self) -> None:
         with self._lock:

@@ -407,7 +407,6 @@ def _start(
                 "user": user,
                 "host": this_host(),
                 "pid": os.getpid(),
-                "heartbeat_ms": start,
             },
         )
         if recorded:
