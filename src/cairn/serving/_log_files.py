@@ -19,6 +19,7 @@ from typing import Any
 
 from cairn.core.errors import InvalidInputError
 from cairn.core.ids import now_ms
+from cairn.core.settings import get_settings
 from cairn.store import Store, get_store
 from cairn.store.db.schema import DIGEST_COLUMNS, prediction_log_files
 
@@ -316,3 +317,84 @@ def rows_before(before_ms: int) -> Selector:
         return pc.less(table.column("_ts").cast(pa.int64()), pa.scalar(before_ms, pa.int64()))
 
     return select_rows
+
+
+def lock_spool(fd: int) -> None:
+    """Take an exclusive lock on an open spool, without waiting (released when closed, or
+    when the process dies)."""
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def purge_prediction_log(
+    model: str,
+    *,
+    request_ids: Sequence[str] = (),
+    where: Mapping[str, str | Sequence[str]] | None = None,
+    before: datetime | int | None = None,
+) -> PurgeResult:
+    """Erase rows from ``model``'s prediction log: those with one of ``request_ids``, those
+    whose column equals a value in ``where`` (``{"customer_id": "42"}``; compared as text, and
+    through the keyed hash for a column the server redacted with ``hash``), and with
+    ``before`` every row older than it. Files are rewritten without the rows and the old
+    objects deleted at once. Spools a crashed server left are sealed first; rows in a
+    running server's spool are not reached (``unsealed_spools`` counts those spools: purge
+    again once they are sealed, at most ``seal_after_s`` later)."""
+
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidInputError(f"name the served model whose log to purge, not {model!r}")
+    ids = [request_ids] if isinstance(request_ids, str) else list(request_ids)
+    wanted: dict[str, list[str]] = {}
+    for column, values in (where or {}).items():
+        if not isinstance(column, str) or not column:
+            raise InvalidInputError(f"where takes column names, not {column!r}")
+        listed = [values] if isinstance(values, (str, int, float)) else list(values)
+        wanted[column] = [str(v) for v in listed]
+    if not ids and not wanted and before is None:
+        raise InvalidInputError(
+            "say which rows to erase: request ids, where={column: value} "
+            "(e.g. --where customer_id=42) or before=a time"
+        )
+    if any(not isinstance(i, str) or not i for i in ids):
+        raise InvalidInputError("request ids are non-empty strings")
+    store = get_store()
+    spool_dir = get_settings().home_dir / "spool" / "predictions"
+    live = seal_left_spools(store, spool_dir, model)
+    result = PurgeResult(0, 0, 0)
+    if ids or wanted:
+        result = remove_rows(store, model, rows_matching(ids, wanted))
+    cutoff = _ms(before)
+    if cutoff is not None:
+        old = remove_rows(store, model, rows_before(cutoff), before_ms=cutoff)
+        result = PurgeResult(
+            result.rows + old.rows,
+            result.files_rewritten + old.files_rewritten,
+            result.files_removed + old.files_removed,
+        )
+    return PurgeResult(result.rows, result.files_rewritten, result.files_removed, live)
+
+
+def seal_left_spools(store: Store, spool_dir: Path, model: str | None = None) -> int:
+    """Seal the spools no running server holds (of ``model``, or all); the number of spools
+    a running server still writes."""
+    live = 0
+    if not spool_dir.is_dir():
+        return 0
+    for path in sorted(spool_dir.glob("*.arrow")):
+        if model is not None and spool_model(path.name) != spool_model(
+            spool_name(model, 0, "", "")
+        ):
+            continue
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 (closed below)
+        except FileNotFoundError:
+            continue
+        with handle:
+            try:
+                lock_spool(handle.fileno())
+            except BlockingIOError:
+                live += 1
+                continue
+            seal_spool(store, path)
+    return live

@@ -42,9 +42,10 @@ from cairn.core.logging import logger
 from cairn.core.settings import get_settings
 from cairn.core.threads import start_thread
 from cairn.serving._log_files import (
-    HASHED_KEY,
     META,
     PurgeResult,
+    lock_spool,
+    purge_prediction_log,
     read_prediction_log,
     remove_rows,
     rows_before,
@@ -52,6 +53,7 @@ from cairn.serving._log_files import (
     spool_name,
 )
 from cairn.serving._log_privacy import Redaction, redaction_of
+from cairn.serving._log_table import shape, to_table
 from cairn.store import Store, get_store
 
 __all__ = [
@@ -266,7 +268,7 @@ class PredictionLog:
         spool, and given up (rows counted as dropped) after the retries."""
         parts: dict[tuple[Any, ...], list[LoggedBatch]] = {}
         for batch in group:
-            parts.setdefault(_shape(batch), []).append(batch)
+            parts.setdefault(shape(batch), []).append(batch)
         written: list[_Spool] = []
         ok = True
         for batches in parts.values():
@@ -337,7 +339,7 @@ class PredictionLog:
         return sum(len(b.rows) for b in lost)
 
     def _write(self, batches: list[LoggedBatch]) -> _Spool:
-        """Append batches of one shape (see ``_shape``) to their spool, unsynced.
+        """Append batches of one shape (see ``_log_table.shape``) to their spool, unsynced.
 
         Spools are keyed by schema too: a request with probabilities beside one without
         (two schemas for one model version) each go to their own open spool, rather than
@@ -346,7 +348,7 @@ class PredictionLog:
 
         first = batches[0]
         day = datetime.fromtimestamp(first.ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
-        table = _to_table(batches, self._redaction)
+        table = to_table(batches, self._redaction)
         key = (first.model, first.version, day, table.schema.serialize().to_pybytes())
         spool = self._spools.get(key)
         if spool is None:
@@ -356,7 +358,7 @@ class PredictionLog:
             path = self._spool_dir / name
             sink = open(path, "wb")  # noqa: SIM115 (kept open across batches, closed on seal)
             try:
-                _lock(sink.fileno())  # held while this server writes it: others leave it alone
+                lock_spool(sink.fileno())  # held while this server writes it: others leave it alone
                 writer = pa.ipc.new_stream(sink, table.schema)
             except BaseException:
                 sink.close()
@@ -442,7 +444,7 @@ class PredictionLog:
             return
         with handle:
             try:
-                _lock(handle.fileno())
+                lock_spool(handle.fileno())
             except BlockingIOError:
                 return  # a live writer
             try:
@@ -460,171 +462,3 @@ class _Spool:
     writer: Any
     opened: float
     rows: int = 0
-
-
-def _lock(fd: int) -> None:
-    """Take an exclusive lock on an open spool, without waiting (released when closed, or
-    when the process dies)."""
-    import fcntl
-
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-
-def _shape(batch: LoggedBatch) -> tuple[Any, ...]:
-    """What batches must share to become one Arrow batch: spool and columns."""
-    day = datetime.fromtimestamp(batch.ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
-    columns = tuple(batch.dtypes.items()) if batch.dtypes else None
-    probabilities = tuple(batch.probabilities) if batch.probabilities is not None else None
-    return batch.model, batch.version, day, columns, probabilities
-
-
-def _to_table(batches: list[LoggedBatch], redaction: Redaction | None = None) -> Any:
-    """Batches of one shape as one Arrow table, built column by column (no pandas: this runs
-    beside the event loop, and every millisecond holding the interpreter delays requests).
-    Redacted columns are left out or stored as keyed hashes (named in the schema's
-    metadata, so a purge can find a subject's rows by the hash of their value)."""
-    import pyarrow as pa
-
-    first = batches[0]
-    redaction = redaction or Redaction()
-    rows = [row for b in batches for row in b.rows] if len(batches) > 1 else first.rows
-    names = list(first.dtypes) if first.dtypes else _names(rows)
-    columns: dict[str, Any] = {}
-    hashed: list[str] = []
-    for name in names:
-        if name in redaction.dropped:
-            continue
-        values = [row.get(name) for row in rows]
-        if name in redaction.hashed:
-            columns[name] = pa.array(redaction.hash_column(values), pa.string())
-            hashed.append(name)
-            continue
-        columns[name] = _column(values, (first.dtypes or {}).get(name))
-    columns["_prediction"] = _column([p for b in batches for p in b.predictions], None)
-    for label in first.probabilities or {}:
-        values = [v for b in batches for v in (b.probabilities or {})[label]]
-        columns[f"_proba_{label}"] = pa.array(values, pa.float64())
-    columns["_ts"] = pa.array(
-        [b.ts_ms for b in batches for _ in b.rows], pa.timestamp("ms", tz="UTC")
-    )
-    request_ids = [r for b in batches for r in b.request_ids]
-    if "_request_id" in redaction.hashed:
-        request_ids = redaction.hash_column(request_ids)  # type: ignore[assignment]
-        hashed.append("_request_id")
-    columns["_request_id"] = pa.array(request_ids, pa.string())
-    columns["_version"] = pa.array([b.version for b in batches for _ in b.rows], pa.int64())
-    columns["_fallback"] = pa.array([f for b in batches for f in b.fallback], pa.bool_())
-    table = pa.table(columns)
-    if hashed:
-        table = table.replace_schema_metadata({HASHED_KEY: ",".join(hashed).encode()})
-    return table
-
-
-def _names(rows: list[dict[str, Any]]) -> list[str]:
-    seen: dict[str, None] = {}
-    for row in rows:
-        seen.update(dict.fromkeys(row))
-    return list(seen)
-
-
-def _column(values: list[Any], dtype: str | None) -> Any:
-    """An Arrow array of ``values``, typed by the signature's dtype where there is one (so
-    every batch of a spool has the same schema), else as Arrow infers it."""
-    import pyarrow as pa
-
-    if dtype is not None:
-        import numpy as np
-
-        try:
-            kind = np.dtype(dtype).kind
-        except TypeError:
-            kind = "O"
-        if kind == "f":
-            return pa.array(values, pa.float64())
-        if kind in "iu":
-            return pa.array([None if v is None else int(v) for v in values], pa.int64())
-        if kind == "b":
-            return pa.array(values, pa.bool_())
-        if kind == "O":
-            return pa.array([None if v is None else str(v) for v in values], pa.string())
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed values: kept as text
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
-
-
-def purge_prediction_log(
-    model: str,
-    *,
-    request_ids: Sequence[str] = (),
-    where: Mapping[str, str | Sequence[str]] | None = None,
-    before: datetime | int | None = None,
-) -> PurgeResult:
-    """Erase rows from ``model``'s prediction log: those with one of ``request_ids``, those
-    whose column equals a value in ``where`` (``{"customer_id": "42"}``; compared as text, and
-    through the keyed hash for a column the server redacted with ``hash``), and with
-    ``before`` every row older than it. Files are rewritten without the rows and the old
-    objects deleted at once. Spools a crashed server left are sealed first; rows in a
-    running server's spool are not reached (``unsealed_spools`` counts those spools: purge
-    again once they are sealed, at most ``seal_after_s`` later)."""
-    from cairn.core.errors import InvalidInputError
-    from cairn.serving._log_files import _ms, rows_matching
-
-    if not isinstance(model, str) or not model.strip():
-        raise InvalidInputError(f"name the served model whose log to purge, not {model!r}")
-    ids = [request_ids] if isinstance(request_ids, str) else list(request_ids)
-    wanted: dict[str, list[str]] = {}
-    for column, values in (where or {}).items():
-        if not isinstance(column, str) or not column:
-            raise InvalidInputError(f"where takes column names, not {column!r}")
-        listed = [values] if isinstance(values, (str, int, float)) else list(values)
-        wanted[column] = [str(v) for v in listed]
-    if not ids and not wanted and before is None:
-        raise InvalidInputError(
-            "say which rows to erase: request ids, where={column: value} "
-            "(e.g. --where customer_id=42) or before=a time"
-        )
-    if any(not isinstance(i, str) or not i for i in ids):
-        raise InvalidInputError("request ids are non-empty strings")
-    store = get_store()
-    spool_dir = get_settings().home_dir / "spool" / "predictions"
-    live = seal_left_spools(store, spool_dir, model)
-    result = PurgeResult(0, 0, 0)
-    if ids or wanted:
-        result = remove_rows(store, model, rows_matching(ids, wanted))
-    cutoff = _ms(before)
-    if cutoff is not None:
-        old = remove_rows(store, model, rows_before(cutoff), before_ms=cutoff)
-        result = PurgeResult(
-            result.rows + old.rows,
-            result.files_rewritten + old.files_rewritten,
-            result.files_removed + old.files_removed,
-        )
-    return PurgeResult(result.rows, result.files_rewritten, result.files_removed, live)
-
-
-def seal_left_spools(store: Store, spool_dir: Path, model: str | None = None) -> int:
-    """Seal the spools no running server holds (of ``model``, or all); the number of spools
-    a running server still writes."""
-    from cairn.serving._log_files import spool_model
-
-    live = 0
-    if not spool_dir.is_dir():
-        return 0
-    for path in sorted(spool_dir.glob("*.arrow")):
-        if model is not None and spool_model(path.name) != spool_model(
-            spool_name(model, 0, "", "")
-        ):
-            continue
-        try:
-            handle = open(path, "rb")  # noqa: SIM115 (closed below)
-        except FileNotFoundError:
-            continue
-        with handle:
-            try:
-                _lock(handle.fileno())
-            except BlockingIOError:
-                live += 1
-                continue
-            seal_spool(store, path)
-    return live
