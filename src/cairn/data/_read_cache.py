@@ -36,9 +36,10 @@ COMPLETE = ".cairn-complete"
 RECORD = ".cairn-verified"
 RACY_S = 2.0  # wider than any file system's timestamp tick (FAT's is 2 s)
 
-# path -> (size, mtime_ns, ctime_ns, inode, hashed_from_ns): the file's signature, and the
-# time its hash began
-Record = dict[str, tuple[int, int, int, int, int]]
+# path -> [size, mtime_ns, ctime_ns, inode, hashed_from_ns]: the file's signature, and the
+# time its hash began (lists, as JSON reads them: a record is compared, never converted)
+Record = dict[str, list[int]]
+Signature = list[int]  # [size, mtime_ns, ctime_ns, inode]
 
 
 def cached_folder(store: Store, version: DatasetVersion, entries: list[FileEntry]) -> Path:
@@ -78,16 +79,20 @@ def _verify(store: Store, version: DatasetVersion, entries: list[FileEntry], fol
     checked = time.time_ns()  # before any signature is taken: the bound the racy test needs
     record = _read_record(folder, version.digest)
     fresh: Record = {}
-    doubtful: list[tuple[FileEntry, tuple[int, int, int, int] | None]] = []
+    doubtful: list[tuple[FileEntry, Signature | None]] = []
+    racy_ns = int(RACY_S * 1e9)
+    prefix = f"{folder}{os.sep}"  # strings, not Paths: a Path per file costs more than its lstat
     for entry in entries:
-        signature = _signature(folder / entry.path)
+        signature = _signature(prefix + entry.path)
         known = record.get(entry.path)
         if (
             signature is not None
             and signature[0] == entry.size
-            and known is not None
+            and isinstance(known, list)
+            and len(known) == 5
             and known[:4] == signature
-            and signature[2] < known[4] - int(RACY_S * 1e9)
+            and type(known[4]) is int
+            and signature[2] < known[4] - racy_ns
         ):
             fresh[entry.path] = known
         else:
@@ -104,7 +109,7 @@ def _verify(store: Store, version: DatasetVersion, entries: list[FileEntry], fol
     # Hashed intact: their signature, taken after ``checked``, is vouched for from then on.
     for (entry, signature), ok in zip(doubtful, matches, strict=True):
         if ok and signature is not None:
-            fresh[entry.path] = (*signature, checked)
+            fresh[entry.path] = [*signature, checked]
     if damaged:
         replaced = time.time_ns()
         for entry in damaged:
@@ -113,7 +118,7 @@ def _verify(store: Store, version: DatasetVersion, entries: list[FileEntry], fol
     _write_record(folder, version.digest, fresh)
 
 
-def _matches(folder: Path, entry: FileEntry, signature: tuple[int, int, int, int] | None) -> bool:
+def _matches(folder: Path, entry: FileEntry, signature: Signature | None) -> bool:
     if signature is None or signature[0] != entry.size:
         return False
     try:
@@ -130,15 +135,15 @@ def _replace(store: Store, entry: FileEntry, folder: Path, what: str) -> None:
     materialize_entries(store, [entry], folder, link=True, what=what)
 
 
-def _signature(path: Path) -> tuple[int, int, int, int] | None:
-    """(size, mtime_ns, ctime_ns, inode) of a regular file; None for anything else."""
+def _signature(path: str | Path) -> Signature | None:
+    """[size, mtime_ns, ctime_ns, inode] of a regular file; None for anything else."""
     try:
         info = os.lstat(path)
     except OSError:
         return None
     if not stat.S_ISREG(info.st_mode):
         return None
-    return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
 
 
 def _signatures(folder: Path, entries: list[FileEntry], started: int) -> Record:
@@ -146,7 +151,7 @@ def _signatures(folder: Path, entries: list[FileEntry], started: int) -> Record:
     for entry in entries:
         signature = _signature(folder / entry.path)
         if signature is not None:
-            found[entry.path] = (*signature, started)
+            found[entry.path] = [*signature, started]
     return found
 
 
@@ -154,12 +159,8 @@ def _read_record(folder: Path, digest: str) -> Record:
     """The signatures recorded at the last verification (none when absent or unreadable)."""
     try:
         body: Any = json.loads((folder / RECORD).read_bytes())
-        if body.get("digest") != digest:
-            return {}
-        return {
-            str(p): (int(a), int(b), int(c), int(d), int(e))
-            for p, (a, b, c, d, e) in body["files"].items()
-        }
+        files = body["files"] if body.get("digest") == digest else {}
+        return files if isinstance(files, dict) else {}  # entries are checked where compared
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return {}  # an old cache or a torn record: every file is hashed again
 
