@@ -24,7 +24,14 @@ from cairn.serving._log_privacy import headers_problem, without_values
 from cairn.serving.batching import Answer, Batcher, ModelUnavailable, Overloaded, RowsRefused
 from cairn.serving.metrics import ServerMetrics
 from cairn.serving.prediction_log import PredictionLog
-from cairn.serving.requests import RequestError, check_rows, parse_body, rows_of
+from cairn.serving.requests import (
+    RequestError,
+    check_rows,
+    extreme_problems,
+    holds_extremes,
+    parse_body,
+    rows_of,
+)
 
 VERSION_HEADER = "X-Cairn-Model-Version"
 
@@ -88,7 +95,7 @@ class PredictionServer:
             too_large = headers_problem(scope["headers"])
             body = None if too_large else await read_body(receive, self._max_body)
             if too_large:  # every header may end up in the prediction log or the process
-                reply = 431, dumps({"error": too_large}), {}
+                reply: Reply = 431, dumps({"error": too_large}), {}
             elif body is None:  # the client went away
                 return
             else:
@@ -159,8 +166,12 @@ async def handle(
         rows = check_rows(batcher.slot.model.signature, rows_of(data), max_rows)
         if name in state.suites:
             check_suite(state.suites[name], rows)
+        extreme = holds_extremes(rows)
+        slot = batcher.slot
+        if extreme and slot.beyond_float32 is not None:  # learnt from the model itself
+            raise extreme_problems(rows, f"the model {slot.label} cannot score")
         result = await batcher.predict(
-            rows, want_proba=bool(data.get("probabilities")), request_id=request_id
+            rows, want_proba=bool(data.get("probabilities")), request_id=request_id, alone=extreme
         )
     except RequestError as exc:
         metrics.errors.labels(name, "input").inc()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from cairn.core.threads import leave_signals_to_main_thread
 from cairn.registry import LoadedModel, Signature
 from cairn.serving.metrics import ServerMetrics
 from cairn.serving.prediction_log import LoggedBatch, PredictionLog
+from cairn.serving.requests import FLOAT32_MAX
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ class Served:
     # A few rows the model answered lately: the health probe's input when it logged no example.
     known_good: list[Any] | None = None
     answered_last: bool = False  # the last batch ended with the model working
+    # Why the model refuses numbers beyond float32's range, once a refusal showed it does
+    # (then such requests are refused as they are read); checked once per version.
+    beyond_float32: str | None = None
+    float32_checked: bool = False
 
     @property
     def version(self) -> int | None:
@@ -111,6 +117,7 @@ class _Pending:
     want_proba: bool
     request_id: str
     future: asyncio.Future[Answer]
+    alone: bool = False  # scored in a predict call of its own
     enqueued: float = field(default_factory=time.perf_counter)
 
 
@@ -164,15 +171,18 @@ class Batcher:
         if served.version is not None:
             self._metrics.version.labels(self.name).set(served.version)
 
-    async def predict(self, rows: list[Any], *, want_proba: bool, request_id: str) -> Answer:
-        """Queue one request's rows and wait for its answer."""
+    async def predict(
+        self, rows: list[Any], *, want_proba: bool, request_id: str, alone: bool = False
+    ) -> Answer:
+        """Queue one request's rows and wait for its answer; ``alone``: score them in a
+        predict call of their own (rows the model is likely to refuse)."""
         limit = self.options.max_queue_rows
         if limit is not None and self._queued_rows + len(rows) > limit:
             raise Overloaded(f"{self._queued_rows} rows are waiting for {self.name}")
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._queued_rows += len(rows)
         self._queue_gauge.set(self._queued_rows)
-        await self._queue.put(_Pending(rows, want_proba, request_id, future))
+        await self._queue.put(_Pending(rows, want_proba, request_id, future, alone))
         return await future
 
     # -- the dispatcher ----------------------------------------------------------------------
@@ -222,17 +232,21 @@ class Batcher:
 
     async def _run(self, batch: list[_Pending]) -> None:
         served = self.slot  # a swap during this batch applies from the next one
-        error = await self._attempt(served, batch)
-        if not isinstance(error, Exception):
-            served.answered_last = error == "answered"
-            return
         search = _Search()
-        if not served.answered_last:  # no fresh sign of life: ask before searching
-            search.model_works = await self._answers_known_good(served)
-        if search.model_works is False:
-            await self._model_failed(served, batch, error)
-        else:
-            await self._isolate(served, batch, error, search, scored=True)
+        # Requests holding numbers beyond float32's range are scored on their own, after the
+        # others: many models compute in float32 and refuse them, and a refusal then costs
+        # one small call instead of a search through everyone else's requests.
+        regular = [p for p in batch if not p.alone]
+        groups = ([regular] if regular else []) + [[p] for p in batch if p.alone]
+        for group in groups:
+            error = await self._attempt(served, group)
+            if not isinstance(error, Exception):
+                if error == "answered":
+                    search.model_works = True
+                continue
+            if search.model_works is None and not served.answered_last:
+                search.model_works = await self._answers_known_good(served)  # before searching
+            await self._isolate(served, group, error, search, scored=True)
         served.answered_last = search.model_works is True
 
     async def _attempt(self, served: Served, batch: list[_Pending]) -> _Outcome:
@@ -309,6 +323,9 @@ class Batcher:
         if not search.model_works:
             await self._model_failed(served, [pending], error)
             return
+        if pending.alone and not served.float32_checked:  # before answering: once learnt,
+            served.float32_checked = True  # the next such request is refused as it is read
+            await self._check_float32(served, pending.rows, error)
         self._metrics.errors.labels(self.name, "refused_by_model").inc()
         if not pending.future.done():
             pending.future.set_exception(
@@ -317,6 +334,27 @@ class Batcher:
                     f"{type(error).__name__}: {error}",
                     served.label,
                 )
+            )
+
+    async def _check_float32(self, served: Served, rows: list[Any], error: Exception) -> None:
+        """Whether the model refuses exactly the numbers beyond float32's range (it computes
+        in float32): ``rows``, which it refused, are answered with those numbers brought just
+        inside the range and refused with them just outside. If so, later requests holding
+        such numbers are refused as they are read, without a predict call."""
+        try:
+            await self._score(served, _clamped(rows, FLOAT32_MAX), False)
+        except Exception:
+            return  # something else in these rows is refused too: nothing learnt
+        try:
+            await self._score(served, _clamped(rows, _JUST_BEYOND_FLOAT32), False)
+        except Exception:
+            served.beyond_float32 = f"{type(error).__name__}: {error}"
+            logger.info(
+                "%s: %s refuses numbers beyond float32's range (%s); such requests are now "
+                "refused as they are read",
+                self.name,
+                served.label,
+                served.beyond_float32,
             )
 
     async def _model_failed(self, served: Served, batch: list[_Pending], error: Exception) -> None:
@@ -470,6 +508,29 @@ def _infer(model: LoadedModel, rows: list[Any], want_proba: bool) -> _Scored:
             else list(range(len(probabilities[0]) if probabilities else 0))
         )
     return predictions, probabilities, classes
+
+
+_JUST_BEYOND_FLOAT32 = 3.5e38
+
+
+def _clamped(rows: list[Any], bound: float) -> list[Any]:
+    """``rows`` with every number beyond float32's range replaced by ``bound`` (its sign
+    kept)."""
+
+    def fix(value: Any) -> Any:
+        if type(value) is float and not -FLOAT32_MAX <= value <= FLOAT32_MAX:
+            return math.copysign(bound, value)
+        return value
+
+    out: list[Any] = []
+    for row in rows:
+        if isinstance(row, dict):
+            out.append({k: fix(v) for k, v in row.items()})
+        elif isinstance(row, list):
+            out.append([fix(v) for v in row])
+        else:
+            out.append(row)
+    return out
 
 
 def _numeric_frame(signature: Signature, rows: list[Any]) -> Any:

@@ -137,6 +137,46 @@ def check_rows(signature: Signature | None, rows: list[Any], max_rows: int) -> l
     return rows
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def holds_extremes(rows: list[Any]) -> bool:
+    """Whether a row holds a number beyond float32's range: valid for a float64 column, but
+    many models (scikit-learn's trees, most neural networks) compute in float32 and refuse
+    it, so such a request is best scored on its own."""
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row if isinstance(row, list) else ()
+        for value in values:
+            if type(value) is float and not -FLOAT32_MAX <= value <= FLOAT32_MAX:
+                return True
+    return False
+
+
+def extreme_problems(rows: list[Any], why: str) -> RequestError:
+    """A 422 naming each number beyond float32's range, for a model known to refuse them
+    (``why``: the model and what it said)."""
+    problems: list[str] = []
+    for i, row in enumerate(rows):
+        items = (
+            row.items()
+            if isinstance(row, dict)
+            else enumerate(row)
+            if isinstance(row, list)
+            else ()
+        )
+        for key, value in items:
+            if type(value) is float and not -FLOAT32_MAX <= value <= FLOAT32_MAX:
+                where = f"inputs[{i}].{key}" if isinstance(row, dict) else f"inputs[{i}][{key}]"
+                problems.append(
+                    f"{where}: {_shown(value)} is beyond float32's range "
+                    f"(-{FLOAT32_MAX:.8g} to {FLOAT32_MAX:.8g}), which {why}; send a value "
+                    "in that range"
+                )
+        if len(problems) >= MAX_PROBLEMS:
+            break
+    return RequestError(422, problems)
+
+
 _NUMERIC = ("float", "integer")
 _Column = tuple[str, str, str, float, float]  # name, kind, dtype, lowest and highest value
 
