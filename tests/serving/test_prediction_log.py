@@ -288,7 +288,7 @@ def test_a_purge_must_say_which_rows(project: Path) -> None:
 
     with pytest.raises(InvalidInputError, match="say which rows"):
         purge_prediction_log("m")
-    with pytest.raises(InvalidInputError, match="served model"):
+    with pytest.raises(InvalidInputError, match="served under must be non-empty"):
         purge_prediction_log("", request_ids=["r1"])
     with pytest.raises(InvalidInputError, match="time zone"):
         from datetime import datetime
@@ -493,3 +493,32 @@ def test_cairn_serve_log_purge_erases_a_subject(
     assert read_prediction_log("m")["x"].tolist() == [0.0, 2.0]
     code, _, err = cli(capsys, "serve", "log", "purge", "m", "--where", "email")
     assert code == 1 and "COLUMN=VALUE" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model": "a\x00b", "request_ids": ["r"]}, "NUL"),
+        ({"model": "a\ud800b", "request_ids": ["r"]}, "Unicode"),
+        ({"model": "m" * 200, "request_ids": ["r"]}, "128 characters"),
+        ({"model": None, "request_ids": ["r"]}, "non-empty text"),
+        ({"model": "m", "request_ids": 123}, "list of ids"),
+        ({"model": "m", "request_ids": ["r\x00"]}, "NUL"),
+        ({"model": "m", "where": {"email": []}}, "a value or a list"),
+        ({"model": "m", "where": "email=x"}, "column: value"),
+        ({"model": "m", "before": 2**70}, "out of range"),
+    ],
+)
+def test_hostile_purge_arguments_are_refused_on_every_store(
+    store: Store, kwargs: dict[str, Any], message: str
+) -> None:
+    """Hostile purge arguments get an InvalidInputError naming the problem, on both stores."""
+    from cairn.core.errors import InvalidInputError
+    from cairn.serving import purge_prediction_log
+
+    arguments = dict(kwargs)  # the parameters are shared by both stores' runs
+    model = arguments.pop("model")
+    with pytest.raises(InvalidInputError, match=message):
+        purge_prediction_log(model, **arguments)
+    with pytest.raises(InvalidInputError):
+        read_prediction_log("a\x00b")

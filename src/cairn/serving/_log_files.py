@@ -119,6 +119,7 @@ def read_prediction_log(
     import pyarrow.parquet as pq
     from sqlalchemy import select
 
+    _check_model(model)
     low, high = _ms(since), _ms(until)
     store = get_store()
     query = select(prediction_log_files.c.digest).where(prediction_log_files.c.model == model)
@@ -144,6 +145,34 @@ def read_prediction_log(
     return out.sort_values("_ts", kind="stable").reset_index(drop=True)
 
 
+def _check_model(model: Any) -> None:
+    _text("the name a model is served under", model)
+    if len(model) > 128:
+        raise InvalidInputError(
+            f"a served model's name has at most 128 characters; {len(model):,} given"
+        )
+
+
+def _text(what: str, value: Any) -> str:
+    """``value`` if it is text a store can hold (non-empty, no NUL, valid Unicode)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{what} must be non-empty text, not {_shown(value)}")
+    if "\x00" in value:
+        raise InvalidInputError(f"{what} must not hold a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            f"{what} is not valid Unicode (a lone surrogate); send it as UTF-8 text"
+        ) from None
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _ms(value: datetime | int | None) -> int | None:
     if value is None:
         return None
@@ -154,6 +183,8 @@ def _ms(value: datetime | int | None) -> int | None:
             )
         return int(value.timestamp() * 1000)
     if isinstance(value, int) and not isinstance(value, bool):
+        if not -(2**62) < value < 2**62:  # epoch milliseconds a store's BIGINT holds
+            raise InvalidInputError(f"{value} is out of range for epoch milliseconds")
         return value
     raise InvalidInputError(f"since/until take a datetime or epoch milliseconds, not {value!r}")
 
@@ -342,22 +373,31 @@ def purge_prediction_log(
     running server's spool are not reached (``unsealed_spools`` counts those spools: purge
     again once they are sealed, at most ``seal_after_s`` later)."""
 
-    if not isinstance(model, str) or not model.strip():
-        raise InvalidInputError(f"name the served model whose log to purge, not {model!r}")
-    ids = [request_ids] if isinstance(request_ids, str) else list(request_ids)
+    _check_model(model)
+    if isinstance(request_ids, str):
+        request_ids = [request_ids]
+    if not isinstance(request_ids, (list, tuple)):
+        raise InvalidInputError(f"request_ids takes a list of ids, not {_shown(request_ids)}")
+    ids = [_text("a request id", i) for i in request_ids]
+    if where is not None and not isinstance(where, Mapping):
+        raise InvalidInputError(
+            f"where takes {{column: value}} (e.g. {{'customer_id': '42'}}), not {_shown(where)}"
+        )
     wanted: dict[str, list[str]] = {}
     for column, values in (where or {}).items():
-        if not isinstance(column, str) or not column:
-            raise InvalidInputError(f"where takes column names, not {column!r}")
-        listed = [values] if isinstance(values, (str, int, float)) else list(values)
-        wanted[column] = [str(v) for v in listed]
+        listed = [values] if isinstance(values, (str, int, float)) else values
+        if not isinstance(listed, (list, tuple)) or not listed:
+            raise InvalidInputError(
+                f"where[{_shown(column)}] takes a value or a list of values, not {_shown(values)}"
+            )
+        wanted[_text("a column name", column)] = [
+            _text("a value", v if isinstance(v, str) else str(v)) for v in listed
+        ]
     if not ids and not wanted and before is None:
         raise InvalidInputError(
             "say which rows to erase: request ids, where={column: value} "
             "(e.g. --where customer_id=42) or before=a time"
         )
-    if any(not isinstance(i, str) or not i for i in ids):
-        raise InvalidInputError("request ids are non-empty strings")
     store = get_store()
     spool_dir = get_settings().home_dir / "spool" / "predictions"
     live = seal_left_spools(store, spool_dir, model)
