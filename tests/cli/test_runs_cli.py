@@ -132,3 +132,42 @@ def test_an_overlong_run_id_is_not_found_in_one_short_line(
     code, _, err = cli(capsys, "runs", "show", "a" * 100_000)
     assert code == 1 and "no run with id" in err and "100,000 characters" in err
     assert len(err) < 400 and "permission" not in err
+
+
+def test_compare_marks_differences_and_leaves_system_metrics_out(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    """runs compare marks differing rows with * (piped too); system/* rows need --system."""
+    ids = []
+    for auc in (0.8, 0.9):
+        with cairn.run(params={"optim": "adam"}) as run:
+            cairn.log({"auc": auc})
+        ids.append(run.id)
+    code, out, _ = cli(capsys, "runs", "compare", *ids)
+    assert code == 0 and "highlighted" not in out
+    rows = {line.split()[-3]: line.lstrip() for line in out.splitlines() if "." in line}
+    assert rows["metrics.auc"].startswith("* metrics.auc")
+    assert rows["params.optim"].startswith("params.optim")
+    assert "system/cpu_percent" not in out and "--system" in out
+    code, out, _ = cli(capsys, "runs", "compare", "--system", *ids)
+    assert code == 0 and "metrics.system/cpu_percent" in out
+
+
+def test_diff_offers_only_the_formats_it_prints(
+    capsys: pytest.CaptureFixture[str], two_runs: list[str]
+) -> None:
+    """runs diff --help offers table and json, and --format json prints JSON."""
+    code, out, _ = cli(capsys, "runs", "diff", "--help")
+    assert code == 0 and "csv" not in out
+    code, out, _ = cli(capsys, "runs", "diff", *two_runs, "--format", "json")
+    assert code == 0 and json.loads(out)["run_a"]["run_id"] == two_runs[0]
+
+
+def test_show_gives_both_times_in_utc(
+    capsys: pytest.CaptureFixture[str], two_runs: list[str]
+) -> None:
+    """runs show names the time zone of the start and of the end."""
+    code, out, _ = cli(capsys, "runs", "show", two_runs[0])
+    assert code == 0
+    times = [line for line in out.splitlines() if line.split()[:1] in (["started"], ["ended"])]
+    assert len(times) == 2 and all(line.rstrip().endswith("UTC") for line in times)

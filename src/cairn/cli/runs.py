@@ -31,6 +31,13 @@ class Format(str, Enum):
     json = "json"
 
 
+class DiffFormat(str, Enum):
+    """Output formats of a diff (its sections have different columns: no single CSV)."""
+
+    table = "table"
+    json = "json"
+
+
 def _duration(record: RunRecord) -> str:
     seconds = record.duration_s
     if seconds is None:
@@ -130,7 +137,7 @@ def show_run(
         ("parent", r.parent_id or "-"),
         ("user", r.user or "-"),
         ("started", describe_time(r.start_ms) + " UTC"),
-        ("ended", describe_time(r.end_ms)),
+        ("ended", describe_time(r.end_ms) + (" UTC" if r.end_ms is not None else "")),
         ("took", _duration(r)),
     ]
     for label, value in facts:
@@ -195,8 +202,11 @@ def show_run(
 @app.command("compare")
 def compare_runs(
     run_ids: Annotated[list[str], typer.Argument(help="two or more run ids (or prefixes)")],
+    system: Annotated[
+        bool, typer.Option("--system", help="also compare the system/* metrics (the machine's)")
+    ] = False,
 ) -> None:
-    """Show runs' params and metrics side by side; rows that differ are highlighted."""
+    """Show runs' params and metrics side by side; rows that differ are marked with *."""
     require_project()
     if len(run_ids) < 2:
         raise InvalidInputError(
@@ -207,37 +217,46 @@ def compare_runs(
     table.add_column("")
     for r in records:
         table.add_column(f"{r.name}\n[dim]{r.id[:10]}[/]", justify="right")
+    hidden = 0
     for prefix, attribute in (("params", "params"), ("metrics", "metrics")):
         keys = sorted({k for r in records for k in getattr(r, attribute)})
         for key in keys:
+            if prefix == "metrics" and key.startswith(SYSTEM_PREFIX) and not system:
+                hidden += 1  # the machine's load, not the model's quality: --system shows them
+                continue
             cells = [fmt_value(getattr(r, attribute).get(key)) for r in records]
             differs = len(set(cells)) > 1
             style = "bold yellow" if differs else "dim"
-            table.add_row(f"[{style}]{prefix}.{key}[/]", *[f"[{style}]{c}[/]" for c in cells])
-    table.add_row("[dim]status[/]", *[_status(r.status) for r in records])
-    table.add_row("[dim]took[/]", *[_duration(r) for r in records])
+            # The * marks a difference where colours are lost (piped, NO_COLOR).
+            label = escape(f"{'* ' if differs else '  '}{prefix}.{key}")
+            table.add_row(f"[{style}]{label}[/]", *[f"[{style}]{escape(c)}[/]" for c in cells])
+    table.add_row("[dim]  status[/]", *[_status(r.status) for r in records])
+    table.add_row("[dim]  took[/]", *[_duration(r) for r in records])
     console.print(table)
-    console.print("[dim]highlighted rows differ between the runs[/]")
+    note = "rows marked * differ between the runs"
+    if hidden:
+        note += f"; {hidden} system/* metric(s) left out (--system shows them)"
+    console.print(f"[dim]{note}[/]", highlight=False)
 
 
 @app.command("diff")
 def diff_runs(
     run_a: Annotated[str, typer.Argument(help="run id (or a unique prefix) of run A")],
     run_b: Annotated[str, typer.Argument(help="run id (or a unique prefix) of run B")],
-    output: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+    output: Annotated[
+        DiffFormat, typer.Option("--format", help="table or json")
+    ] = DiffFormat.table,
     full: Annotated[
         bool, typer.Option("--full", help="show the whole diff of the uncommitted changes")
     ] = False,
 ) -> None:
     """Show what differs between two runs: seed, params, code, packages, environment, metrics."""
     require_project()
-    if output is Format.csv:
-        raise InvalidInputError("runs diff prints a table or json, not csv; use --format json")
     if full:
         diff = tracking.diff_runs(run_a, run_b, max_diff_lines=None)
     else:
         diff = tracking.diff_runs(run_a, run_b)
-    if output is Format.json:
+    if output is DiffFormat.json:
         write_json(_diff_dict(diff))
         return
     _print_diff(diff)
