@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cairn.core.checks import INT64_MAX, check_text, show
 from cairn.core.errors import InvalidInputError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -19,7 +20,7 @@ def check_model_name(name: str) -> str:
     """Return ``name`` if it can name a model; raise a clear error otherwise."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidInputError(
-            f"{name!r} cannot name a model: use 1 to 128 letters, digits, '.', '_' or '-', "
+            f"{show(name)} cannot name a model: use 1 to 128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (e.g. churn or fraud-detector.v2)"
         )
     return name
@@ -29,7 +30,7 @@ def check_alias(alias: str) -> str:
     """Return ``alias`` if it can be an alias (not a number, not 'latest')."""
     if not isinstance(alias, str) or not _ALIAS.fullmatch(alias) or alias == "latest":
         raise InvalidInputError(
-            f"{alias!r} cannot be an alias: use a letter then letters, digits, '_' or '-' "
+            f"{show(alias)} cannot be an alias: use a letter then letters, digits, '_' or '-' "
             "(e.g. champion or challenger); 'latest' is reserved"
         )
     return alias
@@ -64,13 +65,14 @@ def parse_model_uri(uri: str) -> ModelUri | RunUri:
     """Parse a model URI (or the short ``name@alias``, ``name/3``, ``name`` forms)."""
     if not isinstance(uri, str):
         raise InvalidInputError(
-            f"a model URI is text such as 'models:/churn@champion', got {uri!r}"
+            f"a model URI is text such as 'models:/churn@champion', got {show(uri)}"
         )
+    check_text(uri, "model URI")
     if uri.startswith("runs:/"):
         run_id, _, path = uri.removeprefix("runs:/").strip("/").partition("/")
         if not run_id or not path or any(p in ("", ".", "..") for p in path.split("/")):
             raise InvalidInputError(
-                f"{uri!r}: a run URI is runs:/<run id>/<path> (e.g. runs:/01JD2.../model)"
+                f"{show(uri)}: a run URI is runs:/<run id>/<path> (e.g. runs:/01JD2.../model)"
             )
         return RunUri(run_id, path)
     text = uri.removeprefix("models:/").removeprefix("models:")
@@ -81,9 +83,9 @@ def parse_model_uri(uri: str) -> ModelUri | RunUri:
     check_model_name(name)
     if not sep or version == "latest":
         return ModelUri(name)
-    if version.isdigit() and int(version) >= 1:
+    if version.isascii() and version.isdigit() and 1 <= int(version) <= INT64_MAX:
         return ModelUri(name, version=int(version))
     raise InvalidInputError(
-        f"{uri!r}: use models:/{name}@<alias>, models:/{name}/<version number> or "
+        f"{show(uri)}: use models:/{name}@<alias>, models:/{name}/<version number> or "
         f"models:/{name}/latest"
     )

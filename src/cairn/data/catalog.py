@@ -23,6 +23,7 @@ from cairn.core.user import current_user
 from cairn.data import _queries
 from cairn.data._add import _hash_local, catalog_fields
 from cairn.data._frequency import is_stale
+from cairn.data._refs import check_name as check_dataset_name
 from cairn.data._refs import parse_ref
 from cairn.data._scan import Found, is_url, scan_local
 from cairn.data._stat_cache import StatCache
@@ -186,6 +187,7 @@ def edit_dataset(
 
     An empty string clears a field.
     """
+    check_dataset_name(name)
     fields = catalog_fields(description, owner, frequency, source)
     tag_values = {str(k): str(v) for k, v in (check_tags(tags) or {}).items()}
     if not fields and not tag_values:

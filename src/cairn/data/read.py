@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from cairn.core.checks import check_path
+from cairn.core.checks import check_path, show
 from cairn.core.errors import InvalidInputError
 from cairn.data import _queries
 from cairn.data._destination import check_destination, place
@@ -102,7 +102,7 @@ def load(ref: str, as_: Reader = "pandas", *, file: str | None = None) -> Any:
     schema; otherwise name the one to read with ``file=``.
     """
     if as_ not in ("pandas", "polars", "arrow"):
-        raise InvalidInputError(f"as_ is 'pandas', 'polars' or 'arrow', not {as_!r}")
+        raise InvalidInputError(f"as_ is 'pandas', 'polars' or 'arrow', not {show(as_)}")
     store = get_store()
     version_id, found, entries = _resolve(
         store, ref
@@ -114,7 +114,7 @@ def load(ref: str, as_: Reader = "pandas", *, file: str | None = None) -> Any:
     if file is not None:
         if file not in names:
             raise InvalidInputError(
-                f"{ref} has no file {file!r}; it has: {', '.join(names[:10])}"
+                f"{ref} has no file {show(file)}; it has: {', '.join(names[:10])}"
                 + (" ..." if len(names) > 10 else "")
             )
         tables = [file]

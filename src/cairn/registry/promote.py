@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from cairn.core.checks import check_text
 from cairn.core.errors import InvalidInputError, PromotionRuleError, RunNotFoundError
 from cairn.core.uris import check_alias, check_model_name
 from cairn.registry.model_version import ModelVersion
@@ -30,6 +31,9 @@ _TOKEN = re.compile(
     r"\s*(?:(?P<num>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<op>>=|<=|==|!=|>|<)|(?P<sign>[-+])"
     r"|(?P<ref>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_/\-]+)+)|(?P<and>and\b))"
 )
+
+
+MAX_RULE = 10_000  # characters: a rule is a few comparisons
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,7 @@ def parse_rule(text: str) -> list[Clause]:
         raise PromotionRuleError(
             "a promotion rule is text such as 'metrics.auc >= champion.metrics.auc'"
         )
+    check_text(text, "promotion rule", max_length=MAX_RULE)
     parts: list[list[tuple[str, str]]] = [[]]
     for token in _tokens(text):
         if token[0] == "and":

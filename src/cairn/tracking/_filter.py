@@ -153,6 +153,8 @@ class _Parser:
         near = " ".join(self.text[pos:].split()[:2])
         near = near if len(near) <= 30 else near[:30] + "..."
         where = f'near "{near}"' if near else "at the end"
+        if len(expected) > 500:  # it may quote a name from the text, which can be any length
+            expected = expected[:500] + "..."
         return FilterError(
             f"invalid {self.what} at position {pos} {where}: {expected}; example: {self.example}"
         )

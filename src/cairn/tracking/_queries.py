@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
+from cairn.core.checks import show
 from cairn.core.errors import (
     ArtifactExistsError,
     ExperimentNotFoundError,
@@ -64,7 +65,7 @@ def experiment_id(conn: Connection, name: str, now: int, *, create: bool = True)
         return int(found)
     if not create:
         raise ExperimentNotFoundError(
-            f"no experiment named {name!r}; list them with 'cairn runs ls' or create one by "
+            f"no experiment named {show(name)}; list them with 'cairn runs ls' or create one by "
             "starting a run in it"
         )
     insert_ignore(conn, experiments, [{"name": name, "created_ms": now}])

@@ -14,8 +14,9 @@ from cairn.core.checks import (
     check_path,
     check_text,
     check_texts,
+    show,
 )
-from cairn.core.errors import ArtifactNotFoundError, InvalidInputError
+from cairn.core.errors import ArtifactError, ArtifactNotFoundError, InvalidInputError
 from cairn.store import get_store
 from cairn.tracking import _queries
 from cairn.tracking.record import RunRecord
@@ -119,7 +120,20 @@ def download_artifacts(run_id: str, path: str = "", dest: str | Path = ".") -> P
     ]
     if not chosen:
         known = ", ".join(a.path for a in record.artifacts[:10]) or "none"
-        raise ArtifactNotFoundError(f"run {record.id} has no artifact {path!r} (it has: {known})")
+        raise ArtifactNotFoundError(
+            f"run {record.id} has no artifact {show(path)} (it has: {known})"
+        )
+    unsafe = [a.path for a in chosen if not _writable(a.path)]
+    if unsafe:  # recorded before names were checked: refuse before writing anything
+        raise ArtifactError(
+            f"run {record.id} holds {len(unsafe)} artifact path(s) no file system can take, "
+            f"e.g. {show(unsafe[0])}; nothing was written: download the others by path"
+        )
     for artifact in chosen:
         store.artifacts.copy_to(artifact.digest, root / artifact.path)
     return root / prefix if prefix else root
+
+
+def _writable(path: str) -> bool:
+    """Whether an artifact path can be written under a folder without leaving it."""
+    return "\x00" not in path and all(part not in ("", ".", "..") for part in path.split("/"))

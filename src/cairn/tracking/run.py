@@ -33,6 +33,7 @@ from cairn.core.checks import (
     check_name,
     check_optional_mapping,
     check_path,
+    show,
 )
 from cairn.core.errors import InvalidInputError, RunStateError
 from cairn.core.ids import new_id, now_ms
@@ -236,7 +237,7 @@ class Run:
         """Flush the run's metrics and mark it ``finished`` (or ``failed``/``killed``)."""
         if status not in ("finished", "failed", "killed"):
             raise InvalidInputError(
-                f"a run ends as 'finished', 'failed' or 'killed', not {status!r}"
+                f"a run ends as 'finished', 'failed' or 'killed', not {show(status)}"
             )
         with self._end_lock:
             if self._ended:
