@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+DISTRIBUTION = "cairn-mlops"  # the name on the package index; the import name stays cairn
+
 
 def version_text() -> str:
-    """``cairn <version>``: the version of the cairn-mlops distribution this package is."""
-    from cairn import __version__
+    """``cairn <version>``: the installed version of the cairn-mlops distribution."""
+    from importlib import metadata
 
-    return f"cairn {__version__}"
+    try:
+        return f"cairn {metadata.version(DISTRIBUTION)}"
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "cairn (not installed: pip install -e . in its source folder)"

@@ -2,7 +2,8 @@
 
 Light on purpose: the commands that must answer fastest (``cairn data add`` and ``cairn data
 status`` when nothing changed) are first tried on a path that needs only the standard
-library (``cairn.data.quick_check``), and ``cairn --version`` needs neither Typer nor rich;
+library (``cairn.data.quick_check``), ``cairn runs ls`` is first read on one too
+(``cairn.cli._lean``), and ``cairn --version`` needs neither Typer nor rich;
 everything else, and anything that path cannot decide, goes to the Typer app.
 """
 
@@ -26,6 +27,11 @@ def main(argv: list[str] | None = None) -> None:
         if text is not None:
             print(text)
             sys.exit(0)  # as the full command does (Typer always exits)
+    if args[:2] == ["runs", "ls"]:
+        from cairn.cli._lean import quick_list
+
+        if quick_list(args):
+            sys.exit(0)
     from cairn.cli._app import run_app
 
     run_app(args)

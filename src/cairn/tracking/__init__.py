@@ -1,42 +1,97 @@
-"""Experiment tracking: runs, params, metrics, artifacts, search."""
+"""Experiment tracking: runs, params, metrics, artifacts, search.
+
+Names are imported on first use (module ``__getattr__``): importing a submodule such as the
+standard-library-only ``find_runs_lean`` (``cairn runs ls``) does not pull in SQLAlchemy.
+"""
 
 from __future__ import annotations
 
-from cairn.core.ids import describe_time
-from cairn.tracking.diff import Difference, DiffSection, RunDiff, diff_runs
-from cairn.tracking.launch import LaunchResult, launch, parse_overrides, parse_seeds
-from cairn.tracking.manage import GcResult, delete_runs, gc, purge_deleted_runs, restore_runs
-from cairn.tracking.query import (
-    download_artifacts,
-    find_runs,
-    get_run,
-    runs_frame,
-    search_runs,
-)
-from cairn.tracking.record import ArtifactEntry, MetricPoint, RunRecord
-from cairn.tracking.run import (
-    Run,
-    active_run,
-    current_run,
-    end_run,
-    log,
-    log_artifact,
-    log_dict,
-    log_figure,
-    log_params,
-    log_text,
-    set_tags,
-    start_run,
-)
-from cairn.tracking.seed import (
-    current_seed,
-    jax_key,
-    rng,
-    seed,
-    seed_worker,
-    seeded_libraries,
-    torch_generator,
-)
+from typing import TYPE_CHECKING
+
+from cairn.core.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from cairn.core.ids import describe_time
+    from cairn.tracking._lean import find_runs_lean
+    from cairn.tracking.diff import Difference, DiffSection, RunDiff, diff_runs
+    from cairn.tracking.launch import LaunchResult, launch, parse_overrides, parse_seeds
+    from cairn.tracking.manage import GcResult, delete_runs, gc, purge_deleted_runs, restore_runs
+    from cairn.tracking.query import (
+        download_artifacts,
+        find_runs,
+        get_run,
+        runs_frame,
+        search_runs,
+    )
+    from cairn.tracking.record import ArtifactEntry, MetricPoint, RunRecord
+    from cairn.tracking.run import (
+        Run,
+        active_run,
+        current_run,
+        end_run,
+        log,
+        log_artifact,
+        log_dict,
+        log_figure,
+        log_params,
+        log_text,
+        set_tags,
+        start_run,
+    )
+    from cairn.tracking.seed import (
+        current_seed,
+        jax_key,
+        rng,
+        seed,
+        seed_worker,
+        seeded_libraries,
+        torch_generator,
+    )
+
+_LAZY: dict[str, str] = {
+    "ArtifactEntry": "cairn.tracking.record",
+    "DiffSection": "cairn.tracking.diff",
+    "Difference": "cairn.tracking.diff",
+    "GcResult": "cairn.tracking.manage",
+    "LaunchResult": "cairn.tracking.launch",
+    "MetricPoint": "cairn.tracking.record",
+    "Run": "cairn.tracking.run",
+    "RunDiff": "cairn.tracking.diff",
+    "RunRecord": "cairn.tracking.record",
+    "active_run": "cairn.tracking.run",
+    "current_run": "cairn.tracking.run",
+    "current_seed": "cairn.tracking.seed",
+    "delete_runs": "cairn.tracking.manage",
+    "describe_time": "cairn.core.ids",
+    "diff_runs": "cairn.tracking.diff",
+    "download_artifacts": "cairn.tracking.query",
+    "end_run": "cairn.tracking.run",
+    "find_runs": "cairn.tracking.query",
+    "find_runs_lean": "cairn.tracking._lean",
+    "gc": "cairn.tracking.manage",
+    "get_run": "cairn.tracking.query",
+    "jax_key": "cairn.tracking.seed",
+    "launch": "cairn.tracking.launch",
+    "log": "cairn.tracking.run",
+    "log_artifact": "cairn.tracking.run",
+    "log_dict": "cairn.tracking.run",
+    "log_figure": "cairn.tracking.run",
+    "log_params": "cairn.tracking.run",
+    "log_text": "cairn.tracking.run",
+    "parse_overrides": "cairn.tracking.launch",
+    "parse_seeds": "cairn.tracking.launch",
+    "purge_deleted_runs": "cairn.tracking.manage",
+    "restore_runs": "cairn.tracking.manage",
+    "rng": "cairn.tracking.seed",
+    "runs_frame": "cairn.tracking.query",
+    "search_runs": "cairn.tracking.query",
+    "seed": "cairn.tracking.seed",
+    "seed_worker": "cairn.tracking.seed",
+    "seeded_libraries": "cairn.tracking.seed",
+    "set_tags": "cairn.tracking.run",
+    "start_run": "cairn.tracking.run",
+    "torch_generator": "cairn.tracking.seed",
+}
 
 __all__ = [
     "ArtifactEntry",
@@ -57,6 +112,7 @@ __all__ = [
     "download_artifacts",
     "end_run",
     "find_runs",
+    "find_runs_lean",
     "gc",
     "get_run",
     "jax_key",
@@ -81,3 +137,6 @@ __all__ = [
     "start_run",
     "torch_generator",
 ]
+
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
