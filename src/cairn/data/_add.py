@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from cairn.data._stat_cache import StatCache
 from cairn.data._tables import read_facts, table_format
 from cairn.data.dataset import AddResult, DatasetVersion, FileEntry, TableFacts
 from cairn.store import Store, get_store
+from cairn.store.deletions import record_referencing, watermark
 from cairn.store.lineage import DATASET_VERSION, OUTPUT, RUN, Node, record_edge
 
 BIG_FILE = 64 << 20  # hashed alone, with BLAKE3's own threads over a memory map
@@ -105,7 +106,7 @@ def add(
     check_optional_mapping(storage_options, "storage_options")
     fields = catalog_fields(description, owner, frequency, source)
     tag_values = {str(k): str(v) for k, v in (check_tags(tags) or {}).items()}
-    store = get_store()
+    store, since = _store_and_watermark()
     check = _check(location, suite, force) if suite else None
     if is_url(location):
         fs, files = scan_remote(location, dict(storage_options or {}))
@@ -116,7 +117,7 @@ def add(
         files = scan_local(root)
         local = _store_local(store, name, root, files, quick=not fields and not tag_values)
         if isinstance(local, AddResult):
-            return local
+            return local if check is None else replace(local, suite_report=check[1])
         hashed = local
     if not files:
         raise InvalidInputError(f"{location} holds no files; there is nothing to add")
@@ -154,7 +155,14 @@ def add(
         _note_forced(conn, ds_id, now, user, f"v{number}", suite, check)
         return _queries.resolve_version(conn, name, number)[2], True
 
-    version, created = store.db.transact(record)
+    # Recorded only if gc deleted none of these objects since the watermark (else stored again).
+    version, created = record_referencing(
+        store.db,
+        [digest, *(h.digest for h in hashed)],
+        since,
+        record,
+        lambda gone: _restore(store, hashed, gone, (location, storage_options), (digest, body)),
+    )
     if check is not None and created:
         check[2](version.ref)
     return AddResult(
@@ -164,6 +172,7 @@ def add(
         hashed=sum(1 for h in hashed if not h.from_cache),
         stored=len(stored),
         stored_bytes=sum(h.found.size for h in stored),
+        suite_report=None if check is None else check[1],
     )
 
 
@@ -218,7 +227,8 @@ def _check(location: str, suite: str, force: bool) -> tuple[bool, str, Any]:
     passed, summary, record = found
     if not passed and not force:
         raise InvalidInputError(
-            f"{location} fails suite {suite}, so no version was made: {summary}. Fix the data, "
+            f"{location} fails suite {suite}, so no version was made: "
+            f"{summary.replace(chr(10), '; ')}. Fix the data, "
             "or pass --force (force=True) to add it anyway (recorded in the dataset's history)"
         )
     return bool(passed), str(summary), record
@@ -395,3 +405,39 @@ def _table_facts(store: Store, hashed: list[_Hashed]) -> dict[str, TableFacts]:
         if found is not None:
             facts[digest] = found
     return facts
+
+
+def _store_and_watermark() -> tuple[Store, int]:
+    """The store, and the deletions watermark, taken before any object is looked for (a gc
+    may be running: see ``record_referencing``)."""
+    store = get_store()
+    return store, watermark(store.db)
+
+
+def _restore(
+    store: Store,
+    hashed: list[_Hashed],
+    gone: set[str],
+    source: tuple[str, Mapping[str, Any] | None],
+    manifest: tuple[str, bytes],
+) -> None:
+    """Store again the objects gc deleted while this add was running, from the same files."""
+    location, storage_options = source
+    if manifest[0] in gone:
+        store.artifacts.put_bytes(manifest[1])
+    lost = [h for h in hashed if h.digest in gone]
+    if not lost:
+        return
+    if is_url(location):
+        fs, _ = scan_remote(location, dict(storage_options or {}))
+        again = _add_remote(store, fs, [h.found for h in lost])
+        expected = {h.found.source: h.digest for h in lost}
+        changed = [a.found.source for a in again if expected[a.found.source] != a.digest]
+        if changed:
+            raise InvalidInputError(
+                f"{changed[0]} changed while it was being added; add it again once it is complete"
+            )
+        return
+    for h in lost:
+        _store(store, h.found, h.digest)  # refuses a file changed since it was hashed
+    store.artifacts.sync()

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select
 
+from cairn.store import deletions
 from cairn.store.db.schema import DIGEST_COLUMNS
 
 if TYPE_CHECKING:
     from cairn.store import Store
 
-GRACE_S = 3600.0  # objects written or reused this recently are kept (a writer may need them)
+GRACE_S = 3600.0  # objects written or reused this recently are kept (not needed for safety)
 _BATCH = 500
 
 
@@ -43,24 +44,54 @@ class SweepResult:
 
 def sweep(store: Store, grace_s: float = GRACE_S) -> SweepResult:
     """Remove every stored object nothing references, unless written or reused within
-    ``grace_s`` seconds (an add or a log running now may have found it stored and be about to
-    record it). Streams the store's listing in batches: memory stays bounded."""
+    ``grace_s`` seconds. Safe beside writers at any grace (decision 0012): each object is
+    marked in ``object_deletions`` after a last check, under a lock, that nothing references
+    it, and a writer that relied on it meanwhile stores it again. Streams the store's listing
+    in batches: memory stays bounded."""
     removed = freed = kept = 0
     batch: list[tuple[str, int, float]] = []
+    deletions.tidy(store.db)
 
     def settle(items: list[tuple[str, int, float]]) -> None:
         nonlocal removed, freed, kept
         with store.db.read() as conn:
             orphans = set(unreferenced(conn, [d for d, _, _ in items]))
         now = time.time()
+        sizes: dict[str, int] = {}
         for digest, size, mtime in items:
             if digest not in orphans:
                 continue
             if now - mtime < grace_s:
                 kept += 1
-            elif store.artifacts.delete(digest, idle_s=grace_s):
-                removed += 1
-                freed += size
+            else:
+                sizes[digest] = size
+        if not sizes:
+            return
+
+        def mark(conn: Connection) -> dict[str, int]:
+            deletions.lock(conn, collecting=True)
+            # Checked again under the lock: a writer may have referenced one since the listing.
+            return deletions.mark(conn, unreferenced(conn, sizes))
+
+        marks = store.db.transact(mark)
+        started = time.monotonic()
+        done: list[int] = []
+        untouched: list[int] = []
+        try:
+            for digest, mark_id in marks.items():
+                if time.monotonic() - started > deletions.MARK_LIMIT_S:
+                    untouched.append(mark_id)  # writers stop waiting for old marks: not now
+                    continue
+                done.append(mark_id)  # before: a failed delete may still have removed it
+                if store.artifacts.delete(digest, idle_s=grace_s):
+                    removed += 1
+                    freed += sizes[digest]
+                else:  # gone already, or reused since the listing (a local object's mtime)
+                    done.pop()
+                    untouched.append(mark_id)
+                    kept += 1
+        finally:
+            deletions.settle(store.db, done, untouched + list(_unmarked(marks, done, untouched)))
 
     for item in store.artifacts.iter_objects():
         batch.append(item)
@@ -70,6 +101,11 @@ def sweep(store: Store, grace_s: float = GRACE_S) -> SweepResult:
     if batch:
         settle(batch)
     return SweepResult(removed, freed, kept)
+
+
+def _unmarked(marks: dict[str, int], done: list[int], untouched: list[int]) -> set[int]:
+    """Marks never reached (an error stopped the loop): their objects were not deleted."""
+    return set(marks.values()) - set(done) - set(untouched)
 
 
 __all__ = ["GRACE_S", "SweepResult", "sweep", "unreferenced"]

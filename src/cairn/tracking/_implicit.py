@@ -20,6 +20,7 @@ from cairn.core.errors import CairnError
 from cairn.core.logging import logger
 from cairn.core.settings import Settings
 from cairn.core.threads import start_thread
+from cairn.store.deletions import watermark
 from cairn.tracking import _output, _queries, capture, system_metrics
 from cairn.tracking._liveness import this_host
 from cairn.tracking.record import ArtifactEntry
@@ -99,16 +100,21 @@ def _store_in_background(
     run: Run, diff: bytes | None, cache_dir: Path | None, packages: bool
 ) -> None:
     try:
+        since = watermark(run._store.db)  # before the objects are looked for (gc may run)
         entries = []
+        blobs: list[bytes] = []
         if diff is not None:
+            blobs.append(diff)
             stored = run._store.artifacts.put_bytes(diff)
             entries.append(ArtifactEntry(DIFF_ARTIFACT, stored.digest, stored.size))
         if packages:
-            text = capture.packages_text(cache_dir).encode("utf-8")
-            stored = run._store.artifacts.put_bytes(text)
+            blobs.append(capture.packages_text(cache_dir).encode("utf-8"))
+            stored = run._store.artifacts.put_bytes(blobs[-1])
             entries.append(ArtifactEntry(PACKAGES_ARTIFACT, stored.digest, stored.size))
         if entries:
-            run._record(entries)
+            run._record(
+                entries, since, lambda _gone: [run._store.artifacts.put_bytes(b) for b in blobs]
+            )
     except CairnError as exc:
         logger.warning("could not store the captured code diff or packages of %s: %s", run.id, exc)
     except Exception:
@@ -133,8 +139,10 @@ def store_output(run: Run, spool: Path) -> None:
     """Store ``spool`` as the run's ``cairn/output.log`` (kept on disk if that fails)."""
     try:
         if spool.stat().st_size > 0:
+            since = watermark(run._store.db)
             stored = run._store.artifacts.put_file(spool)
-            run._record([ArtifactEntry(OUTPUT_ARTIFACT, stored.digest, stored.size)])
+            entry = ArtifactEntry(OUTPUT_ARTIFACT, stored.digest, stored.size)
+            run._record([entry], since, lambda _gone: run._store.artifacts.put_file(spool))
     except (CairnError, OSError) as exc:
         logger.warning("could not store the output of run %s (kept in %s): %s", run.id, spool, exc)
         return

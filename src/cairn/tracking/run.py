@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -43,6 +43,7 @@ from cairn.core.progress import track
 from cairn.core.settings import get_settings
 from cairn.core.user import current_user
 from cairn.store import Store, get_store
+from cairn.store.deletions import record_referencing, watermark
 from cairn.tracking import _implicit, _queries
 from cairn.tracking._codec import check_key, check_text, flatten, metric_value
 from cairn.tracking._liveness import this_host
@@ -163,11 +164,13 @@ class Run:
             ]
         else:
             pairs = [(source, base)]
+        since = watermark(self._store.db)  # before any object is looked for (gc may run)
         entries = []
         for file, artifact_path in track(pairs, len(pairs), f"storing {base}"):
             stored = self._store.artifacts.put_file(file)
             entries.append(ArtifactEntry(artifact_path, stored.digest, stored.size))
-        self._record(entries)
+        sources = {entry.digest: file for (file, _), entry in zip(pairs, entries, strict=True)}
+        self._record(entries, since, lambda gone: _store_again(self._store, sources, gone))
         return entries
 
     def log_bytes(self, data: bytes, name: str) -> ArtifactEntry:
@@ -178,9 +181,10 @@ class Run:
             raise InvalidInputError(
                 f"artifact {name!r:.60} must be bytes, got {type(data).__name__}"
             )
+        since = watermark(self._store.db)  # before the object is looked for (gc may run)
         stored = self._store.artifacts.put_bytes(data)
         entry = ArtifactEntry(artifact_path, stored.digest, stored.size)
-        self._record([entry])
+        self._record([entry], since, lambda _gone: self._store.artifacts.put_bytes(data))
         return entry
 
     def log_text(self, text: str, name: str) -> ArtifactEntry:
@@ -278,10 +282,27 @@ class Run:
         if self._ended:
             raise RunStateError(f"run {self.id} has ended; start a new run to {what}")
 
-    def _record(self, entries: list[ArtifactEntry]) -> None:
-        self._store.db.transact(
-            lambda conn: _queries.record_artifacts(conn, self._db_id, entries, now_ms())
+    def _record(
+        self, entries: list[ArtifactEntry], since: int, restore: Callable[[set[str]], Any]
+    ) -> None:
+        """Record stored objects as artifacts; ``since`` is the deletions watermark taken
+        before they were stored, ``restore`` stores again those gc deleted meanwhile."""
+        record_referencing(
+            self._store.db,
+            [e.digest for e in entries],
+            since,
+            lambda conn: _queries.record_artifacts(conn, self._db_id, entries, now_ms()),
+            restore,
         )
+
+
+def _store_again(store: Store, sources: Mapping[str, Path], gone: set[str]) -> None:
+    """Store again the files whose objects gc deleted while they were being logged."""
+    for digest, file in sources.items():
+        if digest in gone and store.artifacts.put_file(file).digest != digest:
+            raise InvalidInputError(
+                f"{file} changed while it was being logged; log it again once it is complete"
+            )
 
 
 def _artifact_name(name: str) -> str:
@@ -532,8 +553,6 @@ def _end_before_thread_shutdown() -> None:
             continue
         thread.join()
     _end_at_exit()
-
-
 
 
 class Terminated(SystemExit):

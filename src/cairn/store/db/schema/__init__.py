@@ -13,6 +13,7 @@ from cairn.store.db.schema.data import (
     table_facts,
 )
 from cairn.store.db.schema.lineage import lineage_edges
+from cairn.store.db.schema.objects import object_deletions
 from cairn.store.db.schema.registry import (
     model_alias_events,
     model_aliases,
@@ -67,6 +68,7 @@ __all__ = [
     "model_version_tags",
     "model_versions",
     "models",
+    "object_deletions",
     "params",
     "prediction_log_files",
     "run_artifacts",
