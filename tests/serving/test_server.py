@@ -51,12 +51,13 @@ class Slow(cairn.PythonModel):
 
 
 class Picky(cairn.PythonModel):
-    """Doubles x, and refuses negative values."""
+    """Doubles x, and refuses negative values (and text, quoting it)."""
 
     def predict(self, inputs: Any) -> Any:
-        if (inputs["x"] < 0).any():
+        values = inputs["x"].astype(float)
+        if (values < 0).any():
             raise ValueError("x must not be negative")
-        return (inputs["x"] * 2).to_numpy()
+        return (values * 2).to_numpy()
 
 
 class Constant(cairn.PythonModel):
@@ -307,7 +308,8 @@ def test_a_model_without_a_signature_warns_and_its_errors_are_422(
     quiet_capture: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Serving a model without a signature warns that its inputs are unchecked and how to add
-    a signature; what it raises on a request's own rows is then a 422, not a 503."""
+    a signature; what it raises on a request's own rows is then a 422, not a 503, and never
+    echoes the request's text back."""
     with cairn.run():
         cairn.log_model(Picky(), "unsigned")
 
@@ -316,10 +318,13 @@ def test_a_model_without_a_signature_warns_and_its_errors_are_422(
             good = await c.post("/predict", json={"inputs": [{"x": 2.0}]})
             bad = await c.post("/predict", json={"inputs": [{"x": -2.0}]})
             odd = await c.post("/predict", json={"inputs": [{"y": 1}]})
+            secret = await c.post("/predict", json={"inputs": [{"x": "jane.doe@example.com"}]})
             after = await c.post("/predict", json={"inputs": [{"x": 3.0}]})
         assert good.status_code == 200 and good.json()["predictions"] == [4.0]
         assert bad.status_code == 422 and "x must not be negative" in bad.json()["error"]
         assert odd.status_code == 422 and "KeyError" in odd.json()["error"]
+        assert secret.status_code == 422 and "jane.doe@example.com" not in secret.text
+        assert "<text (20 characters)>" in secret.json()["error"]
         assert after.status_code == 200 and after.json()["predictions"] == [6.0]
 
     asyncio.run(scenario())
@@ -506,10 +511,13 @@ def _free_port() -> int:
 
 
 def test_cairn_serve_under_uvicorn(forest: Any, project: Path) -> None:
-    """`cairn serve` answers on 127.0.0.1, reports ready, and stops cleanly on SIGINT."""
+    """`cairn serve` answers on 127.0.0.1, reports ready, warns on stderr about a model served
+    without a signature, and stops cleanly on SIGINT."""
     import os
     import signal
 
+    with cairn.run():
+        cairn.log_model(_forest(), "bare")  # no input example: no signature
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
     env["CAIRN_HOME"] = str(project / ".cairn")
@@ -520,6 +528,8 @@ def test_cairn_serve_under_uvicorn(forest: Any, project: Path) -> None:
             "cairn.cli.main",
             "serve",
             "models:/clf@champion",
+            "--model",
+            "bare=models:/bare/1",
             "--port",
             str(port),
         ],
@@ -542,12 +552,16 @@ def test_cairn_serve_under_uvicorn(forest: Any, project: Path) -> None:
             time.sleep(0.1)
         assert ready is not None and ready.status_code == 200, proc.stderr
         x, _ = _frame()
-        r = httpx.post(f"http://127.0.0.1:{port}/predict", json={"inputs": _records(x.head(2))})
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/v1/models/clf/predict", json={"inputs": _records(x.head(2))}
+        )
         assert r.json()["predictions"] == forest.predict(x.head(2)).tolist()
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+    assert "bare (models:/bare/1) has no signature" in err and "input_example=" in err
+    assert "no signature" not in out
     assert len(read_prediction_log("clf")) == 2  # flushed on the graceful stop
 
 

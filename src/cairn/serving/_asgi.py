@@ -178,7 +178,8 @@ async def handle(
         return exc.status, {"error": str(exc), "problems": exc.problems}, {}
     except RowsRefused as exc:  # the client's rows, not the server: never the fallback
         metrics.errors.labels(name, "refused").inc()
-        return 422, {"error": str(exc), "problems": [str(exc)]}, {VERSION_HEADER: exc.served_by}
+        message = without_request_text(str(exc), rows)
+        return 422, {"error": message, "problems": [message]}, {VERSION_HEADER: exc.served_by}
     except Overloaded as exc:
         metrics.errors.labels(name, "shed").inc()
         return 503, {"error": f"overloaded: {exc}; retry shortly"}, {"Retry-After": "1"}
@@ -204,6 +205,22 @@ def check_suite(suite: Any, rows: list[Any]) -> None:
                 for f in result.errors
             ],
         )
+
+
+def without_request_text(message: str, rows: list[Any]) -> str:
+    """The model's message with every text value the request sent replaced by its size: a
+    model may quote the value it choked on, and a 422 must not echo personal data back."""
+    texts = {
+        value
+        for row in rows
+        for value in (
+            row.values() if isinstance(row, dict) else row if isinstance(row, list) else ()
+        )
+        if isinstance(value, str) and len(value) > 1
+    }
+    for text in sorted(texts, key=len, reverse=True):
+        message = message.replace(text, f"<text ({len(text)} characters)>")
+    return message
 
 
 def answer_body(name: str, result: Answer) -> dict[str, Any]:
