@@ -91,7 +91,7 @@ def record_referencing(
     digests: Collection[str],
     since: int,
     record: Callable[[Connection], T],
-    restore: Callable[[set[str]], None],
+    restore: Callable[[set[str]], object],
 ) -> T:
     """Run ``record`` (which references ``digests``) in one transaction, unless gc deleted one
     of them after ``since``: then ``restore(gone)`` stores them again and it retries."""

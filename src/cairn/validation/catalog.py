@@ -24,6 +24,7 @@ from cairn.store.db.schema import (
     validation_results,
     validation_suites,
 )
+from cairn.store.deletions import record_referencing, watermark
 from cairn.validation.suite import Suite
 from cairn.validation.validate import ValidationResult
 
@@ -54,6 +55,7 @@ def save_suite(suite: Suite) -> SuiteVersion:
         )
     store = get_store()
     text = suite.to_yaml().encode()
+    since = watermark(store.db)  # before the object is looked for (gc may run)
     stored = store.artifacts.put_bytes(text)
 
     def record(conn: Connection) -> SuiteVersion:
@@ -84,7 +86,9 @@ def save_suite(suite: Suite) -> SuiteVersion:
         ).one()
         return _version(conn, row)
 
-    return store.db.transact(record)
+    return record_referencing(
+        store.db, [stored.digest], since, record, lambda _gone: store.artifacts.put_bytes(text)
+    )
 
 
 def _is_file(path: Path) -> bool:
@@ -140,7 +144,9 @@ def record_result(
     if suite is None:
         return  # a suite from a file has no stored version to link to
     store = get_store()
-    report = store.artifacts.put_bytes(result.to_json().encode())
+    since = watermark(store.db)  # before the object is looked for (gc may run)
+    body = result.to_json().encode()
+    report = store.artifacts.put_bytes(body)
     run_uid = context.current_run_id()
 
     def record(conn: Connection) -> None:
@@ -171,7 +177,9 @@ def record_result(
             )
         )
 
-    store.db.transact(record)
+    record_referencing(
+        store.db, [report.digest], since, record, lambda _gone: store.artifacts.put_bytes(body)
+    )
 
 
 def results_of(dataset_version: str) -> list[dict[str, object]]:
