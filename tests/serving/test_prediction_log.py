@@ -345,15 +345,19 @@ async def _client(options: ServerOptions | None = None) -> AsyncIterator[httpx.A
             yield c
 
 
-@pytest.fixture
-def clf(quiet_capture: None, store: Store) -> None:
-    """A logistic regression on two float columns, registered as ``clf`` version 1."""
+def _register_clf() -> None:
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
 
     x = pd.DataFrame({"f0": [0.0, 1.0, 2.0, 3.0], "f1": [1.0, 0.0, 1.0, 0.0]})
     with cairn.run():
         cairn.log_model(LogisticRegression().fit(x, [0, 0, 1, 1]), "clf", input_example=x.head(2))
+
+
+@pytest.fixture
+def clf(quiet_capture: None, store: Store) -> None:
+    """A logistic regression on two float columns, registered as ``clf`` version 1."""
+    _register_clf()
 
 
 def test_requests_with_and_without_probabilities_in_one_group_lose_no_row(clf: None) -> None:
@@ -522,3 +526,57 @@ def test_hostile_purge_arguments_are_refused_on_every_store(
         purge_prediction_log(model, **arguments)
     with pytest.raises(InvalidInputError):
         read_prediction_log("a\x00b")
+
+
+def test_a_real_server_under_mixed_traffic_logs_every_row_and_stops_promptly(
+    quiet_capture: None, project: Path
+) -> None:
+    """`cairn serve` under concurrent requests with and without probabilities (and malformed
+    ones) logs every answered row, stays ready, and stops on SIGINT within seconds."""
+    import signal
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    _register_clf()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    env["CAIRN_HOME"] = str(project / ".cairn")
+    command = [sys.executable, "-m", "cairn.cli.main", "serve", "models:/clf/1"]
+    proc = subprocess.Popen(
+        [*command, "--port", str(port)], cwd=project, env=env, stderr=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def send(i: int) -> int:
+        if i % 10 == 9:
+            body: Any = b'{"inputs": [{"f0": "oops"'  # malformed
+            return httpx.post(f"{url}/predict", content=body, timeout=30).status_code
+        row = {"f0": float(i % 7), "f1": 1.0}
+        answer = httpx.post(
+            f"{url}/predict", json={"inputs": [row], "probabilities": i % 2 == 0}, timeout=30
+        )
+        return answer.status_code
+
+    try:
+        _wait(lambda: _ready(url), 60)
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(send, range(200)))
+        ready = httpx.get(f"{url}/readyz", timeout=10)
+    finally:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 20, err
+    assert proc.returncode == 0, err
+    assert ready.status_code == 200, ready.text
+    assert statuses.count(400) == 20
+    assert len(read_prediction_log("clf")) == statuses.count(200) == 180
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False

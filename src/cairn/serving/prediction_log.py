@@ -98,7 +98,7 @@ class PredictionLog:
         store: Store | None = None,
         spool_dir: Path | None = None,
         max_queue: int = 1024,
-        max_queue_rows: int = 262_144,
+        max_queue_rows: int = 100_000,
         rows_per_file: int = 100_000,
         seal_after_s: float = 300.0,
         group_s: float = 0.05,
