@@ -580,3 +580,30 @@ def _ready(url: str) -> bool:
         return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_a_spool_the_store_refuses_is_kept_and_sealed_later(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the artifact store refuses a sealed spool, the failure is counted and reported,
+    the spool stays on disk, and it is sealed once the store takes it again."""
+    from cairn.core.settings import configure
+    from cairn.serving import prediction_log
+
+    monkeypatch.setattr(prediction_log, "SEAL_RETRY_S", 0.05)
+    blocker = project / "artifact-store"
+    blocker.write_text("a file where the store's folder should be")
+    configure(artifacts=str(blocker))
+    log = PredictionLog(rows_per_file=3, group_s=0)
+    log.start()
+    log.append(_batch(3))  # full: sealed at once, and refused
+    _wait(lambda: log.failures >= 1)
+    assert log.health is not None and "could not seal" in log.health
+    spool = project / ".cairn" / "spool" / "predictions"
+    assert len(list(spool.glob("*.arrow"))) == 1  # kept, not lost
+    blocker.unlink()  # the store works again
+    log.append(_batch(3, start=3))  # also sealed at once; the retry takes the first one too
+    _wait(lambda: not list(spool.glob("*.arrow")))
+    _wait(lambda: log.health is None)
+    log.close()
+    assert read_prediction_log("m")["x"].tolist() == [float(i) for i in range(6)]
