@@ -607,3 +607,11 @@ def test_a_spool_the_store_refuses_is_kept_and_sealed_later(
     _wait(lambda: log.health is None)
     log.close()
     assert read_prediction_log("m")["x"].tolist() == [float(i) for i in range(6)]
+
+
+def test_a_suites_failure_is_reported_without_the_values() -> None:
+    """What a failed expectation observed reaches a 422 with sampled values masked."""
+    from cairn.serving._log_privacy import without_values
+
+    observed = {"unseen_share": 0.5, "unseen": ["jane.doe@example.com", 7]}
+    assert without_values(observed) == {"unseen_share": 0.5, "unseen": ["j***.***@*******.***", 7]}
