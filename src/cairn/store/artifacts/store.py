@@ -60,7 +60,8 @@ class ArtifactStore:
 
     def _remote(self) -> tuple[Any, str]:
         if self._fs is None:
-            self._fs, root = filesystem_for(self.url, self._options)
+            with self._mapped(self.url):  # e.g. first used while the interpreter shuts down
+                self._fs, root = filesystem_for(self.url, self._options)
             self._root = root.rstrip("/")
         return self._fs, self._root
 
