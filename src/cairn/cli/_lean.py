@@ -1,8 +1,10 @@
-"""``cairn runs ls`` answered without Typer, rich, SQLAlchemy or pydantic where it can be.
+"""``cairn runs|models|data ls`` answered without Typer, rich, SQLAlchemy or pydantic where it
+can be.
 
 ``main`` tries this before building the Typer app: a plain table listing of the default SQLite
-store (``--limit``, ``--experiment`` and ``--deleted`` allowed) is read by
-``cairn.tracking.find_runs_lean`` and printed by the same ``print_runs`` the full command uses.
+store (for runs, ``--limit``, ``--experiment`` and ``--deleted`` allowed) is read by the
+capability's lean reader (``find_runs_lean``, ``list_models_lean``, ``list_datasets_lean``) and
+printed by the same function the full command uses.
 Any other option, a value it cannot parse, another store or any doubt returns False, and the
 full command answers (with its own errors).
 """
@@ -11,12 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cairn.cli._listing import print_runs
+from cairn.cli._listing import print_datasets, print_models, print_runs
 
 
 def quick_list(args: list[str]) -> bool:
     """Print the listing ``cairn ARGS`` asks for and return True, or return False (nothing
     printed) for the full command to answer."""
+    if args[:2] in (["models", "ls"], ["data", "ls"]):
+        return _catalog(args[0], args[2:])
     if args[:2] != ["runs", "ls"]:
         return False
     options = _runs_ls_options(args[2:])
@@ -59,3 +63,24 @@ def _runs_ls_options(args: list[str]) -> dict[str, Any] | None:
                 return None
             options["experiment"] = inline
     return options
+
+
+def _catalog(group: str, args: list[str]) -> bool:
+    """``cairn models ls`` or ``cairn data ls`` as a table (no option but ``--format table``)."""
+    if args not in ([], ["--format", "table"], ["--format=table"]):
+        return False
+    if group == "models":
+        from cairn.registry import list_models_lean
+
+        models = list_models_lean()
+        if models is None:
+            return False
+        print_models(models)
+        return True
+    from cairn.data import list_datasets_lean
+
+    datasets = list_datasets_lean()
+    if datasets is None:
+        return False
+    print_datasets(datasets)
+    return True

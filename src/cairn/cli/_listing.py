@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from cairn.cli._render import fmt_value
+from cairn.cli._render import fmt_value, human_size
 from cairn.cli._table import Column, write_table
 from cairn.core.ids import describe_time
 
@@ -67,3 +67,70 @@ def print_runs(records: Sequence[Any], filtered: bool) -> None:
     hidden -= sum(1 for k in metric_keys if k.startswith(SYSTEM_PREFIX))
     if hidden:
         sys.stderr.write(f"{hidden} more column(s): see --format csv or 'cairn runs show RUN'\n")
+
+
+def print_models(models: Sequence[Any]) -> None:
+    """The models table (``RegisteredModel``s): latest version, count, aliases, description."""
+    if not models:
+        print("no models yet: log one with cairn.log_model(model, name) inside a run")
+        return
+    columns = [
+        Column("name", keep=True),
+        Column("latest", right=True),
+        Column("versions", right=True),
+        Column("aliases"),
+        Column("description"),
+        Column("updated"),
+    ]
+    rows = [
+        [
+            m.name,
+            str(m.latest_version or "-"),
+            str(m.version_count),
+            ", ".join(f"{a}={n}" for a, n in m.aliases.items()) or "-",
+            _one_line(m.description),
+            describe_time(m.updated_ms),
+        ]
+        for m in models
+    ]
+    write_table(columns, rows)
+
+
+def _one_line(text: str | None) -> str:
+    """A free-text field on one table line (its line breaks would break the columns)."""
+    return " ".join(text.split()) if text else "-"
+
+
+def print_datasets(datasets: Sequence[Any]) -> None:
+    """The datasets table (``Dataset``s): catalog fields, latest version, whether overdue."""
+    if not datasets:
+        print("no datasets yet: add one with cairn data add PATH --name NAME")
+        return
+    columns = [
+        Column("name", keep=True),
+        Column("description"),
+        Column("owner"),
+        Column("frequency"),
+        Column("latest"),
+        Column("updated"),
+        Column("size", right=True),
+        Column("files", right=True),
+        Column("stale"),
+    ]
+    rows = []
+    for d in datasets:
+        latest = d.latest
+        rows.append(
+            [
+                d.name,
+                _one_line(d.description),
+                _one_line(d.owner),
+                _one_line(d.frequency),
+                f"v{latest.number}" if latest else "-",
+                describe_time(latest.created_ms) if latest else "-",
+                human_size(latest.size) if latest else "-",
+                str(latest.file_count) if latest else "-",
+                "overdue" if d.stale else "-",
+            ]
+        )
+    write_table(columns, rows)

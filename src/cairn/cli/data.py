@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn import data
+from cairn.cli._listing import print_datasets
 from cairn.cli._project import require_project
 from cairn.cli._render import console, human_size, write_csv, write_json
 from cairn.core.errors import InvalidInputError
@@ -169,29 +170,7 @@ def list_command(
         rows = [_dataset_dict(d) for d in datasets]
         write_csv(LIST_FIELDS, [[_cell(r[k]) for k in LIST_FIELDS] for r in rows])
         return
-    if not datasets:
-        console.print("no datasets yet: add one with cairn data add PATH --name NAME")
-        return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("name", "description", "owner", "frequency", "latest", "updated"):
-        table.add_column(column, no_wrap=column != "description")
-    table.add_column("size", justify="right", no_wrap=True)
-    table.add_column("files", justify="right")
-    table.add_column("stale", no_wrap=True)
-    for d in datasets:
-        latest = d.latest
-        table.add_row(
-            Text(d.name, style="bold"),
-            Text(d.description or "-"),
-            Text(d.owner or "-"),
-            Text(d.frequency or "-"),
-            Text(f"v{latest.number}" if latest else "-"),
-            describe_time(latest.created_ms) if latest else "-",
-            human_size(latest.size) if latest else "-",
-            str(latest.file_count) if latest else "-",
-            Text("overdue", style="bold red") if d.stale else Text("-", style="dim"),
-        )
-    console.print(table)
+    print_datasets(datasets)
 
 
 def _cell(value: Any) -> Any:

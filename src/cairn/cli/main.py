@@ -2,7 +2,7 @@
 
 Light on purpose: the commands that must answer fastest (``cairn data add`` and ``cairn data
 status`` when nothing changed) are first tried on a path that needs only the standard
-library (``cairn.data.quick_check``), ``cairn runs ls`` is first read on one too
+library (``cairn.data.quick_check``), ``cairn runs|models|data ls`` are first read on one too
 (``cairn.cli._lean``), and ``cairn --version`` needs neither Typer nor rich;
 everything else, and anything that path cannot decide, goes to the Typer app.
 """
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
         if text is not None:
             print(text)
             sys.exit(0)  # as the full command does (Typer always exits)
-    if args[:2] == ["runs", "ls"]:
+    if args[1:2] == ["ls"] and args[:1] in (["runs"], ["models"], ["data"]):
         from cairn.cli._lean import quick_list
 
         if quick_list(args):

@@ -13,6 +13,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from cairn import registry
+from cairn.cli._listing import print_models
 from cairn.cli._project import require_project
 from cairn.cli._render import console, fail, fmt_value, write_csv, write_json
 from cairn.cli.data import Format, parse_tags
@@ -60,22 +61,7 @@ def list_command(
     if output is Format.csv:
         write_csv(LIST_FIELDS, [[_cell(r[k]) for k in LIST_FIELDS] for r in rows])
         return
-    if not models:
-        console.print("no models yet: log one with cairn.log_model(model, name) inside a run")
-        return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("name", "latest", "versions", "aliases", "description", "updated"):
-        table.add_column(column, no_wrap=column != "description")
-    for m in models:
-        table.add_row(
-            Text(m.name, style="bold"),
-            str(m.latest_version or "-"),
-            str(m.version_count),
-            Text(_aliases(m.aliases) or "-"),
-            Text(m.description or "-"),
-            describe_time(m.updated_ms),
-        )
-    console.print(table)
+    print_models(models)
 
 
 @app.command("show")

@@ -20,7 +20,7 @@ from cairn.core.lazy import lazy_attributes
 if TYPE_CHECKING:
     from cairn.data._add import add
     from cairn.data._gc import DataGcResult, drop_deleted_files, gc
-    from cairn.data._lean import quick_check
+    from cairn.data._lean import list_datasets_lean, quick_check
     from cairn.data.catalog import (
         diff_versions,
         edit_dataset,
@@ -72,6 +72,7 @@ _LAZY: dict[str, str] = {
     "gc": "cairn.data._gc",
     "get": "cairn.data.read",
     "list_datasets": "cairn.data.catalog",
+    "list_datasets_lean": "cairn.data._lean",
     "load": "cairn.data.read",
     "path": "cairn.data.read",
     "quick_check": "cairn.data._lean",
@@ -107,6 +108,7 @@ __all__ = [
     "gc",
     "get",
     "list_datasets",
+    "list_datasets_lean",
     "load",
     "path",
     "quick_check",

@@ -13,15 +13,37 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
 from cairn.core.hashing import hash_bytes
-from cairn.core.home import sqlite_locations
+from cairn.core.home import sqlite_file, sqlite_locations
+from cairn.core.ids import now_ms
+from cairn.data._frequency import is_stale
 from cairn.data._manifest import manifest_bytes
 from cairn.data._refs import parse_ref
 from cairn.data._scan import is_url, scan_local
 from cairn.data._stat_cache import StatCache
+from cairn.data.dataset import Dataset, DatasetVersion
 
+_CATALOG = """
+SELECT id, name, description, owner, frequency, source, created_ms, updated_ms
+FROM datasets ORDER BY name
+"""
+_TAGS = "SELECT dataset_id, key, value FROM dataset_tags ORDER BY dataset_id, key"
+_LATEST_LIVE = """
+WITH newest AS (
+    SELECT dataset_id, max(number) AS number, count(*) AS live FROM dataset_versions
+    WHERE deleted_ms IS NULL GROUP BY dataset_id
+)
+SELECT d.name, v.number, m.digest, m.file_count, m.size, v.created_ms, v.user, r.uid,
+       v.location, v.deleted_ms, n.live
+FROM dataset_versions v
+JOIN datasets d ON d.id = v.dataset_id
+JOIN manifests m ON m.id = v.manifest_id
+LEFT JOIN runs r ON r.id = v.run_id
+JOIN newest n ON n.dataset_id = v.dataset_id AND n.number = v.number
+"""
 _LATEST = """
 SELECT v.number, m.digest, v.location
 FROM dataset_versions v
@@ -134,3 +156,86 @@ def _cached_entries(root: Path) -> set[tuple[str, int, str]] | None:
             return None
         entries.add((rel, size, cached[3]))
     return entries or None
+
+
+def list_datasets_lean() -> list[Dataset] | None:
+    """``data.list_datasets()`` read directly from the SQLite store (``cairn data ls``), or
+    None where the full path must answer."""
+    try:
+        database = _database()
+        if database is None or not database.is_file():
+            return None
+        conn = sqlite3.connect(f"file:{database.resolve()}?mode=ro", uri=True, timeout=5)
+    except Exception:
+        return None
+    try:
+        tags: dict[int, dict[str, str]] = {}
+        for ds_id, key, value in conn.execute(_TAGS):
+            tags.setdefault(int(ds_id), {})[key] = value
+        latest = {}
+        for (
+            name,
+            number,
+            digest,
+            files,
+            size,
+            created,
+            user,
+            run,
+            location,
+            gone,
+            live,
+        ) in conn.execute(_LATEST_LIVE):
+            version = DatasetVersion(
+                dataset=name,
+                number=int(number),
+                digest=digest,
+                file_count=int(files),
+                size=int(size),
+                created_ms=int(created),
+                user=user,
+                run_id=run,
+                location=location,
+                deleted=gone is not None,
+            )
+            latest[name] = (version, int(live))
+        now = now_ms()
+        found = []
+        for ds_id, name, description, owner, frequency, source, created, updated in conn.execute(
+            _CATALOG
+        ):
+            newest: DatasetVersion | None = None
+            live = 0
+            if name in latest:
+                newest, live = latest[name]
+            found.append(
+                Dataset(
+                    name=name,
+                    description=description,
+                    owner=owner,
+                    frequency=frequency,
+                    source=source,
+                    created_ms=int(created),
+                    updated_ms=int(updated),
+                    tags=tags.get(int(ds_id), {}),
+                    latest=newest,
+                    version_count=live,
+                    stale=is_stale(frequency, newest.created_ms if newest else None, now),
+                )
+            )
+        return found
+    except Exception:  # an older or newer schema, a locked or damaged file: ask the full path
+        return None
+    finally:
+        conn.close()
+
+
+def _database() -> Path | None:
+    """The SQLite file: from the settings where they are built already (they may hold
+    ``cairn.configure`` arguments), else found as they would find it."""
+    settings = sys.modules.get("cairn.core.settings")
+    if settings is None:
+        locations = sqlite_locations()
+        return None if locations is None else locations[1]
+    current = settings.get_settings()
+    return sqlite_file(current.home_dir, current.store)

@@ -18,6 +18,7 @@ from cairn.core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from cairn.registry._gc import clear_load_cache, drop_deleted_files
+    from cairn.registry._lean import list_models_lean
     from cairn.registry._load import LoadedModel, export_model, load_model
     from cairn.registry._log import log_model
     from cairn.registry.catalog import (
@@ -85,6 +86,7 @@ _LAZY = {
     "restore_version": "cairn.registry.catalog",
     "set_alias": "cairn.registry.catalog",
     "set_model_tags": "cairn.registry.catalog",
+    "list_models_lean": "cairn.registry._lean",
 }
 
 __all__ = [
@@ -117,6 +119,7 @@ __all__ = [
     "hookimpl",
     "infer_signature",
     "list_models",
+    "list_models_lean",
     "list_versions",
     "load_model",
     "log_model",

@@ -19,7 +19,12 @@ from pathlib import Path
 from cairn.core.context import current_run_id
 from cairn.core.home import sqlite_file, sqlite_locations
 from cairn.core.uris import ModelUri
-from cairn.registry.model_version import ModelFile, ModelVersion, version_from_row
+from cairn.registry.model_version import (
+    ModelFile,
+    ModelVersion,
+    RegisteredModel,
+    version_from_row,
+)
 
 _BY_ALIAS = """
 SELECT a.version_id FROM model_aliases a JOIN models m ON m.id = a.model_id
@@ -42,6 +47,16 @@ WHERE v.id = ?
 _TAGS = "SELECT key, value FROM model_version_tags WHERE version_id = ?"
 _ALIASES = "SELECT alias FROM model_aliases WHERE version_id = ? ORDER BY alias"
 _FILES = "SELECT path, size, digest FROM model_version_files WHERE version_id = ? ORDER BY path"
+_MODEL_STATS = """
+SELECT model_id, max(number), count(*) FROM model_versions WHERE deleted_ms IS NULL
+GROUP BY model_id
+"""
+_MODEL_ALIASES = """
+SELECT a.model_id, a.alias, v.number FROM model_aliases a
+JOIN model_versions v ON v.id = a.version_id ORDER BY a.alias
+"""
+_MODEL_TAGS = "SELECT model_id, key, value FROM model_tags"
+_MODELS = "SELECT id, name, description, created_ms, updated_ms FROM models ORDER BY name"
 
 
 def resolve(uri: ModelUri) -> tuple[Path, ModelVersion, list[ModelFile]] | None:
@@ -98,3 +113,43 @@ def _version_id(conn: sqlite3.Connection, uri: ModelUri) -> int | None:
     else:
         row = conn.execute(_LATEST, (uri.name,)).fetchone()
     return None if row is None else int(row[0])
+
+
+def list_models_lean() -> list[RegisteredModel] | None:
+    """``registry.list_models()`` read directly from the SQLite store (``cairn models ls``), or
+    None where the full path must answer."""
+    try:
+        locations = _locations()
+        if locations is None or not locations[1].is_file():
+            return None
+        conn = sqlite3.connect(f"file:{locations[1].resolve()}?mode=ro", uri=True, timeout=5)
+    except Exception:
+        return None
+    try:
+        stats = {int(m): (latest, count) for m, latest, count in conn.execute(_MODEL_STATS)}
+        aliases: dict[int, dict[str, int]] = {}
+        for mid, alias, number in conn.execute(_MODEL_ALIASES):
+            aliases.setdefault(int(mid), {})[alias] = int(number)
+        tags: dict[int, dict[str, str]] = {}
+        for mid, key, value in conn.execute(_MODEL_TAGS):
+            tags.setdefault(int(mid), {})[key] = value
+        out = []
+        for mid, name, description, created, updated in conn.execute(_MODELS):
+            latest, count = stats.get(int(mid), (None, 0))
+            out.append(
+                RegisteredModel(
+                    name=name,
+                    description=description,
+                    created_ms=int(created),
+                    updated_ms=int(updated),
+                    latest_version=None if latest is None else int(latest),
+                    version_count=int(count),
+                    aliases=aliases.get(int(mid), {}),
+                    tags=tags.get(int(mid), {}),
+                )
+            )
+        return out
+    except Exception:  # an older or newer schema, a locked or damaged file: ask the full path
+        return None
+    finally:
+        conn.close()
