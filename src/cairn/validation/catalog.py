@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from cairn.core import context
-from cairn.core.checks import check_name
+from cairn.core.checks import check_name, check_optional_text, check_text, show
 from cairn.core.errors import InvalidInputError, NotFoundError
 from cairn.core.ids import now_ms
 from cairn.core.user import current_user
@@ -49,6 +49,11 @@ class SuiteVersion:
 
 def save_suite(suite: Suite) -> SuiteVersion:
     """Store ``suite`` as the next version of its name (unchanged text makes no new version)."""
+    if not isinstance(suite, Suite):
+        raise InvalidInputError(
+            f"save_suite takes a Suite (from cairn.validation.profile or Suite.from_yaml), got "
+            f"{type(suite).__name__} {show(suite)}"
+        )
     if not _NAME.fullmatch(suite.name):
         raise InvalidInputError(
             f"{suite.name!r} cannot name a suite: use letters, digits, '.', '_' or '-'"
@@ -141,6 +146,18 @@ def record_result(
     dataset_version: str | None = None,
 ) -> None:
     """Keep a check's result, linked to the dataset version (``name@vN``) and the active run."""
+    if not isinstance(result, ValidationResult):
+        raise InvalidInputError(
+            f"record_result takes the ValidationResult of cairn.validate, got "
+            f"{type(result).__name__} {show(result)}"
+        )
+    if suite is not None and not isinstance(suite, SuiteVersion):
+        raise InvalidInputError(
+            f"suite is the SuiteVersion of load_suite or save_suite (or None), got "
+            f"{type(suite).__name__} {show(suite)}"
+        )
+    check_text(target, "target")
+    check_optional_text(dataset_version, "dataset_version")
     if suite is None:
         return  # a suite from a file has no stored version to link to
     store = get_store()
@@ -215,6 +232,7 @@ def results_of(dataset_version: str) -> list[dict[str, object]]:
 
 
 def _dataset_version_id(conn: Connection, ref: str) -> int:
+    check_name(ref, "dataset version", max_length=None)
     name, _, version = ref.removeprefix("data:").partition("@")
     query = (
         select(dataset_versions.c.id)
@@ -222,10 +240,15 @@ def _dataset_version_id(conn: Connection, ref: str) -> int:
         .where(datasets.c.name == name, dataset_versions.c.deleted_ms.is_(None))
     )
     if version and version != "latest":
-        query = query.where(dataset_versions.c.number == int(version.removeprefix("v")))
+        number = version.removeprefix("v")
+        if not number.isascii() or not number.isdigit() or len(number) > 18:
+            raise InvalidInputError(
+                f"{show(ref)}: the version after '@' is v1, v2, ... or latest (e.g. {name}@v2)"
+            )
+        query = query.where(dataset_versions.c.number == int(number))
     found = conn.execute(query.order_by(dataset_versions.c.number.desc()).limit(1)).scalar()
     if found is None:
-        raise NotFoundError(f"no dataset version {ref!r}; see cairn data ls")
+        raise NotFoundError(f"no dataset version {show(ref)}; see cairn data ls")
     return int(found)
 
 

@@ -12,6 +12,7 @@ import math
 import re
 from typing import Any
 
+from cairn.core.checks import check_int, check_name, check_number, check_optional_text
 from cairn.core.errors import InvalidInputError
 from cairn.validation.expectations import (
     Between,
@@ -59,6 +60,11 @@ def profile(
     import numpy as np
     import pyarrow as pa
 
+    check_name(name, "suite name", max_length=128)  # validation_suites.name
+    check_optional_text(source, "source")
+    holdout = check_number(holdout, "holdout", finite=True)
+    tolerance = check_number(tolerance, "tolerance", finite=True)
+    check_int(seed, "seed", minimum=0)
     if not 0 <= holdout < 1:
         raise InvalidInputError(f"holdout is a share of rows in [0, 1), not {holdout!r}")
     table = to_arrow(data)

@@ -6,6 +6,8 @@ import html
 import json
 from typing import Any
 
+from cairn.core.checks import check_optional_text
+from cairn.core.errors import InvalidInputError
 from cairn.validation.validate import ValidationResult
 
 _STYLE = """
@@ -19,6 +21,11 @@ th{background:#f5f5f7}code{font-size:12px;white-space:pre-wrap}
 
 def to_html(result: ValidationResult, title: str | None = None) -> str:
     """The result as one HTML page: a summary line and a table of what failed."""
+    if not isinstance(result, ValidationResult):
+        raise InvalidInputError(
+            f"to_html takes the ValidationResult of cairn.validate, got {type(result).__name__}"
+        )
+    check_optional_text(title, "title")
     state = "passed" if result.passed else "failed"
     heading = html.escape(title or f"Validation of {result.suite}")
     rows = []

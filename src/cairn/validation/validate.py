@@ -98,6 +98,7 @@ def validate(
 ) -> ValidationResult:
     """Check ``data`` (a pandas or polars DataFrame, an Arrow table, or the path of a Parquet or
     CSV file, read in chunks) against ``suite`` (a ``Suite``, or the name or YAML file of one)."""
+    check_int(chunk_rows, "chunk_rows", minimum=1)
     if not isinstance(suite, Suite):
         if not isinstance(suite, (str, Path)):
             raise InvalidInputError(
@@ -107,7 +108,6 @@ def validate(
         from cairn.validation.catalog import load_suite  # it imports this module
 
         suite, _ = load_suite(suite)
-    check_int(chunk_rows, "chunk_rows", minimum=1)
     started = time.perf_counter()
     states = [e.start() for e in suite.expectations]
     rows = 0
