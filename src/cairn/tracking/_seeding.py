@@ -16,25 +16,35 @@ library's own import), so seeding never pays for importing PyTorch or TensorFlow
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
-import logging
+import _thread  # threading's lock without threading's imports (collections, functools)
 import os
 import random
 import sys
-import threading
-from collections.abc import Callable, Sequence
-from types import ModuleType
-from typing import Any
+
+# Every Python process of a launched command imports this module before its first line: only
+# what seeding needs is imported (threading, typing, importlib.util, logging: 10-20 ms more).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import importlib.machinery
+    from collections.abc import Callable, Sequence
+    from importlib.abc import Loader as _LoaderBase
+    from types import ModuleType
+    from typing import Any
+else:
+    _LoaderBase = object
 
 MAX_SEED = 2**32 - 1  # NumPy's legacy RNG takes seeds below 2**32
 ON_IMPORT = " (on import)"
 
-# cairn's logger by name: core.logging would import the cairn package.
-logger = logging.getLogger("cairn")
 
-lock = threading.RLock()
+def _warn(message: str, *args: object) -> None:
+    import logging
+
+    # cairn's logger by name: core.logging would import the cairn package.
+    logging.getLogger("cairn").warning(message, *args)
+
+
+lock = _thread.RLock()
 state: dict[str, Any] = {"seed": None, "seeded": [], "pending": [], "jax_key": None}
 #: Called with the seed after every seeding (seed.py records it on the active run).
 on_seeded: list[Callable[[int], None]] = []
@@ -56,13 +66,22 @@ def apply(value: int) -> None:
     for name, seeder in SEEDERS.items():
         if name in sys.modules:
             seeded += seeder(value)
-        elif importlib.util.find_spec(name) is not None:
+        elif _findable(name):
             pending.append(name)
     with lock:
         state.update(seeded=seeded, pending=pending)
         if pending:
             _install_finder()
     _notify(value)
+
+
+def _findable(name: str) -> bool:
+    """Whether top-level module ``name`` is installed (``importlib.util.find_spec``, lighter)."""
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is not None and find_spec(name, None) is not None:
+            return True
+    return False
 
 
 def _seed_numpy(value: int) -> list[str]:
@@ -98,7 +117,7 @@ def _seed_torch(value: int) -> list[str]:
         # A fact about this process, read rather than set: cuBLAS fixes its workspace when
         # CUDA starts, so only the process's creator can choose it (cairn run does).
         if "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
-            logger.warning(
+            _warn(
                 "cuBLAS results on the GPU may vary between runs: start Python with "
                 "CUBLAS_WORKSPACE_CONFIG=:4096:8 (cairn run sets it for its command)"
             )
@@ -121,7 +140,7 @@ SEEDERS: dict[str, Callable[[int], list[str]]] = {
 }
 
 
-class _SeedOnImport(importlib.abc.MetaPathFinder):
+class _SeedOnImport:
     """Finds nothing itself: wraps the loader of a library waiting to be seeded."""
 
     def find_spec(
@@ -141,7 +160,7 @@ class _SeedOnImport(importlib.abc.MetaPathFinder):
         return None
 
 
-class _SeedingLoader(importlib.abc.Loader):
+class _SeedingLoader(_LoaderBase):
     """Runs the real loader, then seeds the library it loaded."""
 
     def __init__(self, inner: Any, name: str) -> None:
@@ -182,7 +201,7 @@ def _seed_on_import(name: str) -> None:
     try:
         flags = SEEDERS[name](value)
     except Exception as exc:  # the import itself succeeded: never break it
-        logger.warning("could not seed %s after its import: %s", name, exc)
+        _warn("could not seed %s after its import: %s", name, exc)
         return
     with lock:
         state["seeded"] = [*state["seeded"], *flags]

@@ -13,7 +13,6 @@ itself off ``sys.path`` and imports the ``sitecustomize`` that would have run wi
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 
@@ -30,16 +29,20 @@ def _seed() -> None:
         return
     seeding = sys.modules.get(_SEEDING)
     if seeding is None:
+        # By hand rather than with importlib.util, which costs more than the seeding itself.
+        from importlib.machinery import ModuleSpec, SourceFileLoader
+
         path = os.path.join(os.path.dirname(_HERE), "_seeding.py")
-        spec = importlib.util.spec_from_file_location(_SEEDING, path)
-        if spec is None or spec.loader is None:
-            sys.stderr.write(f"cairn: cannot load {path}; this program is not seeded\n")
-            return
-        seeding = importlib.util.module_from_spec(spec)
+        loader = SourceFileLoader(_SEEDING, path)
+        seeding = type(sys)(_SEEDING)
+        seeding.__spec__ = ModuleSpec(_SEEDING, loader, origin=path)
+        seeding.__spec__.has_location = True
+        seeding.__loader__ = loader
+        seeding.__file__ = path
         # Under its own name: a later `import cairn` finds this module and its state.
         sys.modules[_SEEDING] = seeding
         try:
-            spec.loader.exec_module(seeding)
+            loader.exec_module(seeding)
         except BaseException:
             del sys.modules[_SEEDING]
             raise
@@ -51,7 +54,7 @@ def _compose() -> None:
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
     this = sys.modules.pop("sitecustomize", None)
     try:
-        importlib.import_module("sitecustomize")  # the next one on sys.path, for its effects
+        __import__("sitecustomize")  # the next one on sys.path, run for its effects
     except ImportError as exc:
         if exc.name != "sitecustomize":
             raise  # the other sitecustomize is broken: site reports it, as without cairn
