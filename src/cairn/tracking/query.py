@@ -16,7 +16,7 @@ from cairn.core.checks import (
     check_texts,
     show,
 )
-from cairn.core.errors import ArtifactError, ArtifactNotFoundError, InvalidInputError
+from cairn.core.errors import ArtifactError, ArtifactNotFoundError
 from cairn.store import get_store
 from cairn.tracking import _queries
 from cairn.tracking.record import RunRecord
@@ -50,12 +50,10 @@ def find_runs(
     if experiment is not None:
         check_texts(experiment, "experiment name")
     if limit is not None:
-        limit = check_int(limit, "limit")
+        limit = check_int(limit, "limit (a number of runs)", minimum=1)
     where = compile_filter(filter)
     ordering = compile_order_by(order_by)
     names = [experiment] if isinstance(experiment, str) else experiment
-    if limit is not None and limit < 1:
-        raise InvalidInputError(f"limit must be a positive number of runs, got {limit}")
     with paused_gc(), get_store().db.read() as conn:
         if names is not None:
             for name in names:  # a clear error for a misspelt experiment
