@@ -15,11 +15,12 @@ metadata store (decision 0012):
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Collection, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select, text, update
 
 from cairn.core.errors import StoreError
 from cairn.core.ids import now_ms
@@ -57,21 +58,33 @@ def lock(conn: Connection, *, collecting: bool) -> None:
 def watermark(db: Database) -> int:
     """The deletions a writer starting now needs no warning of: take it before looking for or
     writing the objects it will reference, and hand it to ``record_referencing``."""
-    t = object_deletions
     horizon = now_ms() - int(ABANDONED_S * 1000)
     with db.read() as conn:
-        pending = conn.execute(
-            select(func.min(t.c.id)).where(t.c.done_ms.is_(None), t.c.marked_ms > horizon)
-        ).scalar()
-        if pending is not None:
-            return int(pending) - 1  # an object marked then may still be deleted after this
-        return int(conn.execute(select(func.max(t.c.id))).scalar() or 0)
+        return int(conn.execute(_watermark_query(), {"horizon": horizon}).scalar() or 0)
+
+
+@functools.cache
+def _watermark_query() -> Select[Any]:
+    # One query, built once: the mark before the first pending one (its object may still be
+    # deleted after this), else the last mark, else 0.
+    t = object_deletions
+    pending = (
+        select(func.min(t.c.id) - 1)
+        .where(t.c.done_ms.is_(None), t.c.marked_ms > bindparam("horizon"))
+        .scalar_subquery()
+    )
+    return select(func.coalesce(pending, _latest_query().scalar_subquery(), 0))
+
+
+@functools.cache
+def _latest_query() -> Select[Any]:
+    return select(func.max(object_deletions.c.id))
 
 
 def deleted_since(conn: Connection, digests: Collection[str], since: int) -> set[str]:
     """Which of ``digests`` gc deleted (or may still delete) after the watermark ``since``."""
     t = object_deletions
-    latest = conn.execute(select(func.max(t.c.id))).scalar()
+    latest = conn.execute(_latest_query()).scalar()
     if latest is None or int(latest) <= since:
         return set()  # no gc since: the common case costs one indexed lookup
     wanted = sorted(set(digests))
