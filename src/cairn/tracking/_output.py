@@ -143,6 +143,7 @@ class CommandOutput:
         self._threads: list[threading.Thread] = []
         self._pipes: list[IO[bytes]] = []
         self.spool_error: OSError | None = None
+        self.relay_errors: list[Exception] = []
 
     def start(self, stdout: IO[bytes], stderr: IO[bytes]) -> None:
         """Start relaying the command's two pipes (its stdout to ours, its stderr to ours)."""
@@ -157,25 +158,30 @@ class CommandOutput:
         while True:
             try:
                 chunk = os.read(fd, CHUNK)
-            except OSError:
+            except OSError as exc:  # not expected from a pipe: said, and the relay ends
+                self.relay_errors.append(exc)
                 return
             if not chunk:
                 return
-            if sink is not None:
-                try:
-                    sink.write(chunk)
-                    sink.flush()
-                except (OSError, ValueError):
-                    # Our reader went away (`cairn run ... | head -1`): the command must see
-                    # that too, as it would without cairn, so this end of its pipe closes and
-                    # its next write fails (SIGPIPE, EPIPE).
-                    with self._lock:
-                        self._write_spool(chunk)
-                    with contextlib.suppress(OSError):
-                        pipe.close()
-                    return
             with self._lock:
                 self._write_spool(chunk)
+            if sink is None:
+                continue
+            try:
+                sink.write(chunk)
+                sink.flush()
+            except BrokenPipeError:
+                # Our reader went away (`cairn run ... | head -1`): the command must see that
+                # too, as it would without cairn, so this end of its pipe closes and its next
+                # write fails (SIGPIPE, EPIPE).
+                with contextlib.suppress(OSError):
+                    pipe.close()
+                return
+            except (OSError, ValueError) as exc:
+                # Our stream failed otherwise (closed, a non-blocking terminal): the command
+                # runs on and its output is still stored; the failure is said at the end.
+                self.relay_errors.append(exc)
+                sink = None
 
     def _write_spool(self, chunk: bytes) -> None:
         if self._spool is None:
@@ -214,6 +220,13 @@ class CommandOutput:
             logger.warning(
                 "the command's background processes still hold its output open; "
                 "what they print from now on is not in its output.log"
+            )
+        if self.relay_errors:
+            logger.warning(
+                "could not relay some of the command's output to this terminal or pipe "
+                "(%d failures; what was read is in its output.log): %s",
+                len(self.relay_errors),
+                self.relay_errors[0],
             )
         if self.spool_error is not None:
             logger.warning("the command's output.log is incomplete: %s", self.spool_error)

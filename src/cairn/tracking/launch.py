@@ -150,7 +150,10 @@ def _child_env(
 ) -> dict[str, str]:
     effective = _merge(settings.params, params)
     env = dict(os.environ)  # the child's own environment, built explicitly
-    python_path = env.get("PYTHONPATH", "")
+    # Ours first, once (a `cairn run` inside a `cairn run` finds it there already).
+    python_path = [str(STARTUP_DIR)] + [
+        p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(STARTUP_DIR)
+    ]
     env.update(
         {
             "PYTHONHASHSEED": str(seed),
@@ -162,7 +165,7 @@ def _child_env(
             "CAIRN_ARTIFACTS_OPTIONS": json.dumps(settings.artifacts_options),
             "CAIRN_ROOT": str(settings.root),
             # First, so that its sitecustomize seeds the program before anything else runs.
-            "PYTHONPATH": os.pathsep.join(p for p in (str(STARTUP_DIR), python_path) if p),
+            "PYTHONPATH": os.pathsep.join(python_path),
         }
     )
     # cuBLAS is only deterministic with a fixed workspace, chosen before CUDA starts.
