@@ -8,9 +8,12 @@ result per row back to its request.
 If the batch fails, it is bisected: one half is scored; a half that succeeds is answered at
 once, and a half known to fail is split again, so one bad request among N costs about
 log2(N) + 1 extra calls on ever smaller batches, and the requests batched with it are answered
-normally. A request that fails alone is judged by whether the model works right now: if the
-model answered other rows during this search, or answers a known-good input (the logged input
-example, else rows it answered before) when asked, the rows are at fault and the request is
+normally. When one request holds a clearly odd value (``_suspect``), the others are scored
+without it first, and it alone: 2 calls.
+
+A request that fails alone is judged by whether the model works right now: if the
+model answered other rows during this search, or answers a known-good input (rows it answered
+before, else its logged input example) when asked, the rows are at fault and the request is
 refused (``RowsRefused``: 422, never the fallback); otherwise the model is at fault, and the
 fallback answers it (flagged, counted), or it fails with ``ModelUnavailable`` (503). A missed
 ``timeout_ms`` is the model's fault too.
@@ -29,6 +32,7 @@ from typing import Any, Literal
 from cairn.core.logging import logger
 from cairn.core.threads import leave_signals_to_main_thread
 from cairn.registry import LoadedModel, Signature
+from cairn.serving._suspect import suspect
 from cairn.serving.metrics import ServerMetrics
 from cairn.serving.prediction_log import LoggedBatch, PredictionLog
 from cairn.serving.requests import FLOAT32_MAX
@@ -50,7 +54,8 @@ class Served:
 
     model: LoadedModel
     label: str  # churn/3, or the URI of an unregistered model
-    # A few rows the model answered lately: the health probe's input when it logged no example.
+    # A few rows of the first request the model answered: the input of the health probe (the
+    # logged example until then), which tells a model that is failing from rows it refuses.
     known_good: list[Any] | None = None
     answered_last: bool = False  # the last batch ended with the model working
     # Why the model refuses numbers beyond float32's range, once a refusal showed it does
@@ -296,6 +301,16 @@ class Batcher:
                 error = alone
             await self._judge(served, batch[0], error, search)
             return
+        odd = suspect([p.rows for p in batch]) if scored else None
+        if odd is not None:  # one request stands out: the others without it, then it alone
+            rest = batch[:odd] + batch[odd + 1 :]
+            rest_error = await self._attempt(served, rest)
+            if rest_error == "answered":
+                search.model_works = True
+            elif isinstance(rest_error, Exception):
+                await self._isolate(served, rest, rest_error, search, scored=True)
+            await self._isolate(served, [batch[odd]], error, search, scored=False)
+            return
         middle = len(batch) // 2
         left, right = batch[:middle], batch[middle:]
         left_error = await self._attempt(served, left)
@@ -363,9 +378,9 @@ class Batcher:
         await self._answer_with_fallback(batch, "error", f"{type(error).__name__}: {error}")
 
     async def _answers_known_good(self, served: Served) -> bool | None:
-        """Whether the model answers, right now, an input it answered before (its logged
-        example, else rows of a request it answered); None when there is no such input."""
-        probe = served.model.input_example or served.known_good
+        """Whether the model answers, right now, an input it answered before (rows of a request
+        it answered here, else its logged example); None when there is no such input."""
+        probe = served.known_good or served.model.input_example
         if not probe:
             return None
         try:
