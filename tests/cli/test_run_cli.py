@@ -295,3 +295,22 @@ def test_an_interrupted_launch_ends_the_command_and_keeps_its_output(
     assert record.status == "killed"
     log = cairn.download_artifacts(found.id, "cairn/output.log", project / "out")
     assert log.read_text().splitlines()[0] == str(child_pid)
+
+
+def test_a_reader_that_stops_ends_the_command_as_without_cairn(project: Path) -> None:
+    """`cairn run ... | head -1`: the command's next write fails (EPIPE) and the run records it."""
+    loop = "import sys\nwhile True: print('y' * 50)"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "cairn", "run", "--", sys.executable, "-c", loop],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert launcher.stdout is not None
+    assert launcher.stdout.readline() == b"y" * 50 + b"\n"
+    launcher.stdout.close()  # what `head -1` does after its line
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 1, err  # Python's own exit on a broken pipe
+    assert b"BrokenPipeError" in err  # the program's own report, relayed to our stderr
+    (found,) = cairn.tracking.find_runs()
+    assert cairn.get_run(found.id).status == "failed"
