@@ -12,7 +12,7 @@ import sys
 import pytest
 import typer.main
 
-from cairn.cli._app import COMMANDS, GROUPS
+from cairn.cli._commands import COMMANDS, GROUPS
 from cairn.cli.main import main
 
 SUBCOMMAND_MODULES = sorted({module for module, _, _ in [*GROUPS.values(), *COMMANDS.values()]})
@@ -45,9 +45,9 @@ def _modules_after(*args: str) -> list[str]:
 
 @pytest.mark.parametrize("args", [["--help"], ["-h"], ["--version"], []])
 def test_the_root_help_and_version_import_no_subcommand(args: list[str]) -> None:
-    """`cairn --help`, `-h`, `--version` and a bare `cairn` load no subcommand, store or model."""
+    """`cairn --help`, `-h`, `--version` and a bare `cairn` load no subcommand, Typer or store."""
     loaded = set(_modules_after(*args))
-    heavy = {"sqlalchemy", "pydantic", "pandas", "pyarrow", "numpy", "cairn.store"}
+    heavy = {"sqlalchemy", "pydantic", "pandas", "pyarrow", "numpy", "cairn.store", "typer", "rich"}
     assert loaded.isdisjoint(SUBCOMMAND_MODULES) and loaded.isdisjoint(heavy)
 
 

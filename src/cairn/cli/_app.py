@@ -1,10 +1,11 @@
 """The ``cairn`` command line as a Typer app.
 
 A command line names one subcommand: only that subcommand's module is imported (``cairn data
-add`` never loads the server, the registry or the validation engine). ``cairn --help`` imports
-none of them: the root group lists every subcommand from the one-line summaries below (a test
-keeps them equal to each module's own help), so the top-level help costs Typer and nothing else,
-and a subcommand whose module fails to import cannot take the whole help down with it.
+add`` never loads the server, the registry or the validation engine). The root group lists
+every subcommand from the one-line summaries of ``_commands`` (a test keeps them equal to each
+module's own help), so a subcommand whose module fails to import cannot take the whole help
+down with it; ``cairn --help`` itself is printed by ``main`` from the same table, without
+Typer.
 """
 
 from __future__ import annotations
@@ -16,65 +17,11 @@ import typer
 from typer import _click
 from typer.core import TyperCommand, TyperGroup, TyperOption, _TyperParameter
 
+from cairn.cli._commands import COMMANDS, GROUPS, HELP
 from cairn.cli._render import fail
 from cairn.cli._version import version_text
 from cairn.core.errors import CairnError
 
-HELP = "Self-hosted MLOps in one pip install: track experiments, then grow."
-# name -> (module, attribute, summary): command groups (Typer apps), then single commands, in
-# help order. The summary is the first paragraph of the subcommand's own help.
-GROUPS = {
-    "runs": ("cairn.cli.runs", "app", "List, show, compare, diff and delete runs."),
-    "data": (
-        "cairn.cli.data",
-        "app",
-        "Version datasets and keep their catalog: owners, frequencies, lineage.",
-    ),
-    "models": (
-        "cairn.cli.models",
-        "app",
-        "Register model versions, move aliases, trace lineage, promote by rule.",
-    ),
-    "validate": (
-        "cairn.cli.validate",
-        "app",
-        "Profile data into expectations and validate every batch against them.",
-    ),
-    "serve": (
-        "cairn.cli.serve",
-        "app",
-        "Serve models with adaptive batching, a fallback, metrics and a prediction log.",
-    ),
-}
-COMMANDS = {
-    "run": (
-        "cairn.cli.run",
-        "run_command",
-        "Run COMMAND as a tracked run: seeded, with params overridden, its logging attached.",
-    ),
-    "gc": (
-        "cairn.cli.gc",
-        "gc_command",
-        "Remove deleted runs and deleted data and model versions' files, then every "
-        "unreferenced object.",
-    ),
-    "quickstart": (
-        "cairn.cli.quickstart",
-        "quickstart_command",
-        "Create a small tracked scikit-learn project, train it, and show the runs.",
-    ),
-    "predict": (
-        "cairn.cli.predict",
-        "predict_command",
-        "Score a table larger than memory with a model: its columns plus a prediction column.",
-    ),
-    "build": (
-        "cairn.cli.build",
-        "build_command",
-        "Write a Docker build context (Dockerfile, pinned requirements, the model) that serves "
-        "a model version.",
-    ),
-}
 # -h everywhere: click passes the root context's help option names down to every subcommand.
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 

@@ -3,7 +3,7 @@
 Light on purpose: the commands that must answer fastest (``cairn data add`` and ``cairn data
 status`` when nothing changed) are first tried on a path that needs only the standard
 library (``cairn.data.quick_check``), ``cairn runs|models|data ls`` are first read on one too
-(``cairn.cli._lean``), and ``cairn --version`` needs neither Typer nor rich;
+(``cairn.cli._lean``), and ``cairn --version`` and the root help need neither Typer nor rich;
 everything else, and anything that path cannot decide, goes to the Typer app.
 """
 
@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> None:
 
         print(version_text())
         sys.exit(0)
+    if args in ([], ["--help"], ["-h"]):
+        from cairn.cli._commands import root_help
+
+        print(root_help())
+        sys.exit(0 if args else 2)  # a bare `cairn` is a usage error that shows the help
     if args[:1] == ["data"] and args[1:2] in (["add"], ["status"]):
         from cairn.data import quick_check
 
