@@ -227,3 +227,23 @@ def test_adding_the_project_folder_leaves_the_store_out(
     code, _, err = cli(capsys, "data", "add", ".cairn", "--name", "store")
     assert code == 1 and "cairn's own store" in err and "Traceback" not in err
     assert [d.name for d in list_datasets()] == ["customers", "everything"]
+
+
+def test_add_with_a_suite_shows_its_warnings(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    """data add --suite prints the suite's verdict and warnings on stderr, even when it passes."""
+    suite = project / "suite.yaml"
+    suite.write_text(
+        "name: orders\nextra_columns: warn\nexpectations:\n- kind: column_exists\n  column: id\n"
+    )
+    folder = project / "orders"
+    folder.mkdir()
+    pd.DataFrame({"id": [1, 2, 3], "surprise": [0.5, 0.5, 0.5]}).to_parquet(
+        folder / "orders.parquet", index=False
+    )
+    code, out, err = cli(capsys, "data", "add", "orders", "--name", "orders", "--suite", str(suite))
+    assert code == 0 and "added orders@v1" in out
+    assert "suite" in err and "warning" in err and "surprise" in err
+    result = cairn.data.add(folder, "orders", suite=str(suite))
+    assert result.suite_report is not None and "surprise" in result.suite_report

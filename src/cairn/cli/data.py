@@ -13,9 +13,10 @@ from rich.table import Table
 from rich.text import Text
 
 from cairn import data
+from cairn.cli._interrupt import interrupted
 from cairn.cli._listing import print_datasets
 from cairn.cli._project import require_project
-from cairn.cli._render import console, human_size, write_csv, write_json
+from cairn.cli._render import console, err_console, human_size, write_csv, write_json
 from cairn.core.errors import InvalidInputError
 from cairn.core.ids import describe_time
 from cairn.data import Dataset, DatasetDetail, DatasetVersion, VersionDiff
@@ -79,17 +80,28 @@ def add_command(
 ) -> None:
     """Add a file or folder as the next version of a dataset (unchanged content: no version)."""
     tags = parse_tags(tag)
-    result = data.add(
-        path,
-        name,
-        description=description,
-        owner=owner,
-        frequency=frequency,
-        source=source,
-        tags=tags,
-        suite=suite,
-        force=force,
-    )
+    try:
+        result = data.add(
+            path,
+            name,
+            description=description,
+            owner=owner,
+            frequency=frequency,
+            source=source,
+            tags=tags,
+            suite=suite,
+            force=force,
+        )
+    except KeyboardInterrupt:
+        # A version is recorded in one transaction after every object is stored, so an
+        # interrupted add made none; objects it stored are unreferenced and gc frees them.
+        interrupted(f"no version of {name} was added")
+    if result.suite_report:
+        # The suite's warnings (and, with --force, its errors) matter even when it passed.
+        err_console.print(
+            Text(f"suite {suite}: {result.suite_report}".replace("\n", "\n  ")),
+            soft_wrap=True,
+        )
     v = result.version
     if not result.created:
         console.print(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from cairn.cli._interrupt import interrupted
 from cairn.cli._render import console
 from cairn.serving.batch import score
 
@@ -45,7 +46,12 @@ def predict_command(
     The scoring is a run: it records the model version and the input dataset version it read
     and the dataset version it wrote. A failure leaves nothing at the output.
     """
-    result = score(model_uri, source, output, chunk_rows=chunk_rows, proba=proba)
+    try:
+        result = score(model_uri, source, output, chunk_rows=chunk_rows, proba=proba)
+    except KeyboardInterrupt:
+        # score writes to a temporary name and renames it whole (or commits the dataset
+        # version last), so an interruption leaves nothing at the output.
+        interrupted(f"nothing was written to {output}; the scoring run ended killed")
     chunks = f"{result.chunks} chunk" + ("" if result.chunks == 1 else "s")
     console.print(
         f"scored {result.rows:,} rows in {chunks} with {result.model_uri} in "

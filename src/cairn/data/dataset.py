@@ -71,6 +71,8 @@ class AddResult:
     hashed: int  # files read and hashed (the others came from the stat cache)
     stored: int  # objects new to the store
     stored_bytes: int
+    # With a suite: its verdict, then one line per failed expectation (warnings included).
+    suite_report: str | None = None
 
 
 @dataclass(frozen=True)

@@ -24,4 +24,4 @@ def cairn_check_before_add(path: str, suite: str) -> tuple[bool, str, Callable[[
     def record(version_ref: str) -> None:
         record_result(result, version, target=path, dataset_version=version_ref)
 
-    return result.passed, "; ".join(lines), record
+    return result.passed, "\n".join(lines), record
