@@ -11,9 +11,9 @@ import pytest
 
 import cairn
 from cairn.cli.main import main
+from cairn.core.destination import place
 from cairn.core.errors import InvalidInputError, NotFoundError
 from cairn.core.hashing import hash_bytes
-from cairn.data._destination import place
 from cairn.store import Store, get_store
 from tests.data.folders import make_folder
 

@@ -7,15 +7,14 @@ model trained from ``cairn.data.load("customers")`` knows which bytes it saw.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 from cairn.core.checks import check_path, show
+from cairn.core.destination import write_tree
 from cairn.core.errors import InvalidInputError
 from cairn.data import _queries
-from cairn.data._destination import check_destination, place
-from cairn.data._read_cache import cached_folder, materialize_entries, remove_tree
+from cairn.data._read_cache import cached_folder, materialize_entries
 from cairn.data._refs import parse_ref
 from cairn.data._tables import table_format
 from cairn.data.dataset import DatasetVersion, FileEntry
@@ -67,27 +66,18 @@ def get(ref: str, dest: str | Path, *, force: bool = False) -> Path:
     store = get_store()
     version_id, found, entries = _resolve(store, ref)
     target = Path(dest).expanduser()
-    if target.exists() and not target.is_dir():
-        raise InvalidInputError(f"{target} exists and is not a folder; choose a folder")
     paths = [e.path for e in entries]
-    check_destination(target, paths, force=force, what=found.ref)
-    # Everything is copied and verified in a staging folder inside ``dest`` first, then moved
-    # into place by renames: a failed get (a damaged object, a full disk) leaves no file of
-    # the version half-written, and no mix of versions.
-    target.mkdir(parents=True, exist_ok=True)
-    staging = target / f".cairn-get-{uuid.uuid4().hex[:8]}"
-    try:
+
+    def fill(staging: Path) -> None:
         materialize_entries(store, entries, staging, link=False, what=found.ref)
         for rel in paths:
             os.chmod(staging / rel, 0o644)  # the caller's copy: writable, like any file
-        place(staging, target, paths)  # never through a link found in the destination
-    except OSError as exc:
-        raise InvalidInputError(
-            f"cannot write {found.ref} into {target}: {exc.strerror or exc}; choose a writable "
-            "folder with enough space"
-        ) from None
-    finally:
-        remove_tree(staging)
+
+    # Everything is copied and verified in a staging folder inside ``dest`` first, then moved
+    # into place by renames, never through a link found in the destination: a failed get (a
+    # damaged object, a full disk) leaves no file of the version half-written, and no mix of
+    # versions.
+    write_tree(target, paths, fill, force=force, what=found.ref)
     record_run_input(store.db, Node(DATASET_VERSION, version_id))
     return target
 
