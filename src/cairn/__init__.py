@@ -78,7 +78,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "run": ("cairn.tracking", "start_run"),
     "rng": ("cairn.tracking", "rng"),
     "search_runs": ("cairn.tracking", "search_runs"),
-    "seed": ("cairn.tracking", "seed"),
+    "seed": ("cairn.tracking.seed", "seed"),  # the package attribute may be the submodule
     "seed_worker": ("cairn.tracking", "seed_worker"),
     "set_tags": ("cairn.tracking", "set_tags"),
     "start_run": ("cairn.tracking", "start_run"),
