@@ -314,3 +314,40 @@ def test_a_reader_that_stops_ends_the_command_as_without_cairn(project: Path) ->
     assert b"BrokenPipeError" in err  # the program's own report, relayed to our stderr
     (found,) = cairn.tracking.find_runs()
     assert cairn.get_run(found.id).status == "failed"
+
+
+def test_on_a_terminal_the_command_gets_a_terminal_and_its_bytes_pass_unchanged(
+    project: Path,
+) -> None:
+    """Where cairn run's stdout is a terminal the command's is one too; bytes arrive as written."""
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+    attrs = termios.tcgetattr(slave)
+    attrs[1] &= ~termios.OPOST  # our terminal adds no "\r": what arrives is what was relayed
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    code = "import sys; print(sys.stdout.isatty(), sys.stderr.isatty()); print('a\\tb\\x1b[1mc')"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "cairn", "run", "--", sys.executable, "-c", code],
+        cwd=project,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+    )
+    os.close(slave)
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 0, err
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: every writer of the terminal has closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert seen == b"True False\na\tb\x1b[1mc\n"  # stderr was a pipe, so the command's is too
+    (found,) = cairn.tracking.find_runs()
+    log = cairn.download_artifacts(found.id, "cairn/output.log", project / "out")
+    assert log.read_bytes() == seen

@@ -17,7 +17,9 @@ whole process could see it, and that would change what the user sees (no termina
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -133,7 +135,12 @@ os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class CommandOutput:
-    """Relays a command's stdout and stderr pipes to ours and to a spool file, byte for byte."""
+    """Relays a command's stdout and stderr to ours and to a spool file, byte for byte.
+
+    Each of the command's streams is a pipe, or, where ours is a terminal, a pseudo-terminal
+    of its own (output post-processing off, so bytes pass unchanged, and our window size):
+    the command then behaves as it does on the terminal (colours, line-buffered prints).
+    """
 
     def __init__(self, spool_path: Path) -> None:
         self.path = spool_path
@@ -142,24 +149,53 @@ class CommandOutput:
         self._lock = threading.Lock()  # one chunk at a time into the spool
         self._threads: list[threading.Thread] = []
         self._pipes: list[IO[bytes]] = []
+        self._terminals: dict[str, tuple[int, int]] = {}  # stream name: (master, slave)
         self.spool_error: OSError | None = None
         self.relay_errors: list[Exception] = []
 
-    def start(self, stdout: IO[bytes], stderr: IO[bytes]) -> None:
-        """Start relaying the command's two pipes (its stdout to ours, its stderr to ours)."""
-        for pipe, name in ((stdout, "stdout"), (stderr, "stderr")):
+    def child_streams(self) -> tuple[int, int]:
+        """What to give the command as stdout and stderr (``subprocess.Popen`` arguments)."""
+        streams = []
+        for name in ("stdout", "stderr"):
+            terminal = _terminal_like(getattr(sys, name))
+            if terminal is not None:
+                self._terminals[name] = terminal
+            streams.append(terminal[1] if terminal is not None else subprocess.PIPE)
+        return streams[0], streams[1]
+
+    def start(self, process: subprocess.Popen[bytes]) -> None:
+        """Start relaying the command's two streams (its stdout to ours, its stderr to ours)."""
+        for name in ("stdout", "stderr"):
+            terminal = self._terminals.get(name)
+            if terminal is not None:
+                os.close(terminal[1])  # the command's end: EOF (EIO) once all its copies close
+                pipe: IO[bytes] = open(terminal[0], "rb", buffering=0)  # noqa: SIM115
+            else:
+                pipe = getattr(process, name)
             self._pipes.append(pipe)
             self._threads.append(
                 start_thread(self._pump, f"cairn-relay-{name}", (pipe, _binary(name)))
             )
+
+    def abandon(self) -> None:
+        """Close what ``child_streams`` opened, for a command that could not start."""
+        for master, slave in self._terminals.values():
+            for fd in (master, slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._terminals.clear()
+        with self._lock:
+            self._close_spool()
+        self.path.unlink(missing_ok=True)
 
     def _pump(self, pipe: IO[bytes], sink: BinaryIO | None) -> None:
         fd = pipe.fileno()
         while True:
             try:
                 chunk = os.read(fd, CHUNK)
-            except OSError as exc:  # not expected from a pipe: said, and the relay ends
-                self.relay_errors.append(exc)
+            except OSError as exc:
+                if exc.errno != errno.EIO:  # EIO: a terminal whose every writer has closed
+                    self.relay_errors.append(exc)  # not expected: said at the end
                 return
             if not chunk:
                 return
@@ -231,6 +267,29 @@ class CommandOutput:
         if self.spool_error is not None:
             logger.warning("the command's output.log is incomplete: %s", self.spool_error)
         return self.path
+
+
+def _terminal_like(stream: Any) -> tuple[int, int] | None:
+    """A new pseudo-terminal like ``stream``'s terminal, or None where it is not one."""
+    try:
+        if stream is None or not stream.isatty():
+            return None
+        import fcntl
+        import pty
+        import termios
+
+        master, slave = pty.openpty()
+    except (AttributeError, ImportError, OSError, ValueError):  # no ptys here: a pipe will do
+        return None
+    try:
+        attrs = termios.tcgetattr(slave)
+        attrs[1] &= ~termios.OPOST  # no "\n" -> "\r\n": the bytes pass as written
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        size = fcntl.ioctl(stream.fileno(), termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
+    except (OSError, ValueError, termios.error):
+        pass  # a size or mode we could not copy: the terminal still works
+    return master, slave
 
 
 def _binary(name: str) -> BinaryIO | None:

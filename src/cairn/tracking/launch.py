@@ -25,7 +25,6 @@ import shlex
 import shutil
 import statistics
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,10 +169,6 @@ def _child_env(
     )
     # cuBLAS is only deterministic with a fixed workspace, chosen before CUDA starts.
     env.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    if sys.stdout is not None and sys.stdout.isatty():
-        # Python buffers a pipe in blocks: without this, a terminal would see the command's
-        # prints in bursts, where without cairn run it saw each line at once.
-        env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
 
@@ -188,19 +183,17 @@ def _run_child(run: Run, command: Sequence[str], seed: int, params: Mapping[str,
             output = _output.CommandOutput(settings.home_dir / "tmp" / f"output-{run.id}.log")
         except OSError as exc:  # the command runs all the same, its output not recorded
             logger.warning("cannot record the output of %s: %s", run.id, exc)
-    pipe = subprocess.PIPE if output is not None else None
+    stdout, stderr = output.child_streams() if output is not None else (None, None)
     try:
-        process = subprocess.Popen(list(command), env=env, stdout=pipe, stderr=pipe)
+        process = subprocess.Popen(list(command), env=env, stdout=stdout, stderr=stderr)
     except OSError as exc:
         problem = f"could not start {command[0]!r}: {exc.strerror or exc}"
         if output is not None:
-            output.finish(0)
-            output.path.unlink(missing_ok=True)
+            output.abandon()
         run.end("failed", problem)
         raise InvalidInputError(f"{problem}; check that it is a program you may run") from exc
     if output is not None:
-        assert process.stdout is not None and process.stderr is not None
-        output.start(process.stdout, process.stderr)
+        output.start(process)
     sampling = switches.system_metrics and _sample(run, process.pid, switches)
     try:
         _wait_for_exit(process)
