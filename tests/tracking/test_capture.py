@@ -171,7 +171,7 @@ def test_machine_process_and_packages_are_recorded(repo: Path) -> None:
     assert "pytest" in tags["cairn.command"]
     packages = artifact_bytes(record, "cairn/packages.txt").decode()
     names = {line.split("==")[0].lower() for line in packages.splitlines()}
-    assert {"cairn", "psutil", "sqlalchemy", "pytest"} <= names
+    assert {"cairn-mlops", "psutil", "sqlalchemy", "pytest"} <= names
 
 
 def test_package_list_is_cached_until_an_install(tmp_path: Path) -> None:
