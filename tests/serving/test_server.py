@@ -20,6 +20,7 @@ import pytest
 import cairn
 from cairn import registry
 from cairn.serving import BatchOptions, ModelSpec, ServerOptions, create_app, read_prediction_log
+from cairn.store import Store
 
 
 def _frame(n: int = 300) -> tuple[pd.DataFrame, pd.Series]:
@@ -176,7 +177,7 @@ def test_bad_requests_get_a_4xx_with_a_message(
     assert message in answer.json()["error"]
 
 
-def test_a_bad_row_fails_only_its_own_request(quiet_capture: None) -> None:
+def test_a_bad_row_fails_only_its_own_request(store: Store, quiet_capture: None) -> None:
     """Rows the model refuses get a 422 with its reason, never the fallback; the requests
     batched with them are answered by the model in a few extra predict calls."""
     with cairn.run():
@@ -305,7 +306,7 @@ def test_a_model_failing_every_input_is_the_servers_fault(
 
 
 def test_a_model_without_a_signature_warns_and_its_errors_are_422(
-    quiet_capture: None, caplog: pytest.LogCaptureFixture
+    store: Store, quiet_capture: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Serving a model without a signature warns that its inputs are unchecked and how to add
     a signature; what it raises on a request's own rows is then a 422, not a 503, and never
@@ -642,7 +643,7 @@ def test_refused_rows_barely_slow_valid_traffic(forest: Any) -> None:
 
 
 def test_a_model_that_refuses_numbers_beyond_float32_has_them_refused_at_parsing(
-    forest: Any,
+    store: Store, forest: Any
 ) -> None:
     """Once the model refused a number beyond float32's range, and provably for that number
     (the same rows just inside the range are answered), later such requests are refused as
