@@ -64,7 +64,8 @@ class MetricSink:
         self._last_beat = time.monotonic()
         self._seen: set[tuple[int, str]] = set()  # (run, key) pairs already logged
         self.dropped = 0  # points refused at write time (see _drop_unstorable)
-        self.last_error: str | None = None
+        self.failures = 0  # background writes that failed and were retried
+        self.last_error: str | None = None  # the latest failure or drop, for whoever asks
 
     def watch(self, run_id: int) -> None:
         """Send the heartbeat of ``run_id`` until ``unwatch``."""
@@ -131,9 +132,13 @@ class MetricSink:
                 if time.monotonic() - self._last_beat >= HEARTBEAT_S:
                     self._beat()
             except CairnError as exc:
+                self.failures += 1
+                self.last_error = str(exc)
                 logger.warning("could not write metrics yet (will retry): %s", exc)
                 time.sleep(min(self._interval, 1.0))
-            except Exception:  # keep the writer alive; points stay buffered
+            except Exception as exc:  # keep the writer alive; points stay buffered
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 logger.exception("unexpected error while writing metrics (will retry)")
                 time.sleep(min(self._interval, 1.0))
 
