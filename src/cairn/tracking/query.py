@@ -16,6 +16,7 @@ from cairn.core.checks import (
     check_texts,
     show,
 )
+from cairn.core.destination import is_relative_path, write_tree
 from cairn.core.errors import ArtifactError, ArtifactNotFoundError
 from cairn.store import get_store
 from cairn.tracking import _queries
@@ -104,10 +105,14 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
 def download_artifacts(run_id: str, path: str = "", dest: str | Path = ".") -> Path:
     """Copy a run's artifact ``path`` (a file or a folder; all of them by default) to ``dest``.
 
-    Every file is verified against its digest on the way; returns the local path.
+    Every file is verified against its digest first, in a staging folder inside ``dest``, and
+    then renamed into place: a failed download writes no file. Existing files are replaced
+    (a link there is replaced, not written through); a symbolic link in ``dest`` where the
+    artifacts have a folder is refused before anything is written (decision 0011). Returns
+    the local path.
     """
     check_text(path, "artifact path")
-    root = check_path(dest, "destination")
+    root = check_path(dest, "destination").expanduser()
     store = get_store()
     record = get_run(run_id)
     prefix = path.strip("/")
@@ -121,17 +126,17 @@ def download_artifacts(run_id: str, path: str = "", dest: str | Path = ".") -> P
         raise ArtifactNotFoundError(
             f"run {record.id} has no artifact {show(path)} (it has: {known})"
         )
-    unsafe = [a.path for a in chosen if not _writable(a.path)]
+    unsafe = [a.path for a in chosen if not is_relative_path(a.path)]
     if unsafe:  # recorded before names were checked: refuse before writing anything
         raise ArtifactError(
             f"run {record.id} holds {len(unsafe)} artifact path(s) no file system can take, "
             f"e.g. {show(unsafe[0])}; nothing was written: download the others by path"
         )
-    for artifact in chosen:
-        store.artifacts.copy_to(artifact.digest, root / artifact.path)
+
+    def fill(staging: Path) -> None:
+        for artifact in chosen:
+            store.artifacts.copy_to(artifact.digest, staging / artifact.path)
+
+    what = f"the artifacts of run {record.id}"
+    write_tree(root, [a.path for a in chosen], fill, force=True, what=what)
     return root / prefix if prefix else root
-
-
-def _writable(path: str) -> bool:
-    """Whether an artifact path can be written under a folder without leaving it."""
-    return "\x00" not in path and all(part not in ("", ".", "..") for part in path.split("/"))
