@@ -50,6 +50,7 @@ def test_alias_promote_and_rm(capsys: pytest.CaptureFixture[str], churn: None) -
         "metrics.auc > champion.metrics.auc + 0.5",
     )
     assert code == 1 and "does not hold" in err and "Traceback" not in err
+    assert (out + err).count("does not hold") == 1  # the reason, once
     code, out, _ = cli(
         capsys, "models", "promote", "churn", "--require", "metrics.auc > champion.metrics.auc"
     )

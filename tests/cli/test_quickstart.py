@@ -170,3 +170,22 @@ def test_quickstart_profiles_its_data_and_refuses_a_broken_batch(
     cairn.configure(root=str(demo))
     _, version = cairn.validation.load_suite("breast-cancer")
     assert version is not None and version.source == "breast-cancer@v1"
+
+
+def test_quickstart_promote_hint_runs(quickstart: tuple[Path, str]) -> None:
+    """The printed 'cairn models promote ... --from challenger' hint runs: the runner-up is the
+    challenger, and the rule refuses it with one clear reason (the champion is the best)."""
+    demo, output = quickstart
+    assert "cairn models promote breast-cancer-rf --from challenger" in output  # the default
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    rule = ["--require", "metrics.auc > champion.metrics.auc"]
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "models", "promote", "breast-cancer-rf", *rule],
+        cwd=demo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "has no alias" not in done.stderr
+    assert "not promoted" in done.stderr and "Traceback" not in done.stderr

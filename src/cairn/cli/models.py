@@ -265,11 +265,11 @@ def promote_command(
     """Move --to to the version --from points at, only when the --require rule holds."""
     require_project()
     result = registry.promote(name, from_alias=from_alias, to_alias=to_alias, require=require)
+    if not result.moved:
+        fail(result.reason)  # names each clause that does not hold, once
     for check in result.checks:
         mark = Text("ok  ", style="green") if check.ok else Text("no  ", style="red")
         console.print(Text.assemble(mark, Text(f"{check.text}: {check.why}")))
-    if not result.moved:
-        fail(result.reason)
     before = "nothing" if result.previous is None else f"version {result.previous}"
     console.print(
         Text(f"{name}@{to_alias} -> version {result.from_version} (was {before})", style="bold")

@@ -179,7 +179,7 @@ def quickstart_command(
         f"  cairn models show {MODEL}@champion   [dim]# its signature and requirements[/]\n"
         f"  cairn serve models:/{MODEL}@champion   [dim]# then open http://127.0.0.1:8000/docs[/]\n"
         f'  cairn models promote {MODEL} --from challenger --require "metrics.auc > '
-        'champion.metrics.auc"\n'
+        'champion.metrics.auc"   [dim]# refused until a challenger beats the champion[/]\n'
         f'  in Python: cairn.load_model("models:/{MODEL}@champion").predict(df)\n'
         f"  cairn runs diff {first} {seeds.child_ids[0]}   [dim]# seed 42 against seed 1[/]\n"
         "  cairn run --seeds 1,2,3,4,5 -- python train_seeded.py\n"
@@ -312,6 +312,11 @@ def _champion(target: Path, best: str) -> None:
     number = found[0].version
     console.print(f"\n[bold]$ cairn models alias {MODEL} champion {number}[/]")
     alias_command(MODEL, "champion", str(number))
+    # The runner-up becomes the challenger, so that the promote hint below has one to test.
+    others = [v.version for v in registry.list_versions(MODEL) if v.version != number]
+    if others:
+        console.print(f"\n[bold]$ cairn models alias {MODEL} challenger {max(others)}[/]")
+        alias_command(MODEL, "challenger", str(max(others)))
     console.print("\n[bold]$ cairn models ls[/]")
     list_models()
     uri = f"models:/{MODEL}@champion"
