@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import cairn
-from cairn import data, registry, validation
+from cairn import data, registry, serving, validation
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.store import Store
 
@@ -190,6 +190,9 @@ KINDS: dict[str, list[tuple[str, Any, str]]] = {
 
 KINDS["optional-source"] = [(lb, v, ANY if v is None else e) for lb, v, e in KINDS["source"]]
 KINDS["cairn-object"] = [(lb, v, BAD) for lb, v in [*WRONG_TYPES, ("text", "x")]]
+# A key only looked up, where no match is an empty answer (a model's prediction log).
+KINDS["key"] = [(lb, v, BAD if e == BAD else ANY) for lb, v, e in KINDS["ref"]]
+KINDS["optional-int"] = [*KINDS["int"], ("None", None, ANY)]
 KINDS["number"] = [(lb, v, ANY if lb == "int64-overflow" else e) for lb, v, e in KINDS["int"]]
 KINDS["version"] = [(lb, v, ANY if lb == "text" else e) for lb, v, e in KINDS["int"]]  # "1" is 1
 
@@ -368,6 +371,21 @@ TABLE: list[Entry] = [
           {"uri": "ref", "dest": "dest"}),
     Entry("registry.parse_rule", registry.parse_rule, lambda w: {"text": "metrics.m > 0"},
           {"text": "query"}),
+    # serving
+    Entry("serving.route_name", serving.route_name, lambda w: {"uri": w.model}, {"uri": "key"}),
+    Entry("serving.read_prediction_log", serving.read_prediction_log,
+          lambda w: {"model": w.model}, {"model": "key", "since": "optional-int",
+                                         "until": "optional-int"}),
+    Entry("serving.purge_prediction_log", serving.purge_prediction_log,
+          lambda w: {"model": w.model, "request_ids": ["r1"]},
+          {"model": "key", "request_ids": "key", "before": "optional-int"}),
+    Entry("serving.build_context", serving.build_context,
+          lambda w: {"model_uri": f"models:/{w.model}/1", "output": str(w.root / "ctx")},
+          {"model_uri": "ref", "output": "dest", "port": "int"}),
+    Entry("serving.score", serving.score,
+          lambda w: {"model_uri": f"models:/{w.model}/1", "input": str(w.root / "in.csv"),
+                     "output": str(w.root / "out.csv")},
+          {"model_uri": "ref", "input": "source", "output": "dest", "chunk_rows": "int"}),
     # validation
     Entry("validate", cairn.validate, lambda w: {"data": w.frame, "suite": "no-such-suite"},
           {"suite": "ref", "chunk_rows": "int"}),

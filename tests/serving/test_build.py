@@ -340,3 +340,36 @@ def test_a_version_without_recorded_requirements_builds_with_a_warning(
     assert "fastapi==" in " ".join(_requirement_lines(output))
     loaded = cairn.load_model(str(output / "model"))
     assert np.array_equal(loaded.predict(logged.x), logged.model.predict(logged.x))
+
+
+def test_the_context_serves_the_model_under_its_name(logged: Logged, tmp_path: Path) -> None:
+    """serve.py serves the model at /v1/models/<its registered name>/predict, not 'model'."""
+    context = build_context("churn@champion", tmp_path / "context").path
+    assert "/v1/models/churn/predict" in (context / "README.md").read_text()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    env.update(PORT=str(port), HOST="127.0.0.1", CAIRN_LOG_FORMAT="json")
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "serve.py"], cwd=context, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            assert _wait_healthy(server, port, timeout=90) == 200, log.read_text()[-4000:]
+            rows = json.loads(logged.x.head(2).to_json(orient="records"))
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/models/churn/predict",
+                data=json.dumps({"inputs": rows}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                assert answer.status == 200
+                predictions = json.loads(answer.read())["predictions"]
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    assert predictions == logged.model.predict(logged.x.head(2)).tolist()

@@ -493,8 +493,10 @@ def route_name(uri: str) -> str:
     """The name a model is served under: its registered name, or the folder's name."""
     from pathlib import Path
 
+    from cairn.core.checks import check_name
     from cairn.core.uris import ModelUri, parse_model_uri
 
+    check_name(uri, "model URI or folder", max_length=4096)  # longer names no file system
     if not uri.startswith(("models:", "runs:")) and Path(uri).is_dir():
         return Path(uri).resolve().name
     parsed = parse_model_uri(uri)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn import data, registry, tracking
+from cairn.core.checks import check_name
 from cairn.core.errors import CairnError, InvalidInputError, NotFoundError, SignatureError
 from cairn.core.settings import get_settings
 
@@ -92,6 +93,8 @@ def score(
         raise InvalidInputError(
             f"chunk_rows must be a whole number of rows of at least 1, not {chunk_rows!r}"
         )
+    check_name(output, "output", max_length=None)
+    check_name(input, "input", max_length=None)
     target = _check_output(output)
     ref = _dataset_ref(input)
     # Checked before the run starts: a mistyped path or name leaves no failed run behind.

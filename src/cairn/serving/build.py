@@ -23,6 +23,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from cairn import registry
+from cairn.core.checks import check_int, check_path
+from cairn.core.destination import named_folder
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.logging import logger
 from cairn.core.uris import ModelUri, parse_model_uri
@@ -48,9 +50,11 @@ import sys
 from pathlib import Path
 
 model = Path(__file__).resolve().parent / "model"
+name = {name}  # the route: /v1/models/NAME/predict (and /predict)
 host = os.environ.get("HOST", "0.0.0.0")
 port = os.environ.get("PORT", "{port}")
-command = [sys.executable, "-m", "cairn", "serve", str(model), "--host", host, "--port", port]
+serve = [sys.executable, "-m", "cairn", "serve", "--model", name + "=" + str(model)]
+command = [*serve, "--host", host, "--port", port]
 os.execvp(command[0], command)  # the server replaces this process: signals reach it directly
 '''
 
@@ -83,6 +87,12 @@ class BuildContext:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property
+    def route(self) -> str:
+        """The name the image serves the model under: its registered name (``model`` for a
+        run's model, which has none)."""
+        return self.model_name or MODEL_DIR
+
+    @property
     def image(self) -> str:
         """A suggested image tag: the model's name and version (``churn:3``)."""
         name = re.sub(r"[^a-z0-9._-]+", "-", (self.model_name or "model").lower()).strip(".-_")
@@ -106,9 +116,11 @@ def build_context(model_uri: str, output: str | Path, *, port: int = 8000) -> Bu
     """Write a Docker build context serving ``model_uri`` into the new (or empty) folder
     ``output``: an alias is resolved to its version number first, so the image serves exactly
     the version it was built from."""
+    check_path(output, "output")
+    check_int(port, "port")
     if not 1 <= port <= 65535:
         raise InvalidInputError(f"--port {port} is not a TCP port; give one from 1 to 65535")
-    target = Path(output).expanduser().absolute()
+    target = named_folder(Path(output).expanduser().absolute())  # a link: the folder it names
     _check_output(target)
     uri, name, number, stored = _resolve(model_uri)
     created = _make_parents(target.parent)
@@ -139,7 +151,7 @@ def build_context(model_uri: str, output: str | Path, *, port: int = 8000) -> Bu
             warnings=tuple(warnings),
         )
         (staging / "requirements.txt").write_text(_requirements_txt(built, stored, requirements))
-        (staging / "serve.py").write_text(SERVE_PY.replace("{port}", str(port)))
+        (staging / "serve.py").write_text(_serve_py(built))
         (staging / "Dockerfile").write_text(_dockerfile(built))
         (staging / ".dockerignore").write_text(DOCKERIGNORE)
         (staging / "README.md").write_text(_readme(built))
@@ -396,6 +408,11 @@ CMD ["python", "serve.py"]
 """
 
 
+def _serve_py(built: BuildContext) -> str:
+    """The entrypoint, serving the model under its registered name (``route``)."""
+    return SERVE_PY.replace("{port}", str(built.port)).replace("{name}", repr(built.route))
+
+
 def _readme(built: BuildContext) -> str:
     port = built.port
     warnings = "".join(f"- {w}\n" for w in built.warnings)
@@ -419,5 +436,6 @@ to keep it when the container goes.
 - `requirements.txt`: every package pinned; the model's as recorded when it was logged.
 - `{WHEEL_DIR}/{built.wheel}`: cairn itself, installed with `--no-deps` after the packages.
 - `{MODEL_DIR}/`: the model's files with their digests (`cairn-files.json`), checked when it loads.
-- `serve.py`: runs `python -m cairn serve model --host 0.0.0.0 --port $PORT`.
+- `serve.py`: runs `python -m cairn serve --model {built.route}={MODEL_DIR} --host 0.0.0.0 --port
+  $PORT`: the model answers at `/v1/models/{built.route}/predict` (and `/predict`).
 """ + (f"\n## Warnings\n\n{warnings}" if warnings else "")
