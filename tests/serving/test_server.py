@@ -203,6 +203,7 @@ def test_a_bad_row_fails_only_its_own_request(store: Store, quiet_capture: None)
         ]
         assert not any(a.json()["fallback"] for a in answers if a.status_code == 200)
         assert "cairn_fallback_rows_total{" not in metrics
+        assert 'cairn_errors_total{kind="refused",model="picky"} 2.0' in metrics
         calls = _metric(metrics, 'cairn_batch_rows_count{model="picky"}')
         assert calls <= 40  # bisected: not every request scored again on its own
 

@@ -341,8 +341,7 @@ class Batcher:
         if pending.alone and not served.float32_checked:  # before answering: once learnt,
             served.float32_checked = True  # the next such request is refused as it is read
             await self._check_float32(served, pending.rows, error)
-        self._metrics.errors.labels(self.name, "refused_by_model").inc()
-        if not pending.future.done():
+        if not pending.future.done():  # counted where it is answered (kind "refused")
             pending.future.set_exception(
                 RowsRefused(
                     f"the model {served.label} cannot score this request's rows: "
