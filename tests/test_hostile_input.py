@@ -122,6 +122,7 @@ KINDS: dict[str, list[tuple[str, Any, str]]] = {
         ("huge-value", {"k": HUGE}, ANY),
         ("int-key", {123: "v"}, BAD),
         ("bignum-value", {"k": 10**400}, ANY),
+        ("giant-int-value", {"k": 10**5000}, BAD),
         ("None", None, ANY),
         ("int", 123, BAD),
         ("object", Opaque(), BAD),

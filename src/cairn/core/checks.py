@@ -194,5 +194,9 @@ def check_tags(value: Any, what: str = "tags", key_length: int = 255) -> Mapping
     mapping = check_mapping(value, what)
     for key, item in mapping.items():
         check_name(key, "tag name", max_length=key_length)
-        check_text(item if isinstance(item, str) else str(item), f"tag {key!r}")
+        try:
+            text = item if isinstance(item, str) else str(item)
+        except ValueError as exc:  # an int of over 4,300 digits
+            raise InvalidInputError(f"tag {key!r} cannot be written as text: {exc}") from None
+        check_text(text, f"tag {show(key)}")
     return mapping

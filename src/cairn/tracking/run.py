@@ -33,6 +33,7 @@ from cairn.core.checks import (
     check_name,
     check_optional_mapping,
     check_path,
+    check_tags,
     show,
 )
 from cairn.core.errors import InvalidInputError, RunStateError
@@ -45,7 +46,7 @@ from cairn.core.user import current_user
 from cairn.store import Store, get_store
 from cairn.store.deletions import record_referencing, watermark
 from cairn.tracking import _implicit, _queries
-from cairn.tracking._codec import check_key, check_text, flatten, metric_value
+from cairn.tracking._codec import MAX_KEY_LENGTH, check_key, check_text, flatten, metric_value
 from cairn.tracking._liveness import this_host
 from cairn.tracking._names import run_name
 from cairn.tracking._sink import MetricSink
@@ -139,7 +140,7 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (string values; later calls replace a tag's value)."""
-        check_mapping(tags, "tags")
+        check_tags(check_mapping(tags, "tags"), key_length=MAX_KEY_LENGTH)
         values = {check_key(k, "tag"): check_text(str(v), "tag value") for k, v in tags.items()}
         if values:
             self._store.db.transact(lambda conn: _queries.set_tags(conn, self._db_id, values))
@@ -378,7 +379,7 @@ def _start(
 ) -> Run:
     """Start a run; a ``launcher`` (``cairn run``) records code and machine but not itself."""
     check_optional_mapping(params, "params")
-    check_optional_mapping(tags, "tags")
+    check_tags(tags, key_length=MAX_KEY_LENGTH)
     settings = get_settings()
     store = get_store()
     _install_hooks()
