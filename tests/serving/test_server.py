@@ -588,7 +588,7 @@ def test_a_suite_checks_every_requests_rows(forest: Any) -> None:
 def test_refused_rows_barely_slow_valid_traffic(forest: Any) -> None:
     """Valid requests answered in a fixed window while 30 requests a second carry a row the
     model refuses (f0 = 1e300 fits the float64 signature but overflows float32 inside
-    scikit-learn) stay at >= 80 % of those answered without them (in one of 3 tries: the
+    scikit-learn) stay at >= 80 % of those answered without them (in one of 4 tries: the
     machine is shared)."""
     x, _ = _frame()
     valid = [_json({"inputs": _records(x.iloc[[i]])}) for i in range(50)]
@@ -633,7 +633,7 @@ def test_refused_rows_barely_slow_valid_traffic(forest: Any) -> None:
         tries: list[tuple[int, int]] = []
         async with client([ModelSpec("clf", "models:/clf/1")]) as c:
             await window(c, 0.5, 30)  # warm-up
-            while len(tries) < 3:
+            while len(tries) < 4:
                 tries.append((await window(c, 1.0, 0), await window(c, 1.0, 30)))
                 if tries[-1][1] >= 0.8 * tries[-1][0]:
                     break
