@@ -37,6 +37,19 @@ def is_relative_path(path: str) -> bool:
     return "\x00" not in path and all(part not in ("", ".", "..") for part in path.split("/"))
 
 
+def named_folder(target: Path) -> Path:
+    """The folder the caller named as a destination, with a symbolic link there resolved (the
+    caller chose it); ``InvalidInputError`` for a link to nothing."""
+    if not os.path.islink(target):
+        return target
+    if not target.exists():
+        raise InvalidInputError(
+            f"{target} is a symbolic link to {os.readlink(target)}, which does not exist; "
+            "create that folder, or choose another destination"
+        )
+    return Path(os.path.realpath(target))
+
+
 def write_tree(
     target: Path,
     paths: list[str],
@@ -52,11 +65,7 @@ def write_tree(
     or a file where the tree has a folder, a folder where it has a file, and (unless ``force``)
     an existing file. A link where a file goes is replaced by the rename, never written through.
     """
-    if os.path.islink(target) and not target.exists():
-        raise InvalidInputError(
-            f"{target} is a symbolic link to {os.readlink(target)}, which does not exist; "
-            "create that folder, or choose another destination"
-        )
+    named_folder(target)  # a link to a missing folder: refused, saying which
     if target.exists() and not target.is_dir():
         raise InvalidInputError(f"{target} exists and is not a folder; choose a folder")
     check_destination(target, paths, force=force, what=what)

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.core.checks import check_path
+from cairn.core.checks import check_path, show
+from cairn.core.destination import is_relative_path, named_folder
 from cairn.core.errors import (
     ArtifactCorruptedError,
     ArtifactNotFoundError,
@@ -145,11 +146,14 @@ def export_model(uri: str, dest: str | Path) -> Path:
     their digests (``cairn-files.json``): ``load_model(dest)`` then needs no store, as in a
     container."""
     parsed = parse_model_uri(uri)
-    target = check_path(dest, "destination")
+    # A link named as the destination is the caller's choice: the export replaces the empty
+    # folder it points to (renaming onto the link itself would fail).
+    target = named_folder(check_path(dest, "destination").expanduser())
     if target.exists() and any(target.iterdir()):
         raise InvalidInputError(f"{target} is not empty; export into a new or empty folder")
     store = _get_store()
     _, version, files = _resolve(store, parsed)
+    _check_paths(parsed, files)
     staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
         for file in files:
@@ -283,6 +287,7 @@ def _materialize(
     the store is local. A cached file that no longer matches is rebuilt from the store, which
     refuses a changed object naming the file.
     """
+    _check_paths(uri, files)
     listing = "\n".join(f"{f.path}\t{f.digest}" for f in files).encode()
     _, key = split_digest(hash_bytes(listing))
     root = home / "cache" / "models"
@@ -319,6 +324,17 @@ def _materialize(
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return folder
+
+
+def _check_paths(uri: ModelUri | RunUri, files: list[ModelFile]) -> None:
+    """Refuse file paths that would leave the model's folder (a run's artifacts recorded
+    before names were checked) before anything is written."""
+    unsafe = [f.path for f in files if not is_relative_path(f.path)]
+    if unsafe:
+        raise ModelLoadError(
+            f"{uri} holds {len(unsafe)} file path(s) that would leave its folder, e.g. "
+            f"{show(unsafe[0])}; nothing was written. Log the model again"
+        )
 
 
 def _intact(folder: Path, files: list[ModelFile]) -> bool:
