@@ -140,3 +140,49 @@ def test_data_add_with_a_suite_refuses_a_failing_version_unless_forced(
     _table(2000, 6).to_parquet(good / "t.parquet", index=False)
     result = cairn.data.add(good, "cust", suite="cust")
     assert result.created and validation.results_of(result.version.ref)[0]["passed"]
+
+
+def test_profile_takes_columns_and_exclude(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    """--columns profiles only those columns, --exclude leaves some out, unknown ones fail."""
+    _table(500, 1).to_parquet(project / "t.parquet", index=False)
+    code, _, _ = cli(
+        capsys, "validate", "profile", "t.parquet", "--suite", "few", "--columns", "age,city"
+    )
+    assert code == 0 and set(validation.load_suite("few")[0].columns()) == {"age", "city"}
+    code, _, _ = cli(
+        capsys, "validate", "profile", "t.parquet", "--suite", "most", "--exclude", "note"
+    )
+    assert code == 0 and set(validation.load_suite("most")[0].columns()) == {"id", "age", "city"}
+    code, _, err = cli(
+        capsys, "validate", "profile", "t.parquet", "--suite", "bad", "--exclude", "nope"
+    )
+    assert code == 1 and "no column 'nope'" in err
+
+
+def test_profile_of_training_data_leaves_the_models_target_out(
+    capsys: pytest.CaptureFixture[str], project: Path, quiet_capture: None
+) -> None:
+    """Profiling data:NAME that a model was trained on leaves out the column the model does not
+    take (its target), so scoring batches without it pass."""
+    from sklearn.linear_model import LogisticRegression
+
+    frame = _table(600, 1)
+    frame["churned"] = (frame["age"] > 50).astype(int)
+    (project / "train").mkdir()
+    frame.to_parquet(project / "train" / "t.parquet", index=False)
+    cairn.data.add(project / "train", "train")
+    features = frame[["age"]]
+    with cairn.run():
+        cairn.data.load("train")  # the run read the dataset: lineage links the model to it
+        model = LogisticRegression().fit(features, frame["churned"])
+        cairn.log_model(model, "churn", input_example=features.head(3))
+    code, out, _ = cli(capsys, "validate", "profile", "data:train", "--suite", "scoring")
+    assert code == 0 and "left out" in out and "churned" in out
+    columns = set(validation.load_suite("scoring")[0].columns())
+    assert "churned" not in columns and "age" in columns
+    scoring = _table(300, 2)  # a scoring batch: no target
+    scoring.to_csv(project / "batch.csv", index=False)
+    code, out, _ = cli(capsys, "validate", "check", "batch.csv", "--suite", "scoring")
+    assert code == 0, out

@@ -53,11 +53,34 @@ def profile_command(
     output: Annotated[
         Path | None, typer.Option("--output", help="also write the YAML here")
     ] = None,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option("--columns", help="profile only these columns (repeatable, or a,b,c)"),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="leave these columns out, e.g. the target (repeatable)"),
+    ] = None,
 ) -> None:
-    """Suggest a suite from reference data (checked on a held-out part), and store it."""
+    """Suggest a suite from reference data (checked on a held-out part), and store it.
+
+    For data:NAME that models were trained on, the columns none of them takes (the target)
+    are left out unless --columns or --exclude say otherwise: scoring batches lack them.
+    """
     path, dataset_version = _table_of(source)
+    chosen, left_out = _split(columns), _split(exclude)
+    notes: list[str] = []
+    if dataset_version is not None and chosen is None and not left_out:
+        left_out, notes = _model_targets(dataset_version, path)
     table = _read_all(path)
-    made = validation.profile(table, suite, holdout=holdout, source=dataset_version)
+    made = validation.profile(
+        table,
+        suite,
+        holdout=holdout,
+        source=dataset_version,
+        columns=chosen,
+        exclude=left_out or (),
+    )
     stored = validation.save_suite(made)
     if output is not None:
         _write(output, made.to_yaml())
@@ -66,9 +89,35 @@ def profile_command(
             f"{stored.ref}: {len(made.expectations)} expectations for {len(made.columns())} columns"
         )
     )
-    for note in made.notes:
+    for note in [*notes, *made.notes]:
         console.print(Text(f"  {note}", style="dim"))
     console.print(Text(f"see it with: cairn validate show {stored.ref}"))
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Repeated options and comma-separated lists as one list of names."""
+    if values is None:
+        return None
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def _model_targets(dataset_version: str, path: Path) -> tuple[list[str], list[str]]:
+    """The columns no model trained on ``dataset_version`` takes, and a note saying so."""
+    from cairn import registry
+
+    inputs = registry.model_inputs_from(dataset_version)
+    if not inputs:
+        return [], []
+    taken = {column for names in inputs.values() for column in names}
+    targets = sorted(c for c in _columns_of(path) if c not in taken)
+    if not targets:
+        return [], []
+    models = ", ".join(sorted(inputs))
+    note = (
+        f"left out {', '.join(targets)}: no input of {models}, made from {dataset_version} "
+        "(--columns or --exclude choose the columns yourself)"
+    )
+    return targets, [note]
 
 
 @app.command("check")

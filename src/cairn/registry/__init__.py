@@ -35,7 +35,7 @@ if TYPE_CHECKING:
         set_model_tags,
     )
     from cairn.registry.flavors import Flavor, all_flavors
-    from cairn.registry.lineage import LineageNode, model_lineage
+    from cairn.registry.lineage import LineageNode, model_inputs_from, model_lineage
     from cairn.registry.model_version import AliasMove, ModelFile, ModelVersion, RegisteredModel
     from cairn.registry.promote import (
         Check,
@@ -80,6 +80,7 @@ _LAZY = {
     "list_versions": "cairn.registry.catalog",
     "load_model": "cairn.registry._load",
     "log_model": "cairn.registry._log",
+    "model_inputs_from": "cairn.registry.lineage",
     "model_lineage": "cairn.registry.lineage",
     "parse_rule": "cairn.registry.promote",
     "promote": "cairn.registry.promote",
@@ -123,6 +124,7 @@ __all__ = [
     "list_versions",
     "load_model",
     "log_model",
+    "model_inputs_from",
     "model_lineage",
     "parse_rule",
     "promote",

@@ -108,3 +108,27 @@ def _run_node(run_id: str, seen: set[str], depth: int) -> LineageNode:
                 data_node.parents.append(_run_node(dataset_version.run_id, seen, depth + 1))
         node.parents.append(data_node)
     return node
+
+
+def model_inputs_from(dataset_ref: str) -> dict[str, list[str]]:
+    """The input columns of each model version made from the dataset version ``dataset_ref``
+    (``name@vN``, or a name for its latest version): ``{"churn/3": ["age", "income"]}``.
+
+    Model versions whose signature is not a list of columns (tensors, none) are left out. A
+    column of the dataset that none of them takes is, for them, the target (or an id).
+    """
+    from cairn import data
+    from cairn.registry.catalog import get_model_version
+    from cairn.registry.signature import Signature
+
+    version = data.version(dataset_ref)
+    uses = data.show_dataset(version.dataset).models.get(version.number, [])
+    found: dict[str, list[str]] = {}
+    for use in uses:
+        model = get_model_version(use.model_version, include_deleted=True)
+        if model.deleted or not model.signature:
+            continue
+        columns = [c.name for c in Signature.from_dict(model.signature).columns]
+        if columns:
+            found[use.model_version] = columns
+    return found

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from cairn.core.checks import check_int, check_name, check_number, check_optional_text
+from cairn.core.checks import (
+    check_int,
+    check_name,
+    check_number,
+    check_optional_text,
+    check_texts,
+)
 from cairn.core.errors import InvalidInputError
 from cairn.validation.expectations import (
     Between,
@@ -55,8 +62,14 @@ def profile(
     seed: int = 0,
     tolerance: float = TOLERANCE,
     source: str | None = None,
+    columns: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
 ) -> Any:
-    """A suite of expectations for tables like ``data`` (see the module's docstring)."""
+    """A suite of expectations for tables like ``data`` (see the module's docstring).
+
+    ``columns`` profiles only those columns; ``exclude`` leaves columns out, such as a model's
+    target, which the batches it will check (scoring batches) do not have.
+    """
     import numpy as np
     import pyarrow as pa
 
@@ -67,7 +80,7 @@ def profile(
     check_int(seed, "seed", minimum=0)
     if not 0 <= holdout < 1:
         raise InvalidInputError(f"holdout is a share of rows in [0, 1), not {holdout!r}")
-    table = to_arrow(data)
+    table = _chosen(to_arrow(data), columns, exclude)
     n = table.num_rows
     if n == 0:
         raise InvalidInputError("cannot profile an empty table: give it the reference rows")
@@ -82,6 +95,23 @@ def profile(
     if held is not None and held.num_rows:
         _fit_to(suite, held, tolerance)
     return suite
+
+
+def _chosen(table: Any, columns: Sequence[str] | None, exclude: Sequence[str]) -> Any:
+    """``table`` with only ``columns`` (all by default), less ``exclude``; a name the table
+    does not have is a mistake, refused with the names it has."""
+    wanted = list(table.column_names) if columns is None else check_texts(columns, "column")
+    dropped = check_texts(exclude, "excluded column")
+    unknown = [c for c in [*wanted, *dropped] if c not in table.column_names]
+    if unknown:
+        raise InvalidInputError(
+            f"no column {', '.join(map(repr, unknown))} to profile; the table has "
+            f"{', '.join(table.column_names[:20])}"
+        )
+    kept = [c for c in wanted if c not in set(dropped)]
+    if not kept:
+        raise InvalidInputError("no column is left to profile; keep at least one")
+    return table.select(kept)
 
 
 def _suggest(name: str, values: Any, tolerance: float) -> list[Expectation]:
