@@ -193,6 +193,24 @@ KINDS["optional-source"] = [(lb, v, ANY if v is None else e) for lb, v, e in KIN
 KINDS["cairn-object"] = [(lb, v, BAD) for lb, v in [*WRONG_TYPES, ("text", "x")]]
 # A key only looked up, where no match is an empty answer (a model's prediction log).
 KINDS["key"] = [(lb, v, BAD if e == BAD else ANY) for lb, v, e in KINDS["ref"]]
+
+
+def _cycle() -> dict[str, Any]:
+    """A dict that holds itself."""
+    document: dict[str, Any] = {}
+    document["self"] = document
+    return document
+
+
+# Data written as JSON or YAML: anything JSON can hold (other objects become their str()).
+KINDS["document"] = [
+    ("nul", {"k": NUL}, ANY),
+    ("surrogate", {"k": SURROGATE}, ANY),
+    ("nan", {"k": math.nan}, ANY),
+    ("giant-int", {"k": 10**5000}, BAD),
+    ("cycle", _cycle(), BAD),
+    *[(label, value, ANY) for label, value in WRONG_TYPES],
+]
 KINDS["optional-int"] = [*KINDS["int"], ("None", None, ANY)]
 KINDS["number"] = [(lb, v, ANY if lb == "int64-overflow" else e) for lb, v, e in KINDS["int"]]
 KINDS["version"] = [(lb, v, ANY if lb == "text" else e) for lb, v, e in KINDS["int"]]  # "1" is 1
@@ -299,8 +317,8 @@ TABLE: list[Entry] = [
           lambda w: {"path": str(w.file), "name": "f.txt"}, {"path": "source", "name": "name"}),
     Entry("log_text", _in_run(cairn.log_text), lambda w: {"text": "t", "name": "t.txt"},
           {"text": "content", "name": "name"}),
-    Entry("log_dict", _in_run(cairn.log_dict), lambda w: {"data": {"k": 1}, "name": "d.json"},
-          {"name": "name"}),
+    Entry("log_dict", _in_run(cairn.log_dict), lambda w: {"data": {"k": 1}, "name": "d.yaml"},
+          {"name": "name", "data": "document"}),
     Entry("get_run", cairn.get_run, lambda w: {"run_id": w.run_id}, {"run_id": "ref"}),
     Entry("search_runs", cairn.search_runs, lambda w: {},
           {"filter": "query", "order_by": "query", "experiment": "optional-ref", "limit": "int"}),

@@ -208,12 +208,17 @@ class Run:
     def log_dict(self, data: Mapping[str, Any], name: str) -> ArtifactEntry:
         """Store ``data`` as JSON, or YAML when ``name`` ends in .yaml or .yml."""
         _artifact_name(name)
-        if name.endswith((".yaml", ".yml")):
-            import yaml
+        try:
+            if name.endswith((".yaml", ".yml")):
+                import yaml
 
-            text = yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False)
-        else:
-            text = json.dumps(data, indent=2, default=str)
+                text = yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False)
+            else:
+                text = json.dumps(data, indent=2, default=str)
+        except (ValueError, TypeError, RecursionError) as exc:  # a cycle, a 5,000-digit int
+            raise InvalidInputError(
+                f"cannot write {name!r:.60} as JSON or YAML ({exc}); log plainer data"
+            ) from None
         return self.log_text(text, name)
 
     def log_figure(self, figure: Any, name: str) -> ArtifactEntry:
