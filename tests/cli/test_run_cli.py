@@ -351,3 +351,17 @@ def test_on_a_terminal_the_command_gets_a_terminal_and_its_bytes_pass_unchanged(
     (found,) = cairn.tracking.find_runs()
     log = cairn.download_artifacts(found.id, "cairn/output.log", project / "out")
     assert log.read_bytes() == seen
+
+
+def test_a_text_only_stdout_still_shows_the_commands_output(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Launched from a notebook (a stdout without .buffer), the command's output is shown."""
+    import io
+
+    shown = io.StringIO()  # no .buffer, as a Jupyter kernel's stream
+    monkeypatch.setattr(sys, "stdout", shown)
+    result = cairn.tracking.launch(["sh", "-c", "printf 'h\\303\\251llo\\n'"])
+    monkeypatch.undo()
+    assert result.exit_code == 0
+    assert shown.getvalue() == "héllo\n"

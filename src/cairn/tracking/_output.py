@@ -292,6 +292,27 @@ def _terminal_like(stream: Any) -> tuple[int, int] | None:
     return master, slave
 
 
-def _binary(name: str) -> BinaryIO | None:
+class _TextSink:
+    """Bytes to a text-only stream (a notebook's ``sys.stdout``), decoded as they come."""
+
+    def __init__(self, stream: TextIO) -> None:
+        import codecs
+
+        self._stream = stream
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def write(self, data: bytes) -> int:
+        self._stream.write(self._decoder.decode(data))
+        return len(data)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def _binary(name: str) -> Any:
+    """Where the command's bytes go for our stream ``name`` (None: nowhere to show them)."""
     stream = getattr(sys, name)
-    return getattr(stream, "buffer", None) if stream is not None else None
+    if stream is None:
+        return None
+    buffer = getattr(stream, "buffer", None)
+    return buffer if buffer is not None else _TextSink(stream)
