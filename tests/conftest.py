@@ -70,12 +70,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture
 def quiet_capture(project: Path) -> None:
     """Runs record only what each test logs (no automatic git, packages or machine facts)."""
+    import dataclasses
+
     from cairn.core.settings import CaptureSettings
 
     switches = {
-        name: False
-        for name, field in CaptureSettings.model_fields.items()
-        if field.annotation is bool and name != "params"
+        f.name: False
+        for f in dataclasses.fields(CaptureSettings)
+        if f.type == "bool" and f.name != "params"
     }
     configure(capture=switches)
 

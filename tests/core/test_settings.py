@@ -85,3 +85,58 @@ def test_root_is_found_by_walking_up(tmp_path: Path) -> None:
     assert find_root(deep) == (tmp_path / "repo").resolve()
     (tmp_path / "repo" / "src" / "cairn.yaml").write_text("{}\n")
     assert find_root(deep) == (tmp_path / "repo" / "src").resolve()
+
+
+def test_variables_are_converted_as_pydantic_converts_them(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text from variables becomes booleans and numbers by pydantic's lax rules, any case."""
+    monkeypatch.setenv("CAIRN_CAPTURE__GIT", "off")
+    monkeypatch.setenv("CAIRN_CAPTURE__UNTRACKED_MAX_KB", " 7 ")
+    monkeypatch.setenv("CAIRN_FLUSH_INTERVAL", "1e-1")
+    monkeypatch.setenv("CAIRN_SEED", "5.0")
+    monkeypatch.setenv("cairn_experiment", "lower")
+    monkeypatch.setenv("CAIRN_PARAMS__OPTIM__LR", "0.5")
+    monkeypatch.setenv("CAIRN_ARTIFACTS_OPTIONS", "null")
+    settings = configure()
+    assert settings.capture.git is False and settings.capture.untracked_max_kb == 7
+    assert settings.flush_interval == 0.1 and settings.seed == 5
+    assert settings.experiment == "lower"
+    assert settings.params.to_dict() == {"optim": {"lr": "0.5"}}
+    assert settings.artifacts_options == {}
+
+
+def test_every_problem_is_named_with_its_place(project: Path) -> None:
+    """All bad values are reported at once, each with its dotted location and what is wrong."""
+    (project / "cairn.yaml").write_text(
+        "seed: 1.5\ncapture: {git: maybe, untracked_max_kb: -1}\nstore_sync: fast\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        configure()
+    message = str(info.value)
+    assert "seed: Input should be a valid integer, got a number with a fractional part" in message
+    assert "capture.git: Input should be a valid boolean" in message
+    assert "capture.untracked_max_kb: Input should be greater than or equal to 0" in message
+    assert "store_sync: Input should be 'normal' or 'full'" in message
+
+
+def test_a_yaml_list_is_a_config_error(project: Path) -> None:
+    """A cairn.yaml holding a list, not a mapping, is a ConfigError naming the file."""
+    (project / "cairn.yaml").write_text("- experiment\n- default\n")
+    with pytest.raises(ConfigError, match=r"cairn\.yaml holds a list, not a mapping"):
+        configure()
+
+
+def test_settings_are_built_without_pydantic_or_yaml(project: Path) -> None:
+    """A script's start builds its settings on the standard library (no pydantic, no yaml)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom cairn.core.settings import get_settings\nget_settings()\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'yaml'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

@@ -5,33 +5,38 @@ settings once and caches them; ``configure(**overrides)`` sets code arguments (h
 precedence) and drops the cache. The project root is found by walking up from the working
 directory like git: the first folder holding ``.cairn/`` or ``cairn.yaml``, else the enclosing
 git work tree, else the working directory itself.
+
+Built on the standard library: every training script builds the settings before its first
+point, and pydantic with pydantic-settings cost a third of that start (~0.3 s). The rules
+are theirs (lax conversion of strings, nested ``__`` variables, JSON for mappings, deep merge
+of the sources, unknown keys refused), checked in ``_settings_fields``.
 """
 
 from __future__ import annotations
 
-import re
+import json
+import os
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    ValidationError,
-)
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    YamlConfigSettingsSource,
-)
+from typing import Any, Literal
 
 from cairn.core import context
+from cairn.core._settings_fields import (
+    FieldSpec,
+    Problems,
+    bounded,
+    check_model,
+    literal,
+    nested,
+    to_bool,
+    to_dict,
+    to_float,
+    to_int,
+    to_path,
+    to_str,
+)
 from cairn.core.errors import ConfigError
 from cairn.core.home import CONFIG_FILE, HOME_DIR, find_root
 
@@ -98,84 +103,68 @@ def _to_params(value: Any) -> Params:
     raise ValueError(f"params must be a mapping of names to values, got {type(value).__name__}")
 
 
-class CaptureSettings(BaseModel):
-    """Switches for what a run records without being asked."""
+@dataclass
+class CaptureSettings:
+    """Switches for what a run records without being asked (see ``CAPTURE_FIELDS``)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    params: bool = Field(True, description="record config.params as the run's params")
-    seed: bool = Field(
-        True, description="seed a run whose program never called cairn.seed with a random seed"
-    )
-    git: bool = Field(
-        True, description="record git commit, branch, remote, dirty flag and uncommitted diff"
-    )
-    environment: bool = Field(
-        True, description="record Python, platform, hardware, command line and entry script"
-    )
-    packages: bool = Field(True, description="record installed packages (cairn/packages.txt)")
-    output: bool = Field(True, description="mirror stdout and stderr to cairn/output.log")
-    system_metrics: bool = Field(
-        True, description="sample CPU, memory, disk, network and GPU use as system/* metrics"
-    )
-    system_metrics_interval: float = Field(
-        10.0, ge=0.5, le=3600, description="seconds between system metric samples"
-    )
-    untracked_max_kb: int = Field(
-        512, ge=0, description="untracked files larger than this are left out of the diff"
-    )
+    params: bool = True
+    seed: bool = True
+    git: bool = True
+    environment: bool = True
+    packages: bool = True
+    output: bool = True
+    system_metrics: bool = True
+    system_metrics_interval: float = 10.0
+    untracked_max_kb: int = 512
 
 
-class Settings(BaseSettings):
-    """cairn's settings and the project's params."""
+def _spec(convert: Any, default: Any, description: str, *, nullable: bool = False) -> FieldSpec:
+    factory = default if callable(default) else (lambda: default)
+    return FieldSpec(convert, factory, nullable, description)
 
-    model_config = SettingsConfigDict(
-        env_prefix="CAIRN_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        validate_default=True,
-    )
 
-    root: Path = Field(default_factory=find_root, description="project root")
-    home: Path | None = Field(None, description="folder of cairn.db and artifacts/")
-    store: str | None = Field(None, description="metadata store URL (sqlite:/// or postgresql://)")
-    store_sync: Literal["normal", "full"] = Field(
-        "normal",
-        description=(
-            "SQLite durability: normal (WAL; a power cut may lose the last commits, never"
-            " corrupts) or full (every commit is on disk before it returns)"
-        ),
-    )
-    artifacts: str | None = Field(None, description="artifact store URL (a folder or s3://...)")
-    artifacts_options: dict[str, Any] = Field(
-        default_factory=dict, description="fsspec storage options for the artifact store"
-    )
-    experiment: str = Field("default", description="experiment of runs that name none")
-    log_format: Literal["auto", "rich", "json", "plain"] = "auto"
-    flush_interval: float = Field(1.0, gt=0, le=60, description="metric flush period, seconds")
-    capture: CaptureSettings = Field(default_factory=CaptureSettings)
-    seed: int | None = Field(
-        None, ge=0, le=2**32 - 1, description="seed for cairn.seed() and runs (cairn run --seed)"
-    )
-    run_id: str | None = Field(
-        None, description="a run started elsewhere (cairn run) that this process logs to"
-    )
-    params: Annotated[
-        Params, PlainValidator(_to_params), PlainSerializer(lambda p: p.to_dict())
-    ] = Field(default_factory=lambda: Params(is_root=True), description="the project's params")
+CAPTURE_FIELDS: dict[str, FieldSpec] = {
+    "params": _spec(to_bool, True, "record config.params as the run's params"),
+    "seed": _spec(
+        to_bool, True, "seed a run whose program never called cairn.seed with a random seed"
+    ),
+    "git": _spec(
+        to_bool, True, "record git commit, branch, remote, dirty flag and uncommitted diff"
+    ),
+    "environment": _spec(
+        to_bool, True, "record Python, platform, hardware, command line and entry script"
+    ),
+    "packages": _spec(to_bool, True, "record installed packages (cairn/packages.txt)"),
+    "output": _spec(to_bool, True, "mirror stdout and stderr to cairn/output.log"),
+    "system_metrics": _spec(
+        to_bool, True, "sample CPU, memory, disk, network and GPU use as system/* metrics"
+    ),
+    "system_metrics_interval": _spec(
+        bounded(to_float, ge=0.5, le=3600), 10.0, "seconds between system metric samples"
+    ),
+    "untracked_max_kb": _spec(
+        bounded(to_int, ge=0), 512, "untracked files larger than this are left out of the diff"
+    ),
+}
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        root = _root_from(init_settings, env_settings)
-        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=root / CONFIG_FILE)
-        return init_settings, env_settings, yaml_source
+
+@dataclass
+class Settings:
+    """cairn's settings and the project's params (see ``FIELDS`` for what each one means)."""
+
+    root: Path
+    home: Path | None
+    store: str | None
+    store_sync: Literal["normal", "full"]
+    artifacts: str | None
+    artifacts_options: dict[str, Any]
+    experiment: str
+    log_format: Literal["auto", "rich", "json", "plain"]
+    flush_interval: float
+    capture: CaptureSettings
+    seed: int | None
+    run_id: str | None
+    params: Params = field(default_factory=lambda: Params(is_root=True))
 
     @property
     def home_dir(self) -> Path:
@@ -193,12 +182,145 @@ class Settings(BaseSettings):
         return self.artifacts or str(self.home_dir / "artifacts")
 
 
-def _root_from(*sources: PydanticBaseSettingsSource) -> Path:
+FIELDS: dict[str, FieldSpec] = {
+    "root": _spec(to_path, find_root, "project root"),
+    "home": _spec(to_path, None, "folder of cairn.db and artifacts/", nullable=True),
+    "store": _spec(to_str, None, "metadata store URL (sqlite:/// or postgresql://)", nullable=True),
+    "store_sync": _spec(
+        literal("normal", "full"),
+        "normal",
+        "SQLite durability: normal (WAL; a power cut may lose the last commits, never"
+        " corrupts) or full (every commit is on disk before it returns)",
+    ),
+    "artifacts": _spec(to_str, None, "artifact store URL (a folder or s3://...)", nullable=True),
+    "artifacts_options": _spec(to_dict, dict, "fsspec storage options for the artifact store"),
+    "experiment": _spec(to_str, "default", "experiment of runs that name none"),
+    "log_format": _spec(literal("auto", "rich", "json", "plain"), "auto", "log output format"),
+    "flush_interval": _spec(bounded(to_float, gt=0, le=60), 1.0, "metric flush period, seconds"),
+    "capture": _spec(
+        nested(CAPTURE_FIELDS, "capture", CaptureSettings, CaptureSettings),
+        CaptureSettings,
+        "what a run records without being asked",
+    ),
+    "seed": _spec(
+        bounded(to_int, ge=0, le=2**32 - 1),
+        None,
+        "seed for cairn.seed() and runs (cairn run --seed)",
+        nullable=True,
+    ),
+    "run_id": _spec(
+        to_str,
+        None,
+        "a run started elsewhere (cairn run) that this process logs to",
+        nullable=True,
+    ),
+    "params": _spec(_to_params, lambda: Params(is_root=True), "the project's params"),
+}
+# Settings whose variable holds JSON, and whose parts can be set as CAIRN_<NAME>__<PART>.
+_MAPPINGS = ("artifacts_options", "capture", "params")
+
+
+def _sources(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of ``cairn.yaml``, the environment and the code, deep-merged in that order."""
+    environment = _environment()
+    root = _root_from(overrides, environment)
+    return _deep_update(_read_config(root / CONFIG_FILE), environment, dict(overrides))
+
+
+def _root_from(*sources: Mapping[str, Any]) -> Path:
     for source in sources:
-        value = source().get("root")
-        if value:
+        value = source.get("root")
+        if value and isinstance(value, (str, os.PathLike)):
             return Path(value)
     return find_root()
+
+
+def _environment() -> dict[str, Any]:
+    """The ``CAIRN_*`` variables (any case) of known settings, mappings read as JSON."""
+    env = {k.lower(): v for k, v in os.environ.items() if k[:6].lower() == "cairn_"}
+    values: dict[str, Any] = {}
+    for name in FIELDS:
+        key = f"cairn_{name}"
+        raw = env.get(key)
+        if name not in _MAPPINGS:
+            if raw is not None:
+                values[name] = raw
+            continue
+        parts = _exploded(env, f"{key}__", decode_deep=name == "artifacts_options")
+        if raw is None:
+            if parts:
+                values[name] = parts
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            variable = f"CAIRN_{name.upper()}"
+            raise ConfigError(
+                f"the environment variable {variable} is not valid JSON ({exc}); set "
+                f'it to a JSON object, e.g. {variable}=\'{{"key": "value"}}\', or unset it'
+            ) from None
+        if value is not None:  # JSON null: as if the variable were not set
+            values[name] = _deep_update(value, parts) if isinstance(value, dict) else value
+    return values
+
+
+def _exploded(env: Mapping[str, str], prefix: str, *, decode_deep: bool) -> dict[str, Any]:
+    """``PREFIX<a>__<b>=v`` variables as ``{"a": {"b": "v"}}`` (names lower-cased).
+
+    Values stay text, except (``decode_deep``, as pydantic-settings does for a plain dict)
+    those two or more levels down, read as JSON where they are JSON.
+    """
+    result: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(prefix):
+            continue
+        *keys, last = name[len(prefix) :].split("__")
+        target: Any = result
+        for key in keys:
+            if isinstance(target, dict):
+                target = target.setdefault(key, {})
+        if isinstance(target, dict):
+            target[last] = _json_or_text(value) if decode_deep and keys and value else value
+    return result
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """The settings in ``cairn.yaml`` (none when there is no such file)."""
+    if not path.is_file():
+        return {}
+    import yaml  # only a project with a cairn.yaml pays for it
+
+    try:
+        with path.open(encoding="utf-8") as file:
+            loaded = yaml.safe_load(file)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read cairn settings: {exc}; fix {CONFIG_FILE}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(
+            f"cannot read cairn settings: {path} holds a {type(loaded).__name__}, not a "
+            f"mapping of setting names to values; fix {CONFIG_FILE}"
+        )
+    return loaded
+
+
+def _deep_update(base: dict[str, Any], *updates: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for update in updates:
+        for key, value in update.items():
+            if isinstance(merged.get(key), dict) and isinstance(value, dict):
+                merged[key] = _deep_update(merged[key], value)
+            else:
+                merged[key] = value
+    return merged
 
 
 _lock = threading.Lock()
@@ -233,30 +355,15 @@ def configure(**overrides: Any) -> Settings:
 
 def _build(overrides: Mapping[str, Any]) -> Settings:
     try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(
-            f"invalid cairn settings ({problems}); check cairn.yaml, the CAIRN_* environment "
-            "variables and cairn.configure() arguments"
-        ) from None
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        variable = _unparsable_variable(exc)
-        if variable is not None:
-            raise ConfigError(
-                f"the environment variable {variable} is not valid JSON ({exc.__cause__}); set "
-                f'it to a JSON object, e.g. {variable}=\'{{"key": "value"}}\', or unset it'
-            ) from None
+        values = _sources(overrides)
+        problems: Problems = []
+        checked = check_model(FIELDS, values, "", problems)
+    except OSError as exc:  # the working directory is gone, cairn.yaml unreadable
         raise ConfigError(f"cannot read cairn settings: {exc}; fix {CONFIG_FILE}") from None
-
-
-def _unparsable_variable(exc: BaseException) -> str | None:
-    """``CAIRN_<FIELD>`` when ``exc`` is pydantic-settings failing to parse that variable's
-    JSON (it names the field and the environment source only in its message)."""
-    match = re.fullmatch(
-        r'error parsing value for field "(\w+)" from source "EnvSettingsSource"', str(exc)
-    )
-    return None if match is None else f"CAIRN_{match.group(1).upper()}"
+    if problems:
+        raise ConfigError(
+            f"invalid cairn settings ({'; '.join(f'{loc}: {msg}' for loc, msg in problems)}); "
+            "check cairn.yaml, the CAIRN_* environment variables and cairn.configure() "
+            "arguments"
+        )
+    return Settings(**checked)
