@@ -191,16 +191,10 @@ def _print(result: validation.ValidationResult) -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (a temporary name, then a rename)."""
-    import os
+    """Write ``text`` to ``path`` whole or not at all, never through a link (decision 0011)."""
+    from cairn.core.destination import write_file
 
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise InvalidInputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_file(path, text.encode("utf-8"))
 
 
 def _columns_of(path: Path) -> set[str]:

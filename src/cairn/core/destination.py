@@ -178,3 +178,24 @@ def _open_folder(chain: dict[str, int], folder: str, target: Path, what: str) ->
         raise
     chain[folder] = fd
     return fd
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to the file ``path`` whole or not at all: into a new file with a random
+    name beside it (created exclusively, so never through a link found there), then renamed
+    over ``path`` (a link at ``path`` is replaced, not followed)."""
+    partial = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
+    created = False
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        created = True
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(partial, path)
+    except OSError as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+        raise InvalidInputError(
+            f"cannot write {path}: {exc.strerror or exc}; choose a writable path"
+        ) from None
