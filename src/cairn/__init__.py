@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     config: Settings
 
-__version__ = "0.1.0"
+from cairn._version import __version__
 
 _LAZY: dict[str, tuple[str, str]] = {
     "CairnError": ("cairn.core.errors", "CairnError"),

@@ -7,8 +7,9 @@ Typer app (``_app``) builds its root group from the same table.
 
 from __future__ import annotations
 
-import shutil
 import textwrap
+
+from cairn.cli._table import terminal_columns
 
 HELP = "Self-hosted MLOps in one pip install: track experiments, then grow."
 # name -> (module, attribute, summary): command groups (Typer apps), then single commands, in
@@ -73,7 +74,7 @@ ROOT_OPTIONS = [
 
 def root_help() -> str:
     """The root help: usage, what cairn is, its options and every subcommand's summary."""
-    width = max(60, min(shutil.get_terminal_size().columns, 120))
+    width = max(60, min(terminal_columns(), 120))
     entries = [(name, entry[2]) for name, entry in [*GROUPS.items(), *COMMANDS.items()]]
     lines = ["Usage: cairn [OPTIONS] COMMAND [ARGS]...", "", f"  {HELP}", ""]
     for title, rows in (("Options", ROOT_OPTIONS), ("Commands", entries)):

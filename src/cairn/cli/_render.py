@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import sys
@@ -60,6 +59,8 @@ def fmt_value(value: Any) -> str:
 
 def write_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Write rows as CSV to standard output."""
+    import csv
+
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(header)
     for row in rows:

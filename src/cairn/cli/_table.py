@@ -10,7 +10,6 @@ keeps every column.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,4 +97,17 @@ def _is_terminal(stream: TextIO) -> bool:
 def _terminal_width(stream: TextIO) -> int:
     if not _is_terminal(stream):
         return sys.maxsize  # piped: a script reads every column
-    return shutil.get_terminal_size().columns
+    return terminal_columns()
+
+
+def terminal_columns() -> int:
+    """The terminal's width: $COLUMNS, else the terminal's own, else 80 (shutil's rule, without
+    importing shutil and the compression modules it pulls in)."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80

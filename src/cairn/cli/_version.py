@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-DISTRIBUTION = "cairn-mlops"  # the name on the package index; the import name stays cairn
+from cairn._version import __version__
 
 
 def version_text() -> str:
-    """``cairn <version>``: the installed version of the cairn-mlops distribution."""
-    from importlib import metadata
-
-    try:
-        return f"cairn {metadata.version(DISTRIBUTION)}"
-    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
-        return "cairn (not installed: pip install -e . in its source folder)"
+    """``cairn <version>``: the version of the cairn-mlops distribution this package is (the
+    build reads the same ``cairn/_version.py``)."""
+    return f"cairn {__version__}"

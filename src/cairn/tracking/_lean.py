@@ -11,7 +11,6 @@ answers are tested to equal ``find_runs``'s.
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import sys
 from collections import defaultdict
@@ -104,7 +103,7 @@ def _records(conn: sqlite3.Connection, bound: dict[str, Any]) -> list[RunRecord]
         tags[run_id][key] = value
     rows = conn.execute(_RUNS, bound).fetchall()
     stale_before = now_ms() - STALE_MS
-    here = socket.gethostname()[:255]
+    here = _this_host() if any(row[4] == "running" for row in rows) else ""
     records = []
     for db_id, uid, name, exp, stored, start, end, parent, user, error, deleted, *life in rows:
         host, pid, beat = life
@@ -131,6 +130,14 @@ def _records(conn: sqlite3.Connection, bound: dict[str, Any]) -> list[RunRecord]
             )
         )
     return records
+
+
+def _this_host() -> str:
+    """The host name runs started here record (``_liveness.this_host``); socket is imported
+    only when some run reads as running."""
+    import socket
+
+    return socket.gethostname()[:255]
 
 
 def _alive(pid: int, heartbeat_ms: int | None) -> bool:
