@@ -549,16 +549,21 @@ def _register_exit_hooks() -> None:
 
 
 def _end_before_thread_shutdown() -> None:
-    # The program's own threads still running (not executor workers, which wait for the
-    # shutdown that follows) may still log: the runs end once they are done, as at atexit.
-    from concurrent.futures.thread import _worker
-
+    # The program's own threads still running may still log: the runs end once they are done,
+    # as they did at atexit. Not the pools' threads: they wait for the shutdown that follows.
     me = threading.current_thread()
     for thread in threading.enumerate():
-        if thread is me or thread.daemon or getattr(thread, "_target", None) is _worker:
-            continue
-        thread.join()
+        if thread is not me and not thread.daemon and _is_program_thread(thread):
+            thread.join()
     _end_at_exit()
+
+
+def _is_program_thread(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is the program's own, not a worker or manager of a pool that the
+    interpreter's shutdown stops (concurrent.futures, multiprocessing, asyncio)."""
+    target = getattr(thread, "_target", None)
+    owner = getattr(target, "__module__", None) or type(thread).__module__ or ""
+    return not owner.startswith(("concurrent.futures", "multiprocessing", "asyncio"))
 
 
 class Terminated(SystemExit):
