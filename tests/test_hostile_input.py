@@ -383,6 +383,8 @@ TABLE: list[Entry] = [
           {"ref": "ref"}),
     Entry("registry.model_lineage", registry.model_lineage, lambda w: {"ref": w.model},
           {"ref": "ref"}),
+    Entry("registry.model_inputs_from", registry.model_inputs_from,
+          lambda w: {"dataset_ref": w.dataset}, {"dataset_ref": "ref"}),
     Entry("registry.compare_models", registry.compare_models,
           lambda w: {"a": w.model, "b": w.model}, {"a": "ref", "b": "ref"}),
     Entry("registry.export_model", registry.export_model,
