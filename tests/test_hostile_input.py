@@ -567,3 +567,18 @@ def test_download_refuses_an_unwritable_stored_path_before_writing(
     with pytest.raises(ArtifactError, match="nothing was written"):
         cairn.download_artifacts(run.id, dest=project / "out")
     assert not (project / "out").exists()
+
+
+def test_validate_takes_a_saved_suite_by_name(quiet_capture: None, store: Store) -> None:
+    """cairn.validate with a suite's name checks against the latest saved version of it, as the
+    Suite object itself would (a name used to fail with AttributeError)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": list(range(50)), "b": [float(i) for i in range(50)]})
+    suite = validation.profile(frame, "numbers")
+    validation.save_suite(suite)
+    by_name = cairn.validate(frame, "numbers")
+    assert by_name.passed and cairn.validate(frame, suite).passed
+    assert by_name.suite == suite.name
+    with pytest.raises(CairnError, match="no suite named"):
+        cairn.validate(frame, "no-such-suite")
