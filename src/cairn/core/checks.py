@@ -7,7 +7,8 @@ acceptance on SQLite), or break a later operation half-way. Each function here r
 value when it is acceptable and raises ``InvalidInputError`` naming the argument, what is
 wrong and how to fix it, so both stores refuse the same input with the same message.
 
-Standard library only: ``core`` is on the import path of ``import cairn``.
+Standard library only, and light (pathlib is imported by the one check that needs it): the
+CLI's lean paths import this module.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import math
 import operator
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.core.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -180,6 +183,8 @@ def check_path(value: Any, what: str) -> Path:
         value = os.fspath(value)
     if isinstance(value, bytes):
         raise InvalidInputError(f"{what} must be a str or pathlib.Path, not bytes; decode it first")
+    from pathlib import Path  # imported here: the CLI's lean paths load this module
+
     return Path(check_text(value, what, empty=False))
 
 
