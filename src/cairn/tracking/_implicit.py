@@ -70,6 +70,35 @@ def facts_at_start(settings: Settings, *, code: bool, process: bool) -> StartFac
     return facts
 
 
+class PendingFacts:
+    """``facts_at_start`` computed on a thread, so that git's subprocesses run while the
+    caller opens the store and seeds; ``result`` waits for them."""
+
+    def __init__(self, settings: Settings, *, code: bool, process: bool) -> None:
+        self._facts: StartFacts | None = None
+        self._error: BaseException | None = None
+        # A plain thread, not core.threads.start_thread: git inherits its signal mask, and
+        # must stay killable; this thread lives only as long as git answers.
+        self._thread = threading.Thread(
+            target=self._capture, args=(settings, code, process), name="cairn-facts", daemon=True
+        )
+        self._thread.start()
+
+    def _capture(self, settings: Settings, code: bool, process: bool) -> None:
+        try:
+            self._facts = facts_at_start(settings, code=code, process=process)
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> StartFacts:
+        """The facts, as ``facts_at_start`` would have returned them (or its exception)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._facts is not None
+        return self._facts
+
+
 def begin(
     run: Run, settings: Settings, facts: StartFacts, *, process: bool, launched: bool = False
 ) -> Capturing:

@@ -386,6 +386,11 @@ def _start(
     check_optional_mapping(params, "params")
     check_tags(tags, key_length=MAX_KEY_LENGTH)
     settings = get_settings()
+    # Git answers from subprocesses: ask it now, while this thread opens the store and seeds
+    # (not where this process may attach to a run cairn run started, which records no code).
+    pending = None
+    if settings.run_id is None or _attached:
+        pending = _implicit.PendingFacts(settings, code=True, process=not launcher)
     store = get_store()
     _install_hooks()
     parent_uid = context.current_run_id()
@@ -418,7 +423,9 @@ def _start(
             raise InvalidInputError(
                 f"{what} {text[:40]!r} must have 1 to {MAX_NAME_LENGTH} characters"
             )
-    facts = _implicit.facts_at_start(settings, code=True, process=not launcher)
+    if pending is None:
+        pending = _implicit.PendingFacts(settings, code=True, process=not launcher)
+    facts = pending.result()
     tag_values = {**facts.tags, **tag_values}  # the user's own tags win
 
     def create(conn: Any) -> int:
