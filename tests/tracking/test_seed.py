@@ -292,3 +292,17 @@ def test_a_bad_seed_in_the_start_up_hook_is_told_and_the_program_runs(project: P
     )
     assert done.returncode == 0 and done.stdout == "ran\n"
     assert "CAIRN_SEED='-1' is not a seed" in done.stderr
+
+
+def test_the_package_seed_is_the_function_though_a_submodule_has_its_name() -> None:
+    """cairn.tracking.seed is the seeding function in a fresh process, whatever imported first."""
+    code = (
+        "from cairn.tracking import current_seed\n"
+        "import cairn.tracking.launch\n"
+        "import cairn.tracking\n"
+        "from cairn.tracking import seed\n"
+        "assert callable(cairn.tracking.seed) and callable(seed), cairn.tracking.seed\n"
+        "assert cairn.tracking.seed(4) == 4 == current_seed()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

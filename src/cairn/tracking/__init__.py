@@ -10,6 +10,11 @@ from typing import TYPE_CHECKING
 
 from cairn.core.lazy import lazy_attributes
 
+# `seed` names a submodule and a function: importing the submodule (run and launch do) sets
+# this package's attribute to the module, and __getattr__ is then never asked. So the
+# function is bound now (a few ms: seed.py imports only core.errors and _seeding).
+from cairn.tracking.seed import seed
+
 if TYPE_CHECKING:
     from cairn.core.ids import describe_time
     from cairn.tracking._lean import find_runs_lean

@@ -23,7 +23,6 @@ import sys
 from typing import Any
 
 from cairn.core.errors import InvalidInputError
-from cairn.core.settings import get_settings
 
 # The mechanism lives in a module of its own, on the standard library alone, because
 # `cairn run --seed N` also runs it at the start of the program, before cairn is imported.
@@ -58,6 +57,9 @@ def seed(value: int | None = None) -> int:
     Libraries not imported yet are seeded when the program imports them.
     """
     if value is None:
+        # Imported here: the package binds this function eagerly, and settings need pydantic.
+        from cairn.core.settings import get_settings
+
         value = get_settings().seed  # set by `cairn run --seed N` for the program it runs
     chosen = _check(value) if value is not None else int.from_bytes(os.urandom(4), "big")
     _seeding.apply(chosen)
