@@ -13,7 +13,10 @@ from cairn.cli._render import err_console, fmt_value
 
 def run_command(
     command: Annotated[list[str], typer.Argument(help="the command to run, after --")],
-    seed: Annotated[int | None, typer.Option("--seed", help="seed for every RNG")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="seed for every RNG, in every Python process, from its start"),
+    ] = None,
     seeds: Annotated[
         str | None, typer.Option("--seeds", help="run once per seed, e.g. 1,2,3")
     ] = None,
@@ -26,7 +29,10 @@ def run_command(
         typer.Option("--experiment", "-e", help="the experiment to record the run in"),
     ] = None,
 ) -> None:
-    """Run COMMAND as a tracked run: seeded, with params overridden, its logging attached."""
+    """Run COMMAND as a tracked run: seeded, with params overridden, its logging attached.
+
+    Its output and system metrics are recorded; cairn's own lines go to stderr.
+    """
     result = tracking.launch(
         command,
         seed=seed,
