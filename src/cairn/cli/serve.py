@@ -65,6 +65,9 @@ def serve_command(
             help="remove prediction log rows older than this (30d, 12h, 2w)",
         ),
     ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="log one line per request (stderr)")
+    ] = False,
 ) -> None:
     """Serve models with adaptive batching, a fallback, metrics and a prediction log.
 
@@ -84,7 +87,7 @@ def serve_command(
         log_redact=parse_redact(log_redact or []),
         log_retention_s=parse_duration(log_retention) if log_retention is not None else None,
     )
-    serving.serve(specs, options, host=host, port=port, workers=workers)
+    serving.serve(specs, options, host=host, port=port, workers=workers, access_log=access_log)
 
 
 def _models(uri: str | None, named: list[str]) -> list[tuple[str, str]]:

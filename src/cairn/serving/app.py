@@ -21,6 +21,7 @@ from typing import Any
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.logging import logger
 from cairn.registry import LoadedModel, Signature, get_model_version, load_model
+from cairn.serving._announce import announce, log_config, run_announced
 from cairn.serving._asgi import (
     PredictionServer,
     Reply,
@@ -384,8 +385,13 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: int = 1,
+    access_log: bool = False,
 ) -> None:
-    """Run the server (uvicorn) until interrupted; several workers share the port."""
+    """Run the server (uvicorn) until interrupted; several workers share the port.
+
+    Once it listens, the server's URL and routes are logged; ``access_log`` also logs one
+    line per request (uvicorn's access log).
+    """
     import dataclasses
     import json
     import os
@@ -398,9 +404,16 @@ def serve(
     opts = options or ServerOptions()
     if workers < 1:
         raise InvalidInputError(f"--workers must be 1 or more, not {workers}")
+    names = [m.name for m in models]
+    logging = log_config(access_log)  # stderr only; access lines when asked for
     if workers == 1:
         app = create_app(models, opts)
-        uvicorn.run(app, host=host, port=port, loop=LOOP, log_level="warning", access_log=False)
+        run_announced(
+            uvicorn.Config(
+                app, host=host, port=port, loop=LOOP, log_config=logging, access_log=access_log
+            ),
+            names,
+        )
         return
     # Worker processes are started by uvicorn from an import string: they read the models to
     # serve from a file named in their environment (uvicorn copies the parent's environment).
@@ -411,6 +424,9 @@ def serve(
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="cairn-serve-", delete=False) as f:
         json.dump(config, f)
     os.environ[CONFIG_ENV] = f.name
+    # uvicorn's supervisor binds the port before it starts the workers (a port in use fails
+    # before this line would be true for long).
+    announce(host, port, names)
     try:
         uvicorn.run(
             "cairn.serving.app:app_from_config",
@@ -419,8 +435,8 @@ def serve(
             port=port,
             workers=workers,
             loop=LOOP,
-            log_level="warning",
-            access_log=False,
+            log_config=logging,
+            access_log=access_log,
         )
     finally:
         os.unlink(f.name)
