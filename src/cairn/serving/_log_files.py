@@ -21,7 +21,9 @@ from cairn.core.errors import InvalidInputError
 from cairn.core.ids import now_ms
 from cairn.core.settings import get_settings
 from cairn.store import Store, get_store
-from cairn.store.db.schema import DIGEST_COLUMNS, prediction_log_files
+from cairn.store.db.schema import prediction_log_files
+from cairn.store.deletions import record_referencing, watermark
+from cairn.store.references import remove_unreferenced
 
 META = ("_ts", "_request_id", "_version", "_fallback")
 ROW_GROUP_ROWS = 32_768  # rows per Parquet row group when a spool is sealed
@@ -88,8 +90,12 @@ def seal_spool(store: Store, path: Path) -> None:
                 writer.write_table(pa.Table.from_batches(group, reader.schema))
                 rows += held
         if rows:
+            since = watermark(store.db)  # before the object is looked for (gc may run)
             stored = store.artifacts.put_file(parquet)
-            store.db.transact(
+            record_referencing(
+                store.db,
+                [stored.digest],
+                since,
                 lambda conn: conn.execute(
                     prediction_log_files.insert().values(
                         model=model,
@@ -101,7 +107,8 @@ def seal_spool(store: Store, path: Path) -> None:
                         last_ms=last,
                         created_ms=now_ms(),
                     )
-                )
+                ),
+                lambda _gone: store.artifacts.put_file(parquet),
             )
     path.unlink(missing_ok=True)
 
@@ -301,14 +308,9 @@ def _rewrite_file(
 
 
 def _forget(store: Store, digest: str) -> None:
-    """Delete an object nothing references any more (erasure does not wait for gc)."""
-    from sqlalchemy import select
-
-    with store.db.read() as conn:
-        for column in DIGEST_COLUMNS:
-            if conn.execute(select(column).where(column == digest).limit(1)).first():
-                return
-    store.artifacts.delete(digest)
+    """Delete an object nothing references any more (erasure does not wait for gc), through
+    gc's own guarded deletion: a writer reusing it meanwhile stores it again."""
+    remove_unreferenced(store, {digest: 0})
 
 
 def rows_matching(request_ids: Sequence[str], where: Mapping[str, Sequence[str]]) -> Selector:

@@ -4,7 +4,7 @@ the rest (garbage collection, shared by every capability)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,10 +44,8 @@ class SweepResult:
 
 def sweep(store: Store, grace_s: float = GRACE_S) -> SweepResult:
     """Remove every stored object nothing references, unless written or reused within
-    ``grace_s`` seconds. Safe beside writers at any grace (decision 0012): each object is
-    marked in ``object_deletions`` after a last check, under a lock, that nothing references
-    it, and a writer that relied on it meanwhile stores it again. Streams the store's listing
-    in batches: memory stays bounded."""
+    ``grace_s`` seconds. Safe beside writers at any grace (decision 0012): see
+    ``remove_unreferenced``. Streams the store's listing in batches: memory stays bounded."""
     removed = freed = kept = 0
     batch: list[tuple[str, int, float]] = []
     deletions.tidy(store.db)
@@ -65,33 +63,8 @@ def sweep(store: Store, grace_s: float = GRACE_S) -> SweepResult:
                 kept += 1
             else:
                 sizes[digest] = size
-        if not sizes:
-            return
-
-        def mark(conn: Connection) -> dict[str, int]:
-            deletions.lock(conn, collecting=True)
-            # Checked again under the lock: a writer may have referenced one since the listing.
-            return deletions.mark(conn, unreferenced(conn, sizes))
-
-        marks = store.db.transact(mark)
-        started = time.monotonic()
-        done: list[int] = []
-        untouched: list[int] = []
-        try:
-            for digest, mark_id in marks.items():
-                if time.monotonic() - started > deletions.MARK_LIMIT_S:
-                    untouched.append(mark_id)  # writers stop waiting for old marks: not now
-                    continue
-                done.append(mark_id)  # before: a failed delete may still have removed it
-                if store.artifacts.delete(digest, idle_s=grace_s):
-                    removed += 1
-                    freed += sizes[digest]
-                else:  # gone already, or reused since the listing (a local object's mtime)
-                    done.pop()
-                    untouched.append(mark_id)
-                    kept += 1
-        finally:
-            deletions.settle(store.db, done, untouched + list(_unmarked(marks, done, untouched)))
+        swept = remove_unreferenced(store, sizes, grace_s)
+        removed, freed, kept = removed + swept.objects, freed + swept.bytes, kept + swept.kept
 
     for item in store.artifacts.iter_objects():
         batch.append(item)
@@ -103,9 +76,43 @@ def sweep(store: Store, grace_s: float = GRACE_S) -> SweepResult:
     return SweepResult(removed, freed, kept)
 
 
-def _unmarked(marks: dict[str, int], done: list[int], untouched: list[int]) -> set[int]:
-    """Marks never reached (an error stopped the loop): their objects were not deleted."""
-    return set(marks.values()) - set(done) - set(untouched)
+def remove_unreferenced(
+    store: Store, sizes: Mapping[str, int], grace_s: float = 0.0
+) -> SweepResult:
+    """Delete those of the objects ``sizes`` names (digest -> size) that nothing references.
+
+    Each is first marked in ``object_deletions`` in a transaction that checks, under the lock
+    writers share, that nothing references it, so a writer that relied on it meanwhile stores
+    it again (decision 0012). The only way cairn deletes objects."""
+    removed = freed = kept = 0
+    if not sizes:
+        return SweepResult(0, 0, 0)
+
+    def mark(conn: Connection) -> dict[str, int]:
+        deletions.lock(conn, collecting=True)
+        return deletions.mark(conn, unreferenced(conn, sizes))
+
+    marks = store.db.transact(mark)
+    started = time.monotonic()
+    done: list[int] = []
+    untouched: list[int] = []
+    try:
+        for digest, mark_id in marks.items():
+            if time.monotonic() - started > deletions.MARK_LIMIT_S:
+                untouched.append(mark_id)  # writers stop waiting for old marks: not now
+                continue
+            done.append(mark_id)  # before: a failed delete may still have removed it
+            if store.artifacts.delete(digest, idle_s=grace_s):
+                removed += 1
+                freed += sizes[digest]
+            else:  # gone already, or reused since the listing (a local object's mtime)
+                done.pop()
+                untouched.append(mark_id)
+                kept += 1
+    finally:
+        never = set(marks.values()) - set(done) - set(untouched)  # an error stopped the loop
+        deletions.settle(store.db, done, [*untouched, *never])
+    return SweepResult(removed, freed, kept)
 
 
-__all__ = ["GRACE_S", "SweepResult", "sweep", "unreferenced"]
+__all__ = ["GRACE_S", "SweepResult", "remove_unreferenced", "sweep", "unreferenced"]
