@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -65,6 +66,16 @@ def cairn_version() -> str:
         except metadata.PackageNotFoundError:
             continue
     return "unknown"
+
+
+def clean_env(*drop: str, **extra: str) -> dict[str, str]:
+    """The parent's environment without cairn's, virtualenv or ``drop``-prefixed settings, plus
+    ``extra``. Bytecode caching stays on (``PYTHONDONTWRITEBYTECODE`` dropped): a pip install
+    compiles every module, so no tool is timed recompiling its own source in each process."""
+    prefixes = ("CAIRN_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes + drop)}
+    env["PYTHONHASHSEED"] = "0"
+    return {**env, **extra}
 
 
 def ratio(name: str, anchor: float, ours: float, goal: float) -> None:

@@ -68,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import cairn_version, fail, ratio
+from _common import clean_env as common_clean_env
 
 HERE = Path(__file__).resolve().parent
 DVC_VENV = HERE / ".venvs" / "dvc"
@@ -123,10 +124,7 @@ CAIRN_STORE_INIT = "from cairn.store import get_store; get_store().close()"
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The parent's environment without cairn, DVC, Git or virtualenv settings, plus ``extra``."""
-    drop = ("CAIRN_", "DVC_", "GIT_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env["PYTHONHASHSEED"] = "0"
-    return {**env, **extra}
+    return common_clean_env("DVC_", "GIT_", **extra)
 
 
 def run(cmd: list[str], *, cwd: Path, env: dict[str, str], what: str) -> tuple[float, str]:

@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import cairn_version, ensure_venv, fail, ratio
+from _common import clean_env as common_clean_env
 
 HERE = Path(__file__).resolve().parent
 MLFLOW_VENV = HERE / ".venvs" / "mlflow"
@@ -194,10 +195,7 @@ CAIRN_PROBE = "import cairn; cairn.log_model; cairn.load_model; cairn.registry.s
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The parent's environment without cairn, MLflow or virtualenv settings, plus ``extra``."""
-    drop = ("CAIRN_", "MLFLOW_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env["PYTHONHASHSEED"] = "0"
-    return {**env, **extra}
+    return common_clean_env("MLFLOW_", **extra)
 
 
 def result(what: str, proc: subprocess.CompletedProcess[str]) -> Any:

@@ -83,6 +83,7 @@ from typing import Any
 import psutil
 
 from _common import cairn_version, fail, ratio_line
+from _common import clean_env as common_clean_env
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -173,10 +174,7 @@ wrk.body = [==[{body}]==]
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The parent's environment without cairn or virtualenv settings, plus ``extra``."""
-    drop = ("CAIRN_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "BENTOML_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env["PYTHONHASHSEED"] = "0"
-    return {**env, **extra}
+    return common_clean_env("BENTOML_", **extra)
 
 
 @contextmanager

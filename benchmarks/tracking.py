@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import MARK, cairn_version, ensure_venv, fail, ratio, ratio_line, run_worker
+from _common import clean_env as common_clean_env
 from _common import scratch as common_scratch
 
 HERE = Path(__file__).resolve().parent
@@ -226,10 +227,7 @@ IMPORT_TIMER = "import time; t = time.perf_counter(); import {0}; print(time.per
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The parent's environment without cairn, MLflow or virtualenv settings, plus ``extra``."""
-    drop = ("CAIRN_", "MLFLOW_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env["PYTHONHASHSEED"] = "0"
-    return {**env, **extra}
+    return common_clean_env("MLFLOW_", **extra)
 
 
 def worker(python: Path | str, code: str, *args: str, cwd: Path, env: dict[str, str]) -> Any:

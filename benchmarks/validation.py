@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import MARK, cairn_version, ensure_venv, ratio, run_worker
+from _common import clean_env as common_clean_env
 from _common import scratch as common_scratch
 
 HERE = Path(__file__).resolve().parent
@@ -295,11 +296,8 @@ measure(run, lambda: warm.validate(suite, result_format="BOOLEAN_ONLY"))
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The parent's environment without cairn or virtualenv settings, plus ``extra``."""
-    drop = ("CAIRN_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "GX_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env["PYTHONHASHSEED"] = "0"
-    env["GX_ANALYTICS_ENABLED"] = "false"  # no network calls from Great Expectations
-    return {**env, **extra}
+    # no network calls from Great Expectations
+    return common_clean_env("GX_", **{"GX_ANALYTICS_ENABLED": "false", **extra})
 
 
 def worker(python: Path | str, code: str, *args: str, cwd: Path) -> Any:
