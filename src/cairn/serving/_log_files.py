@@ -282,10 +282,9 @@ def _rewrite_file(
         return _drop_file(store, file_id, digest), True
     kept = data.filter(pc.invert(hits))
     stamps = pc.min_max(kept.column("_ts").cast(pa.int64())).as_py()
-    with tempfile.TemporaryDirectory(prefix="cairn-log-") as scratch:
-        out = Path(scratch) / "log.parquet"
-        pq.write_table(kept, out, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-        stored = store.artifacts.put_file(out)
+    body = _parquet_bytes(kept)  # kept: what is stored again if gc deletes it meanwhile
+    since = watermark(store.db)  # before the object is looked for (gc may run)
+    stored = store.artifacts.put_bytes(body)
     table = prediction_log_files
 
     def point(conn: Any) -> int:
@@ -301,10 +300,24 @@ def _rewrite_file(
         )
         return int(done.rowcount)
 
-    if not store.db.transact(point):  # another purge rewrote it meanwhile: its result stands
+    def restore(_gone: set[str]) -> None:
+        store.artifacts.put_bytes(body)
+
+    if not record_referencing(store.db, [stored.digest], since, point, restore):
+        # Another purge rewrote it meanwhile: its result stands.
         return 0, False
     _forget(store, digest)
     return count, False
+
+
+def _parquet_bytes(table: Any) -> bytes:
+    """``table`` as the bytes of one Parquet file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def _forget(store: Store, digest: str) -> None:
