@@ -20,7 +20,8 @@ def gc_command(
         typer.Option(
             "--grace",
             min=0,
-            help="keep objects written or used in the last SECONDS (a running add may need them)",
+            help="keep unreferenced objects written or used in the last SECONDS (a margin: "
+            "adds and logs running beside gc are safe at any grace)",
         ),
     ] = GRACE_S,
 ) -> None:
@@ -40,5 +41,5 @@ def gc_command(
     if swept.kept:
         console.print(
             f"kept {swept.kept} unreferenced object(s) written or used in the last {grace:g} s: "
-            "a later cairn gc removes them (or --grace 0, when nothing else is writing)"
+            "a later cairn gc removes them (or --grace 0: safe beside running writers)"
         )
