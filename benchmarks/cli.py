@@ -11,14 +11,13 @@ a script. Prints ``figure cli-<name>: <ms> ms`` lines and a PASS/FAIL verdict ag
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _common import HERE, ensure_venv, run_worker, scratch
+from _common import HERE, clean_env, ensure_venv, run_worker, scratch
 
 GOAL_MS = 300.0
 RUNS = 1_000
@@ -81,8 +80,9 @@ def main() -> None:
     mlflow = ensure_venv(HERE / ".venvs" / "mlflow", ["mlflow", "scikit-learn"], "mlflow")
     print(f"references: dvc {dvc}, mlflow {mlflow}; {repeats} repeats, medians")
     with scratch("cli-") as root:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
-        env |= {"CAIRN_HOME": str(root / ".cairn"), "COLUMNS": "120", "NO_COLOR": "1"}
+        env = clean_env(
+            "DVC_", "MLFLOW_", CAIRN_HOME=str(root / ".cairn"), COLUMNS="120", NO_COLOR="1"
+        )
         setup_env = env | {
             f"CAIRN_CAPTURE__{switch}": "false"
             for switch in ("GIT", "ENVIRONMENT", "PACKAGES", "OUTPUT", "SYSTEM_METRICS")
