@@ -120,6 +120,49 @@ def test_param_and_tag_value_indexes_exist(store: Store) -> None:
     assert {"ix_params_key_num", "ix_params_key_value", "ix_run_tags_key_value"} <= names
 
 
+def test_partial_indexes_are_declared_as_each_backend_built_them(store: Store) -> None:
+    """The table code gives each backend's partial run indexes the predicate its database has."""
+    from sqlalchemy.schema import CreateIndex
+
+    from cairn.store.db.schema import runs
+
+    declared = {
+        str(index.name): str(CreateIndex(index).compile(dialect=store.db.engine.dialect))
+        for index in runs.indexes
+    }
+    with store.db.read() as conn:
+        query = (
+            "SELECT sql FROM sqlite_master WHERE name = :name"
+            if conn.dialect.name == "sqlite"
+            else "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+        )
+        for name, predicate in (
+            ("ix_runs_deleted", "deleted_ms IS NOT NULL"),
+            ("ix_runs_running", "status = 'running'"),
+        ):
+            built = conn.execute(text(query), {"name": name}).scalar_one()
+            assert predicate in built.replace("(", "").replace(")", "").replace("::text", "")
+            assert declared[name].endswith(f"WHERE {predicate}")
+
+
+def test_a_sqlite_process_never_imports_the_postgresql_dialect(project: Path) -> None:
+    """A run on an existing SQLite store loads none of SQLAlchemy's PostgreSQL dialect modules."""
+    import subprocess
+    import sys
+
+    from cairn.store import get_store
+
+    get_store()  # creates the schema: Alembic, which creating it needs, loads every dialect
+    code = (
+        "import sys, cairn\nwith cairn.run():\n    cairn.log({'loss': 1.0}, step=0)\n"
+        "print([m for m in sys.modules if m.startswith('sqlalchemy.dialects.postgresql')])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_upgrade_from_0001_keeps_runs_and_gives_running_ones_a_heartbeat(project: Path) -> None:
     """A store made by the first release upgrades in place; a running run's start is its beat."""
     from sqlalchemy import create_engine

@@ -52,6 +52,9 @@ def make_engine(url: str, *, sync: str = "normal") -> Engine:
             )
         return _sqlite_engine(parsed, SQLITE_SYNC[sync])
     import_optional("psycopg", "postgres", "A PostgreSQL metadata store")
+    from cairn.store.db.schema.tracking import add_postgresql_options
+
+    add_postgresql_options()  # the metadata describes this backend's partial indexes too
     return create_engine(
         parsed,
         pool_pre_ping=True,
