@@ -25,9 +25,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     """Split a reference into the dataset name and version number (None: the latest)."""
     text = ref.removeprefix("data:") if isinstance(ref, str) else ref
     if not isinstance(text, str):
-        raise InvalidInputError(
-            f"a dataset reference is text such as 'name@v2', got {show(ref)}"
-        )
+        raise InvalidInputError(f"a dataset reference is text such as 'name@v2', got {show(ref)}")
     name, sep, version = text.partition("@")
     check_name(name)
     if not sep or version == "latest":
