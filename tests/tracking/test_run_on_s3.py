@@ -48,3 +48,32 @@ def test_cairn_run_stores_packages_and_output_on_s3(
     out = cairn.download_artifacts(run_id, dest=project / "download")
     assert "hello from the program" in (out / "cairn" / "output.log").read_text()
     assert "cairn" in (out / "cairn" / "packages.txt").read_text()
+
+
+def test_a_failed_capture_upload_names_the_cause_and_is_kept_on_the_run(
+    project: Path, s3_bucket: tuple[str, dict[str, Any]]
+) -> None:
+    """With a bucket that does not exist, the run still finishes, and the warning and the
+    run's cairn.capture_error tag say what failed (no traceback)."""
+    url, options = s3_bucket
+    missing = url.replace("s3://", "s3://no-such-", 1)
+    (project / "script.py").write_text(SCRIPT)
+    env = {
+        **os.environ,
+        "CAIRN_ARTIFACTS": missing,
+        "CAIRN_ARTIFACTS_OPTIONS": json.dumps(options),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "run", "--", sys.executable, "script.py"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "could not store" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    (run_id,) = cairn.search_runs()["run_id"]
+    record = cairn.get_run(run_id)
+    assert record.status == "finished"
+    assert "bucket" in record.tags["cairn.capture_error"].lower(), record.tags

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +34,8 @@ JOIN_TIMEOUT_S = 120.0
 DIFF_ARTIFACT = "cairn/git.diff"
 PACKAGES_ARTIFACT = "cairn/packages.txt"
 OUTPUT_ARTIFACT = "cairn/output.log"
+CAPTURE_ERROR_TAG = "cairn.capture_error"
+STORE_ATTEMPTS = 3
 
 
 @dataclass
@@ -128,26 +132,49 @@ def begin(
 def _store_in_background(
     run: Run, diff: bytes | None, cache_dir: Path | None, packages: bool
 ) -> None:
-    try:
+    blobs: dict[str, bytes] = {}
+
+    def store() -> None:
         since = watermark(run._store.db)  # before the objects are looked for (gc may run)
         entries = []
-        blobs: list[bytes] = []
+        for name, blob in blobs.items():
+            stored = run._store.artifacts.put_bytes(blob)
+            entries.append(ArtifactEntry(name, stored.digest, stored.size))
+        put = run._store.artifacts.put_bytes
+        run._record(entries, since, lambda _gone: [put(b) for b in blobs.values()])
+
+    try:
         if diff is not None:
-            blobs.append(diff)
-            stored = run._store.artifacts.put_bytes(diff)
-            entries.append(ArtifactEntry(DIFF_ARTIFACT, stored.digest, stored.size))
+            blobs[DIFF_ARTIFACT] = diff
         if packages:
-            blobs.append(capture.packages_text(cache_dir).encode("utf-8"))
-            stored = run._store.artifacts.put_bytes(blobs[-1])
-            entries.append(ArtifactEntry(PACKAGES_ARTIFACT, stored.digest, stored.size))
-        if entries:
-            run._record(
-                entries, since, lambda _gone: [run._store.artifacts.put_bytes(b) for b in blobs]
-            )
-    except CairnError as exc:
-        logger.warning("could not store the captured code diff or packages of %s: %s", run.id, exc)
-    except Exception:
-        logger.exception("could not store the captured code diff or packages of %s", run.id)
+            blobs[PACKAGES_ARTIFACT] = capture.packages_text(cache_dir).encode("utf-8")
+        if blobs:
+            _with_retries(store)
+    except Exception as exc:  # a capture never fails the run: it says why, and the run keeps it
+        _capture_failed(run, "the captured code diff or packages", exc)
+
+
+def _with_retries(store: Callable[[], None]) -> None:
+    """Run ``store``, again after a pause when the store fails (a network blip), at most
+    ``STORE_ATTEMPTS`` times in all."""
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            store()
+            return
+        except (CairnError, OSError) as exc:
+            if attempt == STORE_ATTEMPTS:
+                raise
+            logger.info("could not store a capture yet (attempt %d, will retry): %s", attempt, exc)
+            time.sleep(0.5 * attempt)
+
+
+def _capture_failed(run: Run, what: str, exc: BaseException) -> None:
+    """Say why ``what`` was not stored, in the log and as the run's ``cairn.capture_error``."""
+    known = isinstance(exc, (CairnError, OSError))
+    reason = str(exc) if known else f"{type(exc).__name__}: {exc}"
+    logger.warning("could not store %s of run %s: %s", what, run.id, reason, exc_info=not known)
+    with contextlib.suppress(Exception):  # the store itself may be what failed
+        run.set_tags({CAPTURE_ERROR_TAG: f"{what}: {reason}"[:1000]})
 
 
 def finish(run: Run, state: Capturing) -> None:
@@ -166,14 +193,18 @@ def finish(run: Run, state: Capturing) -> None:
 
 def store_output(run: Run, spool: Path) -> None:
     """Store ``spool`` as the run's ``cairn/output.log`` (kept on disk if that fails)."""
+
+    def store() -> None:
+        since = watermark(run._store.db)
+        stored = run._store.artifacts.put_file(spool)
+        entry = ArtifactEntry(OUTPUT_ARTIFACT, stored.digest, stored.size)
+        run._record([entry], since, lambda _gone: run._store.artifacts.put_file(spool))
+
     try:
         if spool.stat().st_size > 0:
-            since = watermark(run._store.db)
-            stored = run._store.artifacts.put_file(spool)
-            entry = ArtifactEntry(OUTPUT_ARTIFACT, stored.digest, stored.size)
-            run._record([entry], since, lambda _gone: run._store.artifacts.put_file(spool))
-    except (CairnError, OSError) as exc:
-        logger.warning("could not store the output of run %s (kept in %s): %s", run.id, spool, exc)
+            _with_retries(store)
+    except Exception as exc:
+        _capture_failed(run, f"the output (kept in {spool})", exc)
         return
     with contextlib.suppress(OSError):
         spool.unlink()
