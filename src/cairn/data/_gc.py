@@ -78,8 +78,8 @@ def drop_deleted_files() -> int:
 def gc(grace_s: float = GRACE_S) -> DataGcResult:
     """Drop the files of deleted versions, then remove every object nothing references.
 
-    Objects written or reused less than ``grace_s`` seconds ago are kept: an add running at
-    the same time may have found them stored and be about to record a version using them.
+    Objects written or reused less than ``grace_s`` seconds ago are kept (a margin: adds
+    running at the same time are safe at any grace, decision 0012).
     """
     store = get_store()
     dropped = drop_deleted_files()

@@ -72,7 +72,8 @@ def purge_deleted_runs(batch_size: int = GC_BATCH) -> int:
 def gc(batch_size: int = GC_BATCH, grace_s: float = GRACE_S) -> GcResult:
     """Hard-delete soft-deleted runs, then every object nothing references any more.
 
-    Objects written or reused less than ``grace_s`` seconds ago are kept.
+    Objects written or reused less than ``grace_s`` seconds ago are kept (a margin: writers
+    running at the same time are safe at any grace, decision 0012).
     """
     runs = purge_deleted_runs(batch_size)
     swept = sweep(get_store(), grace_s)
