@@ -218,7 +218,7 @@ def test_bad_input_exits_1_with_a_message_and_writes_nothing(
 def test_adding_the_project_folder_leaves_the_store_out(
     capsys: pytest.CaptureFixture[str], customers: Path, project: Path
 ) -> None:
-    """data add . never takes cairn's own .cairn/ folder in, and adding inside it is refused."""
+    """data add . never takes cairn's own .cairn/ folder in, and adding that folder is refused."""
     assert (project / ".cairn" / "cairn.db").exists()
     code, _, err = cli(capsys, "data", "add", ".", "--name", "everything")
     assert code == 0, err

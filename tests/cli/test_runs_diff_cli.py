@@ -117,7 +117,7 @@ def test_user_text_is_not_markup(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bad_input_exits_1_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    """Unknown ids, ambiguous prefixes and --format csv print one message and exit 1."""
+    """Unknown ids and ambiguous prefixes print one message and exit 1; csv is no choice."""
     a = make_run("a", {"lr": 0.1})
     b = make_run("b", {"lr": 0.1})
     code, out, err = cli(capsys, "runs", "diff", a, "nosuchrun")
@@ -126,4 +126,4 @@ def test_bad_input_exits_1_without_traceback(capsys: pytest.CaptureFixture[str])
     code, _, err = cli(capsys, "runs", "diff", prefix, b)
     assert code == 1 and "several runs" in err and "Traceback" not in err
     code, _, err = cli(capsys, "runs", "diff", a, b, "--format", "csv")
-    assert code == 1 and "not csv" in err and "Traceback" not in err
+    assert code == 2 and "'csv' is not one of" in err and "Traceback" not in err

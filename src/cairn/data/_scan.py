@@ -43,10 +43,10 @@ def scan_local(root: Path) -> list[Found]:
         raise InvalidInputError(f"no file or folder at {root}; check the path") from None
     except OSError as exc:
         raise InvalidInputError(f"cannot read {root}: {exc.strerror or exc}") from None
-    if HOME_DIR in Path(os.path.realpath(root)).parts:
+    if Path(os.path.realpath(root)).name == HOME_DIR:
         raise InvalidInputError(
-            f"{root} is inside cairn's own store ({HOME_DIR}/), which is never data; add the "
-            "folder that holds your data"
+            f"{root} is cairn's own store ({HOME_DIR}/), which is never data; add the folder "
+            "that holds your data"
         )
     if stat.S_ISREG(info.st_mode):
         return [Found(root.name, str(root), info.st_size, info.st_mtime_ns, info.st_ino)]
