@@ -4,21 +4,16 @@
 manager; a run started while another is active becomes its child. Module-level functions act
 on the innermost active run and start one when none is active, so a script can call
 ``cairn.log`` without any set-up. Runs still active at interpreter exit are ended there:
-``failed`` when an exception escaped, ``finished`` otherwise.
+``failed`` when an exception escaped, ``finished`` otherwise (``_exit`` does that).
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import io
 import json
 import os
-import signal
-import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -45,8 +40,9 @@ from cairn.core.settings import get_settings
 from cairn.core.user import current_user
 from cairn.store import Store, get_store
 from cairn.store.deletions import record_referencing, watermark
-from cairn.tracking import _implicit, _queries
+from cairn.tracking import _exit, _implicit, _queries
 from cairn.tracking._codec import MAX_KEY_LENGTH, check_key, check_text, flatten, metric_value
+from cairn.tracking._exit import Terminated, describe  # noqa: F401  (importable from here)
 from cairn.tracking._liveness import this_host
 from cairn.tracking._names import run_name
 from cairn.tracking._sink import MetricSink
@@ -56,13 +52,7 @@ from cairn.tracking.seed import current_seed, ensure_seeded, seed, seeded_librar
 MAX_NAME_LENGTH = 255  # runs.name and experiments.name
 MAX_EXACT = 2**53  # ints up to this convert to float without the overflow check
 MAX_ARTIFACT_PATH = 1000  # run_artifacts.path
-_lock = threading.RLock()
-_active: dict[str, Run] = {}
-_sinks: dict[Any, MetricSink] = {}
-_uncaught: list[BaseException] = []
-_hooks_installed = False
-_attached: list[str] = []
-_terminated: list[BaseException] = []  # the run this process was launched into, once attached
+_attached: list[str] = []  # the run this process was launched into, once attached
 
 
 class Run:
@@ -266,8 +256,8 @@ class Run:
                 )
                 self._sink.unwatch(self._db_id)
         finally:
-            with _lock:
-                _active.pop(self.id, None)
+            with _exit.lock:
+                _exit.active.pop(self.id, None)
             context.pop_run(self.id, self._tokens)
 
     def __enter__(self) -> Run:
@@ -282,7 +272,7 @@ class Run:
         if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
             self.end("finished")
         else:
-            self.end(_status_for(exc), _describe_end(exc))
+            self.end(_exit.status_for(exc), _exit.describe_end(exc))
 
     def _check_active(self, what: str) -> None:
         if self._ended:
@@ -322,26 +312,11 @@ def _artifact_name(name: str) -> str:
     return clean
 
 
-def _status_for(exc: BaseException) -> str:
-    return "killed" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failed"
-
-
-def _describe_end(exc: BaseException) -> str:
-    if isinstance(exc, Terminated):
-        return "terminated by SIGTERM"
-    return describe(exc)
-
-
-def describe(exc: BaseException) -> str:
-    """Return the exception and its traceback as text."""
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
-
-
 def _sink_for(store: Store) -> MetricSink:
-    with _lock:
-        sink = _sinks.get(store.db)
+    with _exit.lock:
+        sink = _exit.sinks.get(store.db)
         if sink is None:
-            sink = _sinks[store.db] = MetricSink(store.db, get_settings().flush_interval)
+            sink = _exit.sinks[store.db] = MetricSink(store.db, get_settings().flush_interval)
         return sink
 
 
@@ -392,10 +367,10 @@ def _start(
     if settings.run_id is None or _attached:
         pending = _implicit.PendingFacts(settings, code=True, process=not launcher)
     store = get_store()
-    _install_hooks()
+    _exit.install_hooks()
     parent_uid = context.current_run_id()
-    with _lock:
-        parent = _active.get(parent_uid) if parent_uid else None
+    with _exit.lock:
+        parent = _exit.active.get(parent_uid) if parent_uid else None
         attach = settings.run_id if parent is None and not _attached else None
     if attach is not None:
         return _attach(store, attach, settings.seed)
@@ -453,8 +428,8 @@ def _start(
     db_id = store.db.transact(create)
     run = Run(store, db_id, uid, run_label, experiment_name, parent.id if parent else None)
     run._tokens = context.push_run(uid, effective)
-    with _lock:
-        _active[uid] = run
+    with _exit.lock:
+        _exit.active[uid] = run
     run._sink.watch(db_id)
     run._capturing = _implicit.begin(run, settings, facts, process=not launcher)
     return run
@@ -470,7 +445,7 @@ def _attach(store: Store, uid: str, seed_value: int | None) -> Run:
             f"run {uid} (CAIRN_RUN_ID) has already ended as {record.status}; start the "
             "program without CAIRN_RUN_ID, or through 'cairn run'"
         )
-    with _lock:
+    with _exit.lock:
         _attached.append(uid)
     settings = get_settings()
     # The launcher recorded the code and the machine; this process records itself.
@@ -488,8 +463,8 @@ def _attach(store: Store, uid: str, seed_value: int | None) -> Run:
         run.set_tags(facts.tags)
     _implicit.claim(run)
     run._tokens = context.push_run(uid, None)
-    with _lock:
-        _active[uid] = run
+    with _exit.lock:
+        _exit.active[uid] = run
     run._sink.watch(db_id)
     # The launcher owns the command's pipes and samples its processes: no mirror, no sampler.
     run._capturing = _implicit.begin(run, settings, facts, process=True, launched=True)
@@ -499,8 +474,8 @@ def _attach(store: Store, uid: str, seed_value: int | None) -> Run:
 def active_run() -> Run | None:
     """Return the innermost active run, or None."""
     uid = context.current_run_id()
-    with _lock:
-        return _active.get(uid) if uid else None
+    with _exit.lock:
+        return _exit.active.get(uid) if uid else None
 
 
 def current_run() -> Run:
@@ -521,100 +496,6 @@ def end_run(status: str = "finished") -> None:
     if run is None:
         raise RunStateError("no run is active; start one with cairn.run() or cairn.start_run()")
     run.end(status)
-
-
-def _install_hooks() -> None:
-    global _hooks_installed
-    with _lock:
-        if _hooks_installed:
-            return
-        _hooks_installed = True
-    previous = sys.excepthook
-
-    def remember(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-        _uncaught.append(exc)
-        previous(kind, exc, tb)
-
-    sys.excepthook = remember
-    _register_exit_hooks()
-    _handle_sigterm()
-
-
-def _register_exit_hooks() -> None:
-    # Python's threading shutdown runs *before* atexit handlers, and it stops concurrent.futures
-    # (and refuses new threading exit hooks, which fsspec registers on import): ending runs in
-    # an atexit handler lost every upload to an object store ("cannot schedule new futures
-    # after interpreter shutdown"). So runs end in threading's own exit hooks, which run last
-    # registered first: after concurrent.futures' is registered, ours runs before it.
-    import concurrent.futures.thread  # noqa: F401  (registers its hook before ours)
-
-    register = getattr(threading, "_register_atexit", None)
-    if register is not None:
-        with contextlib.suppress(RuntimeError):  # already shutting down: atexit below
-            register(_end_before_thread_shutdown)
-    atexit.register(_end_at_exit)  # a fallback; a second call finds nothing left to end
-
-
-def _end_before_thread_shutdown() -> None:
-    # The program's own threads still running may still log: the runs end once they are done,
-    # as they did at atexit. Not the pools' threads: they wait for the shutdown that follows.
-    me = threading.current_thread()
-    for thread in threading.enumerate():
-        if thread is not me and not thread.daemon and _is_program_thread(thread):
-            thread.join()
-    _end_at_exit()
-
-
-def _is_program_thread(thread: threading.Thread) -> bool:
-    """Whether ``thread`` is the program's own, not a worker or manager of a pool that the
-    interpreter's shutdown stops (concurrent.futures, multiprocessing, asyncio)."""
-    target = getattr(thread, "_target", None)
-    owner = getattr(target, "__module__", None) or type(thread).__module__ or ""
-    return not owner.startswith(("concurrent.futures", "multiprocessing", "asyncio"))
-
-
-class Terminated(SystemExit):
-    """Raised in the main thread when the process receives SIGTERM, so runs end ``killed``."""
-
-
-def _handle_sigterm() -> None:
-    # SIGTERM's default action ends the process at once, without atexit: no flush, and the run
-    # would stay "running". Turn it into an exception that unwinds (with-blocks end their runs)
-    # and then exits with the conventional status 128 + 15. Only where nobody else handles it.
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return
-
-    def terminate(signum: int, _frame: Any) -> None:
-        exc = Terminated(128 + signum)
-        _terminated.append(exc)
-        raise exc
-
-    signal.signal(signal.SIGTERM, terminate)
-
-
-def _end_at_exit() -> None:
-    with _lock:
-        runs = list(_active.values())
-    error = _uncaught[-1] if _uncaught else None
-    if error is None and _terminated:
-        error = _terminated[-1]
-    for run in reversed(runs):
-        try:
-            if error is None:
-                run.end("finished")
-            else:
-                run.end(_status_for(error), _describe_end(error))
-        except Exception as exc:  # never mask the interpreter's own exit
-            logger.error("could not end run %s at exit: %s", run.id, exc)
-    with _lock:
-        sinks = list(_sinks.values())
-    for sink in sinks:
-        try:
-            sink.close()
-        except Exception as exc:
-            logger.error("could not write buffered metrics at exit: %s", exc)
 
 
 def log(metrics: Mapping[str, Any], step: int | None = None) -> None:
