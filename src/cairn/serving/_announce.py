@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
+from cairn.core.errors import CairnError
 from cairn.core.logging import logger
 
 
@@ -55,4 +57,12 @@ def run_announced(config: Any, names: Sequence[str]) -> None:
                         announce(str(address[0]), int(address[1]), names)
                         return
 
-    _Server(config).run()
+    server = _Server(config)
+    # Ctrl-C is how a server is stopped: a clean exit, as under uvicorn.run.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise CairnError(
+            f"the server could not start on {config.host}:{config.port} (the reason is logged "
+            "above); if the port is in use, choose another with --port"
+        )
