@@ -40,3 +40,23 @@ def test_facade_names_match_tracking() -> None:
     assert cairn.run is tracking.start_run
     assert cairn.log is tracking.log
     assert cairn.search_runs is tracking.search_runs
+
+
+def test_exported_functions_are_not_shadowed_by_their_submodules() -> None:
+    """A function named like its module stays the function after the submodule is imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, pkgutil, types\n"
+        "for pkg in ('cairn.tracking', 'cairn.data', 'cairn.registry', 'cairn.validation'):\n"
+        "    m = importlib.import_module(pkg)\n"
+        "    subs = {i.name for i in pkgutil.iter_modules(m.__path__)}\n"
+        "    for name in sorted(set(m.__all__) & subs):\n"
+        "        importlib.import_module(f'{pkg}.{name}')\n"
+        "        value = getattr(m, name)\n"
+        "        assert not isinstance(value, types.ModuleType), f'{pkg}.{name}'\n"
+        "        assert callable(value), f'{pkg}.{name}'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
