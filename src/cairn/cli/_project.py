@@ -8,11 +8,10 @@ so instead of leaving an empty ``.cairn/`` behind.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from cairn.core.errors import NotFoundError
-from cairn.core.home import HOME_DIR, sqlite_file, sqlite_locations
+from cairn.core.home import HOME_DIR, current_sqlite_locations
 
 
 def require_project() -> None:
@@ -40,11 +39,5 @@ def require_project() -> None:
 
 
 def _locations() -> tuple[Path, Path] | None:
-    """(home, SQLite file): from the settings where they are built already (they may hold
-    ``cairn.configure`` arguments), else found as they would find them."""
-    settings = sys.modules.get("cairn.core.settings")
-    if settings is None:
-        return sqlite_locations()
-    current = settings.get_settings()
-    database = sqlite_file(current.home_dir, current.store)
-    return None if database is None else (current.home_dir, database)
+    """(home, SQLite file) of the current settings."""
+    return current_sqlite_locations()

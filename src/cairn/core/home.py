@@ -9,6 +9,7 @@ that locate a SQLite store, and a test keeps its answer equal to the settings'.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 CONFIG_FILE = "cairn.yaml"
@@ -58,6 +59,17 @@ def sqlite_locations() -> tuple[Path, Path] | None:
     home_dir = Path(home) if home else root / HOME_DIR
     database = sqlite_file(home_dir, store)
     return None if database is None else (home_dir, database)
+
+
+def current_sqlite_locations() -> tuple[Path, Path] | None:
+    """(home, SQLite file): from the settings where they are built already (they may hold
+    ``cairn.configure`` arguments), else found as they would find them (``sqlite_locations``)."""
+    settings = sys.modules.get("cairn.core.settings")
+    if settings is None:
+        return sqlite_locations()
+    current = settings.get_settings()
+    database = sqlite_file(current.home_dir, current.store)
+    return None if database is None else (current.home_dir, database)
 
 
 def sqlite_file(home_dir: Path, store: str | None) -> Path | None:

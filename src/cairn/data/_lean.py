@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import sys
 from pathlib import Path
 
 from cairn.core.hashing import hash_bytes
-from cairn.core.home import sqlite_file, sqlite_locations
+from cairn.core.home import current_sqlite_locations, sqlite_locations
 from cairn.core.ids import now_ms
 from cairn.data._frequency import is_stale
 from cairn.data._manifest import manifest_bytes
@@ -231,11 +230,6 @@ def list_datasets_lean() -> list[Dataset] | None:
 
 
 def _database() -> Path | None:
-    """The SQLite file: from the settings where they are built already (they may hold
-    ``cairn.configure`` arguments), else found as they would find it."""
-    settings = sys.modules.get("cairn.core.settings")
-    if settings is None:
-        locations = sqlite_locations()
-        return None if locations is None else locations[1]
-    current = settings.get_settings()
-    return sqlite_file(current.home_dir, current.store)
+    """The SQLite file of the current settings."""
+    locations = current_sqlite_locations()
+    return None if locations is None else locations[1]

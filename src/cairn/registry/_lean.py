@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from cairn.core.context import current_run_id
-from cairn.core.home import sqlite_file, sqlite_locations
+from cairn.core.home import current_sqlite_locations
 from cairn.core.uris import ModelUri
 from cairn.registry.model_version import (
     ModelFile,
@@ -95,14 +95,8 @@ def resolve(uri: ModelUri) -> tuple[Path, ModelVersion, list[ModelFile]] | None:
 
 
 def _locations() -> tuple[Path, Path] | None:
-    """(home, SQLite file): from the settings where they are built already (they may hold
-    ``cairn.configure`` arguments), else found as they would find them."""
-    settings = sys.modules.get("cairn.core.settings")
-    if settings is None:
-        return sqlite_locations()
-    current = settings.get_settings()
-    database = sqlite_file(current.home_dir, current.store)
-    return None if database is None else (current.home_dir, database)
+    """(home, SQLite file) of the current settings."""
+    return current_sqlite_locations()
 
 
 def _version_id(conn: sqlite3.Connection, uri: ModelUri) -> int | None:

@@ -12,12 +12,11 @@ answers are tested to equal ``find_runs``'s.
 from __future__ import annotations
 
 import sqlite3
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from cairn.core.home import sqlite_file, sqlite_locations
+from cairn.core.home import current_sqlite_locations
 from cairn.core.ids import now_ms
 from cairn.tracking._codec import decode_param
 from cairn.tracking.record import RunRecord
@@ -80,14 +79,9 @@ def find_runs_lean(
 
 
 def _database() -> Path | None:
-    """The SQLite file: from the settings where they are built already (they may hold
-    ``cairn.configure`` arguments), else found as they would find it."""
-    settings = sys.modules.get("cairn.core.settings")
-    if settings is None:
-        locations = sqlite_locations()
-        return None if locations is None else locations[1]
-    current = settings.get_settings()
-    return sqlite_file(current.home_dir, current.store)
+    """The SQLite file of the current settings."""
+    locations = current_sqlite_locations()
+    return None if locations is None else locations[1]
 
 
 def _records(conn: sqlite3.Connection, bound: dict[str, Any]) -> list[RunRecord]:
@@ -109,7 +103,7 @@ def _records(conn: sqlite3.Connection, bound: dict[str, Any]) -> list[RunRecord]
         host, pid, beat = life
         gone = stored == "running" and (
             (beat is not None and beat < stale_before)
-            or (host == here and pid is not None and not _alive(pid, beat))
+            or (host == here and pid is not None and not process_is_alive(pid, beat))
         )
         status = "crashed" if gone else stored
         records.append(
@@ -140,16 +134,18 @@ def _this_host() -> str:
     return socket.gethostname()[:255]
 
 
-def _alive(pid: int, heartbeat_ms: int | None) -> bool:
-    """Whether the run's process still runs (``_liveness._alive``'s rule)."""
+def process_is_alive(pid: int, heartbeat_ms: int | None) -> bool:
+    """Whether ``pid`` is still the run's process; ``heartbeat_ms`` on this host's clock
+    (shared with ``_liveness``, which must not differ)."""
     import psutil
 
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
             return False
+        # A pid reused by a process started after the run's last sign of life is not the run's.
         return heartbeat_ms is None or process.create_time() * 1000 <= heartbeat_ms + 1000
     except psutil.NoSuchProcess:
         return False
     except psutil.Error:
-        return True
+        return True  # exists but cannot be inspected (another user's): assume alive

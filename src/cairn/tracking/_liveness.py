@@ -37,6 +37,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from cairn.core.ids import now_ms
 from cairn.store.db.schema import runs
+from cairn.tracking._lean import process_is_alive as _alive
 
 HEARTBEAT_S = 5.0
 STALE_MS = 60_000
@@ -105,19 +106,3 @@ def parameters(conn: Connection) -> dict[str, Any]:
         if pid is not None and not _alive(pid, None if beat is None else beat - skew)
     ]
     return {_DEAD: dead}
-
-
-def _alive(pid: int, heartbeat_ms: int | None) -> bool:
-    """Whether ``pid`` is still the run's process; ``heartbeat_ms`` on this host's clock."""
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        # A pid reused by a process started after the run's last sign of life is not the run's.
-        return heartbeat_ms is None or process.create_time() * 1000 <= heartbeat_ms + 1000
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.Error:
-        return True  # exists but cannot be inspected (another user's): assume alive
