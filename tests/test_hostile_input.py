@@ -390,6 +390,9 @@ TABLE: list[Entry] = [
     Entry("registry.export_model", registry.export_model,
           lambda w: {"uri": w.model, "dest": str(w.root / "exported")},
           {"uri": "ref", "dest": "dest"}),
+    Entry("registry.promote", registry.promote,
+          lambda w: {"name": w.model, "from_alias": "champion", "to_alias": "production"},
+          {"name": "ref", "from_alias": "name", "to_alias": "name", "require": "query"}),
     Entry("registry.parse_rule", registry.parse_rule, lambda w: {"text": "metrics.m > 0"},
           {"text": "query"}),
     # serving
