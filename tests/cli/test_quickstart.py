@@ -22,6 +22,11 @@ from tests.records import own_metrics
 def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The quickstart run once in a fresh folder: the project and what it printed."""
     where = tmp_path_factory.mktemp("quickstart")
+    # Links planted where quickstart writes its files: they must be replaced, not followed.
+    (where / "demo").mkdir()
+    (where / "outside").mkdir()
+    (where / "demo" / "train.py").symlink_to(where / "outside" / "train.py")
+    (where / "demo" / "cairn.yaml").symlink_to(where / "outside" / "cairn.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
     done = subprocess.run(
         [sys.executable, "-m", "cairn.cli.main", "quickstart", "demo"],
@@ -33,6 +38,14 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     )
     assert done.returncode == 0, done.stderr
     return where / "demo", done.stdout
+
+
+def test_quickstart_never_writes_through_a_link(quickstart: tuple[Path, str]) -> None:
+    """Dangling links planted at the quickstart's file names are replaced, never followed."""
+    demo, _ = quickstart
+    assert list((demo.parent / "outside").iterdir()) == []
+    for name in ("train.py", "cairn.yaml"):
+        assert (demo / name).is_file() and not (demo / name).is_symlink()
 
 
 def test_quickstart_end_to_end(quickstart: tuple[Path, str]) -> None:

@@ -28,6 +28,7 @@ from cairn.cli.data import add_command, list_command, show_command
 from cairn.cli.models import alias_command, lineage_command
 from cairn.cli.models import list_command as list_models
 from cairn.cli.runs import compare_runs, diff_runs, list_runs, show_run
+from cairn.core.destination import write_file
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.lazy import import_optional
 from cairn.core.settings import configure
@@ -152,8 +153,8 @@ def quickstart_command(
     target.mkdir(parents=True, exist_ok=True)
     for name, content in FILES:
         path = target / name
-        if not path.exists():
-            path.write_text(content)
+        if not path.exists():  # a dangling link there is replaced, never written through
+            write_file(path, content.encode())
     console.rule("[bold]cairn quickstart")
     shown = [name for name, _ in FILES] + [f"{DATA_FOLDER}/{DATA_FILE}"]
     console.print(f"project: {target}  ({', '.join(shown)})")
@@ -210,11 +211,10 @@ def _dataset(target: Path) -> None:
     table = target / DATA_FOLDER / DATA_FILE
     if not table.exists():
         datasets = import_optional("sklearn.datasets", "sklearn", "cairn quickstart")
-        table.parent.mkdir(exist_ok=True)
-        # Written beside the folder, then renamed in: the folder never holds half a table.
-        partial = target / f".{DATA_FILE}.partial"
-        datasets.load_breast_cancer(as_frame=True).frame.to_csv(partial, index=False)
-        os.replace(partial, table)
+        _own_folder(table.parent)
+        # Whole or not at all, and never through a link planted at the name.
+        frame = datasets.load_breast_cancer(as_frame=True).frame
+        write_file(table, frame.to_csv(index=False).encode())
     fields = {  # the catalog fields, as `cairn data add` takes them
         "description": DATA_DESCRIPTION,
         "owner": current_user() or "you@example.com",
@@ -234,6 +234,16 @@ def _dataset(target: Path) -> None:
     )
 
 
+def _own_folder(folder: Path) -> None:
+    """Create ``folder`` if needed; refuse a link there (quickstart writes only in its own)."""
+    if folder.is_symlink():
+        raise InvalidInputError(
+            f"{folder} is a symbolic link; quickstart writes only into folders of its own: "
+            "remove the link or run cairn quickstart in another folder"
+        )
+    folder.mkdir(exist_ok=True)
+
+
 def _validation(target: Path) -> None:
     """Profile the dataset into a suite, pass a fresh batch, and catch a broken one."""
     import pandas as pd
@@ -249,13 +259,13 @@ def _validation(target: Path) -> None:
     profile_command(f"data:{DATASET}", DATASET)
     table = pd.read_csv(target / DATA_FOLDER / DATA_FILE)
     batches = target / "batches"
-    batches.mkdir(exist_ok=True)
+    _own_folder(batches)
     fresh = table.sample(200, replace=True, random_state=7)
-    fresh.to_csv(batches / "fresh.csv", index=False)
+    write_file(batches / "fresh.csv", fresh.to_csv(index=False).encode())
     broken = fresh.copy()
     broken.loc[broken.index[:20], "mean radius"] = broken["mean radius"].iloc[:20] * 100
     broken.loc[broken.index[20:30], "mean texture"] = None
-    broken.to_csv(batches / "broken.csv", index=False)
+    write_file(batches / "broken.csv", broken.to_csv(index=False).encode())
     console.print(f"\n[bold]$ cairn validate check batches/fresh.csv --suite {DATASET}[/]")
     check_command(str(batches / "fresh.csv"), DATASET)
     console.print(
