@@ -19,18 +19,17 @@ print("hello from the program")
 """
 
 
-def test_cairn_run_stores_packages_and_output_on_s3(
-    project: Path, s3_bucket: tuple[str, dict[str, Any]]
-) -> None:
-    """Under cairn run with S3 artifacts, packages.txt and output.log are stored, unwarned."""
-    url, options = s3_bucket
+def _cairn_run_script(
+    project: Path, artifacts: str, options: dict[str, Any]
+) -> subprocess.CompletedProcess[str]:
+    """``cairn run -- python script.py`` in ``project`` with its artifacts at ``artifacts``."""
     (project / "script.py").write_text(SCRIPT)
     env = {
         **os.environ,  # the bucket fixture's AWS_* credentials; the project fixture cleared CAIRN_*
-        "CAIRN_ARTIFACTS": url,
+        "CAIRN_ARTIFACTS": artifacts,
         "CAIRN_ARTIFACTS_OPTIONS": json.dumps(options),
     }
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "cairn", "run", "--", sys.executable, "script.py"],
         cwd=project,
         env=env,
@@ -38,6 +37,14 @@ def test_cairn_run_stores_packages_and_output_on_s3(
         text=True,
         timeout=300,
     )
+
+
+def test_cairn_run_stores_packages_and_output_on_s3(
+    project: Path, s3_bucket: tuple[str, dict[str, Any]]
+) -> None:
+    """Under cairn run with S3 artifacts, packages.txt and output.log are stored, unwarned."""
+    url, options = s3_bucket
+    done = _cairn_run_script(project, url, options)
     assert done.returncode == 0, done.stderr
     assert "could not" not in done.stderr and "Traceback" not in done.stderr, done.stderr
     configure(artifacts=url, artifacts_options=options)
@@ -57,20 +64,7 @@ def test_a_failed_capture_upload_names_the_cause_and_is_kept_on_the_run(
     run's cairn.capture_error tag say what failed (no traceback)."""
     url, options = s3_bucket
     missing = url.replace("s3://", "s3://no-such-", 1)
-    (project / "script.py").write_text(SCRIPT)
-    env = {
-        **os.environ,
-        "CAIRN_ARTIFACTS": missing,
-        "CAIRN_ARTIFACTS_OPTIONS": json.dumps(options),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "cairn", "run", "--", sys.executable, "script.py"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _cairn_run_script(project, missing, options)
     assert done.returncode == 0, done.stderr
     assert "could not store" in done.stderr and "Traceback" not in done.stderr, done.stderr
     (run_id,) = cairn.search_runs()["run_id"]

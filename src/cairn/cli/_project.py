@@ -20,7 +20,7 @@ def require_project() -> None:
     Checked on the standard library only (no settings object, no SQLAlchemy); another store
     (PostgreSQL) exists independently of the working folder and is not checked here.
     """
-    located = _locations()
+    located = current_sqlite_locations()
     if located is None:
         return
     home, database = located
@@ -36,8 +36,3 @@ def require_project() -> None:
         "in the project's folder (or set CAIRN_ROOT or CAIRN_HOME), or start a project by "
         "recording something: cairn data add PATH, cairn run -- COMMAND, or cairn quickstart"
     )
-
-
-def _locations() -> tuple[Path, Path] | None:
-    """(home, SQLite file) of the current settings."""
-    return current_sqlite_locations()

@@ -72,6 +72,12 @@ def current_sqlite_locations() -> tuple[Path, Path] | None:
     return None if database is None else (current.home_dir, database)
 
 
+def current_sqlite_file() -> Path | None:
+    """The SQLite file of ``current_sqlite_locations``, or None."""
+    locations = current_sqlite_locations()
+    return None if locations is None else locations[1]
+
+
 def sqlite_file(home_dir: Path, store: str | None) -> Path | None:
     """The SQLite database a store URL names (the home's ``cairn.db`` when there is none), or
     None for another database or a URL with options."""

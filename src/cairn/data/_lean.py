@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 
 from cairn.core.hashing import hash_bytes
-from cairn.core.home import current_sqlite_locations, sqlite_locations
+from cairn.core.home import current_sqlite_file, sqlite_locations
 from cairn.core.ids import now_ms
 from cairn.data._frequency import is_stale
 from cairn.data._manifest import manifest_bytes
@@ -161,7 +161,7 @@ def list_datasets_lean() -> list[Dataset] | None:
     """``data.list_datasets()`` read directly from the SQLite store (``cairn data ls``), or
     None where the full path must answer."""
     try:
-        database = _database()
+        database = current_sqlite_file()
         if database is None or not database.is_file():
             return None
         conn = sqlite3.connect(f"file:{database.resolve()}?mode=ro", uri=True, timeout=5)
@@ -227,9 +227,3 @@ def list_datasets_lean() -> list[Dataset] | None:
         return None
     finally:
         conn.close()
-
-
-def _database() -> Path | None:
-    """The SQLite file of the current settings."""
-    locations = current_sqlite_locations()
-    return None if locations is None else locations[1]

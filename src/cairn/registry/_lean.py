@@ -69,7 +69,7 @@ def resolve(uri: ModelUri) -> tuple[Path, ModelVersion, list[ModelFile]] | None:
     ):
         return None  # the load is an input of a run: the full path records the edge
     try:
-        locations = _locations()
+        locations = current_sqlite_locations()
         if locations is None or not locations[1].is_file():
             return None
         home, database = locations
@@ -94,11 +94,6 @@ def resolve(uri: ModelUri) -> tuple[Path, ModelVersion, list[ModelFile]] | None:
         conn.close()
 
 
-def _locations() -> tuple[Path, Path] | None:
-    """(home, SQLite file) of the current settings."""
-    return current_sqlite_locations()
-
-
 def _version_id(conn: sqlite3.Connection, uri: ModelUri) -> int | None:
     if uri.alias is not None:
         row = conn.execute(_BY_ALIAS, (uri.name, uri.alias)).fetchone()
@@ -113,7 +108,7 @@ def list_models_lean() -> list[RegisteredModel] | None:
     """``registry.list_models()`` read directly from the SQLite store (``cairn models ls``), or
     None where the full path must answer."""
     try:
-        locations = _locations()
+        locations = current_sqlite_locations()
         if locations is None or not locations[1].is_file():
             return None
         conn = sqlite3.connect(f"file:{locations[1].resolve()}?mode=ro", uri=True, timeout=5)

@@ -241,14 +241,7 @@ class PredictionLog:
                 continue
             if self._group_s > 0:  # let the batches answered meanwhile join this write
                 self._stopping.wait(self._group_s)  # (cut short by close)
-            group = [first]
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    group.append(item)
+            group = [first, *self._take_queued()]
             with self._lock:
                 self._queued_rows -= sum(len(b.rows) for b in group)
             self._write_group(group)
@@ -325,16 +318,20 @@ class PredictionLog:
             with contextlib.suppress(Exception):
                 self._on_dropped(batch.model, len(batch.rows))
 
-    def _drain_dropped(self) -> int:
-        """Count what is still queued as dropped (the writer is gone)."""
-        lost: list[LoggedBatch] = []
+    def _take_queued(self) -> list[LoggedBatch]:
+        """Every batch queued now, without waiting (the stop markers, None, left out)."""
+        taken: list[LoggedBatch] = []
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                return taken
             if item is not None:
-                lost.append(item)
+                taken.append(item)
+
+    def _drain_dropped(self) -> int:
+        """Count what is still queued as dropped (the writer is gone)."""
+        lost = self._take_queued()
         self._dropped(lost)
         return sum(len(b.rows) for b in lost)
 

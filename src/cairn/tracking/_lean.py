@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
-from cairn.core.home import current_sqlite_locations
+from cairn.core.home import current_sqlite_file
 from cairn.core.ids import now_ms
 from cairn.tracking._codec import decode_param
 from cairn.tracking.record import RunRecord
@@ -61,7 +60,7 @@ def find_runs_lean(
     if limit is not None and limit < 1:
         return None
     try:
-        database = _database()
+        database = current_sqlite_file()
         if database is None or not database.is_file():
             return None
         conn = sqlite3.connect(f"file:{database.resolve()}?mode=ro", uri=True, timeout=5)
@@ -76,12 +75,6 @@ def find_runs_lean(
         return None
     finally:
         conn.close()
-
-
-def _database() -> Path | None:
-    """The SQLite file of the current settings."""
-    locations = current_sqlite_locations()
-    return None if locations is None else locations[1]
 
 
 def _records(conn: sqlite3.Connection, bound: dict[str, Any]) -> list[RunRecord]:
