@@ -14,6 +14,7 @@ from cairn.store.db.schema.data import (
 )
 from cairn.store.db.schema.lineage import lineage_edges
 from cairn.store.db.schema.objects import object_deletions
+from cairn.store.db.schema.pipelines import pipeline_events, pipeline_schedules, step_results
 from cairn.store.db.schema.registry import (
     model_alias_events,
     model_aliases,
@@ -70,10 +71,13 @@ __all__ = [
     "models",
     "object_deletions",
     "params",
+    "pipeline_events",
+    "pipeline_schedules",
     "prediction_log_files",
     "run_artifacts",
     "run_tags",
     "runs",
+    "step_results",
     "table_facts",
     "validation_results",
     "validation_suites",
