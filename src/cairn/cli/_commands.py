@@ -65,6 +65,11 @@ COMMANDS = {
         "Write a Docker build context (Dockerfile, pinned requirements, the model) that serves "
         "a model version.",
     ),
+    "scheduler": (
+        "cairn.cli.scheduler",
+        "scheduler_command",
+        "Start the pipelines whose schedules are due: cron times, new dataset versions, events.",
+    ),
 }
 ROOT_OPTIONS = [
     ("--version", "Show the version and exit."),

@@ -34,3 +34,12 @@ class CairnSpec:
         dataset version: return ``(passed, summary, record)`` where ``record(version_ref)``
         keeps the result linked to the version made (the validation capability implements it)."""
         raise NotImplementedError
+
+    @hookspec
+    def cairn_drift_detected(
+        self, model: str, version: int | None, details: dict[str, Any]
+    ) -> None:
+        """Say that monitoring found drift on ``model`` (``version``, or None for the model as
+        a whole), with what it measured in ``details``; pipelines records it as the event
+        ``drift_detected``, which starts the schedules waiting on it."""
+        raise NotImplementedError

@@ -1,0 +1,581 @@
+"""Schedules and triggers: start a pipeline on a cron expression, on a dataset's new version,
+or on a named event (``drift_detected``), from ``cairn scheduler``.
+
+A schedule is a row in the metadata store, so every scheduler of a project (or a team, on
+PostgreSQL) sees the same schedules. A scheduler claims a due schedule with a compare-and-set
+on the schedule's ``claim`` counter, in the same update that moves the schedule past what made
+it due (the next cron time, the newest dataset version, the newest event): of two schedulers
+that saw it due at the same instant, exactly one starts it. A cron time missed while no
+scheduler ran starts the pipeline once, not once per missed tick. Times are UTC.
+
+A started pipeline is ``cairn pipeline run`` in a process of its own, in the schedule's project
+folder, tagged ``cairn.schedule=<name>``; its output goes to the scheduler's stderr, each line
+prefixed with the schedule's name, and the run it made (or why it failed) is kept on the
+schedule. A failed pipeline never stops the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import IO, Any
+
+from sqlalchemy import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from cairn.core.checks import check_mapping, check_number, check_optional_text
+from cairn.core.errors import CairnError, InvalidInputError, NotFoundError
+from cairn.core.ids import describe_time
+from cairn.core.ids import now_ms as _now_ms
+from cairn.core.settings import get_settings
+from cairn.core.threads import start_thread
+from cairn.pipelines import _schedule_checks as _checks
+from cairn.pipelines import _schedule_queries as _queries
+from cairn.pipelines._schedule_checks import DRIFT_DETECTED
+from cairn.store import get_store
+
+DEFAULT_POLL_S = 30.0
+# What `cairn pipeline run` says on stderr when it ends: "pipeline run <uid> finished".
+_RUN_LINE = re.compile(r"pipeline run ([0-9a-z]{26})\b")
+_TAIL_LINES = 20  # of a failed pipeline's stderr, kept as the schedule's last error
+_ERROR_CHARS = 4000
+_STOP_GRACE_S = 30.0  # after the scheduler is asked to stop, how long its pipelines may take
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A pipeline started by the scheduler on a cron expression, a dataset's new version or an
+    event, with how its last start went."""
+
+    name: str
+    target: str
+    root: str
+    cron: str | None
+    on_data: str | None
+    on_event: str | None
+    params: dict[str, str]
+    executor: str | None
+    enabled: bool
+    next_due_ms: int | None
+    seen_version_id: int | None
+    seen_event_id: int | None
+    claim: int
+    last_run_uid: str | None
+    last_started_ms: int | None
+    last_error: str | None
+    created_ms: int
+
+    @property
+    def trigger(self) -> str:
+        """What starts it, in words: ``cron 0 3 * * *``, ``data customers``,
+        ``event drift_detected``."""
+        if self.cron is not None:
+            return f"cron {self.cron}"
+        if self.on_data is not None:
+            return f"data {self.on_data}"
+        return f"event {self.on_event}"
+
+    @property
+    def arguments(self) -> list[str]:
+        """The arguments of ``cairn pipeline run`` that start it."""
+        args = ["pipeline", "run", self.target]
+        for key, value in self.params.items():
+            args += ["--set", f"{key}={value}"]
+        if self.executor:
+            args += ["--executor", self.executor]
+        return [*args, "--tag", f"cairn.schedule={self.name}"]
+
+
+@dataclass(frozen=True)
+class ScheduledStart:
+    """One pipeline a scheduler started, and how it ended."""
+
+    schedule: str
+    target: str
+    reason: str  # why it was due
+    started_ms: int
+    run_id: str | None  # the pipeline run, when one was made
+    status: str  # finished | failed
+    exit_code: int | None  # None when the process could not start
+    duration_s: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the pipeline finished."""
+        return self.status == "finished"
+
+    def summary(self) -> str:
+        """One line: which schedule, why, and how its pipeline ended."""
+        run = f"pipeline run {self.run_id}" if self.run_id else "no pipeline run"
+        line = f"{self.schedule} ({self.reason}): {run} {self.status} in {self.duration_s:.1f} s"
+        if self.error and not self.ok:
+            line += f": {self.error.splitlines()[0] if self.error.strip() else self.error}"
+        return line
+
+
+def schedule_pipeline(
+    target: str,
+    *,
+    cron: str | None = None,
+    on_data: str | None = None,
+    on_event: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    executor: str | None = None,
+    name: str | None = None,
+) -> Schedule:
+    """Keep a schedule that starts pipeline ``target`` (``MODULE:PIPELINE``) on a cron
+    expression (UTC), when dataset ``on_data`` gets a new version, or on event ``on_event``."""
+    target = _checks.check_target(target)
+    cron = _checks.check_cron(cron) if cron is not None else None
+    on_data = check_optional_text(on_data, "on_data (a dataset name)")
+    on_event = _checks.check_event(on_event) if on_event is not None else None
+    given = [t for t in (cron, on_data, on_event) if t is not None]
+    if len(given) != 1:
+        raise InvalidInputError(
+            f"a schedule needs exactly one trigger, got {len(given)}: give a cron expression "
+            "(--cron '0 3 * * *'), a dataset (--on-data NAME) or an event "
+            f"(--on-event {DRIFT_DETECTED})"
+        )
+    texts = _checks.param_texts(params)
+    executor = _checks.check_executor(executor)
+    if name is not None:
+        name = _checks.check_name(name)
+    if on_data is not None:
+        _checks.require_dataset(on_data)
+    root = get_settings().root
+    _checks.check_pipeline(target, root, texts)
+    now = _now_ms()
+
+    def create(conn: Connection) -> Row[Any]:
+        chosen = name or _free_name(conn, target.rpartition(":")[2])
+        if _queries.schedule_row(conn, chosen) is not None:
+            raise InvalidInputError(
+                f"a schedule named {chosen!r} exists already; remove it first (cairn pipeline "
+                f"unschedule {chosen}) or choose another name (--name)"
+            )
+        values: dict[str, Any] = {
+            "name": chosen,
+            "target": target,
+            "root": str(root),
+            "cron": cron,
+            "on_data": on_data,
+            "on_event": on_event,
+            "params": json.dumps(texts),
+            "executor": executor,
+            "enabled": True,
+            "next_due_ms": _checks.next_cron_ms(cron, now) if cron is not None else None,
+            # Only what comes after the schedule starts it: the newest version or event now
+            # counts as already seen.
+            "seen_version_id": (
+                (_queries.newest_version_id(conn, on_data) or 0) if on_data is not None else None
+            ),
+            "seen_event_id": (
+                (_queries.newest_event_id(conn, on_event) or 0) if on_event is not None else None
+            ),
+            "claim": 0,
+            "created_ms": now,
+        }
+        _queries.insert_schedule(conn, values)
+        row = _queries.schedule_row(conn, chosen)
+        assert row is not None
+        return row
+
+    try:
+        return _schedule(get_store().db.transact(create))
+    except IntegrityError as exc:  # another process took the name between check and insert
+        raise InvalidInputError(
+            f"a schedule named {name or target!r} was just created by another process; "
+            "choose another name (--name)"
+        ) from exc
+
+
+def list_schedules() -> list[Schedule]:
+    """Every schedule, by name."""
+    with get_store().db.read() as conn:
+        return [_schedule(row) for row in _queries.schedule_rows(conn)]
+
+
+def get_schedule(name: str) -> Schedule:
+    """The schedule called ``name``."""
+    name = _checks.check_name(name)
+    with get_store().db.read() as conn:
+        row = _queries.schedule_row(conn, name)
+        if row is None:
+            raise _unknown(conn, name)
+        return _schedule(row)
+
+
+def remove_schedule(name: str) -> Schedule:
+    """Remove the schedule called ``name`` (pipelines it started stay); return it."""
+    name = _checks.check_name(name)
+
+    def drop(conn: Connection) -> Schedule:
+        row = _queries.schedule_row(conn, name)
+        if row is None:
+            raise _unknown(conn, name)
+        _queries.delete_schedule(conn, name)
+        return _schedule(row)
+
+    return get_store().db.transact(drop)
+
+
+def emit_event(name: str, payload: Mapping[str, Any] | None = None) -> int:
+    """Record event ``name`` (with a JSON-able ``payload``) for schedules waiting on it; return
+    its id."""
+    name = _checks.check_event(name)
+    body = dict(check_mapping(payload or {}, "payload"))
+    try:
+        json.dumps(body)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"the payload of event {name!r} must be JSON (strings, numbers, lists, mappings): {exc}"
+        ) from exc
+    now = _now_ms()
+    return get_store().db.transact(lambda conn: _queries.insert_event(conn, name, body, now))
+
+
+def run_due(*, now_ms: int | None = None) -> list[ScheduledStart]:
+    """Start every schedule due at ``now_ms`` (default: now) that no other scheduler claimed,
+    wait for the pipelines, and return how each ended (SIGINT or SIGTERM asks them to stop)."""
+    stop = threading.Event()
+    previous = _handle_stop_signals(stop)
+    try:
+        started = _start_due(_now_ms() if now_ms is None else now_ms)
+        while not stop.is_set() and not all(process.poll() for process in started):
+            stop.wait(0.1)
+        if stop.is_set():
+            _stop_all(started)
+        return [process.finish() for process in started]
+    finally:
+        _restore_signals(previous)
+
+
+def run_scheduler(*, poll_s: float = DEFAULT_POLL_S) -> None:
+    """Start due pipelines every ``poll_s`` seconds until SIGINT or SIGTERM (then ask the
+    running pipelines to stop, wait for them, and return)."""
+    poll_s = check_number(poll_s, "poll_s (seconds)", finite=True)
+    if poll_s <= 0:
+        raise InvalidInputError(f"poll_s must be a positive number of seconds, got {poll_s:g}")
+    stop = threading.Event()
+    previous = _handle_stop_signals(stop)
+    running: list[_Started] = []
+    _say(f"scheduler started: checking every {poll_s:g} s (Ctrl-C or SIGTERM stops it)")
+    try:
+        while not stop.is_set():
+            try:
+                # A schedule still running here waits: it is claimed again once it ended.
+                busy = {process.schedule.name for process in running}
+                running += _start_due(_now_ms(), busy)
+            except CairnError as exc:  # the store is away for a moment: try again next poll
+                _say(f"could not check schedules: {exc}")
+            running = _reap(running)
+            stop.wait(poll_s if not running else min(poll_s, 0.5))
+    finally:
+        _stop_all(running)
+        _reap(running)
+        _restore_signals(previous)
+        _say("scheduler stopped")
+
+
+def _stop_all(running: list[_Started]) -> None:
+    """Ask the running pipelines to stop, and wait for them (killing those that linger)."""
+    alive = [process for process in running if not process.poll()]
+    if not alive:
+        return
+    _say(f"stopping: asking {len(alive)} running pipeline(s) to stop")
+    for process in alive:
+        process.terminate()
+    deadline = time.monotonic() + _STOP_GRACE_S
+    for process in alive:
+        process.wait(max(0.0, deadline - time.monotonic()))
+
+
+# -- what is due, and claiming it --------------------------------------------------------
+
+
+def _due(
+    row: Row[Any], now: int, versions: Mapping[str, int], events: Mapping[str, int]
+) -> tuple[str, dict[str, Any]] | None:
+    """Why the schedule is due and the values that move it past that, or None."""
+    if row.cron is not None:
+        if row.next_due_ms is not None and row.next_due_ms <= now:
+            # The next time after now, not after the time missed: missed ticks start it once.
+            reason = f"cron {row.cron}, due {describe_time(row.next_due_ms)}"
+            return reason, {"next_due_ms": _checks.next_cron_ms(row.cron, now)}
+        return None
+    if row.on_data is not None:
+        newest = versions.get(row.on_data)
+        if newest is not None and newest > (row.seen_version_id or 0):
+            return f"new version of dataset {row.on_data}", {"seen_version_id": newest}
+        return None
+    if row.on_event is not None:
+        newest = events.get(row.on_event)
+        if newest is not None and newest > (row.seen_event_id or 0):
+            return f"event {row.on_event} #{newest}", {"seen_event_id": newest}
+    return None
+
+
+def _start_due(now: int, busy: frozenset[str] | set[str] = frozenset()) -> list[_Started]:
+    """Claim each schedule due at ``now`` (but those ``busy``) and start its pipeline."""
+    db = get_store().db
+    with db.read() as conn:
+        rows = _queries.schedule_rows(conn, enabled_only=True)
+        versions = _queries.newest_version_ids(conn, sorted({r.on_data for r in rows if r.on_data}))
+        events = _queries.newest_event_ids(conn, sorted({r.on_event for r in rows if r.on_event}))
+    started = []
+    for row in rows:
+        due = None if row.name in busy else _due(row, now, versions, events)
+        if due is None:
+            continue
+        reason, values = due
+        values["last_started_ms"] = _now_ms()
+
+        def claim(conn: Connection, row: Row[Any] = row, values: dict[str, Any] = values) -> bool:
+            return _queries.claim(conn, row.id, row.claim, values)
+
+        if db.transact(claim):
+            started.append(_Started(_schedule(row), row.id, reason, values["last_started_ms"]))
+    return started
+
+
+def _reap(running: list[_Started]) -> list[_Started]:
+    """Record the pipelines that ended (saying how); return those still running."""
+    still = []
+    for process in running:
+        if process.poll():
+            _say(process.finish().summary())
+        else:
+            still.append(process)
+    return still
+
+
+# -- one started pipeline ----------------------------------------------------------------
+
+# Re-entrant: a signal handler that reports may run while the main thread is writing.
+_output_lock = threading.RLock()
+
+
+@dataclass
+class _Started:
+    """A pipeline started for a schedule: its process, and the output read from it."""
+
+    schedule: Schedule
+    schedule_id: int
+    reason: str
+    started_ms: int
+    process: subprocess.Popen[bytes] | None = None
+    run_id: str | None = None
+    spawn_error: str | None = None
+    stopped: bool = False  # asked to stop by the scheduler
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=_TAIL_LINES))
+    pumps: list[threading.Thread] = field(default_factory=list)
+    clock: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        name = self.schedule.name
+        _say(f"starting {name} ({self.reason}): cairn {' '.join(self.schedule.arguments)}")
+        try:
+            # A session of its own: a Ctrl-C at the scheduler's terminal reaches the scheduler,
+            # which then asks its pipelines to stop, rather than killing them mid-step.
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cairn", *self.schedule.arguments],
+                cwd=self.schedule.root,
+                env=_child_env(self.schedule),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self.spawn_error = (
+                f"cannot start the pipeline in {self.schedule.root}: {exc.strerror or exc}; "
+                "check that the project folder still exists (or schedule it again from there)"
+            )
+            return
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self.pumps = [
+            start_thread(self._pump, f"cairn-schedule-{name}-out", (self.process.stdout, False)),
+            start_thread(self._pump, f"cairn-schedule-{name}-err", (self.process.stderr, True)),
+        ]
+
+    def _pump(self, stream: IO[bytes], is_stderr: bool) -> None:
+        """Copy the pipeline's output to the scheduler's stderr; note the run it names."""
+        prefix = f"[{self.schedule.name}] "
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if is_stderr:
+                self.tail.append(line)
+                found = _RUN_LINE.search(line)
+                if found:
+                    self.run_id = found.group(1)
+            with _output_lock:
+                sys.stderr.write(prefix + line + "\n")
+                sys.stderr.flush()
+        stream.close()
+
+    def poll(self) -> bool:
+        """Whether the pipeline's process has ended (or never started)."""
+        return self.process is None or self.process.poll() is not None
+
+    def wait(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the process to end, then kill it."""
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def terminate(self) -> None:
+        """Ask the pipeline to stop (SIGTERM: it records its run as killed)."""
+        if self.process is not None and self.process.poll() is None:
+            self.stopped = True
+            self.process.terminate()
+
+    def finish(self) -> ScheduledStart:
+        """Wait for the pipeline, keep its outcome on the schedule, and return it."""
+        code: int | None = None
+        if self.process is not None:
+            code = self.process.wait()
+            for pump in self.pumps:
+                pump.join()
+        run_id = self.run_id or _tagged_run(self.schedule.name, self.started_ms)
+        error = self.spawn_error
+        if error is None and code != 0:
+            said = "\n".join(line for line in self.tail if line.strip())
+            why = " (the scheduler was asked to stop, and stopped it)" if self.stopped else ""
+            error = f"exit code {code}{why}" + (f":\n{said}" if said else "")
+            error = error[-_ERROR_CHARS:]
+        get_store().db.transact(
+            lambda conn: _queries.record_outcome(conn, self.schedule_id, run_id, error)
+        )
+        return ScheduledStart(
+            schedule=self.schedule.name,
+            target=self.schedule.target,
+            reason=self.reason,
+            started_ms=self.started_ms,
+            run_id=run_id,
+            status="finished" if code == 0 else "failed",
+            exit_code=code,
+            duration_s=time.monotonic() - self.clock,
+            error=error,
+        )
+
+
+def _child_env(schedule: Schedule) -> dict[str, str]:
+    """The pipeline's environment, built explicitly: the scheduler's stores, the schedule's
+    project folder, and no run of the scheduler's to attach to."""
+    settings = get_settings()
+    env = dict(os.environ)
+    env.pop("CAIRN_RUN_ID", None)
+    env.update(
+        {
+            "CAIRN_STORE": settings.store_url,
+            "CAIRN_ARTIFACTS": settings.artifacts_url,
+            "CAIRN_ARTIFACTS_OPTIONS": json.dumps(settings.artifacts_options),
+            "CAIRN_ROOT": schedule.root,
+        }
+    )
+    return env
+
+
+def _tagged_run(schedule: str, since_ms: int) -> str | None:
+    """The newest run tagged ``cairn.schedule=<schedule>`` started since ``since_ms``."""
+    from cairn.tracking import find_runs
+
+    try:
+        found = find_runs(f"tags.`cairn.schedule` = '{schedule}'", limit=1)
+    except CairnError:
+        return None
+    return found[0].id if found and found[0].start_ms >= since_ms - 1000 else None
+
+
+# -- signals -------------------------------------------------------------------------------
+
+_Handler = Any  # what signal.getsignal returns
+
+
+def _handle_stop_signals(stop: threading.Event) -> dict[int, _Handler]:
+    """Make SIGINT and SIGTERM set ``stop`` (in the main thread; elsewhere signals are the
+    main thread's to handle); return the handlers replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if not stop.is_set():
+            _say(f"{signal.Signals(signum).name} received: stopping")
+        stop.set()
+
+    previous: dict[int, _Handler] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.getsignal(signum)
+        signal.signal(signum, handler)
+    return previous
+
+
+def _restore_signals(previous: Mapping[int, _Handler]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+# -- checks and conversions ----------------------------------------------------------------
+
+
+def _say(text: str) -> None:
+    """One line of the scheduler's own on stderr, stamped with the UTC time."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    with _output_lock:
+        sys.stderr.write(f"{stamp} {text}\n")
+        sys.stderr.flush()
+
+
+def _schedule(row: Row[Any]) -> Schedule:
+    return Schedule(
+        name=row.name,
+        target=row.target,
+        root=row.root,
+        cron=row.cron,
+        on_data=row.on_data,
+        on_event=row.on_event,
+        params=json.loads(row.params),
+        executor=row.executor,
+        enabled=bool(row.enabled),
+        next_due_ms=row.next_due_ms,
+        seen_version_id=row.seen_version_id,
+        seen_event_id=row.seen_event_id,
+        claim=int(row.claim),
+        last_run_uid=row.last_run_uid,
+        last_started_ms=row.last_started_ms,
+        last_error=row.last_error,
+        created_ms=int(row.created_ms),
+    )
+
+
+def _unknown(conn: Connection, name: str) -> NotFoundError:
+    known = ", ".join(_queries.schedule_names(conn)) or "none yet"
+    return NotFoundError(
+        f"no schedule named {name!r} (known: {known}); cairn pipeline schedules lists them"
+    )
+
+
+def _free_name(conn: Connection, base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``... : the first name no schedule has."""
+    taken = {row.name for row in _queries.schedule_rows(conn)}
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base}-{number}" in taken:
+        number += 1
+    return f"{base}-{number}"

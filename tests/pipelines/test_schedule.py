@@ -1,0 +1,320 @@
+"""Schedules and triggers: cron, a dataset's new version and events start a pipeline once, by
+whichever scheduler claims it, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import cairn
+from cairn.core.errors import InvalidInputError, NotFoundError
+from cairn.core.plugins import plugin_manager
+from cairn.pipelines.schedule import (
+    emit_event,
+    get_schedule,
+    list_schedules,
+    remove_schedule,
+    run_due,
+    schedule_pipeline,
+)
+from cairn.store import Store
+
+MINUTE_MS = 60_000
+
+# The pipelines the schedules start: each start of ``marked`` appends a line to starts.txt.
+PIPELINES = '''
+import os
+from pathlib import Path
+
+import cairn
+
+STARTS = Path(__file__).parent / "starts.txt"
+
+
+@cairn.step(cache=False)
+def mark(tag: str) -> str:
+    """Note one start."""
+    with STARTS.open("a") as out:
+        out.write(f"{tag} {os.getpid()}\\n")
+    print(f"marked {tag}")
+    return tag
+
+
+@cairn.step(cache=False)
+def break_down(tag: str) -> str:
+    """Fail, on purpose."""
+    raise RuntimeError(f"step broke on purpose ({tag})")
+
+
+@cairn.pipeline
+def marked(tag: str = "plain"):
+    return mark(tag)
+
+
+@cairn.pipeline
+def failing(tag: str = "plain"):
+    return break_down(tag)
+'''
+
+
+@pytest.fixture
+def flows(project: Path) -> Path:
+    """A project holding the module ``flows`` with the pipelines ``marked`` and ``failing``."""
+    (project / "flows.py").write_text(PIPELINES)
+    return project / "starts.txt"
+
+
+def _starts(marks: Path) -> list[str]:
+    return marks.read_text().split("\n")[:-1] if marks.exists() else []
+
+
+def _env(store: Store) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    env["CAIRN_STORE"] = store.db.url
+    return env
+
+
+def _cairn(store: Store, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cairn", *args],
+        env=_env(store),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+# -- defining schedules ------------------------------------------------------------------
+
+
+def test_a_malformed_cron_expression_is_refused(store: Store) -> None:
+    """A cron expression that does not parse is refused with what a good one looks like."""
+    for bad in ("61 * * * *", "every day", "* * * *", "0 3 * * * *"):
+        with pytest.raises(InvalidInputError, match="does not parse"):
+            schedule_pipeline("flows:marked", cron=bad)
+    assert list_schedules() == []
+
+
+def test_a_malformed_cron_on_the_command_line_exits_1_without_a_traceback(store: Store) -> None:
+    """cairn pipeline schedule --cron with a bad expression says so and exits 1."""
+    done = _cairn(store, "pipeline", "schedule", "flows:marked", "--cron", "0 25 * * *")
+    assert done.returncode == 1, done.stderr
+    assert "does not parse" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_schedule_needs_exactly_one_trigger_and_a_known_dataset(store: Store) -> None:
+    """No trigger, two triggers, a bad target or an unknown dataset are each refused."""
+    with pytest.raises(InvalidInputError, match="exactly one trigger"):
+        schedule_pipeline("flows:marked")
+    with pytest.raises(InvalidInputError, match="exactly one trigger"):
+        schedule_pipeline("flows:marked", cron="0 3 * * *", on_event="drift_detected")
+    with pytest.raises(InvalidInputError, match="MODULE:PIPELINE"):
+        schedule_pipeline("flows.marked", cron="0 3 * * *")
+    with pytest.raises(NotFoundError, match="no dataset named 'nope'"):
+        schedule_pipeline("flows:marked", on_data="nope")
+    with pytest.raises(InvalidInputError, match="executor"):
+        schedule_pipeline("flows:marked", cron="0 3 * * *", executor="threads")
+
+
+def test_a_pipeline_or_param_that_does_not_exist_is_refused(store: Store, flows: Path) -> None:
+    """A missing module or pipeline, or a --set the pipeline does not declare, is refused."""
+    with pytest.raises(InvalidInputError, match="cannot find module 'nowhere'"):
+        schedule_pipeline("nowhere:marked", cron="0 3 * * *")
+    with pytest.raises(InvalidInputError, match="has no 'nothing'"):
+        schedule_pipeline("flows:nothing", cron="0 3 * * *")
+    with pytest.raises(InvalidInputError, match="has no param 'lr'"):
+        schedule_pipeline("flows:marked", cron="0 3 * * *", params={"lr": 0.1})
+    assert list_schedules() == []
+
+
+def test_names_default_to_the_pipeline_and_are_unique(store: Store, flows: Path) -> None:
+    """Schedules are named after the pipeline (then -2, -3); a name given twice is refused."""
+    first = schedule_pipeline("flows:marked", cron="0 3 * * *")
+    second = schedule_pipeline("flows:marked", on_event="drift_detected", params={"tag": 2})
+    assert (first.name, second.name) == ("marked", "marked-2")
+    assert second.params == {"tag": "2"}
+    with pytest.raises(InvalidInputError, match="exists already"):
+        schedule_pipeline("flows:marked", cron="0 4 * * *", name="marked")
+    assert [s.name for s in list_schedules()] == ["marked", "marked-2"]
+    assert remove_schedule("marked").target == "flows:marked"
+    assert [s.name for s in list_schedules()] == ["marked-2"]
+    with pytest.raises(NotFoundError, match="no schedule named 'marked'"):
+        remove_schedule("marked")
+
+
+def test_the_next_cron_time_is_in_utc(store: Store, flows: Path) -> None:
+    """A daily 3:00 schedule is next due at the coming 3:00 UTC."""
+    made = schedule_pipeline("flows:marked", cron="0 3 * * *")
+    assert made.next_due_ms is not None
+    due = time.gmtime(made.next_due_ms / 1000)
+    assert (due.tm_hour, due.tm_min, due.tm_sec) == (3, 0, 0)
+    assert 0 < made.next_due_ms - made.created_ms <= 24 * 60 * MINUTE_MS
+
+
+# -- what is due starts once ----------------------------------------------------------------
+
+
+def test_missed_cron_times_start_the_pipeline_once(store: Store, flows: Path) -> None:
+    """A schedule missed for many ticks starts once, and is next due after now."""
+    made = schedule_pipeline("flows:marked", cron="* * * * *", executor="inline")
+    assert made.next_due_ms is not None
+    assert run_due(now_ms=made.next_due_ms - 1) == []
+    later = made.next_due_ms + 30 * MINUTE_MS
+    started = run_due(now_ms=later)
+    assert [s.schedule for s in started] == ["marked"]
+    assert run_due(now_ms=later) == []
+    after = get_schedule("marked")
+    assert after.claim == 1 and after.next_due_ms == later - later % MINUTE_MS + MINUTE_MS
+    assert after.last_started_ms is not None
+    assert started[0].ok, started[0].error
+    assert _starts(flows) == [f"plain {_starts(flows)[0].split()[1]}"]
+    assert after.last_run_uid == started[0].run_id is not None
+    assert after.last_error is None
+
+
+def test_a_new_dataset_version_starts_the_pipeline(store: Store, flows: Path) -> None:
+    """--on-data starts the pipeline for a version added after the schedule, once."""
+    table = Path("customers.csv")
+    table.write_text("id,x\n1,2\n")
+    cairn.data.add(table, "customers")
+    schedule_pipeline("flows:marked", on_data="customers", params={"tag": "data"})
+    assert run_due() == []  # the version that existed before the schedule starts nothing
+    table.write_text("id,x\n1,2\n3,4\n")
+    cairn.data.add(table, "customers")
+    started = run_due()
+    assert [(s.schedule, s.reason) for s in started] == [
+        ("marked", "new version of dataset customers")
+    ]
+    assert started[0].ok, started[0].error
+    assert run_due() == []
+    assert [line.split()[0] for line in _starts(flows)] == ["data"]
+
+
+def test_events_start_the_pipeline_once_however_many_came(store: Store, flows: Path) -> None:
+    """--on-event starts on events recorded after the schedule; two events start it once."""
+    emit_event("drift_detected", {"model": "old"})
+    schedule_pipeline("flows:marked", on_event="drift_detected", params={"tag": "event"})
+    emit_event("something_else", {})
+    assert run_due() == []
+    emit_event("drift_detected", {"model": "churn"})
+    emit_event("drift_detected", {"model": "churn", "again": True})
+    started = run_due()
+    assert len(started) == 1 and started[0].ok, started
+    assert run_due() == []
+    assert len(_starts(flows)) == 1
+
+
+def test_the_drift_detected_hook_starts_schedules_waiting_on_it(store: Store, flows: Path) -> None:
+    """A drift_detected hook call (as monitoring makes it) records the event that starts."""
+    schedule_pipeline("flows:marked", on_event="drift_detected", params={"tag": "drift"})
+    plugin_manager().hook.cairn_drift_detected(model="churn", version=3, details={"psi": 0.4})
+    started = run_due()
+    assert [s.reason.split(" #")[0] for s in started] == ["event drift_detected"]
+    assert [line.split()[0] for line in _starts(flows)] == ["drift"]
+
+
+def test_an_event_payload_must_be_json(store: Store) -> None:
+    """emit_event refuses a payload JSON cannot hold, and a malformed event name."""
+    with pytest.raises(InvalidInputError, match="JSON"):
+        emit_event("drift_detected", {"when": object()})
+    with pytest.raises(InvalidInputError, match="event name"):
+        emit_event("drift detected", {})
+
+
+# -- schedulers as processes ----------------------------------------------------------------
+
+
+def test_two_schedulers_at_once_start_a_due_pipeline_once(store: Store, flows: Path) -> None:
+    """Two cairn scheduler --once at the same instant start each due pipeline exactly once."""
+    schedule_pipeline("flows:marked", on_event="go", executor="inline", name="by-event")
+    schedule_pipeline("flows:marked", cron="* * * * *", executor="inline", name="by-cron")
+    emit_event("go", {})
+    # Make the cron schedule due now rather than at the next minute.
+    store.db.transact(
+        lambda conn: conn.exec_driver_sql(
+            "UPDATE pipeline_schedules SET next_due_ms = 0 WHERE name = 'by-cron'"
+        )
+    )
+    command = [sys.executable, "-m", "cairn", "scheduler", "--once"]
+    procs = [
+        subprocess.Popen(
+            command, env=_env(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    said = "".join(err for _, err in outputs)
+    assert all(proc.returncode == 0 for proc in procs), said
+    assert said.count("starting by-event") == 1 and said.count("starting by-cron") == 1, said
+    assert [get_schedule(n).claim for n in ("by-event", "by-cron")] == [1, 1]
+    assert len(_starts(flows)) == 2, said
+    assert "[by-event] " in said  # the pipeline's own output reaches the scheduler's stderr
+
+
+def test_a_failed_pipeline_is_surfaced_and_kept(store: Store, flows: Path) -> None:
+    """--once exits 1 when a started pipeline failed, and the schedule keeps why."""
+    schedule_pipeline("flows:failing", on_event="go", executor="inline", name="broken")
+    schedule_pipeline("flows:marked", on_event="go", executor="inline", name="fine")
+    emit_event("go", {})
+    done = _cairn(store, "scheduler", "--once")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr.split("[broken]")[0]
+    broken, fine = get_schedule("broken"), get_schedule("fine")
+    assert broken.last_error is not None and "exit code 1" in broken.last_error
+    assert fine.last_error is None and fine.last_run_uid is not None
+    assert len(_starts(flows)) == 1
+    assert cairn.get_run(fine.last_run_uid).tags["cairn.schedule"] == "fine"
+
+
+def test_the_long_lived_scheduler_survives_failures_and_stops_on_sigterm(
+    store: Store, flows: Path
+) -> None:
+    """cairn scheduler keeps polling past a failed pipeline, starts later work, and stops
+    cleanly on SIGTERM."""
+    schedule_pipeline("flows:failing", on_event="first", executor="inline", name="broken")
+    schedule_pipeline("flows:marked", on_event="second", executor="inline", name="fine")
+    emit_event("first", {})
+    with subprocess.Popen(
+        [sys.executable, "-m", "cairn", "scheduler", "--poll", "0.2"],
+        env=_env(store),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        deadline = time.monotonic() + 120
+        while get_schedule("broken").last_error is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        emit_event("second", {})
+        while not _starts(flows) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        while get_schedule("fine").last_run_uid is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "scheduler stopped" in err and "Traceback" not in err.split("[broken]")[0]
+    assert "broken (event first" in err and "failed" in err
+    assert len(_starts(flows)) == 1 and out == ""
+
+
+def test_schedules_are_listed_and_removed_on_the_command_line(store: Store, flows: Path) -> None:
+    """cairn pipeline schedule, schedules and unschedule keep and show schedules."""
+    made = _cairn(
+        store, "pipeline", "schedule", "flows:marked", "--cron", "0 3 * * *", "--set", "tag=a b"
+    )
+    assert made.returncode == 0, made.stderr
+    assert "scheduled marked" in made.stdout
+    assert get_schedule("marked").params == {"tag": "a b"}
+    listed = _cairn(store, "pipeline", "schedules")
+    assert listed.returncode == 0 and "cron 0 3 * * *" in listed.stdout, listed.stderr
+    gone = _cairn(store, "pipeline", "unschedule", "marked")
+    assert gone.returncode == 0 and list_schedules() == [], gone.stderr
+    again = _cairn(store, "pipeline", "unschedule", "marked")
+    assert again.returncode == 1 and "no schedule named" in again.stderr
+    assert "Traceback" not in again.stderr
