@@ -16,10 +16,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cairn import data, registry, serving, validation
+    from cairn import data, pipelines, registry, serving, validation
     from cairn.core.errors import CairnError, FilterError, NotFoundError, RunNotFoundError
     from cairn.core.logging import logger
     from cairn.core.settings import Settings, configure
+    from cairn.pipelines import pipeline, step
     from cairn.registry import LoadedModel, ModelVersion, PythonModel, load_model, log_model
     from cairn.tracking import (
         Run,
@@ -63,6 +64,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ModelVersion": ("cairn.registry", "ModelVersion"),
     "PythonModel": ("cairn.registry", "PythonModel"),
     "load_model": ("cairn.registry", "load_model"),
+    "pipeline": ("cairn.pipelines.pipeline", "pipeline"),
+    "step": ("cairn.pipelines.step", "step"),
     "log_model": ("cairn.registry", "log_model"),
     "delete_runs": ("cairn.tracking", "delete_runs"),
     "download_artifacts": ("cairn.tracking", "download_artifacts"),
@@ -114,6 +117,8 @@ __all__ = [
     "log_params",
     "log_text",
     "logger",
+    "pipeline",
+    "pipelines",
     "registry",
     "rng",
     "run",
@@ -123,6 +128,7 @@ __all__ = [
     "serving",
     "set_tags",
     "start_run",
+    "step",
     "torch_generator",
     "validate",
     "validation",
@@ -137,6 +143,7 @@ def __getattr__(name: str) -> Any:
         return get_settings()
     if name in (
         "data",
+        "pipelines",
         "registry",
         "serving",
         "validation",

@@ -31,6 +31,11 @@ GROUPS = {
         "app",
         "Profile data into expectations and validate every batch against them.",
     ),
+    "pipeline": (
+        "cairn.cli.pipeline",
+        "app",
+        "Run pipelines of Python steps: only what changed re-runs; resume, fan out, schedule.",
+    ),
     "serve": (
         "cairn.cli.serve",
         "app",

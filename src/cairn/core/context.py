@@ -17,6 +17,8 @@ _current_run: ContextVar[str | None] = ContextVar("cairn_current_run", default=N
 _params_override: ContextVar[Mapping[str, Any] | None] = ContextVar(
     "cairn_params_override", default=None
 )
+_joinable: ContextVar[str | None] = ContextVar("cairn_joinable_run", default=None)
+_reads: ContextVar[list[tuple[str, str, str]] | None] = ContextVar("cairn_reads", default=None)
 _lock = threading.Lock()
 _process_runs: list[str] = []
 
@@ -56,3 +58,32 @@ def pop_run(run_id: str, tokens: tuple[Token[str | None], Token[Any]] | None) ->
 def params_override() -> Mapping[str, Any] | None:
     """Return the effective params of the current run, if a run overrides them."""
     return _params_override.get()
+
+
+def enter_step(run_id: str, params: Mapping[str, Any] | None) -> tuple[Token[Any], ...]:
+    """Make ``run_id`` (a pipeline step's run, owned by another process) the current run,
+    joinable on first log, and start collecting the catalog reads; ``leave_step`` undoes it."""
+    return (*push_run(run_id, params), _joinable.set(run_id), _reads.set([]))
+
+
+def leave_step(run_id: str, tokens: tuple[Token[Any], ...]) -> list[tuple[str, str, str]]:
+    """Undo ``enter_step``; return the catalog reads noted meanwhile."""
+    reads = _reads.get() or []
+    _reads.reset(tokens[3])
+    _joinable.reset(tokens[2])
+    pop_run(run_id, (tokens[0], tokens[1]))
+    return reads
+
+
+def is_joinable(run_id: str) -> bool:
+    """Whether ``run_id`` is a step's run that logging may join (see ``enter_step``)."""
+    return _joinable.get() == run_id
+
+
+def note_read(asked: str, resolved: str, digest: str) -> None:
+    """Note that the current step read the catalog version ``resolved`` (asked as ``asked``,
+    whose content digest is ``digest``): a cached result stays valid while ``asked`` still
+    resolves to it."""
+    reads = _reads.get()
+    if reads is not None:
+        reads.append((asked, resolved, digest))

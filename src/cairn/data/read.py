@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from cairn.core import context
 from cairn.core.checks import check_path, show
 from cairn.core.destination import write_tree
 from cairn.core.errors import InvalidInputError
@@ -34,6 +35,13 @@ def _resolve(store: Store, ref: str) -> tuple[int, DatasetVersion, list[FileEntr
     return version_id, version, files
 
 
+def _record_read(store: Store, ref: str, version_id: int, found: DatasetVersion) -> None:
+    """A read is an input of the current run (lineage) and of the current pipeline step
+    (its cached result holds while ``ref`` still names this version)."""
+    record_run_input(store.db, Node(DATASET_VERSION, version_id))
+    context.note_read(ref, found.ref, found.digest)
+
+
 def version(ref: str) -> DatasetVersion:
     """The version ``ref`` names (``name``, ``name@v2``, ``name@latest``)."""
     return _resolve(get_store(), ref)[1]
@@ -51,7 +59,7 @@ def path(ref: str) -> Path:
     store = get_store()
     version_id, found, entries = _resolve(store, ref)
     folder = cached_folder(store, found, entries)
-    record_run_input(store.db, Node(DATASET_VERSION, version_id))
+    _record_read(store, ref, version_id, found)
     return folder
 
 
@@ -78,7 +86,7 @@ def get(ref: str, dest: str | Path, *, force: bool = False) -> Path:
     # damaged object, a full disk) leaves no file of the version half-written, and no mix of
     # versions.
     write_tree(target, paths, fill, force=force, what=found.ref)
-    record_run_input(store.db, Node(DATASET_VERSION, version_id))
+    _record_read(store, ref, version_id, found)
     return target
 
 
@@ -98,7 +106,7 @@ def load(ref: str, as_: Reader = "pandas", *, file: str | None = None) -> Any:
         store, ref
     )  # once: a version added meanwhile is not mixed in
     folder = cached_folder(store, found, entries)
-    record_run_input(store.db, Node(DATASET_VERSION, version_id))
+    _record_read(store, ref, version_id, found)
     names = [e.path for e in entries]
     tables = [n for n in names if table_format(n)]
     if file is not None:

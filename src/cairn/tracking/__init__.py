@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cairn.tracking._lean import find_runs_lean
     from cairn.tracking.diff import Difference, DiffSection, RunDiff, diff_runs
     from cairn.tracking.launch import LaunchResult, launch, parse_overrides, parse_seeds
+    from cairn.tracking.ledger import ChildRun, end_child, start_child
     from cairn.tracking.manage import GcResult, delete_runs, gc, purge_deleted_runs, restore_runs
     from cairn.tracking.query import (
         download_artifacts,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         active_run,
         current_run,
         end_run,
+        join_run,
         log,
         log_artifact,
         log_dict,
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 
 _LAZY: dict[str, str] = {
     "ArtifactEntry": "cairn.tracking.record",
+    "ChildRun": "cairn.tracking.ledger",
     "DiffSection": "cairn.tracking.diff",
     "Difference": "cairn.tracking.diff",
     "GcResult": "cairn.tracking.manage",
@@ -70,12 +73,14 @@ _LAZY: dict[str, str] = {
     "describe_time": "cairn.core.ids",
     "diff_runs": "cairn.tracking.diff",
     "download_artifacts": "cairn.tracking.query",
+    "end_child": "cairn.tracking.ledger",
     "end_run": "cairn.tracking.run",
     "find_runs": "cairn.tracking.query",
     "find_runs_lean": "cairn.tracking._lean",
     "gc": "cairn.tracking.manage",
     "get_run": "cairn.tracking.query",
     "jax_key": "cairn.tracking.seed",
+    "join_run": "cairn.tracking.run",
     "launch": "cairn.tracking.launch",
     "log": "cairn.tracking.run",
     "log_artifact": "cairn.tracking.run",
@@ -94,12 +99,14 @@ _LAZY: dict[str, str] = {
     "seed_worker": "cairn.tracking.seed",
     "seeded_libraries": "cairn.tracking.seed",
     "set_tags": "cairn.tracking.run",
+    "start_child": "cairn.tracking.ledger",
     "start_run": "cairn.tracking.run",
     "torch_generator": "cairn.tracking.seed",
 }
 
 __all__ = [
     "ArtifactEntry",
+    "ChildRun",
     "DiffSection",
     "Difference",
     "GcResult",
@@ -115,12 +122,14 @@ __all__ = [
     "describe_time",
     "diff_runs",
     "download_artifacts",
+    "end_child",
     "end_run",
     "find_runs",
     "find_runs_lean",
     "gc",
     "get_run",
     "jax_key",
+    "join_run",
     "launch",
     "log",
     "log_artifact",
@@ -139,6 +148,7 @@ __all__ = [
     "seed_worker",
     "seeded_libraries",
     "set_tags",
+    "start_child",
     "start_run",
     "torch_generator",
 ]

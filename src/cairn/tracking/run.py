@@ -74,6 +74,7 @@ class Run:
         self._end_lock = threading.Lock()
         self._tokens: Any = None
         self._capturing = _implicit.Capturing()
+        self._joined = False  # joined from another process, which ends it (join_run)
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.name!r} experiment={self.experiment!r}>"
@@ -243,6 +244,13 @@ class Run:
             if self._ended:
                 return
             self._ended = True
+        if self._joined:  # its owner ends it: write what was logged here, then let go
+            try:
+                self._sink.flush()
+            finally:
+                with _exit.lock:
+                    _exit.active.pop(self.id, None)
+            return
         try:
             try:
                 _implicit.finish(self, self._capturing)
@@ -471,6 +479,23 @@ def _attach(store: Store, uid: str, seed_value: int | None) -> Run:
     return run
 
 
+def join_run(uid: str) -> Run:
+    """Log to the running run ``uid`` that another process started and will end (a pipeline
+    step in a worker): the returned run is active here; ``end()`` writes what was logged
+    here and lets go, leaving the run's status to its owner."""
+    store = get_store()
+    with store.db.read() as conn:
+        db_id, uid = _queries.resolve_run(conn, uid)
+        record = _queries.get(conn, db_id)
+    if record.status != "running":
+        raise RunStateError(f"run {uid} has already ended as {record.status}")
+    run = Run(store, db_id, uid, record.name, record.experiment, record.parent_id)
+    run._joined = True
+    with _exit.lock:
+        _exit.active[uid] = run
+    return run
+
+
 def active_run() -> Run | None:
     """Return the innermost active run, or None."""
     uid = context.current_run_id()
@@ -482,6 +507,9 @@ def current_run() -> Run:
     """Return the active run, starting one when none is active."""
     run = active_run()
     if run is None:
+        uid = context.current_run_id()
+        if uid is not None and context.is_joinable(uid):
+            return join_run(uid)  # a pipeline step's run, started by the coordinator
         run = start_run()
         if run.id == get_settings().run_id:
             logger.info("logging to run %s (%s), started by cairn run", run.id, run.name)

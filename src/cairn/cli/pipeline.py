@@ -1,0 +1,238 @@
+"""``cairn pipeline``: run pipelines (only what changed), see what is stale, resume a failure.
+
+Step progress and cairn's own messages go to stderr: stdout carries only what the steps
+print.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from cairn import pipelines
+from cairn.cli._project import require_project
+from cairn.cli._render import console, err_console
+from cairn.core.errors import InvalidInputError
+
+app = typer.Typer(
+    help="Run pipelines of Python steps: only what changed re-runs; resume, fan out, schedule.",
+    no_args_is_help=True,
+)
+
+_MARKS = {
+    "finished": "[green]✓[/]",
+    "cached": "[cyan]≡[/]",
+    "failed": "[red]✗[/]",
+    "skipped": "[yellow]-[/]",
+    "killed": "[red]![/]",
+}
+
+Target = Annotated[str, typer.Argument(help="MODULE:PIPELINE, e.g. train:training")]
+Sets = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="override a param: key=value (repeatable; nested keys with dots)"),
+]
+ExecutorOption = Annotated[
+    str,
+    typer.Option(
+        "--executor", help="inline, processes, dask (a local cluster) or dask=tcp://HOST:PORT"
+    ),
+]
+Workers = Annotated[int | None, typer.Option("--workers", min=1, max=1024, help="worker processes")]
+
+
+def _params(sets: list[str] | None) -> dict[str, Any]:
+    from cairn.tracking import parse_overrides
+
+    return parse_overrides(sets or [])
+
+
+def _tags(items: list[str] | None) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"--tag takes KEY=VALUE, got {item!r:.80}")
+        tags[key.strip()] = value
+    return tags
+
+
+class _Progress:
+    """One line per step on stderr as it ends, and a bar on a terminal."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._progress: Any = None
+        self._task: Any = None
+
+    def plan(self, nodes: list[str]) -> None:
+        """Show a bar over the ``nodes`` about to run (on a terminal)."""
+        if err_console.is_terminal and nodes:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("steps"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=err_console,
+                transient=True,
+            )
+            self._task = self._progress.add_task("steps", total=len(nodes))
+            self._progress.start()
+
+    def __call__(self, outcome: pipelines.StepOutcome) -> None:
+        self.count += 1
+        mark = _MARKS.get(outcome.status, "?")
+        took = f"{outcome.duration_s:.2f}s" if outcome.status == "finished" else ""
+        detail = outcome.error or (
+            f"from run {outcome.cached_from}" if outcome.cached_from else outcome.reason
+        )
+        line = f"{mark} {outcome.node:<24} {outcome.status:<8} {took:>7}  {detail or ''}"
+        err_console.print(line, highlight=False, markup=True, soft_wrap=True)
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _report(result: pipelines.PipelineResult) -> None:
+    counts: dict[str, int] = {}
+    for outcome in result.steps:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    err_console.print(f"pipeline run {result.run_id} {result.status} ({summary})", highlight=False)
+    if result.status != "finished":
+        err_console.print(
+            f"see what failed: cairn runs show {result.run_id}; run the rest once fixed: "
+            f"cairn pipeline resume {result.run_id}",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run_command(
+    target: Target,
+    sets: Sets = None,
+    executor: ExecutorOption = "processes",
+    force: Annotated[
+        list[str] | None,
+        typer.Option("--force", help="run this step even if cached (repeatable)"),
+    ] = None,
+    only: Annotated[
+        str | None, typer.Option("--only", help="run only this step (and what it needs)")
+    ] = None,
+    workers: Workers = None,
+    tags: Annotated[
+        list[str] | None, typer.Option("--tag", help="tag the pipeline run: KEY=VALUE")
+    ] = None,
+) -> None:
+    """Run a pipeline: unchanged steps come from the cache, the rest run (in parallel where
+    independent). Exits 1 when a step failed."""
+    params = _params(sets)
+    progress = _Progress()
+    try:
+        result = pipelines.run_pipeline(
+            target,
+            params,
+            executor=executor,
+            force=force or [],
+            only=only,
+            workers=workers,
+            on_step=progress,
+            on_plan=progress.plan,
+            tags=_tags(tags),
+        )
+    finally:
+        progress.stop()
+    _report(result)
+
+
+@app.command("resume")
+def resume_command(
+    run_id: Annotated[str, typer.Argument(help="the failed pipeline run's id")],
+    executor: ExecutorOption = "processes",
+    workers: Workers = None,
+) -> None:
+    """Run a failed pipeline run again: its finished steps are reused, so only the failed
+    steps and those below them run."""
+    require_project()
+    progress = _Progress()
+    try:
+        result = pipelines.resume_pipeline(
+            run_id, executor=executor, workers=workers, on_step=progress, on_plan=progress.plan
+        )
+    finally:
+        progress.stop()
+    _report(result)
+
+
+@app.command("status")
+def status_command(target: Target, sets: Sets = None) -> None:
+    """Say which steps would run and why (code, params, input data, packages or catalog data
+    changed). Exits 1 when any would: CI can retrain only when needed."""
+    require_project()
+    statuses = pipelines.pipeline_status(target, _params(sets))
+    stale = [s for s in statuses if s.stale]
+    for status in statuses:
+        mark = "[yellow]would run[/]" if status.stale else "[green]up to date[/]"
+        why = "; ".join(status.reasons)
+        console.print(f"{status.node:<24} {mark}  {why}", highlight=False, soft_wrap=True)
+    if stale:
+        err_console.print(f"{len(stale)} of {len(statuses)} steps would run", highlight=False)
+        raise typer.Exit(1)
+    err_console.print(f"all {len(statuses)} steps are up to date", highlight=False)
+
+
+@app.command("show")
+def show_command(
+    target: Annotated[str, typer.Argument(help="MODULE:PIPELINE, or a pipeline run's id")],
+    sets: Sets = None,
+) -> None:
+    """Show the pipeline's graph as text: each step, what it takes, its last status and
+    duration."""
+    require_project()
+    for line in pipelines.describe_pipeline(target, _params(sets)):
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command("ls")
+def ls_command(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="at most this many")] = 20,
+    name: Annotated[str | None, typer.Option("--name", help="only this pipeline")] = None,
+) -> None:
+    """List pipeline runs, newest first, with their step counts."""
+    require_project()
+    from rich.table import Table
+
+    rows = pipelines.find_pipeline_runs(name=name, limit=limit)
+    table = Table(box=None, pad_edge=False)
+    for column in ("run id", "pipeline", "status", "started", "took", "steps"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.run_id,
+            row.name,
+            row.status,
+            row.started,
+            row.took,
+            ", ".join(f"{n} {s}" for s, n in sorted(row.steps.items())) or "-",
+        )
+    if not rows:
+        err_console.print("no pipeline runs yet: cairn pipeline run MODULE:PIPELINE")
+        return
+    console.print(table)
+
+
+def _add_schedules() -> None:
+    try:
+        from cairn.cli._schedule_commands import add_schedule_commands
+    except ImportError:  # not there yet
+        return
+    add_schedule_commands(app)
+
+
+_add_schedules()

@@ -1,0 +1,88 @@
+"""Pipelines: Python steps that re-run only what changed, resume after a failure, fan out,
+run on local processes or Dask, and start on a schedule.
+
+    import cairn
+
+    @cairn.step
+    def train(rows: int, seed: int) -> float: ...
+
+    @cairn.pipeline
+    def training(rows: int = 1000):
+        return [train(rows, seed=s) for s in (1, 2, 3)]
+
+    cairn.pipelines.run_pipeline(training)   # or: cairn pipeline run module:training
+
+Names are imported on first use (module ``__getattr__``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cairn.core.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from cairn.pipelines._target import load_pipeline
+    from cairn.pipelines.executors import Executor, executor_for
+    from cairn.pipelines.pipeline import Graph, Output, Pipeline, PipelineDefinitionError, pipeline
+    from cairn.pipelines.run import (
+        PipelineFailedError,
+        PipelineResult,
+        StepOutcome,
+        StepStatus,
+        pipeline_status,
+        resume_pipeline,
+        run_pipeline,
+    )
+    from cairn.pipelines.show import PipelineRunSummary, describe_pipeline, find_pipeline_runs
+    from cairn.pipelines.step import Step, StepOptions, step
+
+_LAZY: dict[str, str] = {
+    "Executor": "cairn.pipelines.executors",
+    "Graph": "cairn.pipelines.pipeline",
+    "Output": "cairn.pipelines.pipeline",
+    "Pipeline": "cairn.pipelines.pipeline",
+    "PipelineDefinitionError": "cairn.pipelines.pipeline",
+    "PipelineFailedError": "cairn.pipelines.run",
+    "PipelineResult": "cairn.pipelines.run",
+    "PipelineRunSummary": "cairn.pipelines.show",
+    "Step": "cairn.pipelines.step",
+    "StepOptions": "cairn.pipelines.step",
+    "StepOutcome": "cairn.pipelines.run",
+    "StepStatus": "cairn.pipelines.run",
+    "describe_pipeline": "cairn.pipelines.show",
+    "executor_for": "cairn.pipelines.executors",
+    "find_pipeline_runs": "cairn.pipelines.show",
+    "load_pipeline": "cairn.pipelines._target",
+    "pipeline": "cairn.pipelines.pipeline",
+    "pipeline_status": "cairn.pipelines.run",
+    "resume_pipeline": "cairn.pipelines.run",
+    "run_pipeline": "cairn.pipelines.run",
+    "step": "cairn.pipelines.step",
+}
+
+__all__ = [
+    "Executor",
+    "Graph",
+    "Output",
+    "Pipeline",
+    "PipelineDefinitionError",
+    "PipelineFailedError",
+    "PipelineResult",
+    "PipelineRunSummary",
+    "Step",
+    "StepOptions",
+    "StepOutcome",
+    "StepStatus",
+    "describe_pipeline",
+    "executor_for",
+    "find_pipeline_runs",
+    "load_pipeline",
+    "pipeline",
+    "pipeline_status",
+    "resume_pipeline",
+    "run_pipeline",
+    "step",
+]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
