@@ -98,14 +98,14 @@ def check_pipeline(target: str, root: Path, params: Mapping[str, str]) -> None:
     unknown = sorted({key.split(".")[0] for key in params} - set(names))
     if unknown:
         raise InvalidInputError(
-            f"pipeline {target} has no param {unknown[0]!r} (its params: "
+            f"pipeline {target} has no param {show(unknown[0])} (its params: "
             f"{', '.join(names) or 'none'}); --set only the params its function declares"
         )
 
 
 def check_executor(executor: Any) -> str | None:
     """An executor's name as ``cairn pipeline run --executor`` takes it, or None."""
-    text = check_optional_text(executor, "executor")
+    text = check_optional_text(executor, "executor", max_length=255)
     if text is None:
         return None
     if text.partition("=")[0] not in _EXECUTORS or text in ("inline=", "processes="):
@@ -139,14 +139,16 @@ def param_texts(params: Mapping[str, Any] | None) -> dict[str, str]:
     return texts
 
 
-def require_dataset(name: str) -> None:
-    """Refuse a dataset the catalog does not have, naming those it has."""
+def require_dataset(name: Any) -> str:
+    """The name of a dataset the catalog has; a clear error naming those it has otherwise."""
+    text = check_text(name, "dataset name (on_data)", empty=False, max_length=255)
     from cairn.data import list_datasets
 
     known = [d.name for d in list_datasets()]
-    if name not in known:
+    if text not in known:
         listed = ", ".join(known[:10]) or "none yet"
         raise NotFoundError(
-            f"no dataset named {name!r} to trigger on (known: {listed}); add it first with "
-            f"cairn data add PATH --name {name}"
+            f"no dataset named {show(text)} to trigger on (known: {listed}); add it first with "
+            "cairn data add PATH --name NAME"
         )
+    return text

@@ -33,7 +33,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from cairn.core.checks import check_mapping, check_number, check_optional_text
+from cairn.core.checks import check_int, check_mapping, check_number, check_optional_text
 from cairn.core.errors import CairnError, InvalidInputError, NotFoundError
 from cairn.core.ids import describe_time
 from cairn.core.ids import now_ms as _now_ms
@@ -49,6 +49,7 @@ DEFAULT_POLL_S = 30.0
 _RUN_LINE = re.compile(r"pipeline run ([0-9a-z]{26})\b")
 _TAIL_LINES = 20  # of a failed pipeline's stderr, kept as the schedule's last error
 _ERROR_CHARS = 4000
+_LAST_MS = 221_845_392_000_000  # 9000-01-01 UTC: cron times stay within datetime's range
 _STOP_GRACE_S = 30.0  # after the scheduler is asked to stop, how long its pipelines may take
 
 
@@ -138,7 +139,7 @@ def schedule_pipeline(
     expression (UTC), when dataset ``on_data`` gets a new version, or on event ``on_event``."""
     target = _checks.check_target(target)
     cron = _checks.check_cron(cron) if cron is not None else None
-    on_data = check_optional_text(on_data, "on_data (a dataset name)")
+    on_data = check_optional_text(on_data, "on_data (a dataset name)", max_length=255)
     on_event = _checks.check_event(on_event) if on_event is not None else None
     given = [t for t in (cron, on_data, on_event) if t is not None]
     if len(given) != 1:
@@ -152,7 +153,7 @@ def schedule_pipeline(
     if name is not None:
         name = _checks.check_name(name)
     if on_data is not None:
-        _checks.require_dataset(on_data)
+        on_data = _checks.require_dataset(on_data)
     root = get_settings().root
     _checks.check_pipeline(target, root, texts)
     now = _now_ms()
@@ -236,7 +237,7 @@ def emit_event(name: str, payload: Mapping[str, Any] | None = None) -> int:
     name = _checks.check_event(name)
     body = dict(check_mapping(payload or {}, "payload"))
     try:
-        json.dumps(body)
+        json.dumps(body, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"the payload of event {name!r} must be JSON (strings, numbers, lists, mappings): {exc}"
@@ -248,10 +249,11 @@ def emit_event(name: str, payload: Mapping[str, Any] | None = None) -> int:
 def run_due(*, now_ms: int | None = None) -> list[ScheduledStart]:
     """Start every schedule due at ``now_ms`` (default: now) that no other scheduler claimed,
     wait for the pipelines, and return how each ended (SIGINT or SIGTERM asks them to stop)."""
+    now = _now_ms() if now_ms is None else check_int(now_ms, "now_ms", minimum=0, maximum=_LAST_MS)
     stop = threading.Event()
     previous = _handle_stop_signals(stop)
     try:
-        started = _start_due(_now_ms() if now_ms is None else now_ms)
+        started = _start_due(now)
         while not stop.is_set() and not all(process.poll() for process in started):
             stop.wait(0.1)
         if stop.is_set():
@@ -454,10 +456,7 @@ class _Started:
         run_id = self.run_id or _tagged_run(self.schedule.name, self.started_ms)
         error = self.spawn_error
         if error is None and code != 0:
-            said = "\n".join(line for line in self.tail if line.strip())
-            why = " (the scheduler was asked to stop, and stopped it)" if self.stopped else ""
-            error = f"exit code {code}{why}" + (f":\n{said}" if said else "")
-            error = error[-_ERROR_CHARS:]
+            error = _failure(code, list(self.tail), stopped=self.stopped)
         get_store().db.transact(
             lambda conn: _queries.record_outcome(conn, self.schedule_id, run_id, error)
         )
@@ -472,6 +471,18 @@ class _Started:
             duration_s=time.monotonic() - self.clock,
             error=error,
         )
+
+
+def _failure(code: int | None, tail: list[str], *, stopped: bool) -> str:
+    """Why a pipeline failed: a first line to show in listings (its exit code and the line
+    that says most, an ``error:`` line if it printed one), then the end of its stderr."""
+    said = [line for line in tail if line.strip()]
+    errors = [line for line in said if line.lstrip().lower().startswith("error")]
+    headline = (errors or said or ["it printed nothing on stderr"])[-1].strip()
+    why = ", stopped by the scheduler" if stopped else ""
+    first = f"exit code {code}{why}: {headline}"[: _ERROR_CHARS // 2]
+    rest = "\n".join(said)[-(_ERROR_CHARS - len(first) - 1) :]
+    return f"{first}\n{rest}" if rest else first
 
 
 def _child_env(schedule: Schedule) -> dict[str, str]:
