@@ -52,6 +52,22 @@ def break_down(tag: str) -> str:
     raise RuntimeError(f"step broke on purpose ({tag})")
 
 
+@cairn.step(cache=False)
+def linger(tag: str) -> str:
+    """Note the start, then take a long time."""
+    import time
+
+    with STARTS.open("a") as out:
+        out.write(f"{tag} {os.getpid()}\\n")
+    time.sleep(120)
+    return tag
+
+
+@cairn.pipeline
+def slow(tag: str = "plain"):
+    return linger(tag)
+
+
 @cairn.pipeline
 def marked(tag: str = "plain"):
     return mark(tag)
@@ -120,6 +136,10 @@ def test_a_schedule_needs_exactly_one_trigger_and_a_known_dataset(store: Store) 
         schedule_pipeline("flows:marked", on_data="nope")
     with pytest.raises(InvalidInputError, match="executor"):
         schedule_pipeline("flows:marked", cron="0 3 * * *", executor="threads")
+    with pytest.raises(InvalidInputError, match="executor"):
+        schedule_pipeline("flows:marked", cron="0 3 * * *", executor="dask=" + "x" * 300)
+    with pytest.raises(InvalidInputError, match="now_ms"):
+        run_due(now_ms=-1)
 
 
 def test_a_pipeline_or_param_that_does_not_exist_is_refused(store: Store, flows: Path) -> None:
@@ -301,6 +321,31 @@ def test_the_long_lived_scheduler_survives_failures_and_stops_on_sigterm(
     assert "scheduler stopped" in err and "Traceback" not in err.split("[broken]")[0]
     assert "broken (event first" in err and "failed" in err
     assert len(_starts(flows)) == 1 and out == ""
+
+
+def test_stopping_a_scheduler_stops_the_pipelines_it_started(store: Store, flows: Path) -> None:
+    """SIGTERM to cairn scheduler --once stops its running pipeline, keeps why, and exits 1."""
+    schedule_pipeline("flows:slow", on_event="go", executor="inline", name="slow")
+    emit_event("go", {})
+    with subprocess.Popen(
+        [sys.executable, "-m", "cairn", "scheduler", "--once"],
+        env=_env(store),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        deadline = time.monotonic() + 120
+        while not _starts(flows) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert time.monotonic() - began < 30, err  # stopped, not waited out
+    kept = get_schedule("slow")
+    assert kept.last_error is not None and "stopped by the scheduler" in kept.last_error, err
+    if kept.last_run_uid is not None:
+        assert cairn.get_run(kept.last_run_uid).status != "finished"
 
 
 def test_schedules_are_listed_and_removed_on_the_command_line(store: Store, flows: Path) -> None:
