@@ -29,12 +29,11 @@ if TYPE_CHECKING:
         PipelineFailedError,
         PipelineResult,
         StepOutcome,
-        StepStatus,
-        pipeline_status,
         resume_pipeline,
         run_pipeline,
     )
     from cairn.pipelines.show import PipelineRunSummary, describe_pipeline, find_pipeline_runs
+    from cairn.pipelines.status import StepStatus, pipeline_status
     from cairn.pipelines.step import Step, StepOptions, step
 
 _LAZY: dict[str, str] = {
@@ -49,13 +48,13 @@ _LAZY: dict[str, str] = {
     "Step": "cairn.pipelines.step",
     "StepOptions": "cairn.pipelines.step",
     "StepOutcome": "cairn.pipelines.run",
-    "StepStatus": "cairn.pipelines.run",
+    "StepStatus": "cairn.pipelines.status",
     "describe_pipeline": "cairn.pipelines.show",
     "executor_for": "cairn.pipelines.executors",
     "find_pipeline_runs": "cairn.pipelines.show",
     "load_pipeline": "cairn.pipelines._target",
     "pipeline": "cairn.pipelines.pipeline",
-    "pipeline_status": "cairn.pipelines.run",
+    "pipeline_status": "cairn.pipelines.status",
     "resume_pipeline": "cairn.pipelines.run",
     "run_pipeline": "cairn.pipelines.run",
     "step": "cairn.pipelines.step",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,3 +159,23 @@ def step_runs(conn: Connection, parent_db_id: int) -> list[StepRunRow]:
         .order_by(runs.c.id)
     )
     return [StepRunRow(r[0], r[1], str(r[2]), int(r[3]), r[4], r[5]) for r in rows]
+
+
+def results_of_keys(
+    conn: Connection, keys: Sequence[str], *, parent_db_id: int | None = None
+) -> dict[str, list[CachedResult]]:
+    """The newest results of each of ``keys`` whose run is not deleted (of one pipeline run's
+    steps only, with ``parent_db_id``), newest first."""
+    found: dict[str, list[CachedResult]] = {}
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), 500):
+        query = _select().where(
+            step_results.c.key.in_(unique[start : start + 500]), runs.c.deleted_ms.is_(None)
+        )
+        if parent_db_id is not None:
+            query = query.where(runs.c.parent_id == parent_db_id)
+        for row in conn.execute(query.order_by(step_results.c.id.desc())):
+            listed = found.setdefault(row.key, [])
+            if len(listed) < CANDIDATES:
+                listed.append(_row(row))
+    return found

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from cairn.core.errors import InvalidInputError
 from cairn.core.ids import describe_time
 from cairn.pipelines import _queries
-from cairn.pipelines.run import _resolve
+from cairn.pipelines._keys import resolve
 from cairn.store import get_store
 from cairn.store.db.schema import runs
 
@@ -58,7 +58,7 @@ def describe_pipeline(target: str, params: Mapping[str, Any] | None = None) -> l
     store = get_store()
     if isinstance(target, str) and ":" not in target:
         return _describe_run(target)
-    pipeline, _values, graph = _resolve(target, params)
+    pipeline, _values, graph = resolve(target, params)
     lines = [f"pipeline {pipeline.name} ({pipeline.target}): {len(graph.nodes)} steps"]
     with store.db.read() as conn:
         for node in graph.nodes.values():

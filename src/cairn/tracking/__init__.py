@@ -20,7 +20,15 @@ if TYPE_CHECKING:
     from cairn.tracking._lean import find_runs_lean
     from cairn.tracking.diff import Difference, DiffSection, RunDiff, diff_runs
     from cairn.tracking.launch import LaunchResult, launch, parse_overrides, parse_seeds
-    from cairn.tracking.ledger import ChildRun, end_child, start_child
+    from cairn.tracking.ledger import (
+        ChildEnd,
+        ChildRun,
+        ChildSpec,
+        end_child,
+        end_children,
+        start_child,
+        start_children,
+    )
     from cairn.tracking.manage import GcResult, delete_runs, gc, purge_deleted_runs, restore_runs
     from cairn.tracking.query import (
         download_artifacts,
@@ -57,7 +65,9 @@ if TYPE_CHECKING:
 
 _LAZY: dict[str, str] = {
     "ArtifactEntry": "cairn.tracking.record",
+    "ChildEnd": "cairn.tracking.ledger",
     "ChildRun": "cairn.tracking.ledger",
+    "ChildSpec": "cairn.tracking.ledger",
     "DiffSection": "cairn.tracking.diff",
     "Difference": "cairn.tracking.diff",
     "GcResult": "cairn.tracking.manage",
@@ -74,6 +84,7 @@ _LAZY: dict[str, str] = {
     "diff_runs": "cairn.tracking.diff",
     "download_artifacts": "cairn.tracking.query",
     "end_child": "cairn.tracking.ledger",
+    "end_children": "cairn.tracking.ledger",
     "end_run": "cairn.tracking.run",
     "find_runs": "cairn.tracking.query",
     "find_runs_lean": "cairn.tracking._lean",
@@ -100,13 +111,16 @@ _LAZY: dict[str, str] = {
     "seeded_libraries": "cairn.tracking.seed",
     "set_tags": "cairn.tracking.run",
     "start_child": "cairn.tracking.ledger",
+    "start_children": "cairn.tracking.ledger",
     "start_run": "cairn.tracking.run",
     "torch_generator": "cairn.tracking.seed",
 }
 
 __all__ = [
     "ArtifactEntry",
+    "ChildEnd",
     "ChildRun",
+    "ChildSpec",
     "DiffSection",
     "Difference",
     "GcResult",
@@ -123,6 +137,7 @@ __all__ = [
     "diff_runs",
     "download_artifacts",
     "end_child",
+    "end_children",
     "end_run",
     "find_runs",
     "find_runs_lean",
@@ -149,6 +164,7 @@ __all__ = [
     "seeded_libraries",
     "set_tags",
     "start_child",
+    "start_children",
     "start_run",
     "torch_generator",
 ]

@@ -41,6 +41,89 @@ class ChildRun:
     name: str
 
 
+@dataclass
+class ChildSpec:
+    """A child run to record: ``running``, or already ended as ``status``."""
+
+    name: str
+    params: Mapping[str, Any] | None = None
+    tags: Mapping[str, Any] | None = None
+    status: str = "running"
+    error: str | None = None
+    artifacts: Sequence[ArtifactEntry] = ()
+
+
+@dataclass
+class ChildEnd:
+    """How a running child run ended."""
+
+    child: ChildRun
+    status: str
+    error: str | None = None
+    artifacts: Sequence[ArtifactEntry] = ()
+    tags: Mapping[str, Any] | None = None
+
+
+def _tag_values(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    check_tags(tags, key_length=MAX_KEY_LENGTH)
+    return {check_key(k, "tag"): check_text(str(v), "tag value") for k, v in (tags or {}).items()}
+
+
+def start_children(
+    parent: Run,
+    specs: Sequence[ChildSpec],
+    *,
+    also: Callable[[Connection, list[ChildRun]], object] | None = None,
+) -> list[ChildRun]:
+    """Record child runs of ``parent`` in one transaction (``also`` runs in it with the
+    children made); the running ones get their heartbeat from the parent's process."""
+    rows = []
+    for spec in specs:
+        if spec.status != "running" and spec.status not in ENDED:
+            raise InvalidInputError(f"a child run starts as 'running' or ends as one of {ENDED}")
+        rows.append((spec, flatten(dict(spec.params or {})), _tag_values(spec.tags), new_id()))
+    start = now_ms()
+    user = current_user()
+    host, pid = this_host(), os.getpid()
+
+    def create(conn: Connection) -> list[ChildRun]:
+        experiment = _experiment_of(conn, parent._db_id)
+        made = []
+        for spec, flat, tag_values, uid in rows:
+            db_id = _queries.create_run(
+                conn,
+                {
+                    "uid": uid,
+                    "experiment_id": experiment,
+                    "parent_id": parent._db_id,
+                    "name": spec.name,
+                    "status": spec.status,
+                    "start_ms": start,
+                    "end_ms": None if spec.status == "running" else start,
+                    "error": spec.error,
+                    "user": user,
+                    "host": host,
+                    "pid": pid,
+                },
+            )
+            if flat:
+                _queries.log_params(conn, db_id, flat)
+            if tag_values:
+                _queries.set_tags(conn, db_id, tag_values)
+            if spec.artifacts:
+                _queries.record_artifacts(conn, db_id, spec.artifacts, start)
+            made.append(ChildRun(uid, db_id, spec.name))
+        if also is not None:
+            also(conn, made)
+        return made
+
+    children = parent._store.db.transact(create)
+    for spec, child in zip(specs, children, strict=True):
+        if spec.status == "running":
+            parent._sink.watch(child.db_id)  # the coordinator's heartbeat keeps it "running"
+    return children
+
+
 def start_child(
     parent: Run,
     name: str,
@@ -50,50 +133,48 @@ def start_child(
     status: str = "running",
     error: str | None = None,
     artifacts: Sequence[ArtifactEntry] = (),
-    start_ms: int | None = None,
 ) -> ChildRun:
-    """Record a child run of ``parent``: ``running`` (end it with ``end_child``), or already
-    ended as ``cached`` / ``skipped`` / ``failed`` with its artifacts."""
-    if status != "running" and status not in ENDED:
-        raise InvalidInputError(f"a child run starts as 'running' or ends as one of {ENDED}")
-    check_tags(tags, key_length=MAX_KEY_LENGTH)
-    flat = flatten(dict(params or {}))
-    tag_values = {
-        check_key(k, "tag"): check_text(str(v), "tag value") for k, v in (tags or {}).items()
-    }
-    uid = new_id()
-    start = now_ms() if start_ms is None else start_ms
-    store = parent._store
+    """Record one child run of ``parent`` (see ``start_children``)."""
+    return start_children(parent, [ChildSpec(name, params, tags, status, error, artifacts)])[0]
 
-    def create(conn: Connection) -> int:
-        db_id = _queries.create_run(
-            conn,
-            {
-                "uid": uid,
-                "experiment_id": _experiment_of(conn, parent._db_id),
-                "parent_id": parent._db_id,
-                "name": name,
-                "status": status,
-                "start_ms": start,
-                "end_ms": None if status == "running" else now_ms(),
-                "error": error,
-                "user": current_user(),
-                "host": this_host(),
-                "pid": os.getpid(),
-            },
-        )
-        if flat:
-            _queries.log_params(conn, db_id, flat)
-        if tag_values:
-            _queries.set_tags(conn, db_id, tag_values)
-        if artifacts:
-            _queries.record_artifacts(conn, db_id, artifacts, now_ms())
-        return db_id
 
-    db_id = store.db.transact(create)
-    if status == "running":
-        parent._sink.watch(db_id)  # the coordinator's heartbeat keeps it "running"
-    return ChildRun(uid, db_id, name)
+def end_children(
+    parent: Run,
+    ends: Sequence[ChildEnd],
+    *,
+    since: int | None = None,
+    restore: Callable[[set[str]], object] | None = None,
+    also: Callable[[Connection], object] | None = None,
+) -> None:
+    """End running child runs in one transaction, recording their artifacts (objects stored
+    after the deletions watermark ``since``; ``restore`` stores again those gc took
+    meanwhile) and running ``also`` in the same transaction."""
+    prepared = []
+    for end in ends:
+        if end.status not in ENDED:
+            raise InvalidInputError(f"a child run ends as one of {ENDED}, not {end.status!r}")
+        prepared.append((end, _tag_values(end.tags)))
+    digests = [a.digest for end in ends for a in end.artifacts]
+
+    def record(conn: Connection) -> None:
+        now = now_ms()
+        for end, tag_values in prepared:
+            if end.artifacts:
+                _queries.record_artifacts(conn, end.child.db_id, end.artifacts, now)
+            if tag_values:
+                _queries.set_tags(conn, end.child.db_id, tag_values)
+            _queries.end_run(conn, end.child.db_id, end.status, now, end.error)
+        if also is not None:
+            also(conn)
+
+    try:
+        if digests and since is not None:
+            record_referencing(parent._store.db, digests, since, record, restore or _cannot_restore)
+        else:
+            parent._store.db.transact(record)
+    finally:
+        for end in ends:
+            parent._sink.unwatch(end.child.db_id)
 
 
 def end_child(
@@ -104,38 +185,11 @@ def end_child(
     error: str | None = None,
     artifacts: Sequence[ArtifactEntry] = (),
     since: int | None = None,
-    restore: Callable[[set[str]], object] | None = None,
     tags: Mapping[str, Any] | None = None,
     also: Callable[[Connection], object] | None = None,
 ) -> None:
-    """End a running child run as ``status``, recording ``artifacts`` (objects stored after
-    the deletions watermark ``since``; ``restore`` stores again those gc took meanwhile) and
-    running ``also`` in the same transaction."""
-    if status not in ENDED:
-        raise InvalidInputError(f"a child run ends as one of {ENDED}, not {status!r}")
-    tag_values = {
-        check_key(k, "tag"): check_text(str(v), "tag value") for k, v in (tags or {}).items()
-    }
-    store = parent._store
-
-    def record(conn: Connection) -> None:
-        if artifacts:
-            _queries.record_artifacts(conn, child.db_id, artifacts, now_ms())
-        if tag_values:
-            _queries.set_tags(conn, child.db_id, tag_values)
-        if also is not None:
-            also(conn)
-        _queries.end_run(conn, child.db_id, status, now_ms(), error)
-
-    try:
-        if artifacts and since is not None:
-            record_referencing(
-                store.db, [a.digest for a in artifacts], since, record, restore or _cannot_restore
-            )
-        else:
-            store.db.transact(record)
-    finally:
-        parent._sink.unwatch(child.db_id)
+    """End one running child run (see ``end_children``)."""
+    end_children(parent, [ChildEnd(child, status, error, artifacts, tags)], since=since, also=also)
 
 
 def _cannot_restore(gone: set[str]) -> None:
@@ -150,9 +204,13 @@ def _experiment_of(conn: Connection, run_db_id: int) -> int:
     )
 
 
-def run_db_id(parent: Run) -> int:
-    """The row id of ``parent`` (for the coordinator's own tables)."""
-    return parent._db_id
-
-
-__all__ = ["ENDED", "ChildRun", "end_child", "run_db_id", "start_child"]
+__all__ = [
+    "ENDED",
+    "ChildEnd",
+    "ChildRun",
+    "ChildSpec",
+    "end_child",
+    "end_children",
+    "start_child",
+    "start_children",
+]
