@@ -8,7 +8,9 @@ users meet them; medians over 3 repeats (``--quick``: 1); within a repeat the to
 going first. Every measurement gets a fresh scratch project under ``benchmarks/.work/``; store
 creation is untimed for every tool (cairn: the store opened once; DVC: ``git init`` +
 ``dvc init``; Prefect: its database is created and migrated by one untimed warm-up flow run in a
-``PREFECT_HOME`` kept for the whole benchmark; Metaflow creates nothing up front).
+``PREFECT_HOME`` kept for the whole benchmark; Metaflow creates nothing up front). cairn's
+and DVC's projects are Git repositories with their files committed (DVC needs one; cairn then
+records the commit and diff of each run, as its users get).
 
 - ``noop-vs-dvc-repro`` (goal >= 5x): 10 stages, each reading its predecessor's output. DVC: a
   ``dvc.yaml`` of 10 stages in a Git repository (``python stage.py I`` reads ``input.txt`` or
@@ -65,6 +67,12 @@ CAIRN = Path(sys.executable).parent / "cairn"
 CHAIN = 31  # do-nothing steps in the overhead chain (30 differences)
 FAN = 100
 FAN_TOTAL = sum(i * 2 for i in range(FAN))  # what every fan-out run must compute
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
 
 # Untimed: opens (creates) cairn's store in CAIRN_HOME, as `dvc init` does for DVC.
 CAIRN_STORE_INIT = "from cairn.store import get_store; get_store().close()"
@@ -270,6 +278,14 @@ def timed(
     return elapsed, proc.stdout, proc.stderr
 
 
+def git_commit(project: Path, env: dict[str, str], files: list[str]) -> None:
+    """Commit ``files`` in ``project`` (``git init`` first when it is not a repository)."""
+    if not (project / ".git").exists():
+        timed(["git", "init", "-q"], cwd=project, env=env, what="git init")
+    timed(["git", "add", *files], cwd=project, env=env, what="git add")
+    timed(["git", "commit", "-q", "-m", "pipeline"], cwd=project, env=env, what="git commit")
+
+
 def fresh(prefix: str) -> Path:
     """A new folder under the run's scratch root."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir=ROOT))
@@ -295,7 +311,8 @@ def cairn_available() -> bool:
 
 def dask_available() -> bool:
     """Whether the main environment can run the Dask executor."""
-    return all(importlib.util.find_spec(m) is not None for m in ("dask", "distributed"))
+    needed = ("dask", "distributed", "cairn.pipelines.executors.dask")
+    return all(importlib.util.find_spec(m) is not None for m in needed)
 
 
 def cairn_project() -> tuple[Path, dict[str, str]]:
@@ -304,7 +321,9 @@ def cairn_project() -> tuple[Path, dict[str, str]]:
     (project / ".cairn").mkdir()
     (project / "bench_pipes.py").write_text(CAIRN_MODULE)
     (project / "input.txt").write_text("hello\n")
-    env = env_for(CAIRN_HOME=str(project / ".cairn"), NO_COLOR="1")
+    (project / ".gitignore").write_text(".cairn/\n__pycache__/\nfail.flag\n")
+    env = env_for(CAIRN_HOME=str(project / ".cairn"), NO_COLOR="1", **GIT_IDENTITY)
+    git_commit(project, env, ["bench_pipes.py", "input.txt", ".gitignore"])
     timed([sys.executable, "-c", CAIRN_STORE_INIT], cwd=project, env=env, what="cairn store")
     return project, env
 
@@ -341,10 +360,7 @@ def dvc_project() -> tuple[Path, dict[str, str]]:
         DVC_SITE_CACHE_DIR=str(outside / "site-cache"),
         DVC_GLOBAL_CONFIG_DIR=str(outside / "global-config"),
         DVC_SYSTEM_CONFIG_DIR=str(outside / "system-config"),
-        GIT_AUTHOR_NAME="bench",
-        GIT_AUTHOR_EMAIL="bench@example.com",
-        GIT_COMMITTER_NAME="bench",
-        GIT_COMMITTER_EMAIL="bench@example.com",
+        **GIT_IDENTITY,
     )
     python = VENVS / "dvc" / "bin" / "python"
     lines = ["stages:"]
@@ -356,14 +372,10 @@ def dvc_project() -> tuple[Path, dict[str, str]]:
     (project / "stage.py").write_text(DVC_STAGE)
     (project / "input.txt").write_text("hello\n")
     dvc = str(VENVS / "dvc" / "bin" / "dvc")
-    for cmd in (
-        ["git", "init", "-q"],
-        [dvc, "init", "-q"],
-        [dvc, "config", "core.analytics", "false"],
-        ["git", "add", "dvc.yaml", "stage.py", "input.txt", ".dvc", ".dvcignore"],
-        ["git", "commit", "-q", "-m", "pipeline"],
-    ):
+    timed(["git", "init", "-q"], cwd=project, env=env, what="git init")
+    for cmd in ([dvc, "init", "-q"], [dvc, "config", "core.analytics", "false"]):
         timed(cmd, cwd=project, env=env, what=" ".join(cmd[:2]))
+    git_commit(project, env, ["dvc.yaml", "stage.py", "input.txt", ".dvc", ".dvcignore"])
     return project, env
 
 
@@ -592,7 +604,7 @@ def report(times: Times, has_cairn: bool, has_dask: bool, prefect: Prefect) -> N
         if med(times, "cairn-fanout-dask") < med(times, "cairn-fanout-processes"):
             best = "dask"
     else:
-        print("figure fanout-cairn-dask: unavailable (dask/distributed not installed)")
+        print("figure fanout-cairn-dask: unavailable (needs cairn[dask] and its executor)")
     ours = med(times, f"cairn-fanout-{best}")
     print(f"note: the fan-out ratios use cairn's faster executor: {best}")
     ratio("fanout-vs-prefect", med(times, "prefect-fanout"), ours, 10)
