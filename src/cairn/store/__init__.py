@@ -71,6 +71,16 @@ def get_store() -> Store:
         return _current[1]
 
 
+def forget_store() -> None:
+    """Drop the cached store without closing its connections: in a forked child, where they
+    belong to the parent (closing them here would end the parent's sessions)."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _current[1].db.forget()
+        _current = None
+
+
 def reset_store() -> None:
     """Close the cached store (the next ``get_store`` opens it anew)."""
     global _current
@@ -80,4 +90,12 @@ def reset_store() -> None:
         _current = None
 
 
-__all__ = ["ArtifactStore", "Database", "Store", "StoredObject", "get_store", "reset_store"]
+__all__ = [
+    "ArtifactStore",
+    "Database",
+    "Store",
+    "StoredObject",
+    "forget_store",
+    "get_store",
+    "reset_store",
+]

@@ -1,10 +1,13 @@
 """Independent steps in parallel on local worker processes (the default executor).
 
-Workers come from a forkserver (a clean process with cairn's task code imported once), so
-each is cheap to start and inherits no thread, lock or database connection of the
-coordinator. Tasks travel pickled by cloudpickle (steps defined in ``__main__`` too). A worker
-that dies mid-step (killed, out of memory) breaks the pool: a new pool takes over and the
-step runs again, up to ``LOST_WORKER_RETRIES`` times.
+On Linux the workers are forked when the executor is made, before the pipeline run starts
+any thread (its heartbeat, its output capture): a fork then copies no lock another thread
+holds, costs a few milliseconds, and the workers start with the project's modules already
+imported. A worker drops the database connections it inherited before any step runs. A pool
+made later (after a worker died) comes from a forkserver instead, as does every pool where
+fork is not the platform's habit. Tasks travel pickled by cloudpickle (steps defined in
+``__main__`` too). A worker that dies mid-step (killed, out of memory) breaks the pool: a new
+pool takes over and the step runs again, up to ``LOST_WORKER_RETRIES`` times.
 """
 
 from __future__ import annotations
@@ -18,13 +21,20 @@ from concurrent.futures.process import BrokenProcessPool
 from cairn.pipelines._task import StepTask, TaskResult
 
 LOST_WORKER_RETRIES = 3
-_PRELOAD = ["cairn.pipelines._task", "cairn.store", "cairn.tracking.run", "cloudpickle"]
+_PRELOAD = ["cairn.pipelines._task", "cloudpickle"]
 
 
 def _start_worker(paths: list[str]) -> None:
     for path in reversed(paths):  # the coordinator's import path: the project's modules
         if path not in sys.path:
             sys.path.insert(0, path)
+    from cairn.store import forget_store
+
+    forget_store()  # connections inherited through fork belong to the coordinator
+
+
+def _ready() -> None:
+    """A task that does nothing: sent once to make the pool fork its workers now."""
 
 
 def _run_pickled(payload: bytes) -> TaskResult:
@@ -44,12 +54,18 @@ class ProcessesExecutor:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
+        self._forks = sys.platform == "linux"
+        self._current_pool().submit(_ready)  # fork every worker now, while no thread runs
 
     def _current_pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(_PRELOAD)
+                if self._forks:
+                    context = multiprocessing.get_context("fork")
+                    self._forks = False  # a replacement pool starts while threads run
+                else:
+                    context = multiprocessing.get_context("forkserver")
+                    context.set_forkserver_preload(_PRELOAD)
                 self._pool = ProcessPoolExecutor(
                     self.workers,
                     mp_context=context,

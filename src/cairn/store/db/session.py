@@ -66,6 +66,11 @@ class Database:
         """Close every pooled connection."""
         self.engine.dispose()
 
+    def forget(self) -> None:
+        """Let go of the pooled connections without closing them (a forked child's copy of
+        its parent's connections: closing them would end the parent's sessions)."""
+        self.engine.dispose(close=False)
+
     @contextmanager
     def _mapped_errors(self) -> Iterator[None]:
         try:
