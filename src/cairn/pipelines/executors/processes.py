@@ -60,12 +60,14 @@ class ProcessesExecutor:
     def _current_pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
+                context: multiprocessing.context.BaseContext
                 if self._forks:
                     context = multiprocessing.get_context("fork")
                     self._forks = False  # a replacement pool starts while threads run
                 else:
-                    context = multiprocessing.get_context("forkserver")
-                    context.set_forkserver_preload(_PRELOAD)
+                    server = multiprocessing.get_context("forkserver")
+                    server.set_forkserver_preload(_PRELOAD)
+                    context = server
                 self._pool = ProcessPoolExecutor(
                     self.workers,
                     mp_context=context,
