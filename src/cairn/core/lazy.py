@@ -42,6 +42,11 @@ class _LazyPackage(ModuleType):
             return  # the exported name is resolved by __getattr__, not the submodule
         super().__setattr__(name, value)
 
+    def __reduce__(self) -> tuple[Callable[[str], ModuleType], tuple[str]]:
+        # Pickled as an import of itself, as cloudpickle does for a plain module (it knows only
+        # ModuleType itself): a step function that uses cairn must travel to a worker process.
+        return importlib.import_module, (self.__name__,)
+
 
 def lazy_attributes(
     package: str, where: Mapping[str, str], names: Sequence[str]
