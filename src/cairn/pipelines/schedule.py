@@ -279,8 +279,8 @@ def run_scheduler(*, poll_s: float = DEFAULT_POLL_S) -> None:
                 # A schedule still running here waits: it is claimed again once it ended.
                 busy = {process.schedule.name for process in running}
                 running += _start_due(_now_ms(), busy)
-            except CairnError as exc:  # the store is away for a moment: try again next poll
-                _say(f"could not check schedules: {exc}")
+            except Exception as exc:  # e.g. the store is away for a moment: next poll retries
+                _say(f"could not check schedules: {_described(exc)}")
             running = _reap(running)
             stop.wait(poll_s if not running else min(poll_s, 0.5))
     finally:
@@ -355,11 +355,19 @@ def _reap(running: list[_Started]) -> list[_Started]:
     """Record the pipelines that ended (saying how); return those still running."""
     still = []
     for process in running:
-        if process.poll():
-            _say(process.finish().summary())
-        else:
+        if not process.poll():
             still.append(process)
+            continue
+        try:
+            _say(process.finish().summary())
+        except Exception as exc:  # the pipeline ended; only keeping how failed
+            _say(f"{process.schedule.name}: could not record how it ended: {_described(exc)}")
     return still
+
+
+def _described(exc: BaseException) -> str:
+    """A CairnError's message, or another exception's type and message."""
+    return str(exc) if isinstance(exc, CairnError) else f"{type(exc).__name__}: {exc}"
 
 
 # -- one started pipeline ----------------------------------------------------------------
