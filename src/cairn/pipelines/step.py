@@ -57,6 +57,13 @@ class Step(Generic[P, R]):
         return builder.add(self, args, kwargs)  # type: ignore[return-value]
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int past float64 (10**400)
+        return False
+
+
 def _check_options(retries: Any, timeout: Any, cache: Any, resources: Any) -> StepOptions:
     if type(retries) is not int or not 0 <= retries <= MAX_RETRIES:
         raise InvalidInputError(
@@ -65,7 +72,7 @@ def _check_options(retries: Any, timeout: Any, cache: Any, resources: Any) -> St
     if timeout is not None and (
         isinstance(timeout, bool)
         or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
+        or not _finite(timeout)
         or timeout <= 0
     ):
         raise InvalidInputError(f"timeout is a number of seconds above 0, got {timeout!r:.40}")
@@ -85,7 +92,7 @@ def _check_options(retries: Any, timeout: Any, cache: Any, resources: Any) -> St
             if (
                 isinstance(value, bool)
                 or not isinstance(value, (int, float))
-                or not math.isfinite(value)
+                or not _finite(value)
                 or value < 0
             ):
                 raise InvalidInputError(f"resource {key} is a number >= 0, got {value!r:.40}")
