@@ -103,7 +103,9 @@ def run_pipeline(
     ``on_plan`` is called with the steps about to be looked at, ``on_step`` as each ends;
     ``tags`` are set on the pipeline run.
     """
-    if isinstance(force, str) or not all(isinstance(f, str) for f in force):
+    if not isinstance(force, (list, tuple, set, frozenset)) or not all(
+        isinstance(f, str) for f in force
+    ):
         raise InvalidInputError("force is a list of step names, e.g. force=['train']")
     if only is not None and not isinstance(only, str):
         raise InvalidInputError(f"only is a step name, got {type(only).__name__}")
