@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cairn.core.checks import check_text
 from cairn.core.errors import InvalidInputError
 from cairn.core.ids import describe_time
 from cairn.pipelines import _queries
@@ -39,8 +40,8 @@ def find_pipeline_runs(*, name: str | None = None, limit: int = 20) -> list[Pipe
     """The newest pipeline runs (of pipeline ``name`` only, if given)."""
     if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInputError(f"limit is an integer from 1 to {MAX_LIMIT}, got {limit!r:.40}")
-    if name is not None and (not isinstance(name, str) or "\0" in name or len(name) > 255):
-        raise InvalidInputError("name is a pipeline's name (up to 255 characters, no NUL)")
+    if name is not None:  # a lone surrogate too, which the driver cannot encode
+        check_text(name, "name", max_length=255)
     with get_store().db.read() as conn:
         rows = _queries.pipeline_runs(conn, name=name, limit=limit)
     return [
