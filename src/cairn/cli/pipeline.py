@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from cairn import pipelines
+from cairn.cli._interrupt import interrupted
 from cairn.cli._project import require_project
 from cairn.cli._render import console, err_console
 from cairn.core.errors import InvalidInputError
@@ -94,8 +95,10 @@ class _Progress:
             self._progress.advance(self._task)
 
     def stop(self) -> None:
+        """Take the bar down (again is fine)."""
         if self._progress is not None:
             self._progress.stop()
+            self._progress = None
 
 
 def _report(result: pipelines.PipelineResult) -> None:
@@ -146,6 +149,12 @@ def run_command(
             on_plan=progress.plan,
             tags=_tags(tags),
         )
+    except KeyboardInterrupt:
+        progress.stop()
+        interrupted(
+            "the pipeline run and its running steps were recorded as killed; the steps that "
+            "finished are kept (cairn pipeline ls, then cairn pipeline resume RUN)"
+        )
     finally:
         progress.stop()
     _report(result)
@@ -165,6 +174,9 @@ def resume_command(
         result = pipelines.resume_pipeline(
             run_id, executor=executor, workers=workers, on_step=progress, on_plan=progress.plan
         )
+    except KeyboardInterrupt:
+        progress.stop()
+        interrupted("the resumed run and its running steps were recorded as killed")
     finally:
         progress.stop()
     _report(result)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from cairn.pipelines._task import StepTask, TaskResult
@@ -54,6 +54,7 @@ class ProcessesExecutor:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
+        self._outstanding: set[Future[TaskResult]] = set()
         self._forks = sys.platform == "linux"
         self._current_pool().submit(_ready)  # fork every worker now, while no thread runs
 
@@ -84,6 +85,10 @@ class ProcessesExecutor:
         self._send(cloudpickle.dumps(task), outer, LOST_WORKER_RETRIES)
         return outer
 
+    def _forget(self, inner: Future[TaskResult]) -> None:
+        with self._lock:
+            self._outstanding.discard(inner)
+
     def _send(self, payload: bytes, outer: Future[TaskResult], retries: int) -> None:
         pool = self._current_pool()
         try:
@@ -91,19 +96,30 @@ class ProcessesExecutor:
         except (BrokenProcessPool, RuntimeError):
             self._replace(pool)
             inner = self._current_pool().submit(_run_pickled, payload)
+        with self._lock:
+            self._outstanding.add(inner)
+        inner.add_done_callback(self._forget)
 
         def done(future: Future[TaskResult]) -> None:
+            if outer.done():  # cancelled by the coordinator (interrupted)
+                return
+            if future.cancelled():
+                outer.cancel()
+                return
             error = future.exception()
-            if error is None:
-                outer.set_result(future.result())
-            elif isinstance(error, BrokenProcessPool) and retries > 0 and not self._closed:
-                self._replace(pool)  # a worker died: this step runs again on a new pool
-                try:
+            try:
+                if error is None:
+                    outer.set_result(future.result())
+                elif isinstance(error, BrokenProcessPool) and retries > 0 and not self._closed:
+                    self._replace(pool)  # a worker died: this step runs again on a new pool
                     self._send(payload, outer, retries - 1)
-                except Exception as exc:
+                else:
+                    outer.set_exception(error)
+            except InvalidStateError:
+                pass  # cancelled meanwhile
+            except Exception as exc:
+                if not outer.done():
                     outer.set_exception(exc)
-            else:
-                outer.set_exception(error)
 
         inner.add_done_callback(done)
 
@@ -114,9 +130,21 @@ class ProcessesExecutor:
         broken.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        """Stop the workers (after the steps they run)."""
+        """Stop the workers: at once when steps are still running or queued (the pipeline
+        was interrupted), else once they are idle."""
         self._closed = True
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
+            busy = bool(self._outstanding)
+        if pool is None:
+            return
+        if not busy:
             pool.shutdown(wait=True, cancel_futures=True)
+            return
+        workers = list(getattr(pool, "_processes", {}).values())  # no public handle before 3.14
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers:
+            if process.is_alive():
+                process.terminate()
+        for process in workers:
+            process.join(timeout=5)
