@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cairn.core.checks import check_name
 from cairn.core.errors import InvalidInputError
 from cairn.pipelines.step import Step
 
@@ -206,6 +207,8 @@ class Pipeline:
     def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
         if not callable(fn) or isinstance(fn, (Pipeline, Step)):
             raise InvalidInputError(f"cairn.pipeline decorates a function, got {fn!r:.80}")
+        if name is not None:  # it names the pipeline's runs and tags: storable text
+            check_name(name, "a pipeline's name")
         self.fn = fn
         self.name: str = name or str(getattr(fn, "__name__", "pipeline"))
         self.target: str | None = None  # MODULE:PIPELINE, once known (load_pipeline)
@@ -303,6 +306,8 @@ def pipeline(fn: Callable[..., Any] | None = None, /, *, name: str | None = None
     """Make a function that calls steps a pipeline (``@cairn.pipeline``)."""
     if fn is not None:
         return Pipeline(fn, name)
+    if name is not None:  # refused at the decorator's line, not at the function below it
+        check_name(name, "a pipeline's name")
     return lambda f: Pipeline(f, name)
 
 
