@@ -59,7 +59,7 @@ def linger(tag: str) -> str:
 
     with STARTS.open("a") as out:
         out.write(f"{tag} {os.getpid()}\\n")
-    time.sleep(120)
+    time.sleep(600)
     return tag
 
 
@@ -341,7 +341,7 @@ def test_stopping_a_scheduler_stops_the_pipelines_it_started(store: Store, flows
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
-    assert time.monotonic() - began < 30, err  # stopped, not waited out
+    assert time.monotonic() - began < 120, err  # stopped, not waited out
     kept = get_schedule("slow")
     assert kept.last_error is not None and "stopped by the scheduler" in kept.last_error, err
     if kept.last_run_uid is not None:

@@ -50,6 +50,7 @@ _RUN_LINE = re.compile(r"pipeline run ([0-9a-z]{26})\b")
 _TAIL_LINES = 20  # of a failed pipeline's stderr, kept as the schedule's last error
 _ERROR_CHARS = 4000
 _LAST_MS = 221_845_392_000_000  # 9000-01-01 UTC: cron times stay within datetime's range
+_PUMP_JOIN_S = 10.0  # after a pipeline ended, how long its last output may take to arrive
 _STOP_GRACE_S = 30.0  # after the scheduler is asked to stop, how long its pipelines may take
 
 
@@ -445,13 +446,27 @@ class _Started:
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self._signal(kill=True)
             self.process.wait()
 
     def terminate(self) -> None:
         """Ask the pipeline to stop (SIGTERM: it records its run as killed)."""
         if self.process is not None and self.process.poll() is None:
             self.stopped = True
+            self._signal(kill=False)
+
+    def _signal(self, *, kill: bool) -> None:
+        """Signal the pipeline's process group (its session: any worker it started too)."""
+        assert self.process is not None
+        if hasattr(os, "killpg"):
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+                return
+            except (ProcessLookupError, PermissionError):
+                pass  # the group is gone; the process itself may not be
+        if kill:
+            self.process.kill()
+        else:
             self.process.terminate()
 
     def finish(self) -> ScheduledStart:
@@ -460,7 +475,8 @@ class _Started:
         if self.process is not None:
             code = self.process.wait()
             for pump in self.pumps:
-                pump.join()
+                # A process the pipeline left behind may hold its output open: don't wait on it.
+                pump.join(_PUMP_JOIN_S)
         run_id = self.run_id or _tagged_run(self.schedule.name, self.started_ms)
         error = self.spawn_error
         if error is None and code != 0:
