@@ -292,6 +292,22 @@ def test_a_failed_pipeline_is_surfaced_and_kept(store: Store, flows: Path) -> No
     assert cairn.get_run(fine.last_run_uid).tags["cairn.schedule"] == "fine"
 
 
+def test_a_schedule_whose_folder_is_gone_fails_with_why(store: Store, flows: Path) -> None:
+    """A schedule whose project folder no longer exists fails its start with a clear error."""
+    schedule_pipeline("flows:marked", on_event="go", name="moved")
+    store.db.transact(
+        lambda conn: conn.exec_driver_sql(
+            "UPDATE pipeline_schedules SET root = '/nonexistent/cairn-project'"
+        )
+    )
+    emit_event("go", {})
+    started = run_due()
+    assert [(s.status, s.exit_code, s.run_id) for s in started] == [("failed", None, None)]
+    error = get_schedule("moved").last_error
+    assert error is not None and "cannot start the pipeline in /nonexistent" in error
+    assert run_due() == []  # the start is spent: the next event starts it again
+
+
 def test_the_long_lived_scheduler_survives_failures_and_stops_on_sigterm(
     store: Store, flows: Path
 ) -> None:
