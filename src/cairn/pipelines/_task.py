@@ -99,7 +99,7 @@ def execute(task: StepTask) -> TaskResult:
             seed(task.seed)  # the same draws on every attempt and every replay
             with _time_limit(task.timeout, task.node):
                 value = task.fn(*args, **kwargs)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a step fails the step alone
             result.error = _one_line(exc)
             result.detail = traceback.format_exc()
             continue
