@@ -372,6 +372,7 @@ def test_only_runs_a_step_and_what_it_needs_and_force_reruns_it(
 
 
 BROKEN = """
+import sys
 import threading
 
 import cairn
@@ -397,9 +398,14 @@ def missing() -> int:
     return len(cairn.data.load("no-such-dataset"))
 
 
+@cairn.step
+def quits() -> int:
+    sys.exit(3)
+
+
 @cairn.pipeline
 def unstorable():
-    return [generator(), lock(), missing(), one()]
+    return [generator(), lock(), missing(), quits(), one()]
 
 
 @cairn.pipeline
@@ -423,8 +429,8 @@ def needs(lr: float):
 def test_unstorable_outputs_and_a_missing_dataset_fail_their_steps_only(
     store: Store, project: Path, write_module: WriteModule
 ) -> None:
-    """A generator, a lock and a missing catalog dataset each fail their own step with a message
-    naming it and why; none is recorded as finished or cached."""
+    """A generator, a lock, a missing catalog dataset and sys.exit() each fail their own step
+    with a message naming it and why; none is recorded as finished or cached."""
     write_module("broken_flow", BROKEN)
     result = run_pipeline("broken_flow:unstorable", executor="inline")
     assert result.status == "failed"
@@ -432,6 +438,7 @@ def test_unstorable_outputs_and_a_missing_dataset_fail_their_steps_only(
         "generator": "failed",
         "lock": "failed",
         "missing": "failed",
+        "quits": "failed",
         "one": "finished",
     }
     assert "step generator returned a generator, which cannot be stored" in (
@@ -439,7 +446,8 @@ def test_unstorable_outputs_and_a_missing_dataset_fail_their_steps_only(
     )
     assert "step lock returned a lock, which cannot be stored" in (result.step("lock").error or "")
     assert "no-such-dataset" in (result.step("missing").error or "")
-    for node in ("generator", "lock", "missing"):
+    assert result.step("quits").error == "SystemExit: 3"  # not the coordinator's exit
+    for node in ("generator", "lock", "missing", "quits"):
         assert cairn.get_run(result.step(node).run_id or "").status == "failed"
     with get_store().db.read() as conn:
         assert set(conn.execute(select(step_results.c.node)).scalars()) == {"one"}
