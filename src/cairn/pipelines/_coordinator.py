@@ -172,7 +172,7 @@ class Coordinator:
                 ready = [n for n in pending if self._readiness(n) == "ready"]
                 if ready:
                     pending = [n for n in pending if n not in ready]
-                    running.update(self._start(ready))
+                    self._start(ready, running)
                     continue  # cache hits may have made more steps ready
                 if not running:
                     if pending:  # nothing runs and nothing can start: a bug, not a hang
@@ -180,7 +180,10 @@ class Coordinator:
                         pending = []
                     break
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                self._finish([(future, running.pop(future)) for future in finished])
+                # Popped once recorded: interrupted meanwhile, they are still there to kill.
+                self._finish([(future, running[future]) for future in finished])
+                for future in finished:
+                    del running[future]
         except BaseException:
             self._interrupted(running, pending)
             raise
@@ -218,9 +221,9 @@ class Coordinator:
 
     # ------------------------------------------------------------------ starting steps
 
-    def _start(self, nodes: list[Node]) -> dict[Future[TaskResult], _Sent]:
+    def _start(self, nodes: list[Node], running: dict[Future[TaskResult], _Sent]) -> None:
         """Serve ``nodes`` from the cache where possible, record the rest as running and send
-        them; return the futures of those sent."""
+        them, adding each future to ``running`` as it is sent."""
         from cairn.tracking import ChildSpec, start_children
 
         planned: list[_Planned] = []
@@ -279,8 +282,7 @@ class Coordinator:
         children = start_children(self.run, specs, also=edges)
         for (node, error), child in zip(broken, children[len(planned) :], strict=True):
             self._report(StepOutcome(node.id, node.step.name, FAILED, child.id, error=error))
-        sent: dict[Future[TaskResult], _Sent] = {}
-        for plan, child in zip(planned, children, strict=False):
+        for index, (plan, child) in enumerate(zip(planned, children, strict=False)):
             node = plan.node
             if plan.hit is not None:
                 self.done[node.id] = plan.hit.outputs
@@ -297,8 +299,23 @@ class Coordinator:
             except Exception as exc:  # the executor refused it (shut down, unpicklable)
                 self._end_unfinished([(_Sent(node, child, plan.key, since), str(exc))])
                 continue
-            sent[future] = _Sent(node, child, plan.key, since)
-        return sent
+            except BaseException:  # Ctrl-C while an inline step ran in this thread
+                self._kill_unsent(planned[index:], children[index:])
+                raise
+            running[future] = _Sent(node, child, plan.key, since)
+
+    def _kill_unsent(self, planned: Sequence[_Planned], children: Sequence[Any]) -> None:
+        """End as killed the recorded steps that were never handed to the loop (the loop ends
+        those it holds when it is interrupted)."""
+        from cairn.tracking import ChildEnd, end_children
+
+        ends = [
+            ChildEnd(child, KILLED, "the pipeline was interrupted")
+            for plan, child in zip(planned, children, strict=False)
+            if plan.hit is None
+        ]
+        if ends:
+            end_children(self.run, ends)
 
     def _tags(self, plan: _Planned) -> dict[str, Any]:
         tags: dict[str, Any] = {
