@@ -479,3 +479,48 @@ def test_definitions_that_cannot_run_are_refused_before_any_run(
     if target.endswith(("steering", "looping")):
         assert isinstance(raised.value, PipelineDefinitionError)
     assert len(cairn.search_runs()) == 0
+
+
+INTERRUPTED = """
+import cairn
+
+
+@cairn.step
+def before() -> int:
+    return 1
+
+
+@cairn.step
+def interrupt() -> int:
+    raise KeyboardInterrupt
+
+
+@cairn.step
+def beside() -> int:
+    return 3
+
+
+@cairn.step
+def below(x: int) -> int:
+    return x
+
+
+@cairn.pipeline
+def interrupted():
+    return [before(), interrupt(), beside(), below(before())]
+"""
+
+
+@pytest.mark.parametrize("executor", ["inline", "processes"])
+def test_an_interrupt_leaves_no_step_running(
+    project: Path, write_module: WriteModule, executor: str
+) -> None:
+    """Ctrl-C while steps run (inline: in this thread; processes: a worker's future) kills the
+    pipeline run and ends every step it recorded: none is left running."""
+    write_module("interrupted_flow", INTERRUPTED)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline("interrupted_flow:interrupted", executor=executor)
+    [summary] = find_pipeline_runs()
+    assert summary.status == "killed"
+    assert "running" not in summary.steps, summary.steps
+    assert summary.steps.get("killed", 0) >= 1 and summary.steps.get("finished", 0) <= 3
