@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import cairn
+import dkhelpers
 
 MARKS = Path(__file__).parent / "marks"
 
@@ -75,6 +76,27 @@ def quick() -> int:
 @cairn.pipeline
 def timed(seconds: float = 2.0):
     return [sleepy(seconds), quick()]
+
+
+@cairn.step
+def helped(x: int) -> int:
+    return dkhelpers.twice(x)
+
+
+@cairn.pipeline
+def uses_helpers(x: int = 2):
+    return helped(x)
+"""
+
+# A module of the project holding a value that does not pickle: it cannot go by value.
+HELPERS = """
+import threading
+
+LOCK = threading.Lock()
+
+
+def twice(x: int) -> int:
+    return 2 * x
 """
 
 FAN_NODES = {"base", "part[0]", "part[1]", "part[2]", "total"}
@@ -84,6 +106,7 @@ FAN_NODES = {"base", "part[0]", "part[1]", "part[2]", "total"}
 def flows(project: Path) -> Path:
     """The project's module ``dkflows`` (importable from the project only) and its marks."""
     (project / "dkflows.py").write_text(textwrap.dedent(FLOWS))
+    (project / "dkhelpers.py").write_text(textwrap.dedent(HELPERS))
     marks = project / "marks"
     marks.mkdir()
     return marks
@@ -238,6 +261,22 @@ def test_a_timeout_under_dask_fails_the_step(
     assert steps["sleepy"].status == "failed"
     assert "ran past its timeout of 0.5 s" in (steps["sleepy"].error or "")
     assert steps["quick"].status == "finished"
+
+
+def test_a_module_that_cannot_go_by_value_says_how_to_fix_it(
+    flows: Path, project: Path, dask_cluster: tuple[str, Path]
+) -> None:
+    """A step reaching a project module with a lock in it, on workers that cannot import the
+    project: the step fails saying why and what to do."""
+    address, _ = dask_cluster
+    code, err = _run(
+        project, "pipeline", "run", "dkflows:uses_helpers", "--executor", f"dask={address}"
+    )
+    assert code == 1, err
+    text = " ".join(err.split())
+    assert "could not be sent by value (TypeError: cannot pickle '_thread.lock'" in text
+    assert "start the workers where the project imports" in text
+    assert "Traceback" not in err
 
 
 @pytest.mark.slow

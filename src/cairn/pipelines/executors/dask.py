@@ -53,18 +53,25 @@ def _timed_call(fn: Any, topic: str, key: str) -> Any:
     return call
 
 
-def _run_pickled(payload: bytes, node: str, topic: str | None, key: str) -> TaskResult:
+def _run_pickled(
+    payload: bytes, node: str, topic: str | None, key: str, note: str | None = None
+) -> TaskResult:
     """Run a task pickled by the coordinator (on a Dask worker)."""
     try:
         import cloudpickle
 
         task: StepTask = cloudpickle.loads(payload)
     except Exception as exc:
-        return TaskResult(
-            node,
-            error=f"the Dask worker could not load the step: {type(exc).__name__}: {exc}; "
-            "install the packages the step imports on the workers",
-        )
+        if note is not None and isinstance(exc, ImportError):
+            fix = (
+                f"{note}: start the workers where the project imports (its folder on "
+                "PYTHONPATH), or keep values that do not pickle (locks, connections) out of "
+                "the modules the step uses"
+            )
+        else:
+            fix = "install the packages the step imports where the workers run"
+        error = f"the Dask worker could not load step {node}: {type(exc).__name__}: {exc}; {fix}"
+        return TaskResult(node, error=error)
     from cairn.pipelines._task import execute
 
     if topic is not None:
@@ -169,7 +176,6 @@ class DaskExecutor:
         self._futures: dict[str, Any] = {}  # key -> the Dask future (kept: dropped = cancelled)
         self._timed: dict[str, tuple[StepTask, Future[TaskResult], list[int]]] = {}
         self._timers: dict[str, threading.Timer] = {}
-        self._registered: set[str] = set()
         self._subscribed = False
         self._closed = False
 
@@ -226,17 +232,9 @@ class DaskExecutor:
 
     def submit(self, task: StepTask) -> Future[TaskResult]:
         """Send ``task`` to the cluster."""
-        import cloudpickle
 
         resources = self._resources(task)
-        self._register_project()
-        try:
-            payload = cloudpickle.dumps(task)
-        except Exception as exc:
-            raise InvalidInputError(
-                f"step {task.node} cannot be sent to a Dask worker: its function or arguments "
-                f"do not pickle ({type(exc).__name__}: {exc})"
-            ) from None
+        payload, note = self._pickle(task)
         key = f"{task.node}-{uuid.uuid4().hex}"
         outer: Future[TaskResult] = Future()
         topic = None
@@ -252,6 +250,7 @@ class DaskExecutor:
                 task.node,
                 topic,
                 key,
+                note,
                 key=key,
                 pure=False,
                 retries=0,  # a step's retries happen inside it; a lost worker, by the scheduler
@@ -289,22 +288,43 @@ class DaskExecutor:
             chosen[name] = amount
         return chosen
 
-    def _register_project(self) -> None:
-        """Pickle the project's own modules by value: workers started elsewhere (another
-        folder, another machine) cannot import them."""
+    def _pickle(self, task: StepTask) -> tuple[bytes, str | None]:
+        """``task`` pickled, and why the project's modules are not in it (or None).
+
+        A local cluster's workers import the project as this process does. Workers started
+        elsewhere (another folder, another machine) may not: the project's own modules go by
+        value, unless a module-level value they hold does not pickle; then by reference,
+        which works where the workers can import the project.
+        """
         import cloudpickle
 
-        from cairn.core.settings import get_settings
+        note = None
+        if self.local_workers is None:
+            from cairn.core.settings import get_settings
 
-        root = os.path.realpath(get_settings().root)
-        already = set(cloudpickle.list_registry_pickle_by_value())
-        for module in _project_modules(root):
-            if module.__name__ not in already:  # one the user registered stays theirs
-                try:
+            root = os.path.realpath(get_settings().root)
+            already = set(cloudpickle.list_registry_pickle_by_value())
+            added = [m for m in _project_modules(root) if m.__name__ not in already]
+            try:
+                for module in added:
                     cloudpickle.register_pickle_by_value(module)
-                except ValueError:  # a module that is not in sys.modules under its name
-                    continue
-                self._registered.add(module.__name__)
+                return cloudpickle.dumps(task), None
+            except Exception as exc:
+                note = (
+                    f"the project's modules could not be sent by value ({type(exc).__name__}: "
+                    f"{exc}), so the workers must import them"
+                )
+            finally:
+                for module in added:  # only for this task's payload: the rest stay as they were
+                    with contextlib.suppress(ValueError):
+                        cloudpickle.unregister_pickle_by_value(module)
+        try:
+            return cloudpickle.dumps(task), note
+        except Exception as exc:
+            raise InvalidInputError(
+                f"step {task.node} cannot be sent to a Dask worker: its function or arguments "
+                f"do not pickle ({type(exc).__name__}: {exc})"
+            ) from None
 
     def _subscribe(self) -> None:
         if not self._subscribed:
@@ -387,7 +407,6 @@ class DaskExecutor:
 
     def close(self) -> None:
         """Release the tasks still running, disconnect, and stop the cluster started here."""
-        import cloudpickle
 
         with self._start_lock:
             self._closed = True
@@ -412,12 +431,6 @@ class DaskExecutor:
         finally:
             if cluster is not None:
                 cluster.close()
-            for name in self._registered:
-                module = sys.modules.get(name)
-                if module is not None:
-                    with contextlib.suppress(ValueError):
-                        cloudpickle.unregister_pickle_by_value(module)
-            self._registered.clear()
 
 
 def _settle(
