@@ -17,8 +17,9 @@ records the commit and diff of each run, as its users get).
   ``out{I-1}.txt`` and writes ``out{I}.txt``; deps: ``stage.py`` and the input), ``dvc repro``
   twice. cairn: a pipeline of 10 steps, the first reading ``input.txt`` (a ``Path`` argument,
   hashed by content), each next one taking its predecessor's output (passed, as cairn does,
-  through its artifact store), ``cairn pipeline run bench_pipes:noop10`` twice. The second,
-  fully cached, run is the figure; the first (cold) is printed too.
+  through its artifact store), ``cairn pipeline run bench_pipes:noop10``. Each tool runs once
+  cold (printed), then re-runs with nothing changed, 3 times per repeat, the two tools taking
+  turns (the figure: the median of those no-op re-runs; cairn's must report all 10 cached).
 - ``fanout-vs-prefect`` / ``fanout-vs-metaflow`` (goal >= 10x): a cold run of 100 independent
   tiny steps (``i * 2``) and one fan-in (the sum). cairn: ``--executor processes`` (the default)
   and ``--executor dask`` (a ``LocalCluster`` started inside the run); both are printed and the
@@ -32,12 +33,13 @@ records the commit and diff of each run, as its users get).
 - ``resume-after-failure``: the same 10-step line run with a flag file present, which makes
   step 7 raise (untimed; it must fail); the flag is removed and ``cairn pipeline resume RUN`` /
   ``python flow.py resume`` is timed (each re-runs steps 7-10 and reuses steps 1-6).
-- ``step-overhead-processes`` (goal <= 30 ms per step): (T(a chain of 31 do-nothing steps) -
-  T(1 do-nothing step)) / 30 with ``--executor processes``, each a cold ``cairn pipeline run``
-  in a fresh project. A chain, not a fan-out, so every step's dispatch, cache lookup, run record
-  and output storage is on the critical path and parallel workers cannot hide it; the process
-  start, store opening and pool start-up cancel out in the difference. The same for the
-  ``inline`` executor is printed as a reference.
+- ``step-overhead-processes`` (goal <= 30 ms per step): (T(a chain of 101 do-nothing steps) -
+  T(1 do-nothing step)) / 100 with ``--executor processes``, each a cold ``cairn pipeline run``
+  in a fresh project, the two run back to back and their difference taken per repeat (the
+  figure: the median of those paired differences). A chain, not a fan-out, so every step's
+  dispatch, cache lookup, run record and output storage is on the critical path and parallel
+  workers cannot hide it; the process start, store opening and pool start-up cancel out in the
+  difference. The same for the ``inline`` executor is printed as a reference.
 
 Prints ``ratio <figure>: <N.NN>x (goal >= <G>x) PASS|FAIL`` (anchor time / cairn time) and
 ``figure <name>: <value> <unit>`` lines. A missed goal is reported, not fatal; a failing
@@ -64,7 +66,8 @@ from _common import HERE, WORK, cairn_version, clean_env, ensure_venv, fail, rat
 
 VENVS = HERE / ".venvs"
 CAIRN = Path(sys.executable).parent / "cairn"
-CHAIN = 31  # do-nothing steps in the overhead chain (30 differences)
+CHAIN = 101  # do-nothing steps in the overhead chain (100 differences)
+NOOPS = 3  # no-op re-runs per tool and repeat
 FAN = 100
 FAN_TOTAL = sum(i * 2 for i in range(FAN))  # what every fan-out run must compute
 GIT_IDENTITY = {
@@ -338,9 +341,16 @@ def cairn_run(
     return took, err
 
 
+def check_summary(what: str, stderr: str, needle: str) -> None:
+    """Warn when cairn's closing summary (``finished (N cached, ...)``) lacks ``needle``."""
+    if needle not in " ".join(stderr.split()):
+        print(f"warning: {what}: expected {needle!r} in its summary", file=sys.stderr)
+        print(stderr[-2000:], file=sys.stderr)
+
+
 def cairn_run_id(stderr: str) -> str:
     """The pipeline run id that ``cairn pipeline run`` printed on stderr."""
-    found = re.findall(r"pipeline run (\S+) (?:finished|failed)", stderr)
+    found = re.findall(r"pipeline run (\S+) (?:finished|failed)", " ".join(stderr.split()))
     if not found:
         print("error: no 'pipeline run <id> failed' line on stderr", file=sys.stderr)
         print(stderr[-4000:], file=sys.stderr)
@@ -462,22 +472,28 @@ def take_turns(repeat: int, jobs: list[Callable[[], None]]) -> None:
 
 
 def measure_noop(repeat: int, times: Times, has_cairn: bool) -> None:
-    """Cold and no-op runs of the 10 stages: DVC and cairn."""
+    """Cold runs of the 10 stages, then no-op re-runs in turns (NOOPS each): DVC and cairn."""
+    dvc_at = dvc_project()
+    cairn_at = cairn_project() if has_cairn else None
 
-    def dvc() -> None:
-        project, env = dvc_project()
-        times["dvc-cold"].append(dvc_repro(project, env, noop=False))
-        times["dvc-noop"].append(dvc_repro(project, env, noop=True))
+    def dvc(noop: bool) -> Callable[[], None]:
+        def job() -> None:
+            times["dvc-noop" if noop else "dvc-cold"].append(dvc_repro(*dvc_at, noop=noop))
 
-    def cairn() -> None:
-        project, env = cairn_project()
-        times["cairn-noop10-cold"].append(cairn_run(project, env, "noop10")[0])
-        took, err = cairn_run(project, env, "noop10")
-        times["cairn-noop"].append(took)
-        if "cached" not in err:
-            print("warning: the second cairn run's stderr never says 'cached'", file=sys.stderr)
+        return job
 
-    take_turns(repeat, [dvc, cairn] if has_cairn else [dvc])
+    def cairn(noop: bool) -> Callable[[], None]:
+        def job() -> None:
+            assert cairn_at is not None
+            took, err = cairn_run(*cairn_at, "noop10")
+            times["cairn-noop" if noop else "cairn-noop10-cold"].append(took)
+            if noop:
+                check_summary("a cairn re-run of noop10", err, "10 cached")
+
+        return job
+
+    for noop in (False, *[True] * NOOPS):
+        take_turns(repeat, [dvc(noop), cairn(noop)] if has_cairn else [dvc(noop)])
 
 
 def measure_fanout(
@@ -527,6 +543,7 @@ def measure_linear(repeat: int, times: Times, has_cairn: bool, mf: Metaflow) -> 
         cmd = [str(CAIRN), "pipeline", "resume", cairn_run_id(err)]
         took, _, err = timed(cmd, cwd=project, env=env, what="cairn pipeline resume")
         expect("cairn pipeline resume", err, "finished")
+        check_summary("cairn pipeline resume", err, "6 cached, 4 finished")
         times["cairn-resume"].append(took)
 
     def metaflow_resume() -> None:
@@ -547,18 +564,17 @@ def measure_linear(repeat: int, times: Times, has_cairn: bool, mf: Metaflow) -> 
 
 
 def measure_overhead(repeat: int, times: Times) -> None:
-    """cairn's per-step cost: a chain of do-nothing steps minus one step, per executor."""
-    jobs = []
+    """cairn's per-step cost: a chain of do-nothing steps minus one step, per executor; each
+    pair runs back to back and its difference is kept (a paired sample: slow drifts in the
+    machine's load cancel)."""
     for executor in ("processes", "inline"):
-        for pipeline in ("chain1", "chain"):
-
-            def job(executor: str = executor, pipeline: str = pipeline) -> None:
-                project, env = cairn_project()
-                took, _ = cairn_run(project, env, pipeline, "--executor", executor)
-                times[f"cairn-{pipeline}-{executor}"].append(took)
-
-            jobs.append(job)
-    take_turns(repeat, jobs)
+        pair: dict[str, float] = {}
+        for pipeline in ("chain1", "chain") if repeat % 2 == 0 else ("chain", "chain1"):
+            project, env = cairn_project()
+            pair[pipeline] = cairn_run(project, env, pipeline, "--executor", executor)[0]
+            times[f"cairn-{pipeline}-{executor}"].append(pair[pipeline])
+        per_step = (pair["chain"] - pair["chain1"]) / (CHAIN - 1)
+        times[f"cairn-per-step-{executor}"].append(per_step)
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -623,13 +639,15 @@ def report(times: Times, has_cairn: bool, has_dask: bool, prefect: Prefect) -> N
 
     for executor in ("processes", "inline"):
         long, one = med(times, f"cairn-chain-{executor}"), med(times, f"cairn-chain1-{executor}")
-        per_step = (long - one) / (CHAIN - 1) * 1000
+        per_step = med(times, f"cairn-per-step-{executor}") * 1000
         goal = ""
         if executor == "processes":
             goal = f" (goal <= 30 ms per step) {'PASS' if per_step <= 30 else 'FAIL'}"
+        runs = ", ".join(f"{t * 1000:.1f}" for t in times[f"cairn-per-step-{executor}"])
         print(
             f"figure step-overhead-{executor}: {per_step:.1f} ms{goal}  "
-            f"({CHAIN} steps {long:.2f} s, 1 step {one:.2f} s)"
+            f"(median of paired differences, ms: {runs}; {CHAIN} steps {long:.2f} s, "
+            f"1 step {one:.2f} s)"
         )
 
 
