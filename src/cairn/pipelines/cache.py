@@ -80,7 +80,11 @@ def _code_sources(fn: Callable[..., Any], root: str) -> list[str]:
         seen.add(id(obj))
         sources.append(_source_of(obj))
         todo.extend(o for o in _reached(obj) if _is_project(o, root) and id(o) not in seen)
-    return sorted(sources)
+        for name in _imported(obj):  # a project module imported inside the function: whole
+            text = _project_module_source(name, root)
+            if text is not None:
+                sources.append(f"import {name}\n{text}")
+    return sorted(set(sources))
 
 
 def _source_of(obj: Any) -> str:
@@ -99,6 +103,51 @@ def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             yield from _code_objects(const)
+
+
+def _imported(obj: Any) -> set[str]:
+    """The modules ``obj``'s code imports itself (``import x`` inside a function: not among
+    its globals, and maybe not imported yet here); relative imports are left out."""
+    import dis
+
+    fn = inspect.unwrap(obj) if callable(obj) else obj
+    if isinstance(fn, type):
+        functions = [
+            v.__func__ if isinstance(v, (staticmethod, classmethod)) else v
+            for v in vars(fn).values()
+        ]
+        return set().union(*(_imported(f) for f in functions if inspect.isfunction(f)))
+    code = getattr(fn, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return set()
+    names: set[str] = set()
+    for each in _code_objects(code):
+        instructions = list(dis.get_instructions(each))
+        for index, ins in enumerate(instructions):
+            if ins.opname != "IMPORT_NAME" or not ins.argval:
+                continue
+            level = instructions[index - 2].argval if index >= 2 else 0
+            if not (isinstance(level, int) and level > 0):
+                names.add(str(ins.argval))
+    return names
+
+
+def _project_module_source(name: str, root: str) -> str | None:
+    """The source of module ``name`` when it is the project's own (found, not imported)."""
+    import importlib.util
+
+    top = name.partition(".")[0]
+    if top in sys.stdlib_module_names:
+        return None
+    try:
+        spec = importlib.util.find_spec(top)
+        if spec is None or not spec.origin or not _under_project(spec.origin, root):
+            return None
+        if name != top:  # finding a submodule imports its (project) package
+            spec = importlib.util.find_spec(name)
+        return None if spec is None or not spec.origin else Path(spec.origin).read_text()
+    except (ImportError, ValueError, OSError, UnicodeDecodeError):
+        return None
 
 
 def _reached(obj: Any) -> list[Any]:
@@ -177,6 +226,7 @@ def package_versions(fn: Callable[..., Any], root: Path) -> dict[str, str]:
         if id(obj) in seen:
             continue
         seen.add(id(obj))
+        tops.update(name.partition(".")[0] for name in _imported(obj))
         for found in _reached(obj):
             if _is_project(found, root_text):
                 todo.append(found)
