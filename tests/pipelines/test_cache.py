@@ -37,6 +37,13 @@ def helped(x: int) -> int:
 
 
 @cairn.step
+def helped_inside(x: int) -> int:
+    from tools import triple  # imported here only, never at the top
+
+    return triple(x)
+
+
+@cairn.step
 def scaled(k: int) -> int:
     return k * 10
 
@@ -57,6 +64,13 @@ def packaged() -> str:
 
 
 @cairn.step
+def packaged_inside() -> str:
+    import fakepkg
+
+    return fakepkg.VALUE
+
+
+@cairn.step
 def plain() -> int:
     return 42
 
@@ -64,12 +78,19 @@ def plain() -> int:
 @cairn.pipeline
 def flow(k: int = 1):
     text = shout(read(Path("data.txt")))
-    return [text, helped(3), scaled(k), edited(), catalog(), packaged(), plain()]
+    helpers_used = [helped(3), helped_inside(4)]
+    packages_used = [packaged(), packaged_inside()]
+    return [text, *helpers_used, scaled(k), edited(), catalog(), *packages_used, plain()]
 """
 
 HELPERS = """
 def twice(x):
     return x * 2
+"""
+
+TOOLS = """
+def triple(x):
+    return x * 3
 """
 
 
@@ -109,20 +130,22 @@ def test_each_cause_of_a_miss_reruns_exactly_its_steps(
     project: Path, write_module: WriteModule, tmp_path: Path
 ) -> None:
     """Code, a helper's code, a param, an input file (and the step below it), a catalog version
-    and a package version each re-run their own steps; status names each reason and exits 1,
-    then 0 once all are up to date."""
+    and a package version (imported at the top or inside the step) each re-run their own steps;
+    status names each reason and exits 1, then 0 once all are up to date."""
     site = tmp_path / "site"
     _fake_distribution(site, "1.0")
     env = {"PYTHONPATH": str(site)}
     write_module("flow", FLOW)
     write_module("helpers", HELPERS)
+    write_module("tools", TOOLS)
     (project / "data.txt").write_text("abc")
     _numbers(project, 3)
     run = ["pipeline", "run", "flow:flow", "--executor", "inline"]
 
     first = cairn_cli(project, *run, env=env)
     assert first.returncode == 0, first.stderr
-    nodes = {"read", "shout", "helped", "scaled", "edited", "catalog", "packaged", "plain"}
+    nodes = {"read", "shout", "helped", "helped_inside", "scaled", "edited", "catalog"}
+    nodes |= {"packaged", "packaged_inside", "plain"}
     assert step_statuses(first.stderr) == dict.fromkeys(nodes, "finished")
     assert _status(project, env) == (0, {})
 
@@ -130,6 +153,7 @@ def test_each_cause_of_a_miss_reruns_exactly_its_steps(
     flow = project / "flow.py"
     flow.write_text(flow.read_text().replace('return "first"', 'return "second"'))
     (project / "helpers.py").write_text(HELPERS.replace("x * 2", "x + x"))
+    (project / "tools.py").write_text(TOOLS.replace("x * 3", "x + x + x"))
     (project / "data.txt").write_text("abcd")
     _numbers(project, 4)
     _fake_distribution(site, "1.1")
@@ -139,10 +163,12 @@ def test_each_cause_of_a_miss_reruns_exactly_its_steps(
         "read": "input data changed",
         "shout": "step read will run",
         "helped": "code changed",
+        "helped_inside": "code changed",  # imported inside the step: its module counts
         "scaled": "params changed",
         "edited": "code changed",
         "catalog": "catalog data changed (nums is no longer nums@v1)",
         "packaged": "packages changed",
+        "packaged_inside": "packages changed",
     }
 
     second = cairn_cli(project, *run, "--set", "k=2", env=env)
