@@ -110,7 +110,7 @@ class Coordinator:
         executor: Executor,
         force: set[str],
         selected: set[str],
-        reuse_parent: int | None,
+        reuse_parent: Sequence[int] | None,
         on_step: Callable[[StepOutcome], None] | None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
@@ -337,7 +337,7 @@ class Coordinator:
         keys = [p.key.key for p in wanted]
         with self.store.db.read() as conn:
             reused = (
-                _queries.results_of_keys(conn, keys, parent_db_id=self.reuse_parent)
+                _queries.results_of_keys(conn, keys, parent_db_ids=self.reuse_parent)
                 if self.reuse_parent is not None
                 else {}
             )

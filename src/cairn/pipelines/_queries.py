@@ -162,18 +162,18 @@ def step_runs(conn: Connection, parent_db_id: int) -> list[StepRunRow]:
 
 
 def results_of_keys(
-    conn: Connection, keys: Sequence[str], *, parent_db_id: int | None = None
+    conn: Connection, keys: Sequence[str], *, parent_db_ids: Sequence[int] | None = None
 ) -> dict[str, list[CachedResult]]:
-    """The newest results of each of ``keys`` whose run is not deleted (of one pipeline run's
-    steps only, with ``parent_db_id``), newest first."""
+    """The newest results of each of ``keys`` whose run is not deleted (of the steps of the
+    pipeline runs ``parent_db_ids`` only, if given), newest first."""
     found: dict[str, list[CachedResult]] = {}
     unique = sorted(set(keys))
     for start in range(0, len(unique), 500):
         query = _select().where(
             step_results.c.key.in_(unique[start : start + 500]), runs.c.deleted_ms.is_(None)
         )
-        if parent_db_id is not None:
-            query = query.where(runs.c.parent_id == parent_db_id)
+        if parent_db_ids is not None:
+            query = query.where(runs.c.parent_id.in_(list(parent_db_ids)))
         for row in conn.execute(query.order_by(step_results.c.id.desc())):
             listed = found.setdefault(row.key, [])
             if len(listed) < CANDIDATES:

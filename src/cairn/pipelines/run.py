@@ -26,6 +26,8 @@ from cairn.pipelines.executors.base import Executor, check_workers, executor_for
 from cairn.pipelines.pipeline import Graph, Output, Pipeline
 from cairn.store import get_store
 
+MAX_RESUME_CHAIN = 1000  # resumes of resumes followed back, at most
+
 
 class PipelineFailedError(CairnError):
     """A step of the pipeline failed, so its output is not there."""
@@ -92,7 +94,7 @@ def run_pipeline(
     on_step: Callable[[StepOutcome], None] | None = None,
     on_plan: Callable[[list[str]], None] | None = None,
     tags: Mapping[str, str] | None = None,
-    _reuse_parent: int | None = None,
+    _reuse_parent: Sequence[int] | None = None,
 ) -> PipelineResult:
     """Run a pipeline: steps whose code, params, inputs, packages and catalog reads are
     unchanged are served from the cache, the rest run on ``executor`` (``inline``,
@@ -166,12 +168,25 @@ def resume_pipeline(
     if digest is None:
         raise NotFoundError(f"pipeline run {record.id} has no pipeline.json; run it again")
     saved = json.loads(store.artifacts.read_bytes(digest))
+    # A run that resumed another reused its steps without making them: the whole chain of
+    # resumed runs holds what finished.
+    chain: list[int] = []
+    uid: str | None = record.id
     with store.db.read() as conn:
         from sqlalchemy import select
 
-        from cairn.store.db.schema import runs
+        from cairn.store.db.schema import run_tags, runs
 
-        parent_db_id = conn.execute(select(runs.c.id).where(runs.c.uid == record.id)).scalar_one()
+        while uid is not None and len(chain) < MAX_RESUME_CHAIN:
+            found = conn.execute(select(runs.c.id).where(runs.c.uid == uid)).scalar()
+            if found is None:
+                break
+            chain.append(int(found))
+            uid = conn.execute(
+                select(run_tags.c.value).where(
+                    run_tags.c.run_id == found, run_tags.c.key == "cairn.pipeline.resumed"
+                )
+            ).scalar()
     logger.info("resuming pipeline run %s (%s)", record.id, target)
     return run_pipeline(
         target,
@@ -182,7 +197,7 @@ def resume_pipeline(
         on_plan=on_plan,
         tags={k: v for k, v in record.tags.items() if k == "cairn.schedule"}
         | {"cairn.pipeline.resumed": record.id},
-        _reuse_parent=int(parent_db_id),
+        _reuse_parent=chain,
     )
 
 
