@@ -95,7 +95,8 @@ def test_resume_runs_only_the_failed_step_and_those_below(
     store: Store, project: Path, write_module: WriteModule
 ) -> None:
     """A failed step skips the steps below it while an independent branch finishes; resume
-    reuses the failed run's finished steps (cache off or not) and runs only the rest."""
+    reuses the failed run's finished steps (cache off or not) and runs only the rest, also when
+    it resumes a resume that failed again."""
     write_module("resumable_flow", RESUMABLE)
     (project / "broken").touch()
     failed = run_pipeline("resumable_flow:resumable", executor="inline")
@@ -121,9 +122,12 @@ def test_resume_runs_only_the_failed_step_and_those_below(
     assert cached_nodes == {"source", "branch"}
     assert sorted(_calls(project)) == ["branch", "flaky", "source"]
 
+    (project / "calls.txt").unlink()
+    again = resume_pipeline(failed.run_id, executor="inline")  # still broken: fails again
+    assert again.status == "failed" and sorted(_calls(project)) == ["flaky"]
     (project / "broken").unlink()
     (project / "calls.txt").unlink()
-    resumed = resume_pipeline(failed.run_id, executor="inline")
+    resumed = resume_pipeline(again.run_id, executor="inline")  # reuses through the chain
     assert resumed.status == "finished" and resumed.output() == 9
     assert _statuses(resumed) == {
         "source": "cached",
@@ -134,15 +138,15 @@ def test_resume_runs_only_the_failed_step_and_those_below(
     }
     assert resumed.step("source").cached_from == failed.step("source").run_id
     assert sorted(_calls(project)) == ["after", "final", "flaky"]
-    assert cairn.get_run(resumed.run_id).tags["cairn.pipeline.resumed"] == failed.run_id
+    assert cairn.get_run(resumed.run_id).tags["cairn.pipeline.resumed"] == again.run_id
     with pytest.raises(cairn.core.errors.RunStateError, match="nothing to resume"):
         resume_pipeline(resumed.run_id, executor="inline")
 
     shown = "\n".join(describe_pipeline(failed.run_id))
     assert "flaky" in shown and "failed" in shown and "skipped" in shown
     listed = find_pipeline_runs(name="resumable")
-    assert [r.run_id for r in listed] == [resumed.run_id, failed.run_id]
-    assert listed[1].steps == {"finished": 2, "failed": 1, "skipped": 2}
+    assert [r.run_id for r in listed] == [resumed.run_id, again.run_id, failed.run_id]
+    assert listed[2].steps == {"finished": 2, "failed": 1, "skipped": 2}
 
 
 SEEDED = """
