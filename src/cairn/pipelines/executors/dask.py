@@ -4,9 +4,9 @@
 ``dask=tcp://HOST:PORT`` connects to a scheduler the user started (``dask scheduler`` /
 ``dask worker``, or any deployment: Kubernetes, SSH, job queues). Workers started elsewhere
 need cairn installed, not the project: each task travels pickled by cloudpickle with the
-project's own modules pickled by value. A worker that dies mid-step is replaced by the
-scheduler, which runs the step again on another worker; the coordinator records the step once,
-from the result that comes back.
+project's own modules pickled by value (a local cluster's workers import them). A worker that
+dies mid-step is replaced by the scheduler, which runs the step again on another worker; the
+coordinator records the step once, from the result that comes back.
 
 Dask runs tasks in threads, where a step's ``timeout`` cannot interrupt the step; here a timer
 started when an attempt starts (a Dask event from the worker) fails the step with the timeout
@@ -35,6 +35,10 @@ CONNECT_TIMEOUT_S = 10.0
 # A step's resource hints (cairn.step(resources=...)) as the names Dask workers advertise
 # (``dask worker --resources "GPU=1"``).
 RESOURCE_NAMES = {"cpus": "CPU", "gpus": "GPU", "memory": "MEMORY"}
+_NO_MAIN_GUARD = (
+    "a script that runs a pipeline on a local Dask cluster needs its code under "
+    '`if __name__ == "__main__":` (each worker process imports the script as it starts)'
+)
 
 
 def _timed_call(fn: Any, topic: str, key: str) -> Any:
@@ -178,6 +182,7 @@ class DaskExecutor:
         self._timers: dict[str, threading.Timer] = {}
         self._subscribed = False
         self._closed = False
+        self._start_error: InvalidInputError | None = None
 
     @classmethod
     def connect(cls, address: str | None, workers: int | None) -> DaskExecutor:
@@ -187,6 +192,12 @@ class DaskExecutor:
 
         distributed = import_optional("distributed", "dask", "the dask executor")
         if address is None:
+            import multiprocessing
+
+            if getattr(multiprocessing.current_process(), "_inheriting", False):
+                # A worker process starting up imports the script that runs the pipeline: run
+                # nothing (nor record a run) here, so that the script's owner hears why.
+                raise InvalidInputError(_NO_MAIN_GUARD)
             # Started when the first step is sent: a run served whole from the cache needs none.
             return cls(local_workers=workers or os.cpu_count() or 1)
         _check_reachable(address)
@@ -212,27 +223,38 @@ class DaskExecutor:
             if self._client is None:
                 if self._closed:
                     raise RuntimeError("the Dask executor is closed")
-                distributed = importlib.import_module("distributed")
-                self.cluster = distributed.LocalCluster(
-                    n_workers=self.local_workers or 1,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    # The scheduler's HTTP server (health, metrics) runs even without the
-                    # dashboard: on a free loopback port, not a warning that 8787 is taken.
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                )
+                if self._start_error is not None:  # one try per run, not one per step
+                    raise self._start_error
                 try:
-                    self._client = distributed.Client(self.cluster, set_as_default=False)
-                except BaseException:
-                    self.cluster.close()
-                    self.cluster = None
-                    raise
+                    self._client = self._start_local()
+                except Exception as exc:
+                    self._start_error = InvalidInputError(
+                        f"the local Dask cluster did not start ({type(exc).__name__}: "
+                        f"{str(exc).strip()[:300]}); {_NO_MAIN_GUARD}"
+                    )
+                    raise self._start_error from None
             return self._client
+
+    def _start_local(self) -> Any:
+        distributed = importlib.import_module("distributed")
+        self.cluster = distributed.LocalCluster(
+            n_workers=self.local_workers or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            # The scheduler's HTTP server (health, metrics) runs even without the dashboard:
+            # on a free loopback port, rather than a warning that 8787 is taken.
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        )
+        try:
+            return distributed.Client(self.cluster, set_as_default=False)
+        except BaseException:
+            self.cluster.close()
+            self.cluster = None
+            raise
 
     def submit(self, task: StepTask) -> Future[TaskResult]:
         """Send ``task`` to the cluster."""
-
         resources = self._resources(task)
         payload, note = self._pickle(task)
         key = f"{task.node}-{uuid.uuid4().hex}"
