@@ -79,6 +79,7 @@ def _code_sources(fn: Callable[..., Any], root: str) -> list[str]:
             continue
         seen.add(id(obj))
         sources.append(_source_of(obj))
+        sources.extend(_constants(obj))
         todo.extend(o for o in _reached(obj) if _is_project(o, root) and id(o) not in seen)
         for name in _imported(obj):  # a project module imported inside the function: whole
             text = _project_module_source(name, root)
@@ -103,6 +104,47 @@ def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             yield from _code_objects(const)
+
+
+def _constants(obj: Any) -> list[str]:
+    """``module.NAME = value`` for each plain-data global ``obj``'s code names: a module
+    constant edited (``RATE = 0.2``) changes what the step computes as its source would."""
+    fn = inspect.unwrap(obj) if callable(obj) else obj
+    code = getattr(fn, "__code__", None)
+    globals_ = getattr(fn, "__globals__", None)
+    if not isinstance(code, types.CodeType) or not isinstance(globals_, dict):
+        return []
+    names: set[str] = set()
+    for each in _code_objects(code):
+        names.update(each.co_names)
+    found = []
+    for name in sorted(names):
+        text = _plain_text(globals_[name]) if name in globals_ else None
+        if text is not None:
+            found.append(f"{getattr(fn, '__module__', '?')}.{name} = {text}")
+    return found
+
+
+def _plain_text(value: Any, depth: int = 0) -> str | None:
+    """``value`` as text when it is plain data (numbers, text, and containers of them)."""
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        return repr(value)
+    if depth >= 5 or not isinstance(value, (list, tuple, set, frozenset, dict)):
+        return None
+    if len(value) > 10_000:
+        return None
+    if isinstance(value, dict):
+        pairs = [(_plain_text(k, depth + 1), _plain_text(v, depth + 1)) for k, v in value.items()]
+        if any(k is None or v is None for k, v in pairs):
+            return None
+        return "{" + ", ".join(sorted(f"{k}: {v}" for k, v in pairs)) + "}"
+    items = [_plain_text(v, depth + 1) for v in value]
+    if any(item is None for item in items):
+        return None
+    texts = [str(item) for item in items]
+    if isinstance(value, (set, frozenset)):
+        texts.sort()
+    return f"{type(value).__name__}({', '.join(texts)})"
 
 
 def _imported(obj: Any) -> set[str]:
