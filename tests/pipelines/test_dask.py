@@ -68,14 +68,20 @@ def sleepy(seconds: float) -> float:
     return seconds
 
 
-@cairn.step(resources={"gpus": 1})  # no worker advertises GPU: the hint must not block it
+# One worker advertises GPU=1; none advertises MEMORY (a hint that must not block the step).
+@cairn.step(resources={"gpus": 1, "memory": 1e9})
 def quick() -> int:
     return 7
 
 
+@cairn.step(resources={"gpus": 4})
+def greedy() -> int:
+    return 4
+
+
 @cairn.pipeline
 def timed(seconds: float = 2.0):
-    return [sleepy(seconds), quick()]
+    return [sleepy(seconds), quick(), greedy()]
 
 
 @cairn.step
@@ -180,8 +186,9 @@ def _each_once_finished(pipeline_run: str, nodes: set[str]) -> None:
 
 @pytest.fixture(scope="module")
 def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, started outside
-    the project (whose modules they therefore cannot import): (address, their folder)."""
+    """A ``dask scheduler`` and two ``dask worker`` processes (the second with GPU=1) on
+    127.0.0.1, started outside the project (whose modules they therefore cannot import):
+    (address, their folder)."""
     outside = tmp_path_factory.mktemp("dask-outside")
     file = outside / "scheduler.json"
     started: list[subprocess.Popen[bytes]] = []
@@ -202,10 +209,11 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         )
         _wait_for("the scheduler file", file.exists)
         logs = [outside / f"worker{i}.log" for i in (1, 2)]
-        for log in logs:
+        for log, resources in zip(logs, ([], ["--resources", "GPU=1"]), strict=True):
             start(
                 log,
                 *("worker", "--scheduler-file", str(file), "--nthreads", "1", "--no-dashboard"),
+                *resources,
             )
         _wait_for(
             "two workers",
@@ -252,7 +260,8 @@ def test_a_timeout_under_dask_fails_the_step(
     flows: Path, project: Path, dask_cluster: tuple[str, Path]
 ) -> None:
     """A step past its timeout on a Dask worker (a thread, no signal) fails with the timeout
-    message, and the independent step (with a resource hint no worker has) finishes."""
+    message; resource hints go to the workers that advertise them (one above every worker's
+    amount fails the step, one no worker advertises is dropped)."""
     address, _ = dask_cluster
     code, err = _run(project, "pipeline", "run", "dkflows:timed", "--executor", f"dask={address}")
     assert code == 1, err
@@ -261,6 +270,10 @@ def test_a_timeout_under_dask_fails_the_step(
     assert steps["sleepy"].status == "failed"
     assert "ran past its timeout of 0.5 s" in (steps["sleepy"].error or "")
     assert steps["quick"].status == "finished"
+    assert steps["greedy"].status == "failed"
+    assert "asks for gpus=4, but no Dask worker has more than GPU=1" in (
+        steps["greedy"].error or ""
+    )
 
 
 def test_a_module_that_cannot_go_by_value_says_how_to_fix_it(
@@ -284,7 +297,7 @@ def test_a_local_dask_cluster_runs_then_serves_from_the_cache(flows: Path, proje
     """``--executor dask`` starts a local cluster that runs the pipeline; the second run is
     served whole from the cache."""
     (flows / "go").touch()
-    args = ("pipeline", "run", "dkflows:fan", "--executor", "dask", "--workers", "2")
+    args = ("pipeline", "run", "dkflows:fan", "--executor", "dask", "--workers", "1")
     code, err = _run(project, *args)
     assert code == 0, err
     _each_once_finished(_run_id(err), FAN_NODES)
