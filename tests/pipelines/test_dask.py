@@ -220,15 +220,16 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
             lambda: all(log.exists() and "Registered to" in log.read_text() for log in logs),
         )
         yield json.loads(file.read_text())["address"], outside
-    finally:
-        for process in reversed(started):
-            process.terminate()
-        for process in reversed(started):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    finally:  # the workers first, while their scheduler still answers their goodbyes
+        for group in (started[1:], started[:1]):
+            for process in group:
+                process.terminate()
+            for process in group:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 @pytest.mark.slow
