@@ -190,7 +190,7 @@ def resume_pipeline(
     logger.info("resuming pipeline run %s (%s)", record.id, target)
     return run_pipeline(
         target,
-        saved["params"],
+        _restored(target, saved["params"]),
         executor=executor,
         workers=workers,
         on_step=on_step,
@@ -199,6 +199,24 @@ def resume_pipeline(
         | {"cairn.pipeline.resumed": record.id},
         _reuse_parent=chain,
     )
+
+
+def _restored(target: str, saved: dict[str, Any]) -> dict[str, Any]:
+    """The params a pipeline run saved as JSON, with each value that is the JSON form of the
+    default or project value it was (a ``Path``, a tuple) given back as that value: resumed
+    with ``"data.csv"`` for ``Path("data.csv")``, its steps would be other steps."""
+    from cairn.core.settings import get_settings
+    from cairn.pipelines._target import load_pipeline
+
+    pipeline = load_pipeline(target)
+    defaults = pipeline.defaults()
+    required = {k: v for k, v in saved.items() if k not in defaults}
+    resolved = pipeline.resolve_params(required, get_settings().params.to_dict())
+    params = dict(saved)
+    for key, value in saved.items():
+        if key in resolved and json.loads(json.dumps(resolved[key], default=str)) == value:
+            params[key] = resolved[key]
+    return params
 
 
 __all__ = [
