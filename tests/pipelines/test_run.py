@@ -54,9 +54,9 @@ def note(name):
 
 
 @cairn.step(cache=False)
-def source() -> int:
+def source(scale: tuple) -> int:
     note("source")
-    return 1
+    return scale[0]
 
 
 @cairn.step
@@ -86,8 +86,8 @@ def final(a: int, b: int) -> int:
 
 
 @cairn.pipeline
-def resumable():
-    return final(after(flaky(source())), branch())
+def resumable(scale: tuple = (1,)):  # saved as JSON (a list): resume must give a tuple back
+    return final(after(flaky(source(scale))), branch())
 """
 
 
