@@ -207,11 +207,21 @@ class DaskExecutor:
             raise _unreachable(address, exc) from None
         if workers is not None:
             logger.info("--workers does not apply to an existing Dask scheduler (%s)", address)
-        if not client.scheduler_info().get("workers"):
+        known = client.scheduler_info().get("workers", {})
+        if not known:
             logger.warning(
                 "the Dask scheduler at %s has no workers yet: steps wait until one joins "
                 "(start one with `dask worker %s`)",
                 address,
+                address,
+            )
+        elif any(int(w.get("nthreads") or 1) > 1 for w in known.values()):
+            # Steps seed the process's random generators: side by side they draw from each
+            # other's sequences, and a step no longer replays.
+            logger.warning(
+                "some Dask workers at %s run several threads: steps that share a worker "
+                "process share its random generators and do not replay exactly; start the "
+                "workers with `dask worker --nthreads 1`",
                 address,
             )
         return cls(client)
