@@ -336,3 +336,45 @@ def test_a_worker_killed_mid_step_in_the_processes_executor(flows: Path, project
     assert code == 0, err
     assert len(_attempts(flows, 0)) == 2
     _each_once_finished(_run_id(err), FAN_NODES)
+
+
+MUTATES = """
+import cairn
+
+
+@cairn.step
+def numbers() -> list:
+    return [1, 2]
+
+
+@cairn.step
+def grows(xs: list) -> int:
+    xs.append(99)  # changes its input in place
+    return len(xs)
+
+
+@cairn.step
+def counts(xs: list) -> int:
+    return len(xs)
+
+
+@cairn.pipeline
+def shared():
+    xs = numbers()
+    return [grows(xs), counts(xs)]
+"""
+
+
+def test_a_step_changing_its_input_does_not_change_another_steps(project: Path) -> None:
+    """Two steps of one worker process take the same input: one appending to it leaves the
+    other's copy as stored."""
+    (project / "dkmutates.py").write_text(textwrap.dedent(MUTATES))
+    from cairn.pipelines import run_pipeline
+
+    try:
+        result = run_pipeline("dkmutates:shared", executor="inline")
+    finally:
+        sys.modules.pop("dkmutates", None)
+        while str(project.resolve()) in sys.path:  # put there to import the module
+            sys.path.remove(str(project.resolve()))
+    assert result.output() == [3, 2]

@@ -84,8 +84,9 @@ def execute(task: StepTask) -> TaskResult:
     result = TaskResult(task.node)
     try:
         store = _store_for(task.settings)
-        args = _materialize(task.args, store)
-        kwargs = _materialize(task.kwargs, store)
+        decoded: dict[str, Any] = {}  # one object per input within this step
+        args = _materialize(task.args, store, decoded)
+        kwargs = _materialize(task.kwargs, store, decoded)
     except Exception as exc:
         result.error = f"could not read the step's inputs: {type(exc).__name__}: {exc}"
         result.detail = traceback.format_exc()
@@ -166,25 +167,30 @@ def _store_for(settings: dict[str, Any]) -> Any:
     return get_store()
 
 
-_decoded: dict[str, Any] = {}  # digest -> value, for the inputs several steps share
+# digest -> stored bytes, for the inputs several steps share. Bytes, not decoded values: a
+# step that changes its input in place must not change what the next step here is given.
+_read: dict[str, bytes] = {}
 
 
-def _materialize(value: Any, store: Any) -> Any:
+def _materialize(value: Any, store: Any, decoded: dict[str, Any]) -> Any:
     if isinstance(value, Input):
-        whole = _decoded.get(value.digest)
+        whole = decoded.get(value.digest)
         if whole is None:
-            whole = decode(store.artifacts.read_bytes(value.digest), value.format)
-            if len(_decoded) > 64:
-                _decoded.clear()
-            _decoded[value.digest] = whole
+            data = _read.get(value.digest)
+            if data is None:
+                data = store.artifacts.read_bytes(value.digest)
+                if len(_read) > 64:
+                    _read.clear()
+                _read[value.digest] = data
+            whole = decoded[value.digest] = decode(data, value.format)
         for key in value.path:
             whole = whole[key]
         return whole
     if isinstance(value, (list, tuple)):
-        items = [_materialize(v, store) for v in value]
+        items = [_materialize(v, store, decoded) for v in value]
         return type(value)(items) if isinstance(value, tuple) else items
     if isinstance(value, dict):
-        return {k: _materialize(v, store) for k, v in value.items()}
+        return {k: _materialize(v, store, decoded) for k, v in value.items()}
     return value
 
 
