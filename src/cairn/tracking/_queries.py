@@ -77,9 +77,19 @@ def experiment_id(conn: Connection, name: str, now: int, *, create: bool = True)
 # -- runs -----------------------------------------------------------------------------------
 
 
+def storable_error(error: str | None) -> str | None:
+    """An error text as the stores can keep it: a NUL or a lone surrogate, which an exception's
+    message may hold, written as an escape (PostgreSQL would refuse the whole row)."""
+    if error is None:
+        return None
+    return error.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def create_run(conn: Connection, values: Mapping[str, Any]) -> int:
     """Insert a run row, its first heartbeat on the database's clock; return its integer id."""
     row = {**values, "heartbeat_ms": _liveness.database_now_ms()}
+    if row.get("error") is not None:
+        row["error"] = storable_error(row["error"])
     return int(conn.execute(runs.insert().values(**row).returning(runs.c.id)).scalar_one())
 
 
@@ -88,7 +98,7 @@ def end_run(conn: Connection, run_id: int, status: str, end_ms: int, error: str 
     conn.execute(
         update(runs)
         .where(runs.c.id == run_id, runs.c.status == "running")
-        .values(status=status, end_ms=end_ms, error=error)
+        .values(status=status, end_ms=end_ms, error=storable_error(error))
     )
 
 
