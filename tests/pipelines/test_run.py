@@ -407,9 +407,14 @@ def quits() -> int:
     sys.exit(3)
 
 
+@cairn.step
+def garbled() -> int:
+    raise ValueError("bad\\x00byte \\ud800")  # the stores cannot keep these as they are
+
+
 @cairn.pipeline
 def unstorable():
-    return [generator(), lock(), missing(), quits(), one()]
+    return [generator(), lock(), missing(), quits(), garbled(), one()]
 
 
 @cairn.pipeline
@@ -433,8 +438,9 @@ def needs(lr: float):
 def test_unstorable_outputs_and_a_missing_dataset_fail_their_steps_only(
     store: Store, project: Path, write_module: WriteModule
 ) -> None:
-    """A generator, a lock, a missing catalog dataset and sys.exit() each fail their own step
-    with a message naming it and why; none is recorded as finished or cached."""
+    """A generator, a lock, a missing catalog dataset, sys.exit() and an error message the
+    stores cannot keep as it is each fail their own step with a message naming it and why;
+    none is recorded as finished or cached."""
     write_module("broken_flow", BROKEN)
     result = run_pipeline("broken_flow:unstorable", executor="inline")
     assert result.status == "failed"
@@ -443,6 +449,7 @@ def test_unstorable_outputs_and_a_missing_dataset_fail_their_steps_only(
         "lock": "failed",
         "missing": "failed",
         "quits": "failed",
+        "garbled": "failed",
         "one": "finished",
     }
     assert "step generator returned a generator, which cannot be stored" in (
@@ -451,7 +458,9 @@ def test_unstorable_outputs_and_a_missing_dataset_fail_their_steps_only(
     assert "step lock returned a lock, which cannot be stored" in (result.step("lock").error or "")
     assert "no-such-dataset" in (result.step("missing").error or "")
     assert result.step("quits").error == "SystemExit: 3"  # not the coordinator's exit
-    for node in ("generator", "lock", "missing", "quits"):
+    garbled = cairn.get_run(result.step("garbled").run_id or "")
+    assert "ValueError: bad\\x00byte \\ud800" in (garbled.error or "")
+    for node in ("generator", "lock", "missing", "quits", "garbled"):
         assert cairn.get_run(result.step(node).run_id or "").status == "failed"
     with get_store().db.read() as conn:
         assert set(conn.execute(select(step_results.c.node)).scalars()) == {"one"}
