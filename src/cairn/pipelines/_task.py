@@ -82,19 +82,22 @@ def execute(task: StepTask) -> TaskResult:
     own failure (the result says it)."""
     started = time.perf_counter()
     result = TaskResult(task.node)
-    try:
-        store = _store_for(task.settings)
-        decoded: dict[str, Any] = {}  # one object per input within this step
-        args = _materialize(task.args, store, decoded)
-        kwargs = _materialize(task.kwargs, store, decoded)
-    except Exception as exc:
-        result.error = f"could not read the step's inputs: {type(exc).__name__}: {exc}"
-        result.detail = traceback.format_exc()
-        return result
+    # A retry gets the arguments as they were: an attempt may have changed them in place.
+    pristine = _snapshot(task) if task.retries else None
     from cairn.tracking import seed
 
     for attempt in range(task.retries + 1):
         result.attempts = attempt + 1
+        try:
+            store = _store_for(task.settings)
+            decoded: dict[str, Any] = {}  # one object per input within this step
+            given = (task.args, task.kwargs) if pristine is None else _restore(pristine)
+            args = _materialize(given[0], store, decoded)
+            kwargs = _materialize(given[1], store, decoded)
+        except Exception as exc:
+            result.error = f"could not read the step's inputs: {type(exc).__name__}: {exc}"
+            result.detail = traceback.format_exc()
+            break
         tokens = context.enter_step(task.run_id, task.params)
         try:
             seed(task.seed)  # the same draws on every attempt and every replay
@@ -116,6 +119,24 @@ def execute(task: StepTask) -> TaskResult:
         break
     result.duration_s = time.perf_counter() - started
     return result
+
+
+def _snapshot(task: StepTask) -> bytes | None:
+    """The step's plain arguments as bytes, to give each retry a fresh copy (None when they
+    cannot be pickled: retries then share them)."""
+    import cloudpickle
+
+    try:
+        return bytes(cloudpickle.dumps((task.args, task.kwargs)))
+    except Exception:
+        return None
+
+
+def _restore(snapshot: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    import cloudpickle
+
+    args, kwargs = cloudpickle.loads(snapshot)
+    return args, kwargs
 
 
 def _one_line(exc: BaseException) -> str:
