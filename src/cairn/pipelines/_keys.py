@@ -124,11 +124,25 @@ def plain_params(node: Node) -> dict[str, Any]:
     for name, value in named.items():
         if any(True for _ in iter_outputs(value)):
             continue
-        if value is None or isinstance(value, (bool, int, float, str)):
-            shown[name] = value if not isinstance(value, str) else value[:1000]
-        else:
-            shown[name] = repr(value)[:200]
+        shown[name] = value if _kept_as_is(value) else _as_text(value)
     return shown
+
+
+def _kept_as_is(value: Any) -> bool:
+    """Whether a run's params keep ``value`` as it is: None, a bool, a float, an int that a
+    float64 holds exactly."""
+    if value is None or isinstance(value, (bool, float)):
+        return True
+    return isinstance(value, int) and abs(value) < 2**53
+
+
+def _as_text(value: Any) -> str:
+    """``value`` as param text the stores keep: NUL and lone surrogates escaped."""
+    try:
+        text = value[:1000] if isinstance(value, str) else repr(value)[:200]
+    except Exception:  # a repr that fails (an int past Python's digit limit)
+        text = f"<{type(value).__name__}>"
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()
 
 
 def current_version_digest(ref: str) -> str | None:
