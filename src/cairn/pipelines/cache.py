@@ -317,8 +317,8 @@ def encode_value(value: Any, paths: list[Path], depth: int = 0) -> Any:
         raise Unhashable("a step argument nests deeper than 100 levels")
     if value is None or isinstance(value, (bool, str)):
         return value
-    if isinstance(value, int):
-        return {"int": str(value)}
+    if isinstance(value, int):  # hex past Python's limit on decimal digits (4300)
+        return {"int": str(value)} if value.bit_length() < 14_000 else {"int": hex(value)}
     if isinstance(value, float):
         return {"float": value.hex() if math.isfinite(value) else repr(value)}
     if isinstance(value, Path):
