@@ -537,3 +537,34 @@ def test_an_interrupt_leaves_no_step_running(
     assert summary.status == "killed"
     assert "running" not in summary.steps, summary.steps
     assert summary.steps.get("killed", 0) >= 1 and summary.steps.get("finished", 0) <= 3
+
+
+ODD_ARGUMENTS = """
+import cairn
+
+
+@cairn.step
+def echo(x: object) -> object:
+    return x
+
+
+@cairn.pipeline
+def odd():
+    return [echo("a\\x00b"), echo("\\ud800"), echo(10**400), echo(10**5000)]
+"""
+
+
+def test_step_arguments_the_stores_cannot_keep_verbatim_are_recorded_escaped(
+    store: Store, project: Path, write_module: WriteModule
+) -> None:
+    """A NUL, a lone surrogate or an integer past float64 (or past Python's digit limit) as a
+    step's argument runs, keys and caches the step; its run records the param as text."""
+    write_module("odd_flow", ODD_ARGUMENTS)
+    result = run_pipeline("odd_flow:odd", executor="inline")
+    assert result.status == "finished"
+    assert result.output() == ["a\x00b", "\ud800", 10**400, 10**5000]
+    params = [cairn.get_run(s.run_id or "").params["x"] for s in result.steps]
+    assert params[:2] == ["a\\x00b", "\\ud800"]
+    assert params[2] == str(10**400)[:200] and params[3] == "<int>"
+    again = run_pipeline("odd_flow:odd", executor="inline")
+    assert {s.status for s in again.steps} == {"cached"}
