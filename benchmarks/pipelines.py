@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import re
 import shutil
 import statistics
@@ -355,7 +356,7 @@ def cairn_run_id(stderr: str) -> str:
         print("error: no 'pipeline run <id> failed' line on stderr", file=sys.stderr)
         print(stderr[-4000:], file=sys.stderr)
         sys.exit(1)
-    return found[-1]
+    return str(found[-1])
 
 
 # --- anchors -----------------------------------------------------------------------------------
@@ -651,6 +652,12 @@ def report(times: Times, has_cairn: bool, has_dask: bool, prefect: Prefect) -> N
         )
 
 
+def load() -> str:
+    """The machine's CPU count and load averages (a busy machine makes every figure noisy)."""
+    one, five, _ = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load average {one:.1f} (1 min), {five:.1f} (5 min)"
+
+
 def main() -> None:
     global ROOT
     parser = argparse.ArgumentParser(description=__doc__)
@@ -662,7 +669,7 @@ def main() -> None:
     has_cairn, has_dask = cairn_available(), dask_available()
     print(
         f"cairn {cairn_version()}, dvc {dvc}, prefect {prefect_version}, "
-        f"metaflow {metaflow_version}; {repeats} repeat(s), medians"
+        f"metaflow {metaflow_version}; {repeats} repeat(s), medians; {load()}"
     )
     WORK.mkdir(parents=True, exist_ok=True)
     ROOT = Path(tempfile.mkdtemp(prefix="pipelines-", dir=WORK))
@@ -677,6 +684,7 @@ def main() -> None:
             if has_cairn:
                 measure_overhead(repeat, times)
         report(times, has_cairn, has_dask, prefect)
+        print(f"at the end: {load()}")
     finally:
         shutil.rmtree(ROOT, ignore_errors=True)
 
