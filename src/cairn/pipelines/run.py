@@ -27,6 +27,7 @@ from cairn.pipelines.pipeline import Graph, Output, Pipeline
 from cairn.store import get_store
 
 MAX_RESUME_CHAIN = 1000  # resumes of resumes followed back, at most
+ONLY_TAG = "cairn.pipeline.only"
 
 
 class PipelineFailedError(CairnError):
@@ -129,7 +130,8 @@ def run_pipeline(
             selected=selected,
             reuse_parent=_reuse_parent,
             on_step=on_step,
-            tags=tags,
+            # --only is kept: a resume runs the same part of the pipeline, no more
+            tags={**(tags or {}), **({ONLY_TAG: only} if only else {})},
         )
         status = coordinator.execute()
     finally:
@@ -195,6 +197,7 @@ def resume_pipeline(
         workers=workers,
         on_step=on_step,
         on_plan=on_plan,
+        only=record.tags.get(ONLY_TAG),
         tags={k: v for k, v in record.tags.items() if k == "cairn.schedule"}
         | {"cairn.pipeline.resumed": record.id},
         _reuse_parent=chain,
