@@ -321,6 +321,8 @@ def test_step_runs_are_children_with_params_tags_outputs_metrics_and_lineage(
 
 
 CHAIN = """
+from pathlib import Path
+
 import cairn
 
 
@@ -331,6 +333,8 @@ def first() -> int:
 
 @cairn.step
 def middle(x: int) -> int:
+    if (Path(__file__).parent / "broken").exists():
+        raise RuntimeError("middle is broken")
     return x + 1
 
 
@@ -353,8 +357,9 @@ def chain():
 def test_only_runs_a_step_and_what_it_needs_and_force_reruns_it(
     store: Store, project: Path, write_module: WriteModule
 ) -> None:
-    """only=middle runs first and middle, nothing below or beside; force=middle re-runs it
-    while the rest comes from the cache; unknown names are refused before anything runs."""
+    """only=middle runs first and middle, nothing below or beside (a resume too); force=middle
+    re-runs it while the rest comes from the cache; unknown names are refused before anything
+    runs."""
     write_module("chain_flow", CHAIN)
     only = run_pipeline("chain_flow:chain", executor="inline", only="middle")
     assert _statuses(only) == {"first": "finished", "middle": "finished"}
@@ -368,6 +373,12 @@ def test_only_runs_a_step_and_what_it_needs_and_force_reruns_it(
     assert forced.step("middle").reason == "forced"
     again = run_pipeline("chain_flow:chain", executor="inline", force=["middle"])
     assert _statuses(again)["last"] == "cached"  # middle's output is the same as before
+    (project / "broken").touch()
+    failed = run_pipeline("chain_flow:chain", executor="inline", only="middle", force=["middle"])
+    assert _statuses(failed) == {"first": "cached", "middle": "failed"}
+    (project / "broken").unlink()
+    resumed = resume_pipeline(failed.run_id, executor="inline")  # the same part: --only kept
+    assert resumed.status == "finished" and set(_statuses(resumed)) == {"first", "middle"}
     count = len(find_pipeline_runs())
     for option in ({"force": ["nope"]}, {"only": "nope"}):
         with pytest.raises(InvalidInputError, match="has no such step; its steps: aside, first"):
