@@ -1,4 +1,4 @@
-"""cairn quickstart trains a tracked model in a fresh folder and shows the runs."""
+"""cairn quickstart trains a tracked model through a pipeline in a fresh folder, shows the runs."""
 
 from __future__ import annotations
 
@@ -14,8 +14,19 @@ import cairn
 from cairn.cli.quickstart import DATA_DESCRIPTION, DATA_SOURCE, _dataset
 from cairn.core.user import current_user
 from cairn.data import show_dataset
-from cairn.tracking import find_runs
+from cairn.tracking import RunRecord, find_runs
 from tests.records import own_metrics
+
+STEPS = [
+    "load",
+    "validate",
+    "featurize",
+    "train[0]",
+    "train[1]",
+    "train[2]",
+    "evaluate",
+    "register",
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +36,7 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     # Links planted where quickstart writes its files: they must be replaced, not followed.
     (where / "demo").mkdir()
     (where / "outside").mkdir()
-    (where / "demo" / "train.py").symlink_to(where / "outside" / "train.py")
+    (where / "demo" / "pipeline.py").symlink_to(where / "outside" / "pipeline.py")
     (where / "demo" / "cairn.yaml").symlink_to(where / "outside" / "cairn.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
     done = subprocess.run(
@@ -44,24 +55,79 @@ def test_quickstart_never_writes_through_a_link(quickstart: tuple[Path, str]) ->
     """Dangling links planted at the quickstart's file names are replaced, never followed."""
     demo, _ = quickstart
     assert list((demo.parent / "outside").iterdir()) == []
-    for name in ("train.py", "cairn.yaml"):
+    for name in ("pipeline.py", "cairn.yaml"):
         assert (demo / name).is_file() and not (demo / name).is_symlink()
 
 
-def test_quickstart_end_to_end(quickstart: tuple[Path, str]) -> None:
-    """The quickstart creates the project, records a sweep of runs and prints next steps."""
-    demo, output = quickstart
-    assert "cairn runs ls" in output and "next" in output
-    assert (demo / "train.py").exists() and (demo / "train_seeded.py").exists()
+def _pipeline_runs(demo: Path) -> list[tuple[RunRecord, dict[str, RunRecord]]]:
+    """The quickstart's pipeline runs, oldest first, each with its step runs by node."""
     cairn.configure(root=str(demo))
-    runs = cairn.search_runs(experiment="quickstart")
-    assert len(runs) == 4  # the sweep and its three children
-    children = runs[runs["parent_run_id"].notna()]
-    assert sorted(children["params.model.max_depth"]) == [2, 4, 8]
-    assert (children["metrics.auc"] > 0.9).all()
-    best = cairn.get_run(children.sort_values("metrics.auc").iloc[-1]["run_id"])
-    assert len(best.metric_history["auc"]) == 10
-    assert {"features.json", "cairn/packages.txt"} <= {a.path for a in best.artifacts}
+    runs = sorted(find_runs("tags.cairn.pipeline = 'training'"), key=lambda r: r.start_ms)
+    return [
+        (run, {c.tags["cairn.step"]: c for c in find_runs(f"parent_run_id = '{run.id}'")})
+        for run in runs
+    ]
+
+
+def test_quickstart_end_to_end(quickstart: tuple[Path, str]) -> None:
+    """The quickstart writes the pipeline, runs it, and trains one model per seed in it."""
+    demo, output = quickstart
+    assert "$ cairn pipeline run pipeline:training" in output and "next" in output
+    assert (demo / "pipeline.py").exists() and (demo / "train_seeded.py").exists()
+    runs = _pipeline_runs(demo)
+    assert len(runs) == 3 and all(run.status == "finished" for run, _ in runs)
+    first, steps = runs[0]
+    assert first.tags["cairn.pipeline.target"] == "pipeline:training"
+    assert first.params["model.max_depth"] == 4 and first.experiment == "quickstart"
+    assert sorted(steps) == sorted(STEPS)
+    trained = [steps[f"train[{i}]"] for i in range(3)]
+    assert sorted(t.params["seed"] for t in trained) == [1, 2, 3]  # the fan-out, one per seed
+    assert all(t.params["max_depth"] == 4 and t.metrics["auc"] > 0.9 for t in trained)
+    best = cairn.get_run(trained[0].id)
+    assert len(best.metric_history["auc"]) == 10  # the learning curve: 10 to 100 trees
+    assert "cairn pipeline show pipeline:training" in output
+    assert "register <- evaluate" in output
+
+
+def test_quickstart_second_run_is_all_cached(quickstart: tuple[Path, str]) -> None:
+    """Run again unchanged, every step comes from the cache, each from the first run's step."""
+    demo, output = quickstart
+    (_, made), (second, steps) = _pipeline_runs(demo)[:2]
+    assert {node: s.status for node, s in steps.items()} == dict.fromkeys(STEPS, "cached")
+    for node, step in steps.items():
+        assert step.tags["cairn.step.cached_from"] == made[node].id
+    assert f"pipeline run {second.id} finished (8 cached)" in output
+    assert "all 8 steps cached: nothing ran" in output
+    assert "ran nothing: all 8 steps cached" in output  # the summary
+    versions = cairn.registry.list_versions("breast-cancer-rf")
+    assert {v.run_id for v in versions} == {
+        made["register"].id,
+        _pipeline_runs(demo)[2][1]["register"].id,
+    }  # no version registered by the cached run
+
+
+def test_quickstart_changed_param_reruns_only_the_steps_below_it(
+    quickstart: tuple[Path, str],
+) -> None:
+    """--set model.max_depth=2 re-runs train, evaluate and register; load, validate and
+    featurize stay cached."""
+    demo, output = quickstart
+    (first, _), _, (third, steps) = _pipeline_runs(demo)
+    assert third.params["model.max_depth"] == 2 and first.params["model.max_depth"] == 4
+    below = ["train[0]", "train[1]", "train[2]", "evaluate", "register"]
+    assert {node: s.status for node, s in steps.items()} == {
+        "load": "cached",
+        "validate": "cached",
+        "featurize": "cached",
+        **dict.fromkeys(below, "finished"),
+    }
+    assert all(steps[f"train[{i}]"].params["max_depth"] == 2 for i in range(3))
+    assert "$ cairn pipeline run pipeline:training --set model.max_depth=2" in output
+    status = output.split("$ cairn pipeline status pipeline:training --set model.max_depth=2")[1]
+    assert "params changed" in status.split("$ cairn pipeline run")[0]
+    assert f"ran {', '.join(below)}; cached load, validate, featurize" in output  # the summary
+    assert "cairn pipeline status pipeline:training" in output.split("the pipeline, three runs")[1]
+    assert "cairn pipeline ls" in output.split("the pipeline, three runs")[1]
 
 
 def test_quickstart_same_seed_twice_gives_identical_metrics(
@@ -104,7 +170,8 @@ def test_quickstart_several_seeds_aggregate_on_the_parent(quickstart: tuple[Path
 def test_quickstart_adds_the_dataset_every_training_run_reads(
     quickstart: tuple[Path, str],
 ) -> None:
-    """breast-cancer@v1 has its catalog fields and is an input of every sweep and seeded run."""
+    """breast-cancer@v1 has its catalog fields and is an input of the pipeline steps that read it
+    and of every seeded run."""
     demo, output = quickstart
     cairn.configure(root=str(demo))
     detail = show_dataset("breast-cancer")
@@ -114,11 +181,13 @@ def test_quickstart_adds_the_dataset_every_training_run_reads(
     assert [v.number for v in detail.versions] == [1]
     facts = detail.tables[1]["breast_cancer.csv"]
     assert facts.rows == 569 and ("target", "int64") in facts.columns
-    sweep = find_runs("parent_run_id IS NOT NULL", experiment="quickstart")
+    (_, first), _, (_, third) = _pipeline_runs(demo)
+    # load reads it once (then cached); register reads its input example in each run it ran.
+    steps = [first["load"], first["register"], third["register"]]
     seeded = find_runs("tags.cairn.seed IS NOT NULL", experiment="quickstart-seeds")
-    assert len(sweep) == 3 and len(seeded) == 5  # seed 42 twice, seeds 1, 2 and 3
+    assert len(seeded) == 5  # seed 42 twice, seeds 1, 2 and 3
     readers = {use.run_id for use in detail.uses[1] if use.relation == "input"}
-    assert readers == {r.id for r in [*sweep, *seeded]}
+    assert readers == {r.id for r in [*steps, *seeded]}
     assert "$ cairn data add data --name breast-cancer --description " in output
     assert "added breast-cancer@v1: 1 file" in output
     assert "$ cairn data ls" in output and "$ cairn data show breast-cancer" in output
@@ -142,7 +211,8 @@ def test_quickstart_again_leaves_the_dataset_unchanged(
 def test_quickstart_registers_a_champion_and_prints_its_lineage(
     quickstart: tuple[Path, str],
 ) -> None:
-    """The sweep registers a model per run; the best becomes champion, loads, and has lineage."""
+    """Each pipeline run that trained registers a version; the best becomes champion, loads,
+    and its lineage leads to the data."""
     demo, output = quickstart
     cairn.configure(root=str(demo))
     champion = cairn.registry.get_model_version("breast-cancer-rf@champion")
@@ -151,6 +221,8 @@ def test_quickstart_registers_a_champion_and_prints_its_lineage(
         cairn.get_run(str(v.run_id)).metrics["auc"]
         for v in cairn.registry.list_versions("breast-cancer-rf")
     )
+    assert champion.run_id in {steps["register"].id for _, steps in _pipeline_runs(demo)}
+    assert len(cairn.registry.list_versions("breast-cancer-rf")) == 2
     assert "cairn models lineage breast-cancer-rf@champion" in output
     assert "breast-cancer@v1" in output.split("cairn models lineage")[1]
     loaded = cairn.load_model("models:/breast-cancer-rf@champion")
@@ -176,7 +248,7 @@ def test_quickstart_profiles_its_data_and_refuses_a_broken_batch(
 ) -> None:
     """The quickstart profiles its dataset, passes a fresh batch and refuses a broken one."""
     demo, output = quickstart
-    section = output.split("2. expectations from the data")[1].split("3. a tracked sweep")[0]
+    section = output.split("2. expectations from the data")[1].split("3. a training pipeline")[0]
     assert "breast-cancer: passed" in section and "breast-cancer: FAILED" in section
     assert "null_rate(mean texture)" in section and "exit 3" in section
     assert (demo / "batches" / "report.html").read_text().startswith("<!doctype html>")

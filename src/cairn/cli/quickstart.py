@@ -1,20 +1,24 @@
 """``cairn quickstart``: a tracked scikit-learn project in a fresh folder, end to end.
 
-It adds the breast-cancer table to the data catalog (``cairn data add``), trains a small sweep
-from it (``python train.py``; each run records the version it read and registers its model),
-shows the catalog, makes the best model the ``champion``, loads it back by alias and prints its
-lineage, then shows seeding through ``cairn run``: the same seed twice gives bit-identical
-metrics, and several seeds give a mean and a spread.
+It adds the breast-cancer table to the data catalog (``cairn data add``) and profiles it into a
+validation suite, then trains through a pipeline written into the project (``pipeline.py``:
+load, validate, featurize, train per seed, evaluate, register; run as ``cairn pipeline run``
+runs it): once, again with everything cached, and with one param changed so that only the
+steps below it run. It makes the best registered model the ``champion``, loads it back by alias,
+prints its lineage, serves it, then shows seeding through ``cairn run``: the same seed twice
+gives bit-identical metrics, and several seeds give a mean and a spread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,112 +27,21 @@ from rich.align import AlignMethod
 from rich.markup import escape
 
 from cairn import registry, tracking
+from cairn.cli._quickstart_files import FILES
 from cairn.cli._render import console
 from cairn.cli.data import add_command, list_command, show_command
 from cairn.cli.models import alias_command, lineage_command
 from cairn.cli.models import list_command as list_models
-from cairn.cli.runs import compare_runs, diff_runs, list_runs, show_run
+from cairn.cli.pipeline import ls_command as list_pipeline_runs
+from cairn.cli.pipeline import show_command as show_pipeline
+from cairn.cli.pipeline import status_command as pipeline_status
+from cairn.cli.runs import compare_runs, diff_runs, show_run
 from cairn.core.destination import write_file
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.lazy import import_optional
 from cairn.core.settings import configure
 from cairn.core.user import current_user
 
-TRAIN_PY = '''\
-"""Train a random forest on the breast-cancer dataset; cairn tracks every run.
-
-The data comes from cairn's catalog (cairn data add data --name breast-cancer): loaded inside
-a run, its version is recorded as the run's input (cairn data show breast-cancer lists them).
-"""
-
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-from sklearn.model_selection import train_test_split
-
-import cairn
-
-
-def load_data():
-    """The dataset's latest version (pandas), split into train and test sets."""
-    df = cairn.data.load("breast-cancer")  # inside a run: recorded as the run's input
-    X, y = df.drop(columns="target"), df["target"]
-    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-
-
-# A small sweep: each setting is a child run of the "sweep" run.
-with cairn.run(name="sweep"):
-    for max_depth in (2, 4, 8):
-        with cairn.run(params={"model": {"max_depth": max_depth}}) as run:
-            X_train, X_test, y_train, y_test = load_data()
-            p = cairn.config.params  # cairn.yaml's params, with this run's overrides
-            model = RandomForestClassifier(
-                n_estimators=10, max_depth=p.model.max_depth, warm_start=True,
-                random_state=p.random_state,
-            )
-            for trees in range(10, p.model.n_estimators + 1, 10):  # a learning curve
-                model.set_params(n_estimators=trees)
-                model.fit(X_train, y_train)
-                proba = model.predict_proba(X_test)[:, 1]
-                cairn.log({"auc": roc_auc_score(y_test, proba)}, step=trees)
-            predicted = model.predict(X_test)
-            cairn.log({
-                "accuracy": accuracy_score(y_test, predicted),
-                "f1": f1_score(y_test, predicted),
-            }, step=trees)
-            cairn.log_dict({"features": list(X_train.columns)}, "features.json")
-            # The next version of the registered model, with the signature of its inputs.
-            cairn.log_model(model, "breast-cancer-rf", input_example=X_test.head(5))
-            cairn.logger.info("run %s: max_depth=%s auc=%.4f", run.name, max_depth,
-                              roc_auc_score(y_test, proba))
-'''
-
-TRAIN_SEEDED_PY = '''\
-"""Train one random forest whose every random choice comes from cairn's seed.
-
-There is no random_state of its own: the train/test split and the forest draw from
-cairn.rng(), a NumPy generator seeded from the run's seed, so the seed alone decides the result.
-The data is the catalog's breast-cancer dataset, recorded as the run's input.
-
-    cairn run --seed 42 -- python train_seeded.py      # twice: the same metrics, bit for bit
-    cairn run --seeds 1,2,3 -- python train_seeded.py  # how much the result owes to luck
-"""
-
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import accuracy_score, roc_auc_score
-from sklearn.model_selection import train_test_split
-
-import cairn
-from cairn.tracking import current_seed
-
-with cairn.run() as run:  # under `cairn run`: the launcher's run, seeded with its seed
-    df = cairn.data.load("breast-cancer")  # recorded as this run's input
-    X, y = df.drop(columns="target"), df["target"]
-    rng = cairn.rng()
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=int(rng.integers(2**31))
-    )
-    p = cairn.config.params
-    model = RandomForestClassifier(
-        n_estimators=p.model.n_estimators, max_depth=p.model.max_depth,
-        random_state=int(rng.integers(2**31)),
-    )
-    model.fit(X_train, y_train)
-    auc = roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])
-    cairn.log({"auc": auc, "accuracy": accuracy_score(y_test, model.predict(X_test))})
-    cairn.logger.info("run %s: seed=%s auc=%.4f", run.name, current_seed(), auc)
-'''
-
-CAIRN_YAML = """\
-# cairn settings for this project; CAIRN_* environment variables override them.
-experiment: quickstart
-params:            # your own parameters: cairn.config.params.model.max_depth
-  random_state: 0  # train.py's fixed random_state (train_seeded.py uses cairn's seed instead)
-  model:
-    n_estimators: 100
-    max_depth: 4
-"""
-
-FILES = (("train.py", TRAIN_PY), ("train_seeded.py", TRAIN_SEEDED_PY), ("cairn.yaml", CAIRN_YAML))
 DATASET = "breast-cancer"
 MODEL = "breast-cancer-rf"
 DATA_FOLDER = "data"  # the folder added as the dataset: one CSV file
@@ -138,6 +51,10 @@ DATA_SOURCE = "sklearn.datasets.load_breast_cancer"
 SEEDS_EXPERIMENT = "quickstart-seeds"
 SEEDED = [sys.executable, "train_seeded.py"]
 SEEDED_SHOWN = f"cairn run -e {SEEDS_EXPERIMENT} {{}} -- python train_seeded.py"
+PIPELINE = "pipeline:training"  # MODULE:PIPELINE, as cairn pipeline run takes it
+CHANGED = "model.max_depth=2"  # the param the third run changes: shallower trees
+CHANGED_SHOWN = f"--set {CHANGED}"
+STEP_ORDER = ("load", "validate", "featurize", "train", "evaluate", "register")
 
 
 def quickstart_command(
@@ -161,22 +78,31 @@ def quickstart_command(
     configure(root=target)  # this process reads and writes the project's store from here on
     _dataset(target)
     _validation(target)
-    best = _sweep(target)
-    _champion(target, best)
+    # Like `cairn pipeline run`, from the project's folder (its modules import from there).
+    with _working_directory(target):
+        runs = _pipeline_runs(target)
+    _champion(target)
     _serve(target)
     # The launcher starts its command in the working directory, with the project's settings.
     with _working_directory(target):
         first, _ = _same_seed_twice()
         seeds = _several_seeds()
+    _section("the pipeline, three runs", align="center")
+    _pipeline_summary(runs)
     _section("next", align="center")
     console.print(
         f"  cd {directory}\n"
+        f"  cairn pipeline status {PIPELINE}   [dim]# which steps would run, and why[/]\n"
+        f"  cairn pipeline show {PIPELINE}   [dim]# the graph, last statuses and durations[/]\n"
+        "  cairn pipeline ls   [dim]# pipeline runs and their steps' statuses[/]\n"
+        f"  cairn pipeline run {PIPELINE} --set model.n_estimators=200   [dim]# train and "
+        "below re-run[/]\n"
         f"  cairn data show {DATASET}   [dim]# its catalog fields, versions and readers[/]\n"
         f"  cairn validate show {DATASET}   [dim]# the suite profiled from it (YAML)[/]\n"
         f"  edit {DATA_FOLDER}/{DATA_FILE}, then: cairn data add {DATA_FOLDER} --name {DATASET}"
-        "   [dim]# v2[/]\n"
+        f"   [dim]# v2: cairn pipeline run {PIPELINE} re-runs every step[/]\n"
         '  cairn runs ls --filter "metrics.auc > 0.97" --sort "metrics.auc DESC"\n'
-        f"  cairn runs show {best}\n"
+        f"  cairn runs show {runs[0].run_id}   [dim]# the first pipeline run[/]\n"
         f"  cairn models show {MODEL}@champion   [dim]# its signature and requirements[/]\n"
         f"  cairn serve models:/{MODEL}@champion   [dim]# then open http://127.0.0.1:8000/docs[/]\n"
         f'  cairn models promote {MODEL} --from challenger --require "metrics.auc > '
@@ -184,8 +110,7 @@ def quickstart_command(
         f'  in Python: cairn.load_model("models:/{MODEL}@champion").predict(df)\n'
         f"  cairn runs diff {first} {seeds.child_ids[0]}   [dim]# seed 42 against seed 1[/]\n"
         "  cairn run --seeds 1,2,3,4,5 -- python train_seeded.py\n"
-        "  edit cairn.yaml or train.py, then: python train.py\n"
-        '  in Python: cairn.search_runs("params.model.max_depth >= 4")  → a pandas DataFrame',
+        '  in Python: cairn.search_runs("params.max_depth >= 4")  → a pandas DataFrame',
         highlight=False,
     )
 
@@ -281,52 +206,154 @@ def _validation(target: Path) -> None:
         )
 
 
-def _sweep(target: Path) -> str:
-    """Run train.py, list and compare its runs, show the dataset's readers; return the best id."""
-    _section(
-        "3. a tracked sweep",
-        "train.py trains three models from the dataset; each is a run cairn records, "
-        "with the dataset version it read.",
-    )
-    console.print("\n[bold]$ python train.py[/]")
+@dataclass
+class _PipelineRun:
+    """A pipeline run quickstart started: its id and each step's (node, status, run id)."""
+
+    run_id: str
+    steps: list[tuple[str, str, str]]
+
+    def nodes(self, status: str) -> list[str]:
+        """The steps that ended with ``status``, in the pipeline's order."""
+        return [node for node, ended, _ in self.steps if ended == status]
+
+    def step_run(self, node: str) -> str | None:
+        """The id of step ``node``'s run."""
+        return next((run for name, _, run in self.steps if name == node), None)
+
+
+def _run(target: Path, sets: list[str] | None = None) -> _PipelineRun:
+    """Run ``cairn pipeline run`` on the project's pipeline, its lines shown as they come."""
+    command = ["pipeline", "run", PIPELINE, *(sets or [])]
+    shown = shlex.join(["cairn", *command])
+    console.print(f"\n[bold]$ {shown}[/]")
     child_env = dict(os.environ)  # the child's environment, built explicitly
     child_env.setdefault("PYTHONUNBUFFERED", "1")
-    done = subprocess.run([sys.executable, "train.py"], cwd=target, env=child_env, check=False)
-    if done.returncode != 0:
-        raise CairnError(f"train.py failed (exit {done.returncode}); see the output above")
-    console.print("\n[bold]$ cairn runs ls[/]")
-    list_runs(experiment="quickstart", limit=10)
-    best = tracking.find_runs(
-        "metrics.auc IS NOT NULL", ["metrics.auc DESC"], experiment="quickstart", limit=2
+    # A process of its own, as a user runs it; its step lines (stderr) are shown here.
+    with subprocess.Popen(
+        [sys.executable, "-m", "cairn.cli.main", *command],
+        cwd=target,
+        env=child_env,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stderr is not None
+        lines = []
+        for line in process.stderr:
+            lines.append(line)
+            console.print(f"  {line.rstrip()}", highlight=False, markup=False, soft_wrap=True)
+    found = [m for m in (re.match(r"pipeline run (\S+) ", line) for line in lines) if m]
+    if process.returncode != 0 or not found:
+        raise CairnError(f"'{shown}' failed (exit {process.returncode}); see the output above")
+    run_id = found[-1][1]
+    children = tracking.find_runs(f"parent_run_id = '{run_id}'")
+    steps = [(c.tags.get("cairn.step", c.name), c.status, c.id) for c in children]
+    return _PipelineRun(run_id, sorted(steps, key=lambda step: _step_rank(step[0])))
+
+
+def _step_rank(node: str) -> tuple[int, int, str]:
+    """Where ``node`` comes in the quickstart pipeline's order (train[2] after train[1])."""
+    name, _, rest = node.partition("[")
+    index = rest.rstrip("]")
+    rank = STEP_ORDER.index(name) if name in STEP_ORDER else len(STEP_ORDER)
+    return rank, int(index) if index.isdigit() else 0, node
+
+
+def _pipeline_runs(target: Path) -> list[_PipelineRun]:
+    """Run the pipeline three times: all new, all cached, one param changed; return the runs."""
+    _section(
+        "3. a training pipeline",
+        "pipeline.py: load → validate → featurize → train per seed (in parallel) → evaluate "
+        "(the best) → register. Each step is a tracked run, cached by its code, params, "
+        "inputs, the catalog versions it read and the packages it imports.",
     )
-    if len(best) == 2:
-        console.print(f"\n[bold]$ cairn runs compare {best[0].id} {best[1].id}[/]")
-        compare_runs([best[0].id, best[1].id])
+    first = _run(target)
+    console.print(f"\n[bold]$ cairn pipeline show {PIPELINE}[/]")
+    show_pipeline(PIPELINE)
+    _section(
+        "4. the same pipeline again: nothing changed, nothing runs",
+        "every step's key is unchanged, so its output comes from the run that made it.",
+    )
+    second = _run(target)
+    ran = second.nodes("finished")
+    if ran:
+        console.print(f"[bold red]ran again although nothing changed:[/] {', '.join(ran)}")
+    else:
+        console.print(
+            f"[bold green]all {len(second.steps)} steps cached:[/] nothing ran, and no new "
+            f"version of {MODEL} was registered"
+        )
+    _section(
+        "5. one param changed: only the steps below it run",
+        f"{CHANGED_SHOWN} (shallower trees) changes the train steps' params; load, validate "
+        "and featurize do not take it and stay cached.",
+    )
+    console.print(f"\n[bold]$ cairn pipeline status {PIPELINE} {CHANGED_SHOWN}[/]")
+    try:
+        pipeline_status(PIPELINE, [CHANGED])
+    except typer.Exit as stale:
+        console.print(f"[dim](exit {stale.exit_code}: some steps would run)[/]")
+    third = _run(target, ["--set", CHANGED])
+    console.print(
+        f"[bold green]re-ran {len(third.nodes('finished'))} steps:[/] "
+        f"{', '.join(third.nodes('finished'))}; cached: {', '.join(third.nodes('cached'))}",
+        highlight=False,
+    )
+    before, after = first.step_run("train[0]"), third.step_run("train[0]")
+    if before and after:
+        console.print(f"\n[bold]$ cairn runs compare {before} {after}[/]  [dim](train[0])[/]")
+        compare_runs([before, after])
+    console.print("\n[bold]$ cairn pipeline ls[/]")
+    list_pipeline_runs()
     console.print("\n[bold]$ cairn data ls[/]")
     list_command()
     console.print(f"\n[bold]$ cairn data show {DATASET}[/]")
     show_command(DATASET)
-    return best[0].id if best else "RUN"
+    return [first, second, third]
 
 
-def _champion(target: Path, best: str) -> None:
-    """Make the best run's model the champion, load it back by alias, show its lineage."""
-    _section(
-        "4. the best model becomes the champion",
-        "each run registered a version of the model; the alias names the one to serve, and "
-        "the lineage leads from it back to its run, its code and its data.",
+def _pipeline_summary(runs: list[_PipelineRun]) -> None:
+    """A few lines: what each pipeline run ran, what came from the cache, what to try."""
+    labels = ("run 1", "run 2, nothing changed", f"run 3, {CHANGED_SHOWN}")
+    for label, result in zip(labels, runs, strict=True):
+        ran, cached = result.nodes("finished"), result.nodes("cached")
+        if not ran:
+            what = f"ran nothing: all {len(cached)} steps cached"
+        elif not cached:
+            what = f"ran all {len(ran)} steps"
+        else:
+            what = f"ran {', '.join(ran)}; cached {', '.join(cached)}"
+        console.print(f"  {label:<32} {what}", highlight=False)
+    console.print(
+        f"  try: cairn pipeline status {PIPELINE} · cairn pipeline show {PIPELINE} · "
+        "cairn pipeline ls",
+        highlight=False,
     )
-    found = [v for v in registry.list_versions(MODEL) if v.run_id == best]
-    if not found:
-        raise CairnError(f"train.py registered no version of {MODEL} in run {best}")
-    number = found[0].version
+
+
+def _champion(target: Path) -> None:
+    """Make the best registered model the champion, load it back by alias, show its lineage."""
+    _section(
+        "6. the best model becomes the champion",
+        "the register step logged a version of the model in each pipeline run that trained; "
+        "the alias names the one to serve, and the lineage leads from it back to its run and "
+        "its data.",
+    )
+    aucs = {
+        v.version: tracking.get_run(v.run_id).metrics.get("auc", float("-inf"))
+        for v in registry.list_versions(MODEL)
+        if v.run_id is not None
+    }
+    if not aucs:
+        raise CairnError(f"the pipeline registered no version of {MODEL}")
+    ranked = sorted(aucs, key=lambda number: (aucs[number], number), reverse=True)
+    number = ranked[0]
     console.print(f"\n[bold]$ cairn models alias {MODEL} champion {number}[/]")
     alias_command(MODEL, "champion", str(number))
     # The runner-up becomes the challenger, so that the promote hint below has one to test.
-    others = [v.version for v in registry.list_versions(MODEL) if v.version != number]
-    if others:
-        console.print(f"\n[bold]$ cairn models alias {MODEL} challenger {max(others)}[/]")
-        alias_command(MODEL, "challenger", str(max(others)))
+    if len(ranked) > 1:
+        console.print(f"\n[bold]$ cairn models alias {MODEL} challenger {ranked[1]}[/]")
+        alias_command(MODEL, "challenger", str(ranked[1]))
     console.print("\n[bold]$ cairn models ls[/]")
     list_models()
     uri = f"models:/{MODEL}@champion"
@@ -355,7 +382,7 @@ def _serve(target: Path) -> None:
     from cairn.serving import read_prediction_log
 
     _section(
-        "5. the champion behind an HTTP API",
+        "7. the champion behind an HTTP API",
         "cairn serve batches concurrent requests, logs every prediction for drift monitoring, "
         "and exposes /metrics for Prometheus.",
     )
@@ -456,7 +483,7 @@ def _model_metrics(run_id: str) -> dict[str, float]:
 def _same_seed_twice() -> tuple[str, str]:
     """Train twice with seed 42, show that the metrics are identical, and diff the runs."""
     _section(
-        "6. the same seed twice: the same result",
+        "8. the same seed twice: the same result",
         "train_seeded.py has no random_state of its own: its split and forest draw from "
         "cairn.rng(), which --seed seeds.",
     )
@@ -484,7 +511,7 @@ def _same_seed_twice() -> tuple[str, str]:
 def _several_seeds() -> tracking.LaunchResult:
     """Train once per seed, show the parent run and the metric's mean and spread."""
     _section(
-        "7. several seeds: how much of the result is luck",
+        "9. several seeds: how much of the result is luck",
         "each seed is a child run; the parent run gets every metric's mean, std, min and max.",
     )
     result = _launch("--seeds 1,2,3", seeds=[1, 2, 3])
