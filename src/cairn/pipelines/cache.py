@@ -220,6 +220,14 @@ def _reached(obj: Any) -> list[Any]:
             continue
     for module in [f for f in found if isinstance(f, types.ModuleType)]:
         found.extend(getattr(module, n) for n in names if hasattr(module, n))
+    # An instance (SCALER = Scaler() at module level) runs its class's code.
+    found.extend(
+        type(f)
+        for f in list(found)
+        if not isinstance(
+            f, (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+        )
+    )
     return found
 
 
