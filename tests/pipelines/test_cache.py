@@ -23,6 +23,14 @@ import helpers
 LIMIT = 3
 
 
+class Scaler:
+    def apply(self, x):
+        return x * 5
+
+
+SCALER = Scaler()
+
+
 @cairn.step
 def read(path: Path) -> str:
     return path.read_text()
@@ -61,6 +69,11 @@ def limited() -> int:
 
 
 @cairn.step
+def instanced() -> int:
+    return SCALER.apply(2)
+
+
+@cairn.step
 def catalog() -> int:
     return len(cairn.data.load("nums"))
 
@@ -87,7 +100,7 @@ def flow(k: int = 1):
     text = shout(read(Path("data.txt")))
     helpers_used = [helped(3), helped_inside(4)]
     packages_used = [packaged(), packaged_inside()]
-    edits = [edited(), limited()]
+    edits = [edited(), limited(), instanced()]
     return [text, *helpers_used, scaled(k), *edits, catalog(), *packages_used, plain()]
 """
 
@@ -137,10 +150,10 @@ def _status(project: Path, env: dict[str, str], *sets: str) -> tuple[int, dict[s
 def test_each_cause_of_a_miss_reruns_exactly_its_steps(
     project: Path, write_module: WriteModule, tmp_path: Path
 ) -> None:
-    """Code (a step's, a module constant it reads, a helper's), a param, an input file (and
-    the step below it), a catalog version and a package version (imported at the top or inside
-    the step) each re-run their own steps; status names each reason and exits 1, then 0 once
-    all are up to date."""
+    """Code (a step's, a module constant or instance it uses, a helper's), a param, an input
+    file (and the step below it), a catalog version and a package version (imported at the top
+    or inside the step) each re-run their own steps; status names each reason and exits 1, then
+    0 once all are up to date."""
     site = tmp_path / "site"
     _fake_distribution(site, "1.0")
     env = {"PYTHONPATH": str(site)}
@@ -154,14 +167,17 @@ def test_each_cause_of_a_miss_reruns_exactly_its_steps(
     first = cairn_cli(project, *run, env=env)
     assert first.returncode == 0, first.stderr
     nodes = {"read", "shout", "helped", "helped_inside", "scaled", "edited", "catalog"}
-    nodes |= {"limited", "packaged", "packaged_inside", "plain"}
+    nodes |= {"limited", "instanced", "packaged", "packaged_inside", "plain"}
     assert step_statuses(first.stderr) == dict.fromkeys(nodes, "finished")
     assert _status(project, env) == (0, {})
 
     # Every cause at once, each touching its own step: the reasons tell them apart.
     flow = project / "flow.py"
     flow.write_text(
-        flow.read_text().replace('return "first"', 'return "second"').replace("= 3", "= 4")
+        flow.read_text()
+        .replace('return "first"', 'return "second"')
+        .replace("= 3", "= 4")
+        .replace("x * 5", "x * 6")
     )
     (project / "helpers.py").write_text(HELPERS.replace("x * 2", "x + x"))
     (project / "tools.py").write_text(TOOLS.replace("x * 3", "x + x + x"))
@@ -178,6 +194,7 @@ def test_each_cause_of_a_miss_reruns_exactly_its_steps(
         "scaled": "params changed",
         "edited": "code changed",
         "limited": "code changed",  # a module constant it reads
+        "instanced": "code changed",  # the class of a module-level instance it calls
         "catalog": "catalog data changed (nums is no longer nums@v1)",
         "packaged": "packages changed",
         "packaged_inside": "packages changed",
