@@ -57,8 +57,9 @@ class Output:
         return Output(self._builder, self.node, (*self.path, key))
 
     def _refuse(self, what: str) -> PipelineDefinitionError:
+        step = self.node.rpartition("#")[0] or self.node  # "train#1" while the graph is built
         return PipelineDefinitionError(
-            f"{what} the output of step {self.node} while the pipeline is being built: its value "
+            f"{what} the output of step {step} while the pipeline is being built: its value "
             "is only known when the pipeline runs. Pass it to another step, which gets the "
             "real value (use a step for logic that depends on it)"
         )
@@ -71,6 +72,36 @@ class Output:
 
     def __len__(self) -> int:
         raise self._refuse("cannot take the length of")
+
+    def __format__(self, spec: str) -> str:
+        # f"models/{out}.pkl" would pass a stand-in's repr to a step, silently
+        raise self._refuse("cannot format")
+
+
+def _refuse_operator(symbol: str) -> Callable[..., Any]:
+    def refuse(self: Output, *other: Any) -> Any:
+        raise self._refuse(f"cannot use {symbol} on")
+
+    return refuse
+
+
+# Arithmetic and ordering on a stand-in would raise Python's TypeError, with a traceback.
+for _names, _symbol in (
+    (("__add__", "__radd__"), "+"),
+    (("__sub__", "__rsub__"), "-"),
+    (("__mul__", "__rmul__"), "*"),
+    (("__truediv__", "__rtruediv__"), "/"),
+    (("__floordiv__", "__rfloordiv__"), "//"),
+    (("__mod__", "__rmod__"), "%"),
+    (("__pow__", "__rpow__"), "**"),
+    (("__matmul__", "__rmatmul__"), "@"),
+    (("__neg__",), "-"),
+    (("__abs__",), "abs()"),
+    (("__lt__", "__le__", "__gt__", "__ge__"), "<, <=, >, >="),
+    (("__int__", "__float__", "__index__"), "int() or float()"),
+):
+    for _name in _names:
+        setattr(Output, _name, _refuse_operator(_symbol))
 
 
 @dataclass
