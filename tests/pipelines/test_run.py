@@ -436,6 +436,16 @@ def steering():
 
 
 @cairn.pipeline
+def adding():
+    return one() + 1
+
+
+@cairn.pipeline
+def formatting():
+    return f"model-{one()}.pkl"
+
+
+@cairn.pipeline
 def looping():
     return looping()
 
@@ -481,6 +491,8 @@ def test_unstorable_outputs_and_a_missing_dataset_fail_their_steps_only(
     ("target", "params", "message"),
     [
         ("broken_flow:steering", None, "cannot test the output of step one"),
+        ("broken_flow:adding", None, "cannot use \\+ on the output of step one"),
+        ("broken_flow:formatting", None, "cannot format the output of step one"),
         ("broken_flow:looping", None, "a cycle"),
         ("broken_flow:one", None, "is a Step, not a pipeline"),
         ("broken_flow:nothing", None, "has no 'nothing'"),
@@ -489,8 +501,8 @@ def test_unstorable_outputs_and_a_missing_dataset_fail_their_steps_only(
         ("broken_flow:unstorable", {"nope": 1}, "has no param 'nope'"),
         ("broken_flow:needs", None, "needs a value for lr"),
     ],
-    ids=["control-flow", "cycle", "not-a-pipeline", "no-attribute", "no-module", "no-colon",
-         "unknown-param", "missing-param"],
+    ids=["control-flow", "arithmetic", "f-string", "cycle", "not-a-pipeline", "no-attribute",
+         "no-module", "no-colon", "unknown-param", "missing-param"],
 )  # fmt: skip
 def test_definitions_that_cannot_run_are_refused_before_any_run(
     project: Path, write_module: WriteModule, target: str, params: Any, message: str
@@ -500,7 +512,7 @@ def test_definitions_that_cannot_run_are_refused_before_any_run(
     write_module("broken_flow", BROKEN)
     with pytest.raises(InvalidInputError, match=message) as raised:
         run_pipeline(target, params, executor="inline")
-    if target.endswith(("steering", "looping")):
+    if target.endswith(("steering", "adding", "formatting", "looping")):
         assert isinstance(raised.value, PipelineDefinitionError)
     assert len(cairn.search_runs()) == 0
 
