@@ -46,10 +46,23 @@ def find_pipeline_runs(*, name: str | None = None, limit: int = 20) -> list[Pipe
         rows = _queries.pipeline_runs(conn, name=name, limit=limit)
     return [
         PipelineRunSummary(
-            r.uid, r.name, r.status, describe_time(r.start_ms), _took(r.start_ms, r.end_ms), r.steps
+            r.uid,
+            r.name,
+            _live_status(r.uid) if r.status == "running" else r.status,
+            describe_time(r.start_ms),
+            _took(r.start_ms, r.end_ms),
+            r.steps,
         )
         for r in rows
     ]
+
+
+def _live_status(uid: str) -> str:
+    """A run stored as running reads as ``crashed`` when its process is gone (tracking
+    judges it, from the heartbeat and the process table)."""
+    from cairn.tracking import get_run
+
+    return get_run(uid).status
 
 
 def describe_pipeline(target: str, params: Mapping[str, Any] | None = None) -> list[str]:
