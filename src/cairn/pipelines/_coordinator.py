@@ -385,7 +385,14 @@ class Coordinator:
             try:
                 result = future.result()
             except Exception as exc:  # the executor lost the task (not the step's own failure)
-                lost.append((sent, f"the executor lost the step: {type(exc).__name__}: {exc}"))
+                lost.append(
+                    (
+                        sent,
+                        f"the executor lost the step: {exc}"
+                        if type(exc).__name__ == "WorkerLost"
+                        else f"the executor lost the step: {type(exc).__name__}: {exc}",
+                    )
+                )
                 continue
             if result.error is not None:
                 detail = f"{result.error}\n\n{result.detail}" if result.detail else result.error

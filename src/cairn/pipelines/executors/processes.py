@@ -24,6 +24,10 @@ LOST_WORKER_RETRIES = 3
 _PRELOAD = ["cairn.pipelines._task", "cloudpickle"]
 
 
+class WorkerLost(Exception):
+    """The processes running a step died every time it was tried."""
+
+
 def _start_worker(paths: list[str]) -> None:
     for path in reversed(paths):  # the coordinator's import path: the project's modules
         if path not in sys.path:
@@ -55,27 +59,34 @@ class ProcessesExecutor:
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
         self._outstanding: set[Future[TaskResult]] = set()
+        self._lone: set[ProcessPoolExecutor] = set()  # one-step pools of retried steps
         self._forks = sys.platform == "linux"
         self._current_pool().submit(_ready)  # fork every worker now, while no thread runs
 
     def _current_pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                context: multiprocessing.context.BaseContext
                 if self._forks:
-                    context = multiprocessing.get_context("fork")
                     self._forks = False  # a replacement pool starts while threads run
+                    self._pool = self._new_pool(self.workers, multiprocessing.get_context("fork"))
                 else:
-                    server = multiprocessing.get_context("forkserver")
-                    server.set_forkserver_preload(_PRELOAD)
-                    context = server
-                self._pool = ProcessPoolExecutor(
-                    self.workers,
-                    mp_context=context,
-                    initializer=_start_worker,
-                    initargs=([p for p in sys.path if p],),
-                )
+                    self._pool = self._new_pool(self.workers)
             return self._pool
+
+    @staticmethod
+    def _new_pool(
+        workers: int, context: multiprocessing.context.BaseContext | None = None
+    ) -> ProcessPoolExecutor:
+        if context is None:
+            server = multiprocessing.get_context("forkserver")
+            server.set_forkserver_preload(_PRELOAD)
+            context = server
+        return ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=([p for p in sys.path if p],),
+        )
 
     def submit(self, task: StepTask) -> Future[TaskResult]:
         """Send ``task`` to a worker."""
@@ -89,18 +100,36 @@ class ProcessesExecutor:
         with self._lock:
             self._outstanding.discard(inner)
 
-    def _send(self, payload: bytes, outer: Future[TaskResult], retries: int) -> None:
-        pool = self._current_pool()
+    def _send(
+        self, payload: bytes, outer: Future[TaskResult], retries: int, *, alone: bool = False
+    ) -> None:
+        """Send ``payload`` to the shared pool, or (``alone``) to a worker of its own: a step
+        lost with a worker runs again alone, so a step that kills its worker (a crash in C
+        code, the OOM killer) fails by itself instead of taking its neighbours down with it
+        on every new pool."""
+        if alone:
+            pool = self._new_pool(1)
+            with self._lock:
+                self._lone.add(pool)
+        else:
+            pool = self._current_pool()
         try:
             inner = pool.submit(_run_pickled, payload)
         except (BrokenProcessPool, RuntimeError):
+            if alone:
+                raise
             self._replace(pool)
-            inner = self._current_pool().submit(_run_pickled, payload)
+            pool = self._current_pool()
+            inner = pool.submit(_run_pickled, payload)
         with self._lock:
             self._outstanding.add(inner)
         inner.add_done_callback(self._forget)
 
         def done(future: Future[TaskResult]) -> None:
+            if alone:
+                with self._lock:
+                    self._lone.discard(pool)
+                pool.shutdown(wait=False)
             if outer.done():  # cancelled by the coordinator (interrupted)
                 return
             if future.cancelled():
@@ -111,8 +140,17 @@ class ProcessesExecutor:
                 if error is None:
                     outer.set_result(future.result())
                 elif isinstance(error, BrokenProcessPool) and retries > 0 and not self._closed:
-                    self._replace(pool)  # a worker died: this step runs again on a new pool
-                    self._send(payload, outer, retries - 1)
+                    if not alone:
+                        self._replace(pool)  # a worker died: the steps it held run again
+                    self._send(payload, outer, retries - 1, alone=True)
+                elif isinstance(error, BrokenProcessPool):
+                    outer.set_exception(
+                        WorkerLost(
+                            f"its worker process died on each of {LOST_WORKER_RETRIES + 1} "
+                            "attempts (killed by a signal, a crash in native code, or the "
+                            "out-of-memory killer); run it with --executor inline to see where"
+                        )
+                    )
                 else:
                     outer.set_exception(error)
             except InvalidStateError:
@@ -135,14 +173,17 @@ class ProcessesExecutor:
         self._closed = True
         with self._lock:
             pool, self._pool = self._pool, None
+            pools = [*([pool] if pool is not None else []), *self._lone]
+            self._lone.clear()
             busy = bool(self._outstanding)
-        if pool is None:
-            return
         if not busy:
-            pool.shutdown(wait=True, cancel_futures=True)
+            for each in pools:
+                each.shutdown(wait=True, cancel_futures=True)
             return
-        workers = list(getattr(pool, "_processes", {}).values())  # no public handle before 3.14
-        pool.shutdown(wait=False, cancel_futures=True)
+        # no public handle on a pool's processes before Python 3.14
+        workers = [w for each in pools for w in getattr(each, "_processes", {}).values()]
+        for each in pools:
+            each.shutdown(wait=False, cancel_futures=True)
         for process in workers:
             if process.is_alive():
                 process.terminate()
