@@ -514,7 +514,7 @@ TABLE += [
           lambda w: {"target": f"{_flow(w)}:hostile", "cron": "0 3 * * *"},
           {"target": "ref", "cron": "optional-ref", "on_data": "optional-ref",
            "on_event": "optional-ref", "executor": "optional-ref",
-           "name": "optional-name"}),
+           "name": "optional-name", "params": "params"}),
     Entry("pipelines.get_schedule", pipelines.get_schedule, lambda w: {"name": "nothing"},
           {"name": "ref"}),
     Entry("pipelines.remove_schedule", pipelines.remove_schedule,

@@ -116,6 +116,26 @@ def check_executor(executor: Any) -> str | None:
     return text
 
 
+MAX_PARAM_TEXT = 100_000  # characters of one scheduled param, as --set text
+INT64 = 2**63
+
+
+def _check_numbers(value: Any, key: str, depth: int = 0) -> None:
+    """Refuse an int a run's params cannot hold (beyond int64), anywhere in ``value``."""
+    if depth > 100:
+        raise InvalidInputError(f"param {show(key)} nests deeper than 100 levels")
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
+        raise InvalidInputError(
+            f"param {show(key)} holds an integer beyond 64 bits; pass it as a string"
+        )
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _check_numbers(item, key, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_numbers(item, key, depth + 1)
+
+
 def param_texts(params: Mapping[str, Any] | None) -> dict[str, str]:
     """The params as ``--set`` texts: strings as written, other values as JSON (which the
     ``--set`` parser reads back as the same value)."""
@@ -126,16 +146,20 @@ def param_texts(params: Mapping[str, Any] | None) -> dict[str, str]:
                 f"param name {show(key)} is not allowed: a param is key=value with a non-empty "
                 "key (nested keys with dots), e.g. --set optim.lr=0.01"
             )
+        check_text(key, "param name", max_length=MAX_PARAM_TEXT)
         if isinstance(value, str):
-            texts[key.strip()] = value
+            text = value
         else:
-            try:
-                texts[key.strip()] = json.dumps(value)
-            except (TypeError, ValueError) as exc:
+            _check_numbers(value, key)
+            try:  # no NaN or infinity: the --set parser would read them back as text
+                text = json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError, RecursionError) as exc:
                 raise InvalidInputError(
-                    f"param {key!r} = {show(value)} cannot be passed to a scheduled pipeline: "
-                    "give a string, number, boolean, list or mapping"
+                    f"param {show(key)} = {show(value)} cannot be passed to a scheduled "
+                    "pipeline: give a string, finite number, boolean, list or mapping"
                 ) from exc
+        # NUL, a lone surrogate or a huge text would only fail when the schedule fires
+        texts[key.strip()] = check_text(text, f"param {show(key)}", max_length=MAX_PARAM_TEXT)
     return texts
 
 
