@@ -98,9 +98,10 @@ def execute(task: StepTask) -> TaskResult:
             result.error = f"could not read the step's inputs: {type(exc).__name__}: {exc}"
             result.detail = traceback.format_exc()
             break
+        # Seeded before the step's run is current: the coordinator records the seed itself.
+        seed(task.seed)  # the same draws on every attempt and every replay
         tokens = context.enter_step(task.run_id, task.params)
         try:
-            seed(task.seed)  # the same draws on every attempt and every replay
             with _time_limit(task.timeout, task.node):
                 value = task.fn(*args, **kwargs)
         except (Exception, SystemExit) as exc:  # sys.exit() in a step fails the step alone
@@ -146,11 +147,9 @@ def _one_line(exc: BaseException) -> str:
 
 def _let_go(run_id: str) -> None:
     """Write what the step logged to its run (joined on first log), leaving it running."""
-    from cairn.tracking import active_run
+    from cairn.tracking import leave_joined_run
 
-    run = active_run()
-    if run is not None and run.id == run_id:
-        run.end()
+    leave_joined_run(run_id)
 
 
 @contextmanager

@@ -107,7 +107,17 @@ def _run_node(run_id: str, seen: set[str], depth: int) -> LineageNode:
             if dataset_version.run_id is not None:
                 data_node.parents.append(_run_node(dataset_version.run_id, seen, depth + 1))
         node.parents.append(data_node)
+    for upstream in _runs_feeding(record.id):  # a pipeline step's inputs from steps above it
+        node.parents.append(_run_node(upstream, seen, depth + 1))
     return node
+
+
+def _runs_feeding(run_id: str) -> list[str]:
+    from cairn.store import get_store
+    from cairn.store.lineage import runs_feeding
+
+    with get_store().db.read() as conn:
+        return runs_feeding(conn, run_id)
 
 
 def model_inputs_from(dataset_ref: str) -> dict[str, list[str]]:

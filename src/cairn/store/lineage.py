@@ -78,6 +78,25 @@ def record_run_input(db: Database, source: Node) -> None:
     db.transact(record)
 
 
+def runs_feeding(conn: Connection, run_uid: str) -> list[str]:
+    """The ids of the runs whose outputs the run ``run_uid`` took as inputs (a pipeline's
+    steps: run -> run edges), oldest edge first."""
+    src = runs.alias("src")
+    dst = runs.alias("dst")
+    t = lineage_edges
+    rows = conn.execute(
+        select(src.c.uid)
+        .select_from(
+            t.join(dst, and_(t.c.dst_kind == RUN, t.c.dst_id == dst.c.id)).join(
+                src, and_(t.c.src_kind == RUN, t.c.src_id == src.c.id)
+            )
+        )
+        .where(dst.c.uid == run_uid, t.c.relation == INPUT)
+        .order_by(t.c.id)
+    )
+    return [str(r[0]) for r in rows]
+
+
 def edges_into(conn: Connection, nodes: Sequence[Node]) -> list[Edge]:
     """Edges whose destination is one of ``nodes`` (where each came from)."""
     return _edges(conn, nodes, incoming=True)
@@ -117,4 +136,5 @@ __all__ = [
     "edges_out_of",
     "record_edge",
     "record_run_input",
+    "runs_feeding",
 ]

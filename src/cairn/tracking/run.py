@@ -497,19 +497,27 @@ def join_run(uid: str) -> Run:
 
 
 def active_run() -> Run | None:
-    """Return the innermost active run, or None."""
+    """Return the innermost active run, or None (inside a pipeline step: the step's run)."""
     uid = context.current_run_id()
     with _exit.lock:
-        return _exit.active.get(uid) if uid else None
+        run = _exit.active.get(uid) if uid else None
+    if run is None and uid is not None and context.is_joinable(uid):
+        run = join_run(uid)  # a step's run, which the pipeline's coordinator owns
+    return run
+
+
+def leave_joined_run(uid: str) -> None:
+    """Write what a step logged to its run (joined on first use) and let go of it."""
+    with _exit.lock:
+        run = _exit.active.get(uid)
+    if run is not None and run._joined:
+        run.end()
 
 
 def current_run() -> Run:
     """Return the active run, starting one when none is active."""
     run = active_run()
     if run is None:
-        uid = context.current_run_id()
-        if uid is not None and context.is_joinable(uid):
-            return join_run(uid)  # a pipeline step's run, started by the coordinator
         run = start_run()
         if run.id == get_settings().run_id:
             logger.info("logging to run %s (%s), started by cairn run", run.id, run.name)
