@@ -39,3 +39,47 @@ def test_a_step_that_kills_its_worker_fails_alone(project: Path, write_module: W
     assert statuses["killer"] == "failed"
     assert "worker process died on each of" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_process_with_native_threads_gets_workers_that_do_not_hang(
+    project: Path, write_module: WriteModule
+) -> None:
+    """run_pipeline in a process where pyarrow already started its threads (a notebook that
+    loaded data) finishes: its workers come from a forkserver, not a fork that would copy a
+    lock held by one of those threads."""
+    write_module(
+        "reading",
+        """
+        import cairn
+
+        @cairn.step
+        def read(name):
+            return len(cairn.data.load(name))
+
+        @cairn.pipeline
+        def p():
+            return read("t")
+        """,
+    )
+    (project / "driver.py").write_text(
+        "import cairn\n"
+        "if __name__ == '__main__':\n"
+        "    with open('t.csv', 'w') as f:\n"
+        "        f.write('a,b\\n' + ''.join(f'{i},{i}\\n' for i in range(50000)))\n"
+        "    cairn.data.add('t.csv', name='t')\n"
+        "    cairn.data.load('t')\n"
+        "    result = cairn.pipelines.run_pipeline('reading:p', executor='processes')\n"
+        "    print(result.status, result.output())\n"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "driver.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "finished 50000"

@@ -1,18 +1,21 @@
 """Independent steps in parallel on local worker processes (the default executor).
 
-On Linux the workers are forked when the executor is made, before the pipeline run starts
-any thread (its heartbeat, its output capture): a fork then copies no lock another thread
-holds, costs a few milliseconds, and the workers start with the project's modules already
-imported. A worker drops the database connections it inherited before any step runs. A pool
-made later (after a worker died) comes from a forkserver instead, as does every pool where
-fork is not the platform's habit. Tasks travel pickled by cloudpickle (steps defined in
-``__main__`` too). A worker that dies mid-step (killed, out of memory) breaks the pool: a new
-pool takes over and the step runs again, up to ``LOST_WORKER_RETRIES`` times.
+On Linux, in a process that runs a single thread, the workers are forked when the executor is
+made, before the pipeline run starts any thread (its heartbeat, its output capture): a fork
+then copies no lock another thread holds, costs a few milliseconds, and the workers start
+with the project's modules already imported. A process with threads (a notebook that used
+pyarrow, NumPy's OpenBLAS) gets its workers from a forkserver, as does a pool made later
+(after a worker died) and every pool where fork is not the platform's habit. A worker drops
+the database connections it inherited before any step runs. Tasks travel pickled by
+cloudpickle (steps defined in ``__main__`` too). A worker that dies mid-step (killed, out of
+memory) breaks the pool: the steps it held run again, each in a worker of its own, up to
+``LOST_WORKER_RETRIES`` times.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import threading
 from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
@@ -35,6 +38,18 @@ def _start_worker(paths: list[str]) -> None:
     from cairn.store import forget_store
 
     forget_store()  # connections inherited through fork belong to the coordinator
+
+
+def _single_threaded() -> bool:
+    """Whether this process runs one thread only (Linux): only then is a fork safe. A thread
+    of a native library (pyarrow's pool, OpenBLAS) may hold a lock the child would wait on
+    forever, and Python's own ``threading`` does not see those threads."""
+    if sys.platform != "linux":
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def _ready() -> None:
@@ -60,7 +75,7 @@ class ProcessesExecutor:
         self._closed = False
         self._outstanding: set[Future[TaskResult]] = set()
         self._lone: set[ProcessPoolExecutor] = set()  # one-step pools of retried steps
-        self._forks = sys.platform == "linux"
+        self._forks = _single_threaded()
         self._current_pool().submit(_ready)  # fork every worker now, while no thread runs
 
     def _current_pool(self) -> ProcessPoolExecutor:
