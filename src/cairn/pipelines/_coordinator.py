@@ -139,6 +139,7 @@ class Coordinator:
         self.done: dict[str, list[dict[str, Any]]] = {}  # node -> stored outputs
         self.producer: dict[str, int] = {}  # node -> db id of the run holding its outputs
         self.read_checks: dict[str, str | None] = {}
+        self._held: list[_Planned] = []  # cache hits not recorded yet (see _start)
         self.run = start_run(
             name=pipeline.name,
             params=_flat_params(graph.params),
@@ -174,6 +175,7 @@ class Coordinator:
                     pending = [n for n in pending if n not in ready]
                     self._start(ready, running)
                     continue  # cache hits may have made more steps ready
+                self._flush()  # before waiting: what is cached reads so while steps run
                 if not running:
                     if pending:  # nothing runs and nothing can start: a bug, not a hang
                         self._skip(pending, "its inputs never became available")
@@ -184,6 +186,7 @@ class Coordinator:
                 self._finish([(future, running[future]) for future in finished])
                 for future in finished:
                     del running[future]
+            self._flush()
         except BaseException:
             self._interrupted(running, pending)
             raise
@@ -200,6 +203,7 @@ class Coordinator:
         for future in running:
             future.cancel()
         try:
+            self._flush()  # the cache hits found before the interrupt are real
             if running:
                 ends = [
                     ChildEnd(s.child, KILLED, "the pipeline was interrupted")
@@ -223,9 +227,10 @@ class Coordinator:
 
     def _start(self, nodes: list[Node], running: dict[Future[TaskResult], _Sent]) -> None:
         """Serve ``nodes`` from the cache where possible, record the rest as running and send
-        them, adding each future to ``running`` as it is sent."""
-        from cairn.tracking import ChildSpec, start_children
+        them, adding each future to ``running`` as it is sent.
 
+        A cache hit is held back and recorded with the next steps that must be (or by
+        ``_flush`` before the loop waits): a chain of cached steps costs one transaction."""
         planned: list[_Planned] = []
         broken: list[tuple[Node, str]] = []
         for node in nodes:
@@ -251,9 +256,47 @@ class Coordinator:
             )
             planned.append(_Planned(node, seed, key, task, None))
         hits = self._lookup(planned)
+        sent: list[_Planned] = []
         for plan in planned:
             plan.hit = hits.get(plan.node.id)
+            if plan.hit is None:
+                sent.append(plan)
+            else:
+                self.done[plan.node.id] = plan.hit.outputs  # steps below can be keyed now
+                self._held.append(plan)
+        if not sent and not broken:
+            return
         since = watermark(self.store.db)  # before any worker stores an output
+        held, self._held = self._held, []
+        children = self._record(held + sent, broken)
+        for (node, error), child in zip(broken, children[len(held) + len(sent) :], strict=True):
+            self._report(StepOutcome(node.id, node.step.name, FAILED, child.id, error=error))
+        unsent = list(zip(sent, children[len(held) : len(held) + len(sent)], strict=True))
+        for index, (plan, child) in enumerate(unsent):
+            node = plan.node
+            assert plan.task is not None
+            plan.task.run_id = child.id
+            try:
+                future = self.executor.submit(plan.task)
+            except Exception as exc:  # the executor refused it (shut down, unpicklable)
+                self._end_unfinished([(_Sent(node, child, plan.key, since), str(exc))])
+                continue
+            except BaseException:  # Ctrl-C while an inline step ran in this thread
+                self._kill_unsent([c for _, c in unsent[index:]])
+                raise
+            running[future] = _Sent(node, child, plan.key, since)
+
+    def _flush(self) -> None:
+        """Record the cache hits held back."""
+        held, self._held = self._held, []
+        if held:
+            self._record(held, [])
+
+    def _record(self, plans: list[_Planned], broken: list[tuple[Node, str]]) -> list[Any]:
+        """Record child runs in one transaction: cache hits (reported here, with their
+        lineage edges), steps about to be sent (running), steps that could not be keyed."""
+        from cairn.tracking import ChildSpec, start_children
+
         specs = [
             ChildSpec(
                 plan.node.id,
@@ -262,7 +305,7 @@ class Coordinator:
                 CACHED if plan.hit else "running",
                 artifacts=artifacts_of(plan.hit.outputs) if plan.hit else (),
             )
-            for plan in planned
+            for plan in plans
         ]
         specs += [
             ChildSpec(
@@ -275,45 +318,28 @@ class Coordinator:
         ]
 
         def edges(conn: Any, made: list[Any]) -> None:
-            for plan, child in zip(planned, made, strict=False):
+            # In graph order: a hit's producer is known before the steps below it need it.
+            for plan, child in zip(plans, made, strict=False):
                 if plan.hit is not None:
+                    self.producer[plan.node.id] = child.db_id
                     self._edges_in(conn, plan.node, child.db_id)
 
         children = start_children(self.run, specs, also=edges)
-        for (node, error), child in zip(broken, children[len(planned) :], strict=True):
-            self._report(StepOutcome(node.id, node.step.name, FAILED, child.id, error=error))
-        for index, (plan, child) in enumerate(zip(planned, children, strict=False)):
-            node = plan.node
+        for plan, child in zip(plans, children, strict=False):
             if plan.hit is not None:
-                self.done[node.id] = plan.hit.outputs
-                self.producer[node.id] = child.db_id
+                node = plan.node
                 outcome = StepOutcome(
                     node.id, node.step.name, CACHED, child.id, 0.0, "unchanged", plan.hit.run_uid
                 )
                 self._report(outcome)
-                continue
-            assert plan.task is not None
-            plan.task.run_id = child.id
-            try:
-                future = self.executor.submit(plan.task)
-            except Exception as exc:  # the executor refused it (shut down, unpicklable)
-                self._end_unfinished([(_Sent(node, child, plan.key, since), str(exc))])
-                continue
-            except BaseException:  # Ctrl-C while an inline step ran in this thread
-                self._kill_unsent(planned[index:], children[index:])
-                raise
-            running[future] = _Sent(node, child, plan.key, since)
+        return children
 
-    def _kill_unsent(self, planned: Sequence[_Planned], children: Sequence[Any]) -> None:
+    def _kill_unsent(self, children: Sequence[Any]) -> None:
         """End as killed the recorded steps that were never handed to the loop (the loop ends
         those it holds when it is interrupted)."""
         from cairn.tracking import ChildEnd, end_children
 
-        ends = [
-            ChildEnd(child, KILLED, "the pipeline was interrupted")
-            for plan, child in zip(planned, children, strict=False)
-            if plan.hit is None
-        ]
+        ends = [ChildEnd(child, KILLED, "the pipeline was interrupted") for child in children]
         if ends:
             end_children(self.run, ends)
 
