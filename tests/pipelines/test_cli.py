@@ -223,3 +223,38 @@ def test_a_step_that_cannot_finish_fails_alone(
     steps = cairn.search_runs(filter=f"parent_run_id = '{run_id}'")
     by_node = dict(zip(steps["run_name"], steps["status"], strict=True))
     assert by_node == statuses
+
+
+def test_the_typer_command_and_the_quick_path_print_the_same_lines(
+    project: Path, write_module: WriteModule, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The full command (a terminal's, with Typer and rich) and the path CI and cron take
+    (stderr a pipe, without Typer) print the same step and summary lines."""
+    write_module("flow", FLOW)
+    from cairn.cli._app import run_app
+
+    with pytest.raises(SystemExit) as typer_exit:
+        run_app(["pipeline", "run", "flow:flow", "--executor", "inline"])
+    assert typer_exit.value.code in (0, None)
+    in_process = capsys.readouterr().err
+    piped = cairn_cli(project, "pipeline", "run", "flow:flow", "--executor", "inline")
+    assert piped.returncode == 0, piped.stderr
+    first, second = step_statuses(in_process), step_statuses(piped.stderr)
+    assert first and set(first.values()) == {"finished"}
+    assert second == dict.fromkeys(first, "cached")
+    for text in (in_process, piped.stderr):
+        assert f"finished ({len(first)} " in text
+
+
+def test_an_option_the_quick_path_does_not_know_goes_to_the_full_command(
+    project: Path, write_module: WriteModule
+) -> None:
+    """A misspelt option is answered by the full command (usage error, exit 2), and --help
+    shows the command's help."""
+    write_module("flow", FLOW)
+    wrong = cairn_cli(project, "pipeline", "run", "flow:flow", "--exector", "inline")
+    assert wrong.returncode == 2
+    assert "No such option" in wrong.stderr
+    helped = cairn_cli(project, "pipeline", "run", "--help")
+    assert helped.returncode == 0
+    assert "--executor" in helped.stdout

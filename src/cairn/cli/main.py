@@ -3,8 +3,9 @@
 Light on purpose: the commands that must answer fastest (``cairn data add`` and ``cairn data
 status`` when nothing changed) are first tried on a path that needs only the standard
 library (``cairn.data.quick_check``), ``cairn runs|models|data ls`` are first read on one too
-(``cairn.cli._lean``), and ``cairn --version`` and the root help need neither Typer nor rich;
-everything else, and anything that path cannot decide, goes to the Typer app.
+(``cairn.cli._lean``), ``cairn pipeline run`` from CI or cron runs without Typer
+(``cairn.cli._pipeline_run``), and ``cairn --version`` and the root help need neither Typer
+nor rich; everything else, and anything that path cannot decide, goes to the Typer app.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def main(argv: list[str] | None = None) -> None:
 
         if quick_list(args):
             sys.exit(0)
+    if args[:2] == ["pipeline", "run"]:
+        from cairn.cli._pipeline_run import quick_run
+
+        status = quick_run(args[2:])
+        if status is not None:
+            sys.exit(status)
     from cairn.cli._app import run_app
 
     run_app(args)

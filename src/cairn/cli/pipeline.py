@@ -12,22 +12,20 @@ import typer
 
 from cairn import pipelines
 from cairn.cli._interrupt import interrupted
+from cairn.cli._pipeline_run import (
+    COLOURS,
+    INTERRUPTED,
+    parse_tags,
+    step_line,
+    summary_lines,
+)
 from cairn.cli._project import require_project
 from cairn.cli._render import console, err_console
-from cairn.core.errors import InvalidInputError
 
 app = typer.Typer(
     help="Run pipelines of Python steps: only what changed re-runs; resume, fan out, schedule.",
     no_args_is_help=True,
 )
-
-_MARKS = {
-    "finished": "[green]✓[/]",
-    "cached": "[cyan]≡[/]",
-    "failed": "[red]✗[/]",
-    "skipped": "[yellow]-[/]",
-    "killed": "[red]![/]",
-}
 
 Target = Annotated[str, typer.Argument(help="MODULE:PIPELINE, e.g. train:training")]
 Sets = Annotated[
@@ -47,16 +45,6 @@ def _params(sets: list[str] | None) -> dict[str, Any]:
     from cairn.tracking import parse_overrides
 
     return parse_overrides(sets or [])
-
-
-def _tags(items: list[str] | None) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"--tag takes KEY=VALUE, got {item!r:.80}")
-        tags[key.strip()] = value
-    return tags
 
 
 class _Progress:
@@ -83,13 +71,13 @@ class _Progress:
             self._progress.start()
 
     def __call__(self, outcome: pipelines.StepOutcome) -> None:
+        from rich.markup import escape
+
         self.count += 1
-        mark = _MARKS.get(outcome.status, "?")
-        took = f"{outcome.duration_s:.2f}s" if outcome.status == "finished" else ""
-        detail = outcome.error or (
-            f"from run {outcome.cached_from}" if outcome.cached_from else outcome.reason
-        )
-        line = f"{mark} {outcome.node:<24} {outcome.status:<8} {took:>7}  {detail or ''}"
+        mark, rest = step_line(outcome)
+        colour = COLOURS.get(outcome.status, "red")
+        # The rest holds the user's text (errors, node names): never read it as markup.
+        line = f"[{colour}]{mark}[/] {escape(rest)}"
         err_console.print(line, highlight=False, markup=True, soft_wrap=True)
         if self._progress is not None:
             self._progress.advance(self._task)
@@ -102,17 +90,9 @@ class _Progress:
 
 
 def _report(result: pipelines.PipelineResult) -> None:
-    counts: dict[str, int] = {}
-    for outcome in result.steps:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    err_console.print(f"pipeline run {result.run_id} {result.status} ({summary})", highlight=False)
+    for line in summary_lines(result):
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
     if result.status != "finished":
-        err_console.print(
-            f"see what failed: cairn runs show {result.run_id}; run the rest once fixed: "
-            f"cairn pipeline resume {result.run_id}",
-            highlight=False,
-        )
         raise typer.Exit(1)
 
 
@@ -147,14 +127,11 @@ def run_command(
             workers=workers,
             on_step=progress,
             on_plan=progress.plan,
-            tags=_tags(tags),
+            tags=parse_tags(tags),
         )
     except KeyboardInterrupt:
         progress.stop()
-        interrupted(
-            "the pipeline run and its running steps were recorded as killed; the steps that "
-            "finished are kept (cairn pipeline ls, then cairn pipeline resume RUN)"
-        )
+        interrupted(INTERRUPTED)
     finally:
         progress.stop()
     _report(result)
