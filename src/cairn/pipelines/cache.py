@@ -65,13 +65,17 @@ def _digest(data: bytes) -> str:
 
 def code_digest(fn: Callable[..., Any], root: Path) -> str:
     """The digest of ``fn``'s source and of every project function it reaches."""
-    return _digest(json.dumps(_code_sources(fn, str(root.resolve()))).encode())
+    return _digest(json.dumps(_walk(fn, str(root.resolve()))[0]).encode())
 
 
 @functools.lru_cache(maxsize=1024)
-def _code_sources(fn: Callable[..., Any], root: str) -> list[str]:
+def _walk(fn: Callable[..., Any], root: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """One walk of what ``fn`` reaches: the sources of the project code (functions, classes,
+    the module constants they read, project modules imported inside them), and the top-level
+    names of every other module used, whose distributions' versions count instead."""
     seen: set[int] = set()
     sources: list[str] = []
+    tops: set[str] = set()
     todo: list[Any] = [fn]
     while todo:
         obj = todo.pop()
@@ -80,12 +84,22 @@ def _code_sources(fn: Callable[..., Any], root: str) -> list[str]:
         seen.add(id(obj))
         sources.append(_source_of(obj))
         sources.extend(_constants(obj))
-        todo.extend(o for o in _reached(obj) if _is_project(o, root) and id(o) not in seen)
         for name in _imported(obj):  # a project module imported inside the function: whole
             text = _project_module_source(name, root)
             if text is not None:
                 sources.append(f"import {name}\n{text}")
-    return sorted(set(sources))
+            else:
+                tops.add(name.partition(".")[0])
+        for found in _reached(obj):
+            if _is_project(found, root):
+                if id(found) not in seen:
+                    todo.append(found)
+                continue
+            module = found.__name__ if isinstance(found, types.ModuleType) else None
+            module = module or getattr(found, "__module__", None)
+            if isinstance(module, str) and module:
+                tops.add(module.partition(".")[0])
+    return tuple(sorted(set(sources))), frozenset(tops)
 
 
 def _source_of(obj: Any) -> str:
@@ -267,24 +281,7 @@ def packages_digest(fn: Callable[..., Any], root: Path) -> str:
 def package_versions(fn: Callable[..., Any], root: Path) -> dict[str, str]:
     """``{distribution: version}`` of what ``fn`` (and the project code it reaches) uses,
     with ``python`` for the interpreter."""
-    root_text = str(root.resolve())
-    tops: set[str] = set()
-    seen: set[int] = set()
-    todo: list[Any] = [fn]
-    while todo:
-        obj = todo.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        tops.update(name.partition(".")[0] for name in _imported(obj))
-        for found in _reached(obj):
-            if _is_project(found, root_text):
-                todo.append(found)
-                continue
-            module = found.__name__ if isinstance(found, types.ModuleType) else None
-            module = module or getattr(found, "__module__", None)
-            if isinstance(module, str) and module:
-                tops.add(module.partition(".")[0])
+    tops = _walk(fn, str(root.resolve()))[1]
     versions = {"python": sys.version.split()[0]}
     for top in sorted(tops):
         if top in sys.stdlib_module_names or top in ("builtins", "__main__"):
