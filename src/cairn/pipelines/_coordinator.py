@@ -22,7 +22,7 @@ from cairn.core.settings import get_settings
 from cairn.pipelines import _queries, cache
 from cairn.pipelines._keys import (
     Keys,
-    current_version_digest,
+    ResultCheck,
     pipeline_seed,
     plain_params,
     step_seed,
@@ -138,7 +138,7 @@ class Coordinator:
         self.outcomes: dict[str, StepOutcome] = {}
         self.done: dict[str, list[dict[str, Any]]] = {}  # node -> stored outputs
         self.producer: dict[str, int] = {}  # node -> db id of the run holding its outputs
-        self.read_checks: dict[str, str | None] = {}
+        self.check = ResultCheck(self.store.artifacts)
         self._held: list[_Planned] = []  # cache hits not recorded yet (see _start)
         self.run = start_run(
             name=pipeline.name,
@@ -375,20 +375,10 @@ class Coordinator:
             # resume: the failed run's own steps first (a step with cache=False included)
             candidates = reused.get(plan.key.key, []) + cached.get(plan.key.key, [])
             for candidate in candidates:
-                if self._reads_hold(candidate.reads) and all(
-                    self.store.artifacts.exists(o["digest"]) for o in candidate.outputs
-                ):
+                if self.check.why_not(candidate) is None:
                     found[plan.node.id] = candidate
                     break
         return found
-
-    def _reads_hold(self, reads: Sequence[tuple[str, str, str]]) -> bool:
-        for asked, _resolved, digest in reads:
-            if asked not in self.read_checks:
-                self.read_checks[asked] = current_version_digest(asked)
-            if self.read_checks[asked] != digest:
-                return False
-        return True
 
     def _edges_in(self, conn: Any, node: Node, consumer: int) -> None:
         """The runs whose outputs this step took are its inputs in the lineage graph."""

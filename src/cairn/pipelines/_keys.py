@@ -145,6 +145,29 @@ def _as_text(value: Any) -> str:
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()
 
 
+class ResultCheck:
+    """Whether a stored step result can still be reused: every object it names exists, and
+    each catalog ref it read still names the version it read (asked once per ref)."""
+
+    def __init__(self, artifacts: Any) -> None:
+        self.artifacts = artifacts
+        self._versions: dict[str, str | None] = {}
+
+    def why_not(self, found: Any) -> str | None:
+        """None when ``found`` (a ``CachedResult``) holds, else why it does not."""
+        changed = []
+        for asked, resolved, digest in found.reads:
+            if asked not in self._versions:
+                self._versions[asked] = current_version_digest(asked)
+            if self._versions[asked] != digest:
+                changed.append(f"{asked} is no longer {resolved}")
+        if changed:
+            return f"catalog data changed ({', '.join(changed)})"
+        if not all(self.artifacts.exists(o["digest"]) for o in found.outputs):
+            return "its stored outputs were garbage-collected"
+        return None
+
+
 def current_version_digest(ref: str) -> str | None:
     """The digest of the catalog version ``ref`` names now (None when it names none)."""
     from cairn import data

@@ -46,18 +46,6 @@ def _select() -> Any:
     ).join(runs, runs.c.id == t.c.run_id)
 
 
-def results_of_key(
-    conn: Connection, key: str, *, parent_db_id: int | None = None
-) -> list[CachedResult]:
-    """The newest results of ``key`` whose run is not deleted (of one pipeline run's steps
-    only, with ``parent_db_id``)."""
-    query = _select().where(step_results.c.key == key, runs.c.deleted_ms.is_(None))
-    if parent_db_id is not None:
-        query = query.where(runs.c.parent_id == parent_db_id)
-    rows = conn.execute(query.order_by(step_results.c.id.desc()).limit(CANDIDATES))
-    return [_row(r) for r in rows]
-
-
 def latest_of_node(conn: Connection, pipeline: str, node: str) -> CachedResult | None:
     """The newest result of step ``node`` of ``pipeline``, if any."""
     row = conn.execute(

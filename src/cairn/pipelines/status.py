@@ -11,7 +11,7 @@ from cairn.core.settings import get_settings
 from cairn.pipelines import _queries, cache
 from cairn.pipelines._keys import (
     Keys,
-    current_version_digest,
+    ResultCheck,
     pipeline_seed,
     resolve,
     step_seed,
@@ -43,7 +43,7 @@ def pipeline_status(
     store = get_store()
     done: dict[str, list[dict[str, Any]]] = {}
     statuses: list[StepStatus] = []
-    checks: dict[str, str | None] = {}
+    check = ResultCheck(store.artifacts)
     for node in graph.nodes.values():
         stale_up = [u for u in node.upstream if u not in done]
         if stale_up:
@@ -58,22 +58,19 @@ def pipeline_status(
             statuses.append(StepStatus(node.id, node.step.name, True, [str(exc)]))
             continue
         with store.db.read() as conn:
-            found = _queries.results_of_key(conn, key.key) if node.step.options.cache else []
+            found = (
+                _queries.results_of_keys(conn, [key.key]).get(key.key, [])
+                if node.step.options.cache
+                else []
+            )
             latest = _queries.latest_of_node(conn, pipeline.name, node.id)
         reasons: list[str] = []
         for candidate in found:
-            changed = [
-                r
-                for r in candidate.reads
-                if checks.setdefault(r[0], current_version_digest(r[0])) != r[2]
-            ]
-            if changed:
-                reasons = [f"catalog data changed ({r[0]} is no longer {r[1]})" for r in changed]
-                continue
-            if all(store.artifacts.exists(o["digest"]) for o in candidate.outputs):
+            why = check.why_not(candidate)
+            if why is None:
                 done[node.id] = candidate.outputs
                 break
-            reasons = ["its stored outputs were garbage-collected"]
+            reasons = [why]
         if node.id in done:
             statuses.append(StepStatus(node.id, node.step.name, False, []))
             continue
