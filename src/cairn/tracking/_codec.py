@@ -44,6 +44,11 @@ def check_text(text: str, what: str) -> str:
     return checks.check_text(text, what)
 
 
+def tag_values(tags: Mapping[Any, Any]) -> dict[str, str]:
+    """Tags as the store keeps them: checked keys, values as checked text."""
+    return {check_key(k, "tag"): check_text(str(v), "tag value") for k, v in tags.items()}
+
+
 def _plain(value: Any) -> Any:
     item = getattr(value, "item", None)
     if callable(item) and getattr(value, "ndim", 0) == 0 and type(value).__module__ != "builtins":

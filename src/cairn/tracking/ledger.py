@@ -23,7 +23,7 @@ from cairn.core.user import current_user
 from cairn.store.db.schema import runs
 from cairn.store.deletions import record_referencing
 from cairn.tracking import _queries
-from cairn.tracking._codec import MAX_KEY_LENGTH, check_key, check_text, flatten
+from cairn.tracking._codec import MAX_KEY_LENGTH, flatten, tag_values
 from cairn.tracking._liveness import this_host
 from cairn.tracking.record import ArtifactEntry
 from cairn.tracking.run import Run
@@ -66,7 +66,7 @@ class ChildEnd:
 
 def _tag_values(tags: Mapping[str, Any] | None) -> dict[str, str]:
     check_tags(tags, key_length=MAX_KEY_LENGTH)
-    return {check_key(k, "tag"): check_text(str(v), "tag value") for k, v in (tags or {}).items()}
+    return tag_values(tags or {})
 
 
 def start_children(
@@ -89,7 +89,7 @@ def start_children(
     def create(conn: Connection) -> list[ChildRun]:
         experiment = _experiment_of(conn, parent._db_id)
         made = []
-        for spec, flat, tag_values, uid in rows:
+        for spec, flat, tagged, uid in rows:
             db_id = _queries.create_run(
                 conn,
                 {
@@ -108,8 +108,8 @@ def start_children(
             )
             if flat:
                 _queries.log_params(conn, db_id, flat)
-            if tag_values:
-                _queries.set_tags(conn, db_id, tag_values)
+            if tagged:
+                _queries.set_tags(conn, db_id, tagged)
             if spec.artifacts:
                 _queries.record_artifacts(conn, db_id, spec.artifacts, start)
             made.append(ChildRun(uid, db_id, spec.name))
@@ -122,20 +122,6 @@ def start_children(
         if spec.status == "running":
             parent._sink.watch(child.db_id)  # the coordinator's heartbeat keeps it "running"
     return children
-
-
-def start_child(
-    parent: Run,
-    name: str,
-    *,
-    params: Mapping[str, Any] | None = None,
-    tags: Mapping[str, Any] | None = None,
-    status: str = "running",
-    error: str | None = None,
-    artifacts: Sequence[ArtifactEntry] = (),
-) -> ChildRun:
-    """Record one child run of ``parent`` (see ``start_children``)."""
-    return start_children(parent, [ChildSpec(name, params, tags, status, error, artifacts)])[0]
 
 
 def end_children(
@@ -158,11 +144,11 @@ def end_children(
 
     def record(conn: Connection) -> None:
         now = now_ms()
-        for end, tag_values in prepared:
+        for end, tagged in prepared:
             if end.artifacts:
                 _queries.record_artifacts(conn, end.child.db_id, end.artifacts, now)
-            if tag_values:
-                _queries.set_tags(conn, end.child.db_id, tag_values)
+            if tagged:
+                _queries.set_tags(conn, end.child.db_id, tagged)
             _queries.end_run(conn, end.child.db_id, end.status, now, end.error)
         if also is not None:
             also(conn)
@@ -175,21 +161,6 @@ def end_children(
     finally:
         for end in ends:
             parent._sink.unwatch(end.child.db_id)
-
-
-def end_child(
-    parent: Run,
-    child: ChildRun,
-    status: str,
-    *,
-    error: str | None = None,
-    artifacts: Sequence[ArtifactEntry] = (),
-    since: int | None = None,
-    tags: Mapping[str, Any] | None = None,
-    also: Callable[[Connection], object] | None = None,
-) -> None:
-    """End one running child run (see ``end_children``)."""
-    end_children(parent, [ChildEnd(child, status, error, artifacts, tags)], since=since, also=also)
 
 
 def _cannot_restore(gone: set[str]) -> None:
@@ -209,8 +180,6 @@ __all__ = [
     "ChildEnd",
     "ChildRun",
     "ChildSpec",
-    "end_child",
     "end_children",
-    "start_child",
     "start_children",
 ]

@@ -41,7 +41,14 @@ from cairn.core.user import current_user
 from cairn.store import Store, get_store
 from cairn.store.deletions import record_referencing, watermark
 from cairn.tracking import _exit, _implicit, _queries
-from cairn.tracking._codec import MAX_KEY_LENGTH, check_key, check_text, flatten, metric_value
+from cairn.tracking._codec import (
+    MAX_KEY_LENGTH,
+    check_key,
+    check_text,
+    flatten,
+    metric_value,
+    tag_values,
+)
 from cairn.tracking._exit import Terminated, describe  # noqa: F401  (importable from here)
 from cairn.tracking._liveness import this_host
 from cairn.tracking._names import run_name
@@ -132,7 +139,7 @@ class Run:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (string values; later calls replace a tag's value)."""
         check_tags(check_mapping(tags, "tags"), key_length=MAX_KEY_LENGTH)
-        values = {check_key(k, "tag"): check_text(str(v), "tag value") for k, v in tags.items()}
+        values = tag_values(tags)
         if values:
             self._store.db.transact(lambda conn: _queries.set_tags(conn, self._db_id, values))
 
@@ -393,13 +400,11 @@ def _start(
     run_label = name or run_name()
     user = current_user()
     start = now_ms()
-    tag_values = {
-        check_key(k, "tag"): check_text(str(v), "tag value") for k, v in (tags or {}).items()
-    }
+    tagged = tag_values(tags or {})
     if settings.capture.seed and not launcher:  # a launcher's program gets its own seed
         # Every run can be replayed: one never seeded by its program gets a random seed.
-        tag_values["cairn.seed"] = str(ensure_seeded())
-        tag_values["cairn.seeded"] = ",".join(seeded_libraries())
+        tagged["cairn.seed"] = str(ensure_seeded())
+        tagged["cairn.seeded"] = ",".join(seeded_libraries())
     for text, what in ((run_label, "run name"), (experiment_name, "experiment name")):
         check_text(text, what)
         if not text.strip() or len(text) > MAX_NAME_LENGTH:
@@ -409,7 +414,7 @@ def _start(
     if pending is None:
         pending = _implicit.PendingFacts(settings, code=True, process=not launcher)
     facts = pending.result()
-    tag_values = {**facts.tags, **tag_values}  # the user's own tags win
+    tagged = {**facts.tags, **tagged}  # the user's own tags win
 
     def create(conn: Any) -> int:
         exp_id = _queries.experiment_id(conn, experiment_name, start)
@@ -429,8 +434,8 @@ def _start(
         )
         if recorded:
             _queries.log_params(conn, db_id, recorded)
-        if tag_values:
-            _queries.set_tags(conn, db_id, tag_values)
+        if tagged:
+            _queries.set_tags(conn, db_id, tagged)
         return db_id
 
     db_id = store.db.transact(create)
