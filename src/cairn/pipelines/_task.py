@@ -192,6 +192,19 @@ def _store_for(settings: dict[str, Any]) -> Any:
 _read: dict[str, bytes] = {}
 
 
+READ_CACHE_BYTES = 256 << 20  # a worker keeps at most this much of the inputs it read
+
+
+def _keep(digest: str, data: bytes) -> None:
+    """Keep an input's bytes for the next step in this worker, within ``READ_CACHE_BYTES``
+    (a large output is read again rather than held)."""
+    if len(data) > READ_CACHE_BYTES // 4:
+        return
+    if sum(map(len, _read.values())) + len(data) > READ_CACHE_BYTES:
+        _read.clear()
+    _read[digest] = data
+
+
 def _materialize(value: Any, store: Any, decoded: dict[str, Any]) -> Any:
     if isinstance(value, Input):
         whole = decoded.get(value.digest)
@@ -199,9 +212,7 @@ def _materialize(value: Any, store: Any, decoded: dict[str, Any]) -> Any:
             data = _read.get(value.digest)
             if data is None:
                 data = store.artifacts.read_bytes(value.digest)
-                if len(_read) > 64:
-                    _read.clear()
-                _read[value.digest] = data
+                _keep(value.digest, data)
             whole = decoded[value.digest] = decode(data, value.format)
         for key in value.path:
             whole = whole[key]
