@@ -265,15 +265,32 @@ def work(run):
     for i in range(1000):
         cairn.log({"x": i})
     print(run.id, flush=True)
-    time.sleep(60)
+    # Short sleeps, as a working program makes calls: a signal that lands between the check
+    # Python makes after print() and the start of the sleep's system call is handled only
+    # when that call returns (a race of the interpreter's, not cairn's; one 60 s sleep made
+    # this test hang whenever the test's kill came at that moment).
+    for _ in range(600):
+        time.sleep(0.1)
 """
 
 
+def _block_sigterm() -> None:
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+
 @pytest.mark.parametrize(
-    "main", ["with cairn.run() as run:\n    work(run)\n", "work(cairn.start_run())\n"]
+    ("main", "blocked"),
+    [
+        ("with cairn.run() as run:\n    work(run)\n", False),
+        ("work(cairn.start_run())\n", False),
+        ("work(cairn.start_run())\n", True),
+    ],
 )
-def test_sigterm_flushes_and_ends_the_run_killed(project: Path, main: str) -> None:
-    """SIGTERM unwinds the program: every logged point is written and the run ends killed."""
+def test_sigterm_flushes_and_ends_the_run_killed(project: Path, main: str, blocked: bool) -> None:
+    """SIGTERM unwinds the program: every logged point is written and the run ends killed,
+    also in a program that inherited SIGTERM blocked (spawned from a thread blocking it)."""
     import signal
 
     script = project / "script.py"
@@ -284,6 +301,7 @@ def test_sigterm_flushes_and_ends_the_run_killed(project: Path, main: str) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_block_sigterm if blocked else None,  # noqa: PLW1509
     ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         run_id = proc.stdout.readline().strip()

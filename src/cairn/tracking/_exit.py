@@ -118,6 +118,11 @@ def _handle_sigterm() -> None:
         raise exc
 
     signal.signal(signal.SIGTERM, terminate)
+    # A SIGTERM blocked since the program started (inherited from a parent that spawned it
+    # from a thread blocking signals, as background threads do) would stay pending forever
+    # and the program would be deaf to kill: the handler is only useful if it can run.
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _end_at_exit() -> None:
