@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cairn import data, pipelines, registry, serving, validation
+    from cairn import monitoring as monitor
     from cairn.core.errors import CairnError, FilterError, NotFoundError, RunNotFoundError
     from cairn.core.logging import logger
     from cairn.core.settings import Settings, configure
@@ -117,6 +118,7 @@ __all__ = [
     "log_params",
     "log_text",
     "logger",
+    "monitor",
     "pipeline",
     "pipelines",
     "registry",
@@ -151,6 +153,10 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return importlib.import_module(f"cairn.{name}")
+    if name == "monitor":  # cairn.monitor.drift(...): the monitoring capability
+        import importlib
+
+        return importlib.import_module("cairn.monitoring")
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'cairn' has no attribute {name!r}")

@@ -9,7 +9,8 @@ innermost active run, so a training loop's helper threads log to the same run.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any
 
@@ -19,12 +20,16 @@ _params_override: ContextVar[Mapping[str, Any] | None] = ContextVar(
 )
 _joinable: ContextVar[str | None] = ContextVar("cairn_joinable_run", default=None)
 _reads: ContextVar[list[tuple[str, str, str]] | None] = ContextVar("cairn_reads", default=None)
+_detached: ContextVar[bool] = ContextVar("cairn_detached", default=False)
 _lock = threading.Lock()
 _process_runs: list[str] = []
 
 
 def current_run_id() -> str | None:
-    """Return the id of the innermost active run, or None when no run is active."""
+    """Return the id of the innermost active run, or None when no run is active (or the
+    caller works ``detached`` from it)."""
+    if _detached.get():
+        return None
     run_id = _current_run.get()
     if run_id is not None:
         return run_id
@@ -53,6 +58,17 @@ def pop_run(run_id: str, tokens: tuple[Token[str | None], Token[Any]] | None) ->
             if _current_run.get() == run_id:
                 _current_run.set(None)
                 _params_override.set(None)
+
+
+@contextmanager
+def detached() -> Iterator[None]:
+    """Work outside the active run: what is read or loaded meanwhile is not recorded as an
+    input of it (monitoring re-reading a model's training data to summarize it)."""
+    token = _detached.set(True)
+    try:
+        yield
+    finally:
+        _detached.reset(token)
 
 
 def params_override() -> Mapping[str, Any] | None:

@@ -36,6 +36,12 @@ class CairnSpec:
         raise NotImplementedError
 
     @hookspec
+    def cairn_model_logged(self, model: str, version: int, run_id: str | None) -> None:
+        """Say that version ``version`` of ``model`` was just registered (by the run
+        ``run_id``); monitoring summarizes its training data as the version's reference."""
+        raise NotImplementedError
+
+    @hookspec
     def cairn_drift_detected(
         self, model: str, version: int | None, details: dict[str, Any]
     ) -> None:

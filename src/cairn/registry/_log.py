@@ -125,6 +125,13 @@ def log_model(
         version = _queries.version(conn, version_id)
     if store.artifacts.is_local:
         _warm_load_cache(store, version, files)
+    # Monitoring summarizes the training data as this version's reference (it reports its own
+    # failures: a reference that cannot be made never fails the training that logged it).
+    from cairn.core.plugins import plugin_manager
+
+    plugin_manager().hook.cairn_model_logged(
+        model=version.name, version=version.version, run_id=run.id
+    )
     return version
 
 

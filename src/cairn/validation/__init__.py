@@ -27,6 +27,7 @@ from cairn.validation.profile import profile
 from cairn.validation.report import to_html
 from cairn.validation.suite import Suite, expectation_kinds
 from cairn.validation.validate import Failure, ValidationResult, validate
+from cairn.validation.validate import batches as table_batches
 
 __all__ = [
     "Between",
@@ -50,6 +51,7 @@ __all__ = [
     "record_result",
     "results_of",
     "save_suite",
+    "table_batches",
     "to_html",
     "validate",
 ]

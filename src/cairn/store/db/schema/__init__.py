@@ -13,6 +13,7 @@ from cairn.store.db.schema.data import (
     table_facts,
 )
 from cairn.store.db.schema.lineage import lineage_edges
+from cairn.store.db.schema.monitoring import model_references, monitor_alerts, monitor_windows
 from cairn.store.db.schema.objects import object_deletions
 from cairn.store.db.schema.pipelines import pipeline_events, pipeline_schedules, step_results
 from cairn.store.db.schema.registry import (
@@ -46,6 +47,8 @@ DIGEST_COLUMNS = [
     prediction_log_files.c.digest,
     validation_suites.c.digest,
     validation_results.c.digest,
+    model_references.c.digest,
+    monitor_windows.c.digest,
 ]
 
 __all__ = [
@@ -64,11 +67,14 @@ __all__ = [
     "metric_keys",
     "model_alias_events",
     "model_aliases",
+    "model_references",
     "model_tags",
     "model_version_files",
     "model_version_tags",
     "model_versions",
     "models",
+    "monitor_alerts",
+    "monitor_windows",
     "object_deletions",
     "params",
     "pipeline_events",
