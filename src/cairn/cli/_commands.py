@@ -36,6 +36,11 @@ GROUPS = {
         "app",
         "Run pipelines of Python steps: only what changed re-runs; resume, fan out, schedule.",
     ),
+    "monitor": (
+        "cairn.cli.monitor",
+        "app",
+        "Monitor served models: drift against the training data, quality, alerts, reports.",
+    ),
     "serve": (
         "cairn.cli.serve",
         "app",
