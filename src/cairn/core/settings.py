@@ -165,6 +165,7 @@ class Settings:
     seed: int | None
     run_id: str | None
     params: Params = field(default_factory=lambda: Params(is_root=True))
+    monitoring: dict[str, Any] = field(default_factory=dict)
 
     @property
     def home_dir(self) -> Path:
@@ -215,9 +216,11 @@ FIELDS: dict[str, FieldSpec] = {
         nullable=True,
     ),
     "params": _spec(_to_params, lambda: Params(is_root=True), "the project's params"),
+    # Checked here only as a mapping: cairn.monitoring.alerts validates its rules and webhooks.
+    "monitoring": _spec(to_dict, dict, "alert rules and webhooks (see cairn.monitoring.alerts)"),
 }
 # Settings whose variable holds JSON, and whose parts can be set as CAIRN_<NAME>__<PART>.
-_MAPPINGS = ("artifacts_options", "capture", "params")
+_MAPPINGS = ("artifacts_options", "capture", "monitoring", "params")
 
 
 def _sources(overrides: Mapping[str, Any]) -> dict[str, Any]:
