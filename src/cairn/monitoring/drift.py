@@ -44,6 +44,7 @@ __all__ = [
     "drift",
 ]
 
+PREDICTION = "_prediction"  # the prediction's column (as in the prediction log)
 ALPHA = 0.001  # p-value below which a test counts (false alarms <= 0.1 % per test)
 MIN_ROWS = 100  # fewer rows on a side: "not enough data"
 MIN_NUMERIC_EFFECT = 0.1  # Wasserstein distance in reference standard deviations
@@ -167,10 +168,17 @@ def drift(
     if not 0 < threshold <= 1:
         raise InvalidInputError(f"threshold must be in (0, 1]; {threshold!r} given")
     wanted = _columns(columns)
-    ref = _as_sketch(reference, wanted, role="reference")
+    model_inputs = None
     if wanted is None:
-        wanted = list(ref.columns)
-    cur = _as_sketch(current, wanted, role="current")
+        from cairn.monitoring.reference import model_columns
+
+        model_inputs = model_columns(reference)
+    ref = _as_sketch(reference, wanted, role="reference")
+    cur = _as_sketch(current, wanted or model_inputs, role="current")
+    if wanted is None:
+        wanted = list(ref.columns) if model_inputs is None else list(model_inputs)
+        if model_inputs is not None and PREDICTION in cur.columns and PREDICTION in ref.columns:
+            wanted.append(PREDICTION)
     return compare(ref, cur, wanted, threshold=threshold)
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "compute_reference",
     "get_reference",
     "input_columns",
+    "model_columns",
     "reference_of_model",
 ]
 
@@ -120,6 +121,16 @@ def reference_of_model(data: Any) -> TableSketch | None:
         found = get_reference(data)
         assert found is not None
         return found.sketch
+    return None
+
+
+def model_columns(data: Any) -> list[str] | None:
+    """The input columns of the model version ``data`` names (None when it names none or
+    the model has no column signature)."""
+    from cairn.registry import ModelVersion
+
+    if isinstance(data, ModelVersion) or (isinstance(data, str) and data.startswith("models:")):
+        return input_columns(data)
     return None
 
 
