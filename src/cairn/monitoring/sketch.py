@@ -205,9 +205,14 @@ def sketch_table(
 ) -> TableSketch:
     """Summarize ``data`` (pandas or polars DataFrame, Arrow table, or the path of a Parquet
     or CSV file or a folder of them) in one pass; ``limit=None`` keeps every value."""
+    from pathlib import Path
+
     from cairn.validation import table_batches
 
-    return sketch_batches(table_batches(data), columns, limit=limit)
+    # Files stream in parts; a table already in memory is taken whole (one sort per column,
+    # where parts would be sorted one by one and then merged).
+    chunk_rows = 262_144 if isinstance(data, (str, Path)) else 1 << 62
+    return sketch_batches(table_batches(data, chunk_rows), columns, limit=limit)
 
 
 def sketch_batches(
