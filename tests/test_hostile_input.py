@@ -423,6 +423,8 @@ TABLE: list[Entry] = [
           {"result": "cairn-object"}),
     Entry("validation.record_result", validation.record_result,
           lambda w: {"result": None, "suite": None, "target": "t"}, {"result": "cairn-object"}),
+    Entry("validation.table_batches", lambda **kw: list(validation.table_batches(**kw)),
+          lambda w: {"data": w.frame}, {"data": "source", "chunk_rows": "int"}),
     Entry("validation.profile", validation.profile, lambda w: {"data": w.frame},
           {"name": "name", "holdout": "number", "seed": "int", "tolerance": "number",
            "source": "text"}),

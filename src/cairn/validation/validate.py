@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cairn.core.checks import check_int, show
+from cairn.core.checks import check_int, check_path, show
 from cairn.core.errors import InvalidInputError
 from cairn.validation.suite import Suite
 
@@ -172,11 +172,14 @@ def _tracked(data: Any, chunk_rows: int, name: str) -> Iterator[Any]:
 
 
 def batches(data: Any, chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
-    """Arrow record batches of ``data``; at least one (empty) so the schema is always seen."""
+    """Arrow record batches of ``data`` (a pandas or polars DataFrame, an Arrow table, or the
+    path of a Parquet or CSV file or of a folder of them), ``chunk_rows`` at a time; at least
+    one (empty) so the schema is always seen."""
     import pyarrow as pa
 
+    check_int(chunk_rows, "chunk_rows", minimum=1)
     if isinstance(data, (str, Path)):
-        path = Path(data)
+        path = check_path(data, "the path of the data")
         if path.is_dir():  # a folder of tables (a dataset version): one table, file by file
             files = sorted(
                 p for p in path.rglob("*") if p.suffix.lower() in TABLE_SUFFIXES and p.is_file()
