@@ -49,3 +49,11 @@ class CairnSpec:
         a whole), with what it measured in ``details``; pipelines records it as the event
         ``drift_detected``, which starts the schedules waiting on it."""
         raise NotImplementedError
+
+    @hookspec(firstresult=True)
+    def cairn_drift_gauges(self, model: str) -> dict[str, Any] | None:
+        """Return the latest stored drift window of ``model`` for a server's ``/metrics``
+        (monitoring implements it), or None when there is none: ``{"version": int,
+        "start_ms": int, "end_ms": int, "rows": int, "verdict": str, "share": float | None,
+        "columns": {name: {"effect": float | None, "verdict": str}}}``."""
+        raise NotImplementedError

@@ -1,6 +1,9 @@
-"""Monitoring's hook implementations: a registered model version gets its training reference."""
+"""Monitoring's hook implementations: a registered model version gets its training reference;
+a server's ``/metrics`` gets its models' latest drift."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from cairn.core.errors import CairnError, NotFoundError
 from cairn.core.hookspecs import hookimpl
@@ -30,3 +33,35 @@ def cairn_model_logged(model: str, version: int, run_id: str | None) -> None:
             model,
             version,
         )
+
+
+@hookimpl
+def cairn_drift_gauges(model: str) -> dict[str, Any] | None:
+    """The latest stored drift window of ``model``, in the shape serving's ``/metrics``
+    exports (None when the model has none)."""
+    from cairn.monitoring import _queries
+    from cairn.store import get_store
+
+    with get_store().db.read() as conn:
+        found = _queries.latest_windows(conn, [model], "drift").get(model)
+    if found is None:
+        return None
+    columns: dict[str, dict[str, Any]] = {}
+    for column in found.result.get("columns", []):
+        if not isinstance(column, dict) or not isinstance(column.get("column"), str):
+            continue
+        effect = column.get("effect")
+        columns[column["column"]] = {
+            "effect": float(effect) if isinstance(effect, (int, float)) else None,
+            "verdict": str(column.get("verdict", "")),
+        }
+    share = found.result.get("share")
+    return {
+        "version": found.version,
+        "start_ms": found.start_ms,
+        "end_ms": found.end_ms,
+        "rows": found.rows,
+        "verdict": found.verdict,
+        "share": float(share) if isinstance(share, (int, float)) else None,
+        "columns": columns,
+    }

@@ -30,6 +30,7 @@ from cairn.serving._asgi import (
     dumps,
     handle,
 )
+from cairn.serving._drift_gauges import DriftGauges
 from cairn.serving._log_privacy import check_log_privacy, request_id_problem
 from cairn.serving.batching import Batcher, BatchOptions, Served
 from cairn.serving.metrics import ServerMetrics
@@ -57,6 +58,7 @@ class ServerOptions:
     swap_poll_s: float = 5.0  # how often a served alias is checked for a move (0: never)
     log_redact: dict[str, str] = field(default_factory=dict)  # column -> "hash" | "drop"
     log_retention_s: float | None = None  # prediction log rows older than this are removed
+    drift_refresh_s: float = 30.0  # how long /metrics keeps a model's latest drift (0: not shown)
 
 
 def create_app(models: Sequence[ModelSpec], options: ServerOptions | None = None) -> Any:
@@ -137,7 +139,13 @@ def create_app(models: Sequence[ModelSpec], options: ServerOptions | None = None
             openapi_extra=_openapi(primaries[only].model.signature, opts),
         )
 
-    _add_probes(app, state, metrics)
+    drift = DriftGauges(
+        lambda: {n: b.slot.model.name or n for n, b in state.batchers.items()},
+        metrics.drift_failures,
+        opts.drift_refresh_s,
+    )
+    metrics.registry.register(drift)
+    _add_probes(app, state, metrics, drift)
     return PredictionServer(app, routes, respond, opts.max_body_bytes)
 
 
@@ -187,8 +195,8 @@ async def _stop(state: ServerState) -> None:
         await asyncio.get_running_loop().run_in_executor(None, state.log.close)
 
 
-def _add_probes(app: Any, state: ServerState, metrics: ServerMetrics) -> None:
-    """``/healthz``, ``/readyz`` and ``/metrics``."""
+def _add_probes(app: Any, state: ServerState, metrics: ServerMetrics, drift: DriftGauges) -> None:
+    """``/healthz``, ``/readyz`` and ``/metrics`` (with the models' latest drift)."""
     from fastapi.responses import Response
 
     async def healthz() -> Response:
@@ -213,6 +221,7 @@ def _add_probes(app: Any, state: ServerState, metrics: ServerMetrics) -> None:
         return Response(dumps(body), 200 if ready else 503, media_type="application/json")
 
     async def prometheus() -> Response:
+        await drift.refresh()
         text, content_type = metrics.render()
         return Response(text, 200, media_type=content_type)
 

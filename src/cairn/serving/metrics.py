@@ -64,6 +64,12 @@ class ServerMetrics:
             ["model"],
             registry=self.registry,
         )
+        self.drift_failures = Counter(
+            "cairn_drift_gauge_failures",
+            "Failed reads of a model's latest drift window for these metrics",
+            ["model"],
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
         self.version = Gauge(
             "cairn_model_version",
