@@ -50,6 +50,7 @@ MIN_ROWS = 100  # fewer rows on a side: "not enough data"
 MIN_NUMERIC_EFFECT = 0.1  # Wasserstein distance in reference standard deviations
 MIN_CATEGORICAL_EFFECT = 0.05  # bias-corrected Cramer's V
 MIN_MISSING_CHANGE = 0.05  # change in the share of missing values
+MIN_EXPECTED = 5.0  # expected count per level in the smaller sample for chi-squared to hold
 SHARE_THRESHOLD = 0.5  # share of drifted columns at which the dataset counts as drifted
 
 Verdict = Literal["drift", "no drift", "not enough data", "missing", "incomparable"]
@@ -341,7 +342,7 @@ def _categorical(name: str, ref: CategoricalSketch, cur: CategoricalSketch) -> C
     a = np.array([ref.counts.get(level, 0) for level in levels] + [ref.other], dtype=np.float64)
     b = np.array([cur.counts.get(level, 0) for level in levels] + [cur.other], dtype=np.float64)
     keep = (a + b) > 0
-    a, b = a[keep], b[keep]
+    a, b = pool_rare_levels(a[keep], b[keep])
     unseen = sum(n for level, n in cur.counts.items() if level not in ref.counts)
     unseen_share = unseen / cur.count
     k = len(a)
@@ -367,6 +368,38 @@ def _categorical(name: str, ref: CategoricalSketch, cur: CategoricalSketch) -> C
         p_value=p,
         effect=effect,
         unseen_share=unseen_share,
+    )
+
+
+def pool_rare_levels(a: Any, b: Any) -> tuple[Any, Any]:
+    """The 2 x k table ``(a, b)`` with the levels expected fewer than ``MIN_EXPECTED`` times
+    in the smaller sample pooled into one level (and the next rarest levels added to the
+    pool until it reaches ``MIN_EXPECTED`` itself).
+
+    Why: a level seen once in a 100-row window but never in a 10,000-row reference adds
+    about 100 to chi-squared, so with many rare levels the statistic's tail is far heavier
+    than the chi-squared distribution's (22 % false alarms at 1,000 Zipf levels, 10,000
+    vs 100 rows). Which levels pool depends only on the levels' totals over both samples,
+    which carry no information about drift under the null, so the test stays valid.
+    """
+    import numpy as np
+
+    total = a.sum() + b.sum()
+    if total == 0 or len(a) < 2:
+        return a, b
+    smaller = min(a.sum(), b.sum()) / total
+    column = a + b
+    expected = column * smaller
+    rare = int(np.count_nonzero(expected < MIN_EXPECTED))
+    if rare == 0:
+        return a, b
+    order = np.argsort(column, kind="stable")  # rarest first: the rare levels lead
+    pooled = int(np.searchsorted(np.cumsum(column[order]) * smaller, MIN_EXPECTED)) + 1
+    pooled = min(max(rare, pooled), len(a))
+    into, rest = order[:pooled], order[pooled:]
+    return (
+        np.concatenate(([a[into].sum()], a[rest])),
+        np.concatenate(([b[into].sum()], b[rest])),
     )
 
 
@@ -464,8 +497,8 @@ def _columns(columns: Sequence[str] | None) -> list[str] | None:
         )
     out = []
     for column in columns:
-        if not isinstance(column, str) or not column:
-            raise InvalidInputError(f"a column name must be a non-empty string, not {column!r}")
+        if not isinstance(column, str):  # ("" is a name a table can have)
+            raise InvalidInputError(f"a column name must be a string, not {column!r}")
         out.append(column)
     if not out:
         raise InvalidInputError("columns is empty: name at least one column, or pass None")

@@ -212,7 +212,37 @@ def sketch_table(
     # Files stream in parts; a table already in memory is taken whole (one sort per column,
     # where parts would be sorted one by one and then merged).
     chunk_rows = 262_144 if isinstance(data, (str, Path)) else 1 << 62
-    return sketch_batches(table_batches(data, chunk_rows), columns, limit=limit)
+    data = _polars_with_safe_names(data)
+    return sketch_batches(_read(table_batches(data, chunk_rows)), columns, limit=limit)
+
+
+def _read(batches: Iterable[Any]) -> Iterator[Any]:
+    """``batches``, with the errors of reading them (not of summarizing them) said plainly."""
+    iterator = iter(batches)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except UnicodeError as exc:  # a lone surrogate in a name or a value: Arrow is UTF-8
+            raise InvalidInputError(
+                f"the data holds text that is not valid Unicode ({exc}); fix or rename it"
+            ) from None
+        except ValueError as exc:  # pandas to Arrow: duplicate names, unconvertible objects
+            raise InvalidInputError(f"the data cannot be read as a table: {exc}") from None
+        yield batch
+
+
+def _polars_with_safe_names(data: Any) -> Any:
+    """An Arrow table of a polars DataFrame whose column names hold a NUL character (polars
+    panics exporting those); anything else unchanged."""
+    if not type(data).__module__.startswith("polars") or not hasattr(data, "columns"):
+        return data
+    names = list(data.columns)
+    if not any("\x00" in name for name in names):
+        return data
+    safe = data.rename({name: f"_{index}" for index, name in enumerate(names)})
+    return safe.to_arrow().rename_columns(names)
 
 
 def sketch_batches(
