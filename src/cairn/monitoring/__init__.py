@@ -17,36 +17,69 @@ from typing import TYPE_CHECKING
 from cairn.core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from cairn.monitoring.alerts import (
+        Alert,
+        AlertConfig,
+        AlertRule,
+        alert_config,
+        check_alerts,
+        flush_alerts,
+        list_alerts,
+    )
     from cairn.monitoring.drift import ColumnDrift, DriftReport, compare, drift
+    from cairn.monitoring.quality import QualityRun, QualityWindow, record_labels
     from cairn.monitoring.reference import (
         Reference,
         compute_reference,
         get_reference,
     )
+    from cairn.monitoring.report import write_report
     from cairn.monitoring.sketch import TableSketch, sketch_table
 
 _LAZY: dict[str, str] = {
+    "Alert": "cairn.monitoring.alerts",
+    "AlertConfig": "cairn.monitoring.alerts",
+    "AlertRule": "cairn.monitoring.alerts",
     "ColumnDrift": "cairn.monitoring.drift",
     "DriftReport": "cairn.monitoring.drift",
+    "QualityRun": "cairn.monitoring.quality",
+    "QualityWindow": "cairn.monitoring.quality",
     "Reference": "cairn.monitoring.reference",
     "TableSketch": "cairn.monitoring.sketch",
+    "alert_config": "cairn.monitoring.alerts",
+    "check_alerts": "cairn.monitoring.alerts",
     "compare": "cairn.monitoring.drift",
     "compute_reference": "cairn.monitoring.reference",
     "drift": "cairn.monitoring.drift",
+    "flush_alerts": "cairn.monitoring.alerts",
     "get_reference": "cairn.monitoring.reference",
+    "list_alerts": "cairn.monitoring.alerts",
+    "record_labels": "cairn.monitoring.quality",
     "sketch_table": "cairn.monitoring.sketch",
+    "write_report": "cairn.monitoring.report",
 }
 
 __all__ = [
+    "Alert",
+    "AlertConfig",
+    "AlertRule",
     "ColumnDrift",
     "DriftReport",
+    "QualityRun",
+    "QualityWindow",
     "Reference",
     "TableSketch",
+    "alert_config",
+    "check_alerts",
     "compare",
     "compute_reference",
     "drift",
+    "flush_alerts",
     "get_reference",
+    "list_alerts",
+    "record_labels",
     "sketch_table",
+    "write_report",
 ]
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
