@@ -289,7 +289,7 @@ def test_sizes_stay_bounded_with_1000_windows_and_60_features(
     assert page.count("(500 of 1,000 windows, evenly spaced)") == 1
     assert "newest 200 windows with a summary merged" in page
     assert "<h2>Quality</h2>" in page and "training 0.9" in page
-    assert written.stat().st_size < 4_000_000
+    assert written.stat().st_size < 1_500_000
 
 
 def test_the_cli_prints_the_path_and_a_summary(

@@ -86,7 +86,7 @@ def bars(
     label_width = 170
     left, right = label_width, WIDTH - 60
     top = max(max(reference or [0.0], default=0.0), max(current or [0.0], default=0.0)) or 1.0
-    parts = [_frame(height)]
+    parts: list[str] = []
     for i, level in enumerate(levels):
         y = _PAD_TOP + i * row
         parts.append(
@@ -155,14 +155,15 @@ def series(
         lines.append(" ".join(run))
     parts.extend(f'<polyline class=line points="{points}"/>' for points in lines)
     for i, value in enumerate(values):
-        if value is None or not math.isfinite(value):
+        # Only marked points get a dot (and a tooltip): 500 of each would triple the page.
+        if value is None or not math.isfinite(value) or not marked[i]:
             continue
-        css = "hit" if marked[i] else "dot"
         parts.append(
-            f'<circle class={css} cx="{x_of(i):.1f}" cy="{y_of(value):.1f}" '
-            f'r="{3 if marked[i] else 1.6}"><title>{when(times[i])}: {text(label)} '
-            f"{number(value)}</title></circle>"
+            f'<circle class=hit cx="{x_of(i):.1f}" cy="{y_of(value):.1f}" r="3">'
+            f"<title>{when(times[i])}: {text(label)} {number(value)}</title></circle>"
         )
+    if len(values) == 1 and values[0] is not None and not marked[0]:  # no line to draw
+        parts.append(f'<circle class=dot cx="{x_of(0):.1f}" cy="{y_of(values[0]):.1f}" r="3"/>')
     if times:
         parts.append(f'<text x="{left}" y="{height - 10}">{when(times[0])}</text>')
         parts.append(

@@ -271,7 +271,7 @@ class _Page:
         ]
 
     def _current(self, names: list[str]) -> tuple[dict[str, ColumnSketch], str]:
-        """The merged summaries of the newest windows for ``names``, and what they are."""
+        """The merged summaries of the newest windows for ``names``, and what they are (HTML)."""
         with_summary = [w for w in self.drift if w.digest]
         chosen = with_summary[-MAX_MERGED:]
         if not chosen or not names:
@@ -321,7 +321,7 @@ class _Page:
                 f"{when(min(w.start_ms for w in windows))} &ndash; "
                 f"{when(max(w.end_ms for w in windows))} UTC",
             ),
-            ("current", text(current_note)),
+            ("current", current_note),  # (HTML already: dates and counts only)
         ]
         cells = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
         return f"<table class=facts>{cells}</table>"
@@ -347,7 +347,7 @@ class _Page:
         return (
             "<h2>Dataset drift</h2>"
             f"<p>Newest window ({_span(newest)}): <b class={css}>{text(verdict)}</b>; "
-            f"drifted: {which}.</p>"
+            f"drifted features: {which}.</p>"
             f"{chart}<p class=muted>Share of drifted features per window"
             f"{_sampled_note(len(self.drift), len(self.sampled))}; red: the dataset drifted.</p>"
         )
