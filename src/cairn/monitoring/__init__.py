@@ -35,6 +35,12 @@ if TYPE_CHECKING:
     )
     from cairn.monitoring.report import write_report
     from cairn.monitoring.sketch import TableSketch, sketch_table
+    from cairn.monitoring.windows import (
+        MonitorRun,
+        WindowResult,
+        monitor_history,
+        monitor_model,
+    )
 
 _LAZY: dict[str, str] = {
     "Alert": "cairn.monitoring.alerts",
@@ -42,10 +48,12 @@ _LAZY: dict[str, str] = {
     "AlertRule": "cairn.monitoring.alerts",
     "ColumnDrift": "cairn.monitoring.drift",
     "DriftReport": "cairn.monitoring.drift",
+    "MonitorRun": "cairn.monitoring.windows",
     "QualityRun": "cairn.monitoring.quality",
     "QualityWindow": "cairn.monitoring.quality",
     "Reference": "cairn.monitoring.reference",
     "TableSketch": "cairn.monitoring.sketch",
+    "WindowResult": "cairn.monitoring.windows",
     "alert_config": "cairn.monitoring.alerts",
     "check_alerts": "cairn.monitoring.alerts",
     "compare": "cairn.monitoring.drift",
@@ -54,6 +62,8 @@ _LAZY: dict[str, str] = {
     "flush_alerts": "cairn.monitoring.alerts",
     "get_reference": "cairn.monitoring.reference",
     "list_alerts": "cairn.monitoring.alerts",
+    "monitor_history": "cairn.monitoring.windows",
+    "monitor_model": "cairn.monitoring.windows",
     "record_labels": "cairn.monitoring.quality",
     "sketch_table": "cairn.monitoring.sketch",
     "write_report": "cairn.monitoring.report",
@@ -65,10 +75,12 @@ __all__ = [
     "AlertRule",
     "ColumnDrift",
     "DriftReport",
+    "MonitorRun",
     "QualityRun",
     "QualityWindow",
     "Reference",
     "TableSketch",
+    "WindowResult",
     "alert_config",
     "check_alerts",
     "compare",
@@ -77,6 +89,8 @@ __all__ = [
     "flush_alerts",
     "get_reference",
     "list_alerts",
+    "monitor_history",
+    "monitor_model",
     "record_labels",
     "sketch_table",
     "write_report",
