@@ -1,0 +1,303 @@
+"""Model quality once labels arrive: labels joined to a real prediction log by request id,
+metrics per window checked against scikit-learn, compared with the training run, stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+import cairn
+from cairn.core.errors import InvalidInputError, NotFoundError
+from cairn.monitoring import _queries, record_labels
+from cairn.serving.prediction_log import LoggedBatch, PredictionLog
+from cairn.store import Store, get_store
+from tests.cli.test_data_cli import cli
+
+DAY = 86_400_000
+T0 = 1_780_000_000_000 - 1_780_000_000_000 % DAY  # a day's start (UTC), in 2026
+
+
+def _register(name: str, metrics: dict[str, float], model: Any) -> None:
+    """A registered version of ``name`` whose training run logged ``metrics``."""
+    with cairn.run():
+        cairn.log(metrics)
+        cairn.log_model(model, name, input_example=[[0.0], [1.0]])
+
+
+def _log(
+    name: str,
+    predictions: list[Any],
+    *,
+    start_ms: int,
+    prefix: str = "r",
+    version: int = 1,
+    proba: dict[str, list[float]] | None = None,
+) -> list[str]:
+    """Log one row per request (ids ``<prefix><i>``) at ``start_ms``; the request ids."""
+    ids = [f"{prefix}{i}" for i in range(len(predictions))]
+    log = PredictionLog()
+    log.start()
+    assert log.append(
+        LoggedBatch(
+            name,
+            version,
+            [{"x": float(i)} for i in range(len(predictions))],
+            predictions,
+            ids,
+            [False] * len(predictions),
+            ts_ms=start_ms,
+            probabilities=proba,
+        )
+    )
+    log.close()
+    return ids
+
+
+@pytest.fixture
+def classifier(store: Store, quiet_capture: None) -> dict[str, Any]:
+    """Model ``churn`` v1 (training: val accuracy 0.9, f1 0.88, auc 0.95) with 120 logged
+    binary predictions on day 0 and 80 on day 1, each with class probabilities."""
+    from sklearn.dummy import DummyClassifier
+
+    _register(
+        "churn",
+        {"val_accuracy": 0.9, "val_f1": 0.88, "val_roc_auc": 0.95, "train_accuracy": 0.99},
+        DummyClassifier().fit([[0], [1]], [0, 1]),
+    )
+    rng = np.random.default_rng(7)
+    days = []
+    for day, (n, wrong) in enumerate([(120, 0.08), (80, 0.35)]):
+        truth = rng.integers(0, 2, n)
+        flip = rng.random(n) < wrong
+        predicted = np.where(flip, 1 - truth, truth)
+        p1 = np.clip(np.where(predicted == 1, 0.7, 0.3) + rng.normal(0, 0.15, n), 0, 1)
+        ids = _log(
+            "churn",
+            predicted.tolist(),
+            start_ms=T0 + day * DAY + 3_600_000,
+            prefix=f"d{day}-",
+            proba={"0": (1 - p1).tolist(), "1": p1.tolist()},
+        )
+        days.append({"ids": ids, "truth": truth, "predicted": predicted, "p1": p1})
+    return {"days": days}
+
+
+def _labels(days: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "rid": [i for d in days for i in d["ids"]],
+            "y": [int(v) for d in days for v in d["truth"]],
+        }
+    )
+
+
+def test_classifier_labels_are_joined_per_day_and_compared(classifier: dict[str, Any]) -> None:
+    """Labels join by request id; each day's accuracy, F1 and ROC AUC equal scikit-learn's,
+    sit beside the training run's held-out values, and the bad day is 'worse'."""
+    days = classifier["days"]
+    run = record_labels("churn", _labels(days), id_column="rid", label_column="y", window="1d")
+    assert run.task == "classification" and run.matched == 200 and run.unmatched == 0
+    assert run.f1_average is not None and "positive class '1'" in run.f1_average
+    assert [w.start_ms for w in run.windows] == [T0, T0 + DAY]
+    for window, day in zip(run.windows, days, strict=True):
+        m = window.metrics
+        assert window.rows == len(day["ids"]) and window.version == 1
+        assert m["accuracy"]["value"] == pytest.approx(
+            accuracy_score(day["truth"], day["predicted"])
+        )
+        assert m["f1"]["value"] == pytest.approx(f1_score(day["truth"], day["predicted"]))
+        assert m["roc_auc"]["value"] == pytest.approx(roc_auc_score(day["truth"], day["p1"]))
+        assert m["accuracy"]["training"] == 0.9 and m["accuracy"]["training_name"] == "val_accuracy"
+        assert m["accuracy"]["change"] == pytest.approx(m["accuracy"]["value"] - 0.9)
+        assert window.main == "accuracy"
+    assert [w.verdict for w in run.windows] == ["ok", "worse"]
+    with get_store().db.read() as conn:
+        stored = _queries.windows(conn, "churn", kind="quality")
+    assert [(w.start_ms, w.verdict, w.rows) for w in stored] == [
+        (T0, "ok", 120),
+        (T0 + DAY, "worse", 80),
+    ]
+    assert stored[1].score == pytest.approx(run.windows[1].score)
+    assert stored[1].result["metrics"]["roc_auc"]["training"] == 0.95
+
+
+def test_a_second_labelling_replaces_the_window(classifier: dict[str, Any]) -> None:
+    """Labels given again for the same window replace its stored result, not add to it."""
+    days = classifier["days"]
+    record_labels("churn", _labels(days[:1]).head(50), id_column="rid", label_column="y")
+    record_labels("churn", _labels(days[:1]), id_column="rid", label_column="y")
+    with get_store().db.read() as conn:
+        stored = _queries.windows(conn, "churn", kind="quality")
+    assert [w.rows for w in stored] == [120]
+
+
+def test_regressor_mae_and_rmse_against_training(store: Store, quiet_capture: None) -> None:
+    """Fractional targets are a regression: MAE and RMSE per window against the training
+    run's (the RMSE from its logged MSE), 'worse' beyond 10 % more error."""
+    from sklearn.dummy import DummyRegressor
+
+    _register("price", {"test_mse": 1.0, "mae": 0.8}, DummyRegressor().fit([[0], [1]], [0.5, 2.5]))
+    rng = np.random.default_rng(3)
+    truth = rng.normal(10, 3, 60)
+    predicted = truth + rng.normal(0, 1.0, 60)
+    ids = _log("price", predicted.tolist(), start_ms=T0)
+    labels = pd.DataFrame({"request_id": ids, "label": truth})
+    run = record_labels("price", labels, window="1h")
+    assert run.task == "regression" and len(run.windows) == 1
+    window = run.windows[0]
+    error = predicted - truth
+    assert window.metrics["mae"]["value"] == pytest.approx(np.mean(np.abs(error)))
+    assert window.metrics["rmse"]["value"] == pytest.approx(np.sqrt(np.mean(error**2)))
+    assert window.metrics["rmse"]["training"] == 1.0
+    assert window.metrics["rmse"]["training_name"] == "sqrt(test_mse)"
+    assert window.main == "rmse"
+    expected = "worse" if window.metrics["rmse"]["value"] > 1.1 else "ok"
+    assert window.verdict == expected
+
+
+def test_a_batch_scoring_output_is_measured_without_a_join(classifier: dict[str, Any]) -> None:
+    """A table holding the label beside ``prediction`` (cairn predict's output) is measured
+    as it is: one window when it has no time column, against the latest version."""
+    day = classifier["days"][0]
+    scored = pd.DataFrame(
+        {
+            "x": range(120),
+            "prediction": day["predicted"],
+            "proba_0": 1 - day["p1"],
+            "proba_1": day["p1"],
+            "churned": day["truth"],
+        }
+    )
+    run = record_labels("churn", scored, label_column="churned")
+    assert not run.joined and run.matched == 120 and len(run.windows) == 1
+    window = run.windows[0]
+    assert window.version == 1
+    assert window.metrics["roc_auc"]["value"] == pytest.approx(
+        roc_auc_score(day["truth"], day["p1"])
+    )
+    assert any("no _ts column" in note for note in run.notes)
+
+
+def test_a_logged_frame_with_labels_is_windowed_by_its_time(classifier: dict[str, Any]) -> None:
+    """A frame read from the log (``_prediction``, ``_ts``) with a label column added is
+    windowed by ``_ts``."""
+    log = cairn.serving.read_prediction_log("churn")
+    truth = {
+        i: int(v) for d in classifier["days"] for i, v in zip(d["ids"], d["truth"], strict=True)
+    }
+    log["y"] = log["_request_id"].map(truth)
+    run = record_labels("churn", log, label_column="y")
+    assert [w.rows for w in run.windows] == [120, 80]
+
+
+def test_labels_matching_no_prediction_are_a_clear_finding(classifier: dict[str, Any]) -> None:
+    """Ids that match no logged request: 0 of N, examples of both sides, nothing stored."""
+    labels = pd.DataFrame({"request_id": [f"zz{i}" for i in range(40)], "label": [1] * 40})
+    with pytest.raises(InvalidInputError) as caught:
+        record_labels("churn", labels)
+    message = str(caught.value)
+    assert "0 of 40 labels matched" in message and "'zz0'" in message
+    assert "look like 'd0-0'" in message
+    with get_store().db.read() as conn:
+        assert _queries.windows(conn, "churn", kind="quality") == []
+
+
+def test_partly_matching_labels_report_the_unmatched(classifier: dict[str, Any]) -> None:
+    """Labels of which some match count those, and say how many matched none, with examples."""
+    labels = _labels(classifier["days"][:1])
+    extra = pd.DataFrame({"rid": ["nope-1", "nope-2"], "y": [0, 1]})
+    run = record_labels("churn", pd.concat([labels, extra]), id_column="rid", label_column="y")
+    assert run.matched == 120 and run.unmatched == 2
+    assert run.unmatched_examples == ["nope-1", "nope-2"]
+    assert "120 of 122 labels matched" in run.summary() and "'nope-1'" in run.summary()
+
+
+def test_missing_columns_name_the_columns_there_are(classifier: dict[str, Any]) -> None:
+    """A missing id or label column is refused, listing the columns the labels have."""
+    labels = _labels(classifier["days"])
+    with pytest.raises(InvalidInputError, match=r"no column 'label'; their columns: 'rid', 'y'"):
+        record_labels("churn", labels, id_column="rid")
+    with pytest.raises(InvalidInputError, match=r"no column 'request_id'.*'rid', 'y'"):
+        record_labels("churn", labels, label_column="y")
+
+
+def test_duplicate_ids_same_label_once_different_refused(classifier: dict[str, Any]) -> None:
+    """An id given twice with the same label counts once; with two labels it is refused."""
+    labels = _labels(classifier["days"][:1])
+    run = record_labels(
+        "churn", pd.concat([labels, labels.head(5)]), id_column="rid", label_column="y"
+    )
+    assert run.matched == 120 and run.skipped["repeated (same id and label)"] == 5
+    flipped = labels.head(3).assign(y=lambda f: 1 - f["y"])
+    with pytest.raises(InvalidInputError, match="3 request ids have different labels"):
+        record_labels("churn", pd.concat([labels, flipped]), id_column="rid", label_column="y")
+
+
+def test_missing_labels_are_left_out_and_counted(classifier: dict[str, Any]) -> None:
+    """NaN labels are left out (counted), never measured; all-NaN labels are refused."""
+    labels = _labels(classifier["days"][:1]).astype({"y": float})
+    labels.loc[:9, "y"] = np.nan
+    run = record_labels("churn", labels, id_column="rid", label_column="y")
+    assert run.matched == 110 and run.skipped["without a label"] == 10
+    assert run.task == "classification"  # 0.0/1.0 with gaps are still two classes
+    labels["y"] = np.nan
+    with pytest.raises(InvalidInputError, match="none of the 120 labels has both"):
+        record_labels("churn", labels, id_column="rid", label_column="y")
+
+
+def test_a_model_without_a_log_or_version(classifier: dict[str, Any]) -> None:
+    """No log, or no predictions of the version named: NotFoundError saying what to do."""
+    labels = _labels(classifier["days"])
+    with pytest.raises(NotFoundError, match="'ghost' has no prediction log"):
+        record_labels("ghost", labels, id_column="rid", label_column="y")
+    with pytest.raises(NotFoundError):
+        record_labels("churn/7", labels, id_column="rid", label_column="y")
+
+
+def test_few_labels_give_metrics_but_no_verdict(classifier: dict[str, Any]) -> None:
+    """Under 30 labelled rows the window reads 'not enough data'."""
+    labels = _labels(classifier["days"][:1]).head(12)
+    run = record_labels("churn", labels, id_column="rid", label_column="y")
+    assert run.windows[0].rows == 12 and run.windows[0].verdict == "not enough data"
+
+
+def test_multiclass_f1_is_macro(store: Store, quiet_capture: None) -> None:
+    """Three text classes: macro F1 (said so) equal to scikit-learn's, no training metric."""
+    from sklearn.dummy import DummyClassifier
+
+    _register("kind", {"loss": 0.3}, DummyClassifier().fit([[0], [1]], ["a", "b"]))
+    rng = np.random.default_rng(5)
+    truth = rng.choice(["a", "b", "c"], 90)
+    predicted = np.where(rng.random(90) < 0.2, rng.choice(["a", "b", "c"], 90), truth)
+    ids = _log("kind", predicted.tolist(), start_ms=T0)
+    run = record_labels("kind", pd.DataFrame({"request_id": ids, "label": truth}))
+    assert run.f1_average == "macro over 3 classes"
+    f1 = run.windows[0].metrics["f1"]["value"]
+    assert f1 == pytest.approx(f1_score(truth, predicted, average="macro"))
+    assert run.windows[0].verdict == "no training metric"
+    assert any("logged none of accuracy" in note for note in run.notes)
+
+
+def test_cli_prints_windows_and_summary(
+    capsys: pytest.CaptureFixture[str], classifier: dict[str, Any], project: Path
+) -> None:
+    """`cairn monitor labels` prints each window and how many labels matched; bad input
+    is one error line, no traceback."""
+    path = project / "labels.csv"
+    _labels(classifier["days"]).to_csv(path, index=False)
+    code, out, _ = cli(
+        capsys, "monitor", "labels", "churn", str(path), "--id-column", "rid", "--label-column", "y"
+    )
+    assert code == 0, out
+    lines = out.splitlines()
+    assert any(line.startswith("2026-") and "120 rows" in line and " ok" in line for line in lines)
+    assert any("80 rows" in line and "WORSE" in line for line in lines)
+    assert "accuracy" in out and "(training 0.9)" in out
+    assert "200 of 200 labels matched" in out
+    code, out, err = cli(capsys, "monitor", "labels", "churn", str(path))
+    assert code == 1 and "no column 'label'" in err and "Traceback" not in err
