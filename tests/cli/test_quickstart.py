@@ -11,9 +11,17 @@ from pathlib import Path
 import pytest
 
 import cairn
-from cairn.cli.quickstart import DATA_DESCRIPTION, DATA_SOURCE, _dataset
+from cairn.cli.quickstart import (
+    DATA_DESCRIPTION,
+    DATA_SOURCE,
+    REPORT,
+    SHIFTED,
+    WINDOW_ROWS,
+    _dataset,
+)
 from cairn.core.user import current_user
 from cairn.data import show_dataset
+from cairn.monitoring import monitor_history
 from cairn.tracking import RunRecord, find_runs
 from tests.records import own_metrics
 
@@ -232,15 +240,37 @@ def test_quickstart_registers_a_champion_and_prints_its_lineage(
 def test_quickstart_serves_the_champion_and_logs_its_predictions(
     quickstart: tuple[Path, str],
 ) -> None:
-    """The quickstart serves the champion, sends it requests, and shows metrics and the log."""
+    """The quickstart serves the champion, sends it requests, and shows metrics and the log;
+    every row it sent (two monitoring windows' worth) is in the log."""
     demo, output = quickstart
     assert output.count("POST /predict ->") == 3
     assert 'cairn_requests_total{model="breast-cancer-rf",status="200"} 3.0' in output
     cairn.configure(root=str(demo))
     log = cairn.serving.read_prediction_log("breast-cancer-rf")
-    assert len(log) == 3 and set(log["_version"]) == {
+    assert len(log) == 2 * WINDOW_ROWS and set(log["_version"]) == {
         cairn.registry.get_model_version("breast-cancer-rf@champion").version
     }
+    assert log["_proba_1"].notna().all()
+
+
+def test_quickstart_monitoring_flags_the_shifted_feature_and_no_other(
+    quickstart: tuple[Path, str],
+) -> None:
+    """Monitoring the served traffic against the training data flags the shifted feature in
+    the shifted window and nothing else; the windows are stored and the report is written."""
+    demo, output = quickstart
+    section = output.split("8. drift: the served traffic")[1].split("9. the same seed")[0]
+    assert f"$ cairn monitor run breast-cancer-rf --window {WINDOW_ROWS}" in section
+    assert "window 1: 300 rows of version " in section
+    assert ": 0 of 31 columns drifted" in section
+    assert f": 1 of 31 columns drifted: {SHIFTED} (effect " in section
+    assert f"drift flagged on {SHIFTED} only" in section and "unexpected" not in section
+    cairn.configure(root=str(demo))
+    windows = monitor_history("breast-cancer-rf")
+    assert [w.result["drifted_columns"] for w in windows] == [[], [SHIFTED]]
+    assert [w.rows for w in windows] == [WINDOW_ROWS, WINDOW_ROWS]
+    assert f"$ cairn monitor report breast-cancer-rf -o {REPORT}" in section
+    assert (demo / REPORT).read_text().startswith("<!doctype html>")
 
 
 def test_quickstart_profiles_its_data_and_refuses_a_broken_batch(

@@ -5,8 +5,10 @@ validation suite, then trains through a pipeline written into the project (``pip
 load, validate, featurize, train per seed, evaluate, register; run as ``cairn pipeline run``
 runs it): once, again with everything cached, and with one param changed so that only the
 steps below it run. It makes the best registered model the ``champion``, loads it back by alias,
-prints its lineage, serves it, then shows seeding through ``cairn run``: the same seed twice
-gives bit-identical metrics, and several seeds give a mean and a spread.
+prints its lineage, and serves it; traffic with one feature shifted goes to the server, and
+monitoring its prediction log against the model's training data flags that feature and no
+other. Then it shows seeding through ``cairn run``: the same seed twice gives bit-identical
+metrics, and several seeds give a mean and a spread.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ PIPELINE = "pipeline:training"  # MODULE:PIPELINE, as cairn pipeline run takes i
 CHANGED = "model.max_depth=2"  # the param the third run changes: shallower trees
 CHANGED_SHOWN = f"--set {CHANGED}"
 STEP_ORDER = ("load", "validate", "featurize", "train", "evaluate", "register")
+SHIFTED = "mean texture"  # the feature the drifted traffic moves
+SHIFT_SD = 1.5  # by this many of the training data's standard deviations
+WINDOW_ROWS = 300  # rows per monitoring window: the traffic like the training data, then shifted
+SHOWN_REQUESTS = 3  # the single-row requests shown one by one (the first window's first rows)
+REPORT = "monitoring/report.html"
 
 
 def quickstart_command(
@@ -83,6 +90,7 @@ def quickstart_command(
         runs = _pipeline_runs(target)
     _champion(target)
     _serve(target)
+    _monitoring(target)
     # The launcher starts its command in the working directory, with the project's settings.
     with _working_directory(target):
         first, _ = _same_seed_twice()
@@ -105,6 +113,9 @@ def quickstart_command(
         f"  cairn runs show {runs[0].run_id}   [dim]# the first pipeline run[/]\n"
         f"  cairn models show {MODEL}@champion   [dim]# its signature and requirements[/]\n"
         f"  cairn serve models:/{MODEL}@champion   [dim]# then open http://127.0.0.1:8000/docs[/]\n"
+        f"  cairn monitor show {MODEL}   [dim]# each window's drift, feature by feature[/]\n"
+        "  curl http://127.0.0.1:8000/metrics | grep drift   [dim]# the latest window, as "
+        "Prometheus gauges[/]\n"
         f'  cairn models promote {MODEL} --from challenger --require "metrics.auc > '
         'champion.metrics.auc"   [dim]# refused until a challenger beats the champion[/]\n'
         f'  in Python: cairn.load_model("models:/{MODEL}@champion").predict(df)\n'
@@ -384,7 +395,8 @@ def _serve(target: Path) -> None:
     _section(
         "7. the champion behind an HTTP API",
         "cairn serve batches concurrent requests, logs every prediction for drift monitoring, "
-        "and exposes /metrics for Prometheus.",
+        "and exposes /metrics for Prometheus. After a few requests like the training data, "
+        f"traffic arrives with {SHIFTED} shifted.",
     )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -413,7 +425,7 @@ def _serve(target: Path) -> None:
                 raise CairnError(f"cairn serve did not start: {server.communicate()[1][-2000:]}")
             time.sleep(0.2)
         rows = _first_rows(target).drop(columns="target")
-        for _, row in rows.head(3).iterrows():
+        for _, row in rows.head(SHOWN_REQUESTS).iterrows():
             body = json.dumps({"inputs": [row.to_dict()], "probabilities": True}).encode()
             request = urllib.request.Request(
                 f"{base}/predict", body, {"Content-Type": "application/json"}
@@ -435,6 +447,7 @@ def _serve(target: Path) -> None:
                 ("cairn_requests_total", "cairn_batch_rows_count", "cairn_model_version")
             ):
                 console.print(f"  {line}", highlight=False, markup=False)
+        _traffic(base, target)
     finally:
         server.send_signal(signal.SIGINT)  # a graceful stop seals the prediction log
         server.communicate(timeout=60)
@@ -442,6 +455,99 @@ def _serve(target: Path) -> None:
     log = read_prediction_log(MODEL)
     shown_columns = ["_ts", "_version", "_prediction", "_proba_1", "mean radius", "worst area"]
     console.print(log[shown_columns].tail(3).to_string(index=False), highlight=False, markup=False)
+
+
+def _traffic(base: str, target: Path) -> None:
+    """Send a window of rows like the training data, then a window with one feature shifted."""
+    import json
+    import urllib.request
+
+    import pandas as pd
+
+    table = pd.read_csv(target / DATA_FOLDER / DATA_FILE).drop(columns="target")
+    # Rows drawn from the training table itself: the first window (with the rows shown above)
+    # looks like the training data; the second has SHIFTED moved by SHIFT_SD sds.
+    like = table.sample(WINDOW_ROWS - SHOWN_REQUESTS, replace=True, random_state=11)
+    shifted = table.sample(WINDOW_ROWS, replace=True, random_state=12)
+    moved = SHIFT_SD * float(table[SHIFTED].std())
+    shifted[SHIFTED] = shifted[SHIFTED] + moved
+    for frame in (like, shifted):
+        for start in range(0, len(frame), 50):
+            part = frame.iloc[start : start + 50]
+            records = part.to_dict(orient="records")
+            body = json.dumps({"inputs": records, "probabilities": True}).encode()
+            request = urllib.request.Request(
+                f"{base}/predict", body, {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                answer.read()
+    console.print(
+        f"\nsent {len(like)} more rows drawn from the training table, then {len(shifted)} with "
+        f"[bold]{SHIFTED}[/] + {SHIFT_SD} sd (+{moved:.2f}; every other feature as in training)",
+        highlight=False,
+    )
+
+
+def _monitoring(target: Path) -> None:
+    """Monitor the served traffic against the training data: one feature drifted, no other."""
+    from cairn.monitoring import monitor_history, monitor_model
+
+    _section(
+        "8. drift: the served traffic against the training data",
+        f"{MODEL}'s reference was summarized from {DATASET}@v1 when the model was registered "
+        "(its lineage names the data); every window of the prediction log is compared with "
+        "it, feature by feature and for the predictions, and each window's result is stored.",
+    )
+    console.print(f"\n[bold]$ cairn monitor run {MODEL} --window {WINDOW_ROWS}[/]")
+    result = monitor_model(MODEL, window=WINDOW_ROWS)
+    # The stored windows hold each column's verdict and effect (what `cairn monitor show` reads).
+    stored = monitor_history(MODEL, limit=len(result.windows)) if result.windows else []
+    for number, window in enumerate(stored, 1):
+        columns = window.result.get("columns", [])
+        tested = [c for c in columns if c.get("verdict") in ("drift", "no drift")]
+        drifted = [c for c in tested if c["verdict"] == "drift"]
+        what = ", ".join(f"{c['column']}{_effect(c)}" for c in drifted)
+        console.print(
+            f"  window {number}: {window.rows} rows of version {window.version}: "
+            f"{len(drifted)} of {len(tested)} columns drifted{': ' if what else ''}{what}",
+            highlight=False,
+            markup=False,
+        )
+    # The last two windows are this quickstart's traffic (a quickstart run again in the same
+    # folder adds two more to the log).
+    if [w.drifted for w in result.windows[-2:]] == [[], [SHIFTED]]:
+        console.print(
+            f"[bold green]drift flagged on {SHIFTED} only:[/] the traffic like the training data "
+            f"passed, and in the shifted window {SHIFTED} drifted while the other features and "
+            "the predictions did not",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"[bold red]unexpected drift verdicts:[/] only {SHIFTED} in the second window "
+            "should have drifted",
+            highlight=False,
+        )
+    _report(target)
+
+
+def _effect(column: dict[str, Any]) -> str:
+    """`` (effect 1.54 sd)``: a drifted column's effect size, where there is one."""
+    effect = column.get("effect")
+    if not isinstance(effect, (int, float)):
+        return ""
+    return f" (effect {effect:.2f}{' sd' if column.get('kind') == 'numeric' else ''})"
+
+
+def _report(target: Path) -> None:
+    """Write the monitoring report: one HTML file that works offline."""
+    from cairn.monitoring.report import build_report
+
+    console.print(f"\n[bold]$ cairn monitor report {MODEL} -o {REPORT}[/]")
+    _own_folder((target / REPORT).parent)
+    report = build_report(MODEL)
+    report.save(target / REPORT)
+    console.print(f"  {REPORT}: {report.summary}", highlight=False, markup=False)
 
 
 def _first_rows(target: Path) -> Any:
@@ -483,7 +589,7 @@ def _model_metrics(run_id: str) -> dict[str, float]:
 def _same_seed_twice() -> tuple[str, str]:
     """Train twice with seed 42, show that the metrics are identical, and diff the runs."""
     _section(
-        "8. the same seed twice: the same result",
+        "9. the same seed twice: the same result",
         "train_seeded.py has no random_state of its own: its split and forest draw from "
         "cairn.rng(), which --seed seeds.",
     )
@@ -511,7 +617,7 @@ def _same_seed_twice() -> tuple[str, str]:
 def _several_seeds() -> tracking.LaunchResult:
     """Train once per seed, show the parent run and the metric's mean and spread."""
     _section(
-        "9. several seeds: how much of the result is luck",
+        "10. several seeds: how much of the result is luck",
         "each seed is a child run; the parent run gets every metric's mean, std, min and max.",
     )
     result = _launch("--seeds 1,2,3", seeds=[1, 2, 3])
