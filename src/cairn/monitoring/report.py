@@ -15,7 +15,6 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from cairn.monitoring.sketch import (
     _categorical,
     _merge_numeric_parts,
 )
+from cairn.monitoring.windows import parse_time
 from cairn.store import get_store
 
 __all__ = ["MonitoringReport", "build_report", "check_destination", "write_report"]
@@ -45,7 +45,6 @@ MAX_ALERTS = 500  # alerts listed (newest first)
 LEVELS_SHOWN = 12  # categorical levels drawn by name (the rest as "other")
 BINS = 30
 POINTS = 20_000  # numeric points kept per merged column (plenty for 30 bins)
-_QUALITY_OK = {"ok", "no drift", "not enough data", "pass", "passed", "good", "healthy"}
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d1d1f;max-width:1100px}
@@ -112,7 +111,7 @@ class MonitoringReport:
 
 
 def write_report(
-    model: str,
+    model: Any,
     path: str | os.PathLike[str],
     *,
     since: Any = None,
@@ -122,20 +121,23 @@ def write_report(
     """Write the monitoring report of ``model`` (``name``, ``name/3``, ``name@alias``) to
     ``path`` as one self-contained HTML file, and return its path.
 
-    ``since``/``until``: the windows starting in that range (a datetime, epoch milliseconds,
-    an ISO date or time, or a duration back from now such as ``7d``); ``limit``: only the
-    newest ``limit`` windows.
+    ``since``/``until``: the windows starting in that range (an aware datetime, epoch
+    milliseconds, an ISO date or time taken as UTC, or a duration back from now such as
+    ``7d``); ``limit``: only the newest ``limit`` windows.
     """
     check_destination(path)  # a wrong destination fails before the work
     return build_report(model, since=since, until=until, limit=limit).save(path)
 
 
 def build_report(
-    model: str, *, since: Any = None, until: Any = None, limit: int | None = None
+    model: Any, *, since: Any = None, until: Any = None, limit: int | None = None
 ) -> MonitoringReport:
     """The monitoring report of ``model`` as a page in memory (see ``write_report``)."""
     name, version = _model_of(model)
-    since_ms, until_ms = _ms(since, "since"), _ms(until, "until")
+    now = now_ms()
+    since_ms, until_ms = parse_time(since, "since", now), parse_time(until, "until", now)
+    if since_ms is not None and until_ms is not None and since_ms >= until_ms:
+        raise InvalidInputError("since must be before until; swap them or widen the span")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InvalidInputError(f"limit must be a positive number of windows, not {limit!r}")
     store = get_store()
@@ -167,7 +169,8 @@ def build_report(
         alerts = [a for a in alerts if a.window_start_ms >= lower]
     if until_ms is not None:
         alerts = [a for a in alerts if a.window_start_ms < until_ms]
-    reference, reference_note = _reference(store, stored, newest.version)
+    compared = drift[-1].result if drift else {}
+    reference, reference_note = _reference(store, stored, newest.version, compared)
     return _Page(name, version, drift, quality, alerts, reference, reference_note, store).render()
 
 
@@ -425,37 +428,48 @@ class _Page:
         return "<h2>Feature details</h2>" + legend + "".join(sections)
 
     def _quality(self) -> str:
+        """The main metric per window beside the training run's value (``quality.py``'s
+        results: ``{"main": name, "metrics": {name: {"value", "training", "change"}}}``)."""
         if not self.quality:
             return ""
         sampled = _evenly(self.quality, MAX_POINTS)
-        newest = self.quality[-1].result
-        metric = str(_first(newest, "metric", "main_metric", "main", default="metric"))
-        training = _training(newest, metric)
+        newest = self.quality[-1]
+        metrics = _metrics(newest.result)
+        metric = str(newest.result.get("main") or next(iter(metrics), "score"))
+        training = _float(metrics.get(metric, {}).get("training"))
         chart = _charts.series(
             [w.start_ms for w in sampled],
-            [w.score if w.score is not None else _metric(w.result, metric) for w in sampled],
-            [w.verdict not in _QUALITY_OK for w in sampled],
+            [_float(_metrics(w.result).get(metric, {}).get("value")) for w in sampled],
+            [w.verdict == "worse" for w in sampled],
             training,
             label=metric,
             baseline_label="training",
         )
-        metrics = newest.get("metrics")
-        table = ""
-        if isinstance(metrics, dict) and metrics:
-            cells = "".join(
-                f"<tr><td>{text(k, 80)}</td><td class=n>{number(_float(v), 4)}</td>"
-                f"<td class=n>{number(_training(newest, str(k)), 4)}</td></tr>"
-                for k, v in list(metrics.items())[:30]
-            )
-            table = (
-                "<table><tr><th>metric (newest window)</th><th>value</th><th>training</th></tr>"
-                f"{cells}</table>"
-            )
+        cells = "".join(
+            f"<tr><td>{text(k, 80)}</td><td class=n>{number(_float(v.get('value')), 4)}</td>"
+            f"<td class=n>{number(_float(v.get('training')), 4)}</td>"
+            f"<td class=n>{number(_float(v.get('change')), 3)}</td></tr>"
+            for k, v in list(metrics.items())[:30]
+        )
+        table = (
+            "<table><tr><th>metric (newest window)</th><th>value</th><th>training</th>"
+            f"<th>change</th></tr>{cells}</table>"
+            if cells
+            else ""
+        )
+        notes = newest.result.get("notes")
+        shown = (
+            "".join(f"<li>{text(n, 300)}</li>" for n in notes[:10])
+            if isinstance(notes, list)
+            else ""
+        )
+        css = "bad" if newest.verdict == "worse" else ("ok" if newest.verdict == "ok" else "muted")
         return (
-            f"<h2>Quality</h2><p>{text(metric)} per window"
+            f"<h2>Quality</h2><p>Newest window ({_span(newest)}): "
+            f"<b class={css}>{text(newest.verdict)}</b>. {text(metric)} per window"
             f"{_sampled_note(len(self.quality), len(sampled))}; the dashed line is the training "
-            f"run's value{'' if training is not None else ' (not known)'}; red: below it.</p>"
-            f"{chart}{table}"
+            f"run's value{'' if training is not None else ' (not known)'}; red: worse than "
+            f"training.</p>{chart}{table}" + (f"<ul class=muted>{shown}</ul>" if shown else "")
         )
 
     def _alerts(self) -> str:
@@ -580,33 +594,46 @@ def _merge(parts: list[ColumnSketch]) -> ColumnSketch | None:
 # -- inputs ------------------------------------------------------------------------------
 
 
-def _reference(store: Any, stored: Any, version: int) -> tuple[TableSketch | None, str]:
-    """The reference summary of the newest window's version, and where it came from."""
-    if stored is None:
+def _reference(
+    store: Any, stored: Any, version: int, compared: dict[str, Any]
+) -> tuple[TableSketch | None, str]:
+    """The reference summary the newest drift window was compared with (the version's stored
+    one when the window does not say), and where it came from (HTML)."""
+    digest = compared.get("reference_digest") or (stored.digest if stored else None)
+    if not isinstance(digest, str):
         return None, (
             f"<span class=muted>version {version} has no stored reference: distributions show "
             "the current data only</span>"
         )
     try:
-        sketch = TableSketch.from_bytes(store.artifacts.read_bytes(stored.digest))
+        sketch = TableSketch.from_bytes(store.artifacts.read_bytes(digest))
     except CairnError as exc:
         return None, f"<span class=bad>the reference of version {version}: {text(exc, 300)}</span>"
-    datasets = [str(d) for d in stored.source.get("datasets", [])]
+    same = stored is not None and stored.digest == digest
+    source = stored.source if same else {"datasets": compared.get("reference_datasets") or []}
+    datasets = [str(d) for d in source.get("datasets", [])]
     made = ", ".join(f"<code>{text(d, 120)}</code>" for d in datasets) or "data given by hand"
-    predicted = int(stored.source.get("predicted_rows", 0) or 0)
+    predicted = int(source.get("predicted_rows", 0) or 0)
     return sketch, (
-        f"version {version}: {stored.rows:,} training rows of {made}"
+        f"version {version}: {sketch.rows:,} training rows of {made}"
         + (f"; predictions on {predicted:,} of them" if predicted else "")
+        + ("" if same else " (the reference the newest window was compared with)")
     )
 
 
 def _model_of(model: Any) -> tuple[str, int | None]:
-    """(name, version or None for all versions) of ``name``, ``name/3`` or ``name@alias``."""
+    """(name, version or None for all versions) of ``name``, ``name/3``, ``name@alias``
+    (or the same as ``models:/...``) or a ``ModelVersion``."""
+    from cairn.registry import ModelVersion
+
+    if isinstance(model, ModelVersion):
+        return model.name, model.version
     if not isinstance(model, str) or not model.strip():
         raise InvalidInputError(
             f"name the model as 'name', 'name/3' or 'name@alias', not {model!r}"
         )
-    name = model.removeprefix("models:/")
+    # (Not the registry's URI parser: a model whose windows exist is reported whatever its name.)
+    name = model.strip().removeprefix("models:/")
     numbered = re.fullmatch(r"(.+)/(\d{1,9})", name)
     if numbered:
         return numbered.group(1), int(numbered.group(2))
@@ -616,36 +643,6 @@ def _model_of(model: Any) -> tuple[str, int | None]:
         found = get_model_version(name)
         return found.name, found.version
     return name, None
-
-
-_AGO = re.compile(r"(\d{1,9})([smhdw])")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def _ms(value: Any, what: str) -> int | None:
-    """Epoch milliseconds of a datetime, a number of ms, an ISO text or ``7d`` (ago)."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return int(moment.timestamp() * 1000)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip():
-        shown = value.strip()
-        ago = _AGO.fullmatch(shown.lower())
-        if ago:
-            return now_ms() - int(ago.group(1)) * _UNIT[ago.group(2)] * 1000
-        try:
-            moment = datetime.fromisoformat(shown[:-1] + "+00:00" if shown[-1] == "Z" else shown)
-        except ValueError:
-            pass
-        else:
-            return _ms(moment, what)
-    raise InvalidInputError(
-        f"{what} must be a time: an ISO date or time (2026-01-31, 2026-01-31T12:00), a duration "
-        f"back from now (30m, 12h, 7d) or epoch milliseconds; not {str(value)[:60]!r}"
-    )
 
 
 def check_destination(path: str | os.PathLike[str]) -> Path:
@@ -698,21 +695,9 @@ def _pct(value: Any) -> str:
     return "-" if share is None else f"{share:.1%}"
 
 
-def _first(result: dict[str, Any], *keys: str, default: Any = None) -> Any:
-    for key in keys:
-        if result.get(key) is not None:
-            return result[key]
-    return default
-
-
-def _metric(result: dict[str, Any], metric: str) -> float | None:
-    metrics = result.get("metrics")
-    return _float(metrics.get(metric)) if isinstance(metrics, dict) else None
-
-
-def _training(result: dict[str, Any], metric: str) -> float | None:
-    """The training run's value of ``metric`` as a quality window recorded it."""
-    found = _first(result, "training", "training_metrics", "training_value", "baseline")
-    if isinstance(found, dict):
-        return _float(found.get(metric))
-    return _float(found)
+def _metrics(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A quality window's metrics (name -> value, training, change), malformed ones left out."""
+    found = result.get("metrics")
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): v for k, v in found.items() if isinstance(v, dict)}
