@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import cairn
+from cairn.core.errors import InvalidInputError
 from cairn.core.hookspecs import hookimpl
 from cairn.core.plugins import plugin_manager
 from cairn.monitoring import _queries
@@ -190,3 +191,20 @@ def test_a_slow_store_never_holds_a_scrape(churn: None, plugin: _Plugin) -> None
             return time.perf_counter() - started
 
     assert asyncio.run(scenario()) < 2.5
+
+
+def test_drift_refresh_zero_shows_no_drift_and_a_bad_value_is_refused(churn: None) -> None:
+    """drift_refresh_s=0 leaves the drift gauges out; a negative or non-number is refused."""
+    _save_drift_window(11 * HOUR_MS, shift=1.5)
+
+    async def scenario() -> str:
+        async with client(refresh_s=0) as c:
+            return (await c.get("/metrics")).text
+
+    assert "cairn_drift_share" not in asyncio.run(scenario())
+    for bad in (-1.0, float("nan"), "30", True):
+        with pytest.raises(InvalidInputError, match="drift_refresh_s"):
+            create_app(
+                [ModelSpec("churn", "models:/churn/1")],
+                ServerOptions(log_predictions=False, drift_refresh_s=bad),  # type: ignore[arg-type]
+            )

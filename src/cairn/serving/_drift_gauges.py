@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from cairn.core.errors import InvalidInputError
 from cairn.core.logging import logger
 
 WAIT_S = 1.0  # how long a scrape waits for a fresh answer before showing the last one
@@ -33,6 +34,12 @@ class DriftGauges:
     ) -> None:
         """``models()`` maps each route name to its registered model's name (it follows hot
         swaps); ``failures`` is the counter of failed fetches."""
+        number = isinstance(refresh_s, (int, float)) and not isinstance(refresh_s, bool)
+        if not number or not refresh_s >= 0:  # NaN too
+            raise InvalidInputError(
+                "drift_refresh_s is how many seconds /metrics keeps a model's latest drift (0: "
+                f"none shown); give a number >= 0, not {refresh_s!r}"
+            )
         self._models = models
         self._failures = failures
         self._refresh_s = refresh_s
