@@ -610,10 +610,13 @@ def _reference(
     except CairnError as exc:
         return None, f"<span class=bad>the reference of version {version}: {text(exc, 300)}</span>"
     same = stored is not None and stored.digest == digest
-    source = stored.source if same else {"datasets": compared.get("reference_datasets") or []}
+    source: dict[str, Any] = (
+        stored.source if same else {"datasets": compared.get("reference_datasets") or []}
+    )
     datasets = [str(d) for d in source.get("datasets", [])]
     made = ", ".join(f"<code>{text(d, 120)}</code>" for d in datasets) or "data given by hand"
-    predicted = int(source.get("predicted_rows", 0) or 0)
+    predicted = source.get("predicted_rows")
+    predicted = predicted if isinstance(predicted, int) else 0
     return sketch, (
         f"version {version}: {sketch.rows:,} training rows of {made}"
         + (f"; predictions on {predicted:,} of them" if predicted else "")
