@@ -19,7 +19,7 @@ from cairn.core.hookspecs import hookimpl
 from cairn.core.plugins import plugin_manager
 from cairn.monitoring import _queries
 from cairn.serving import ModelSpec, ServerOptions, create_app
-from cairn.store import get_store
+from cairn.store import Store, get_store
 
 HOUR_MS = 3_600_000
 
@@ -32,8 +32,8 @@ def _frame(n: int = 400, shift: float = 0.0, seed: int = 1) -> pd.DataFrame:
 
 
 @pytest.fixture
-def churn(quiet_capture: None) -> None:
-    """A forest registered as ``churn`` version 1."""
+def churn(store: Store, quiet_capture: None) -> None:
+    """A forest registered as ``churn`` version 1 (on each metadata store in turn)."""
     from sklearn.ensemble import RandomForestClassifier
 
     x = _frame()
