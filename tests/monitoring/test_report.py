@@ -314,3 +314,25 @@ def test_the_cli_prints_the_path_and_a_summary(
     assert code == 1 and out == "" and "does not exist" in err and "Traceback" not in err
     code, out, err = cli(capsys, "monitor", "report", "ghost", "-o", str(tmp_path / "g.html"))
     assert code == 1 and "no monitoring results for ghost yet" in err
+
+
+def test_a_report_of_windows_that_monitor_model_computed(
+    quiet_capture: None, store: Store, project: Path, tmp_path: Path
+) -> None:
+    """End to end: a served model's log monitored hour by hour, then reported: the shifted
+    feature is the one marked, beside the reference made from the training dataset."""
+    from cairn.monitoring.windows import monitor_model
+    from tests.monitoring.test_windows import hours, register, write_log
+
+    register(project)
+    write_log(hours(0.0, 0.0, 1.0, 1.0))
+    assert len(monitor_model("churn", window="1h").windows) == 4
+    report = build_report("churn/1")
+    sections = re.findall(r"<section id=f\d+><h3><code>([^<]*)</code>", report.html)
+    assert sections[0] == "_prediction"
+    assert set(sections) == {"_prediction", "age", "income", "city"}
+    assert report.drifted == ["age"] and report.windows == 4
+    assert "customers@v1" in report.html and "the 4 windows of the report merged" in report.html
+    _valid(report.html)
+    written = write_report("churn", tmp_path / "churn.html")
+    assert written.read_text(encoding="utf-8").count("<svg") == 9  # share + 4 x 2
