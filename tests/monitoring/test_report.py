@@ -336,3 +336,31 @@ def test_a_report_of_windows_that_monitor_model_computed(
     _valid(report.html)
     written = write_report("churn", tmp_path / "churn.html")
     assert written.read_text(encoding="utf-8").count("<svg") == 9  # share + 4 x 2
+
+
+def test_quality_windows_alone_make_a_report(store: Store) -> None:
+    """A model with quality windows and no drift window still gets its quality section."""
+    accuracy = {"value": 0.7, "training": 0.9, "change": -0.2}
+    result = {"main": "accuracy", "metrics": {"accuracy": accuracy}, "notes": []}
+    get_store().db.transact(
+        lambda conn: _queries.save_window(
+            conn,
+            model="q",
+            version=2,
+            kind="quality",
+            start_ms=T0,
+            end_ms=T0 + HOUR,
+            rows=80,
+            verdict="worse",
+            score=0.7,
+            result=result,
+            digest=None,
+            now=T0,
+        )
+    )
+    report = build_report("q")
+    assert report.windows == 1 and report.features == 0
+    assert "No drift windows in this range" in report.html
+    assert "<b class=bad>worse</b>" in report.html and "training 0.9" in report.html
+    assert "version 2 has no stored reference" in report.html
+    _valid(report.html)

@@ -91,7 +91,7 @@ def bars(
         y = _PAD_TOP + i * row
         parts.append(
             f'<text x="{label_width - 6}" y="{y + 16}" text-anchor=end>'
-            f"<title>{text(level)}</title>{text(level, 24)}</text>"
+            f"<title>{text(level, 500)}</title>{text(level, 24)}</text>"
         )
         for j, (shares, css) in enumerate(((reference, "ref"), (current, "cur"))):
             if shares is None:

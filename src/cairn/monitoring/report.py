@@ -10,6 +10,7 @@ summary table), ``MAX_POINTS`` windows per time series (evenly spaced), ``MAX_AL
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import uuid
@@ -523,10 +524,13 @@ def _numeric(ref: NumericSketch | None, cur: NumericSketch | None) -> str:
     import numpy as np
 
     sides = [s for s in (ref, cur) if s is not None]
-    low = min(float(np.quantile(s.values, 0.005)) for s in sides)
-    high = max(float(np.quantile(s.values, 0.995)) for s in sides)
+    with np.errstate(over="ignore", invalid="ignore"):  # values near ±1e308
+        low = min(float(np.quantile(s.values, 0.005)) for s in sides)
+        high = max(float(np.quantile(s.values, 0.995)) for s in sides)
     if not high > low:  # a constant column: one bin around it
         low, high = low - 0.5, high + 0.5
+    if not math.isfinite(high - low):  # e.g. -1e308 to 1e308: no bins in float64
+        return f"<p class=muted>Values from {number(low)} to {number(high)}: too wide to bin.</p>"
     edges = np.linspace(low, high, BINS + 1)
 
     def shares(side: NumericSketch | None) -> list[float] | None:
