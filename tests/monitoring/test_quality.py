@@ -301,3 +301,139 @@ def test_cli_prints_windows_and_summary(
     assert "200 of 200 labels matched" in out
     code, out, err = cli(capsys, "monitor", "labels", "churn", str(path))
     assert code == 1 and "no column 'label'" in err and "Traceback" not in err
+
+
+def test_labels_join_a_log_written_by_the_server(
+    store: Store, quiet_capture: None, project: Path
+) -> None:
+    """Requests answered by the in-process server, each with its X-Request-ID, join a Parquet
+    labels file; a request of two rows under one id is left out (a label cannot say which)."""
+    import asyncio
+
+    import httpx
+    from sklearn.linear_model import LogisticRegression
+
+    from cairn.serving import ModelSpec, create_app
+
+    rng = np.random.default_rng(11)
+    x = pd.DataFrame({"f0": rng.normal(0, 1, 200), "f1": rng.normal(0, 1, 200)})
+    y = (x["f0"] + 0.5 * x["f1"] > 0).astype(int)
+    with cairn.run():
+        cairn.log({"test_acc": 0.97})
+        cairn.log_model(LogisticRegression().fit(x, y), "clf", input_example=x.head(2))
+    served = pd.DataFrame({"f0": rng.normal(0, 1, 40), "f1": rng.normal(0, 1, 40)})
+
+    async def scenario() -> None:
+        app = create_app([ModelSpec("clf", "models:/clf/1")])
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://cairn") as c:
+                for i, row in enumerate(served.to_dict("records")):
+                    body = {"inputs": [row], "probabilities": True}
+                    answer = await c.post("/predict", json=body, headers={"X-Request-ID": f"q{i}"})
+                    assert answer.status_code == 200, answer.text
+                two = {"inputs": served.head(2).to_dict("records")}
+                answer = await c.post("/predict", json=two, headers={"X-Request-ID": "pair"})
+                assert answer.status_code == 200
+
+    asyncio.run(scenario())
+    truth = (served["f0"] + 0.5 * served["f1"] > 0).astype(int)
+    labels = pd.DataFrame({"request_id": [f"q{i}" for i in range(40)] + ["pair"]})
+    labels["label"] = [*truth.tolist(), 1]
+    path = project / "labels.parquet"
+    labels.to_parquet(path, index=False)
+    run = record_labels("clf", str(path))
+    assert run.matched == 40 and run.skipped["of multi-row requests"] == 1
+    assert any("request of several rows" in note for note in run.notes)
+    window = run.windows[0]
+    logged = cairn.serving.read_prediction_log("clf").set_index("_request_id")
+    ids = [f"q{i}" for i in range(40)]
+    predicted = logged.loc[ids, "_prediction"].astype(int).to_numpy()
+    p1 = logged.loc[ids, "_proba_1"].to_numpy()
+    assert window.metrics["accuracy"]["value"] == pytest.approx(accuracy_score(truth, predicted))
+    assert window.metrics["roc_auc"]["value"] == pytest.approx(roc_auc_score(truth, p1))
+    assert window.metrics["accuracy"]["training_name"] == "test_acc"
+
+
+def test_training_metrics_are_found_under_their_usual_names() -> None:
+    """Held-out values are matched by alias and split prefix (test before val before none);
+    training-set values are never used."""
+    from cairn.monitoring._quality_metrics import training_values
+
+    found = training_values(
+        {"train_acc": 0.99, "Val_Accuracy": 0.91, "test/acc": 0.9, "AUC": 0.8, "val_f1_score": 0.7},
+        "classification",
+    )
+    assert found == {
+        "accuracy": ("test/acc", 0.9),
+        "f1": ("val_f1_score", 0.7),
+        "roc_auc": ("AUC", 0.8),
+    }
+    assert training_values({"train_accuracy": 0.99}, "classification")["accuracy"] is None
+    regression = training_values({"val_root_mean_squared_error": 2.0, "val_mae": 1.0}, "regression")
+    assert regression == {"rmse": ("val_root_mean_squared_error", 2.0), "mae": ("val_mae", 1.0)}
+
+
+@pytest.mark.parametrize(
+    ("labels", "predictions", "proba", "task"),
+    [
+        ([0, 1, 1], [1, 1, 0], False, "classification"),
+        (["a", "b"], ["a", "a"], False, "classification"),
+        ([0.5, 1.25], [0.4, 1.0], False, "regression"),
+        (list(range(50)), list(range(50)), False, "regression"),  # counts, not classes
+        ([1.0, 0.0], [1.0, 1.0], False, "classification"),  # whole floats, two values
+        (list(range(50)), list(range(50)), True, "classification"),  # probabilities logged
+    ],
+)
+def test_the_task_is_told_from_the_values(
+    labels: list[Any], predictions: list[Any], proba: bool, task: str
+) -> None:
+    """Text, few whole values or probabilities: a classifier; fractions or many values: a
+    regressor."""
+    from cairn.monitoring._quality_metrics import guess_task
+
+    assert guess_task(np.array(labels), np.array(predictions), proba)[0] == task
+
+
+def test_regression_errors_beyond_ten_percent_are_worse(store: Store, quiet_capture: None) -> None:
+    """An RMSE 50 % above the training run's is 'worse'; infinite labels are left out."""
+    from sklearn.dummy import DummyRegressor
+
+    _register("load", {"rmse": 1.0}, DummyRegressor().fit([[0], [1]], [0.5, 2.5]))
+    truth = np.linspace(0, 10, 40)
+    predicted = truth + np.where(np.arange(40) % 2 == 0, 1.5, -1.5)  # RMSE 1.5
+    ids = _log("load", predicted.tolist(), start_ms=T0)
+    labels = pd.DataFrame({"request_id": ids, "label": truth})
+    labels.loc[0, "label"] = np.inf
+    run = record_labels("load", labels)
+    window = run.windows[0]
+    assert window.rows == 39 and run.skipped["not a finite number"] == 1
+    assert window.metrics["rmse"]["value"] == pytest.approx(1.5)
+    assert window.metrics["rmse"]["relative_change"] == pytest.approx(0.5)
+    assert window.verdict == "worse"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"model": None},
+        {"model": "churn\x00"},
+        {"model": "runs:/abc/model"},
+        {"labels": 5},
+        {"labels": "missing.csv"},
+        {"window": "abc"},
+        {"id_column": None},
+        {"task": "clustering"},
+    ],
+    ids=["model-none", "model-nul", "run-uri", "labels-int", "no-file", "window", "id", "task"],
+)
+def test_hostile_arguments_are_refused_cleanly(
+    classifier: dict[str, Any], kwargs: dict[str, Any]
+) -> None:
+    """Each bad argument gives an InvalidInputError saying what is wrong, and stores nothing."""
+    call = {"model": "churn", "labels": _labels(classifier["days"]), "id_column": "rid"}
+    call["label_column"] = "y"
+    with pytest.raises(InvalidInputError):
+        record_labels(**(call | kwargs))
+    with get_store().db.read() as conn:
+        assert _queries.windows(conn, "churn", kind="quality") == []

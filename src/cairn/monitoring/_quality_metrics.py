@@ -210,9 +210,12 @@ def regression_metrics(labels: Any, predictions: Any) -> dict[str, float | None]
     if not y.size:
         return {"rmse": None, "mae": None}
     error = p - y
+    with np.errstate(over="ignore"):  # errors past float64's range: no metric, not inf
+        rmse = float(np.sqrt(np.mean(error * error)))
+        mae = float(np.mean(np.abs(error)))
     return {
-        "rmse": float(np.sqrt(np.mean(error * error))),
-        "mae": float(np.mean(np.abs(error))),
+        "rmse": rmse if math.isfinite(rmse) else None,
+        "mae": mae if math.isfinite(mae) else None,
     }
 
 

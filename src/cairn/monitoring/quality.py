@@ -74,7 +74,10 @@ class QualityRun:
         if not self.joined:
             text = f"{self.matched:,} of {self.labels:,} rows measured (no join: predictions given)"
         else:
-            text = f"{self.matched:,} of {self.labels:,} labels matched a logged prediction"
+            text = (
+                f"{self.matched:,} of {self.labels:,} labels matched a logged prediction and "
+                "were measured"
+            )
             if self.unmatched:
                 shown = ", ".join(repr(i) for i in self.unmatched_examples)
                 text += f"; {self.unmatched:,} matched none (e.g. {shown})"
@@ -119,7 +122,7 @@ def record_labels(
         joined=rows.joined,
     )
     _store(run)
-    logger.info("%s: %s", name, run.summary())
+    logger.debug("%s: %s", name, run.summary())
     return run
 
 
@@ -161,6 +164,8 @@ def _measure(
 ) -> QualityRun:
     """The windows' metrics of a joined frame (``Y``, ``P``, ``V``, maybe ``TS`` and
     ``_proba_<class>`` columns)."""
+    import numpy as np
+
     proba_columns = [c for c in frame.columns if str(c).startswith(PROBA)]
     if task is None:
         task, reason = qm.guess_task(frame[Y].to_numpy(), frame[P].to_numpy(), bool(proba_columns))
@@ -175,6 +180,15 @@ def _measure(
     else:
         frame[Y] = _numbers(frame[Y], "label")
         frame[P] = _numbers(frame[P], "prediction")
+        finite = np.isfinite(frame[Y]) & np.isfinite(frame[P])
+        if not bool(finite.all()):
+            skipped["not a finite number"] = int((~finite).sum())
+            frame = frame[finite]
+        if frame.empty:
+            raise InvalidInputError(
+                "no labelled row has a finite label and prediction (all are infinite): "
+                "nothing to measure"
+            )
     training: dict[int, dict[str, tuple[str, float] | None]] = {}
     out = []
     for (version, start, end), rows in _windows(frame, spec):
