@@ -1,8 +1,12 @@
 """Column summaries that drift is computed from, built in one streaming pass.
 
 A numeric column keeps its non-missing values sorted: all of them up to ``limit`` points,
-beyond that ``limit`` equal-weight points at evenly spaced ranks (the empirical CDF is then
-off by at most ``1 / limit``), with its exact count, mean, standard deviation, min and max.
+beyond that ``limit`` equal-weight points at evenly spaced ranks, with its exact count, mean,
+standard deviation, min and max. Each compaction to ``limit`` points moves the empirical CDF
+by at most ``1 / (2 limit)``: a table summarized whole, or two exact parts merged, is within
+that; a stream read in parts is compacted about once per ``3 limit`` rows and the errors can
+add up (measured: 1M values in 381 parts at ``limit=1000``: 3.7 / limit shuffled, 22 / limit
+sorted), which stays far below what a verdict can notice at the default limit.
 A categorical column keeps the count of every level (the ``max_levels`` most frequent; the
 rest add up in ``other``). Both count missing values (null, NaN, ±inf) apart.
 
@@ -33,7 +37,7 @@ __all__ = [
     "sketch_table",
 ]
 
-DEFAULT_LIMIT = 100_000  # points a stored numeric summary keeps (CDF error <= 1e-5)
+DEFAULT_LIMIT = 100_000  # points a stored numeric summary keeps (CDF error ~1e-5)
 MAX_LEVELS = 10_000  # levels a categorical summary keeps by name
 FORMAT = 1  # the serialized layout's version
 
@@ -353,6 +357,8 @@ def kind_of(arrow_type: Any) -> str:
         return "categorical"
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
         return "numeric"
+    if pa.types.is_interval(t):  # months, days and nanoseconds: no single number
+        return "unsupported"
     if pa.types.is_temporal(t) or pa.types.is_null(t):
         return "numeric"
     return "unsupported"
@@ -369,9 +375,7 @@ def numeric_sketch(array: Any) -> NumericSketch:
     if pa.types.is_null(array.type):
         return _empty_numeric(len(array))
     if pa.types.is_temporal(array.type):
-        array = (
-            array.cast(pa.int64()) if not pa.types.is_date32(array.type) else array.cast(pa.int32())
-        )
+        array = _seconds(array)
     elif pa.types.is_decimal(array.type):
         array = pc.cast(array, pa.float64())
     nulls = int(array.null_count)
@@ -400,6 +404,32 @@ def numeric_sketch(array: Any) -> NumericSketch:
         min=float(values[0]),
         max=float(values[-1]),
     )
+
+
+_SECONDS_PER_UNIT = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+def _seconds(array: Any) -> Any:
+    """Times, dates and durations as float seconds (dates and timestamps since the epoch).
+
+    Why: their integer values are in the type's own unit, so the same times stored as
+    ``timestamp[ms]`` in a reference and ``timestamp[ns]`` in current data would differ a
+    millionfold and drift; a date and a timestamp of the same day would too.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = array.type
+    if pa.types.is_date32(t):
+        numbers, scale = array.cast(pa.int32()), 86_400.0
+    elif pa.types.is_date64(t):
+        numbers, scale = array.cast(pa.int64()), 1e-3
+    elif pa.types.is_time32(t):
+        numbers, scale = array.cast(pa.int32()), _SECONDS_PER_UNIT[t.unit]
+    else:  # timestamp, time64, duration
+        numbers, scale = array.cast(pa.int64()), _SECONDS_PER_UNIT[t.unit]
+    # (nanoseconds since 1970 exceed 2**53: rounding them to float64 is the point)
+    return pc.multiply(numbers.cast(pa.float64(), safe=False), pa.scalar(scale, pa.float64()))
 
 
 def _empty_numeric(missing: int) -> NumericSketch:
