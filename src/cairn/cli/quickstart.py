@@ -453,7 +453,7 @@ def _serve(target: Path) -> None:
         server.communicate(timeout=60)
     console.print(f'\n[bold]>>> cairn.serving.read_prediction_log("{MODEL}").tail(3)[/]')
     log = read_prediction_log(MODEL)
-    shown_columns = ["_ts", "_version", "_prediction", "_proba_1", "mean radius", "worst area"]
+    shown_columns = ["_ts", "_version", "_prediction", "_proba_1", "mean radius", SHIFTED]
     console.print(log[shown_columns].tail(3).to_string(index=False), highlight=False, markup=False)
 
 
