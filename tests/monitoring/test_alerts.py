@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, update
 
 import cairn
 from cairn.cli.main import main
-from cairn.core.errors import ConfigError
+from cairn.core.errors import ConfigError, InvalidInputError
 from cairn.core.settings import configure
 from cairn.monitoring import _queries, alert_config, check_alerts, flush_alerts, list_alerts
 from cairn.store import Store, get_store
@@ -256,6 +256,45 @@ def test_an_unreachable_webhook_ends_failed_is_shown_and_check_exits_1(
     code, out, err = _cli(capsys, "monitor", "check", "churn")
     assert code == 1
     assert "not delivered" in err and "churn" in out
+
+
+def test_an_alert_left_pending_by_a_process_that_ended_is_posted_by_the_next_check(
+    store: Store, receiver: Receiver
+) -> None:
+    """An alert still pending long after it fired (its process ended first) is posted again
+    by the next check and ends delivered."""
+    _rules({"name": "d", "model": "churn", "when": "drift_share"}, webhooks=[receiver.url])
+    fired_ms = int(time.time() * 1000) - 2 * HOUR
+    alert_id = get_store().db.transact(
+        lambda conn: _queries.insert_alert(
+            conn,
+            rule="d",
+            subject="churn",
+            window_start_ms=T0,
+            window_end_ms=T0 + HOUR,
+            message="churn drifted",
+            evidence={"condition": "drift_share"},
+            delivery="pending",
+            now=fired_ms,
+        )
+    )
+    assert check_alerts() == []
+    assert flush_alerts(30)
+    assert [b["cairn"]["id"] for b in receiver.bodies] == [alert_id]
+    assert [a.delivery for a in list_alerts()] == ["delivered"]
+
+
+def test_arguments_the_store_cannot_keep_are_refused(store: Store) -> None:
+    """Model names, limits and times that are not usable are refused with a clear error."""
+    _rules({"name": "d", "model": "churn", "when": "drift_share"})
+    with pytest.raises(InvalidInputError, match="NUL"):
+        check_alerts(models=["chu\x00rn"])
+    with pytest.raises(InvalidInputError, match="now_ms"):
+        check_alerts(now_ms=2**70)
+    with pytest.raises(InvalidInputError, match="limit"):
+        list_alerts(limit=0)
+    with pytest.raises(InvalidInputError, match="timeout"):
+        flush_alerts(-1)
 
 
 def test_check_prints_nothing_fired_and_exits_0(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from cairn.core.checks import check_name
 from cairn.core.errors import ConfigError, InvalidInputError
 from cairn.monitoring.windows import parse_window
 
@@ -194,9 +195,10 @@ def _rule(index: int, raw: Any, problems: list[str]) -> AlertRule | None:
     values: dict[str, Any] = {}
     for key in ("model", "dataset", "feature", "metric"):
         if key in raw:
-            value = raw[key]
-            if not isinstance(value, str) or not value.strip() or len(value) > 255:
-                problems.append(f"{at(key)}: a name (text, 1 to 255 characters), not {value!r}")
+            try:
+                value = check_name(raw[key], "it", max_length=255)
+            except InvalidInputError as exc:
+                problems.append(f"{at(key)}: a name (text, 1 to 255 characters): {exc}")
                 continue
             values[key] = value.strip()
     if "metric" in values:

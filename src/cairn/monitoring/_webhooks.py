@@ -54,16 +54,18 @@ class _Deliverer:
         self.pid = os.getpid()
         self.idle = threading.Condition()
         self.unfinished = 0
+        self.queued: set[int] = set()  # alert ids queued or being posted
         start_thread(self._run, "cairn-alert-webhooks")
 
     def submit(self, delivery: Delivery) -> bool:
         """Queue ``delivery``; False when the queue is full."""
         with self.idle:
             self.unfinished += 1
+            self.queued.add(delivery.alert_id)
         try:
             self.queue.put_nowait(delivery)
         except queue.Full:
-            self._done()
+            self._done(delivery.alert_id)
             return False
         return True
 
@@ -78,9 +80,10 @@ class _Deliverer:
                 self.idle.wait(left)
         return True
 
-    def _done(self) -> None:
+    def _done(self, alert_id: int) -> None:
         with self.idle:
             self.unfinished -= 1
+            self.queued.discard(alert_id)
             if not self.unfinished:
                 self.idle.notify_all()
 
@@ -92,7 +95,7 @@ class _Deliverer:
             except Exception as exc:  # the thread must outlive any one alert
                 logger.warning("could not deliver alert %s: %s", delivery.alert_id, exc)
             finally:
-                self._done()
+                self._done(delivery.alert_id)
 
 
 _lock = threading.Lock()
@@ -116,6 +119,16 @@ def submit(delivery: Delivery) -> None:
     error = f"not delivered: {QUEUE_SIZE} alerts were already waiting for the webhooks"
     logger.warning("alert %s %s", delivery.alert_id, error)
     _record(delivery, "failed", 0, error)
+
+
+def in_flight() -> set[int]:
+    """The ids of the alerts this process has queued or is posting."""
+    with _lock:
+        current = _deliverers[0] if _deliverers and _deliverers[0].pid == os.getpid() else None
+    if current is None:
+        return set()
+    with current.idle:
+        return set(current.queued)
 
 
 def flush(timeout: float = 30.0) -> bool:

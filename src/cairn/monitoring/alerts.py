@@ -51,6 +51,13 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from cairn.core import ids
+from cairn.core.checks import (
+    check_int,
+    check_number,
+    check_optional_int,
+    check_optional_text,
+    check_texts,
+)
 from cairn.core.errors import InvalidInputError
 from cairn.core.logging import logger
 from cairn.core.settings import get_settings
@@ -77,6 +84,8 @@ __all__ = [
 
 RECENT_WINDOWS = 24  # windows of each model a check looks at: a new rule never floods
 DATA_PREFIX = "data:"  # the subject of a dataset's alert
+STUCK_MS = 30 * 60_000  # a pending alert this old lost its process: the next check posts it
+RESUBMIT_LIMIT = 50  # pending alerts a check posts again at most
 _LAST_MS = 253_402_300_799_999  # 9999-12-31, the last instant a date can show
 _NAMED_PERIODS_MS = {
     "hourly": 3_600_000,
@@ -142,7 +151,9 @@ def check_alerts(
     ``drift_detected`` hook once per model version.
     """
     names = _model_names(models)
-    now = ids.now_ms() if now_ms is None else _check_now(now_ms)
+    now = (
+        ids.now_ms() if now_ms is None else check_int(now_ms, "now_ms", minimum=0, maximum=_LAST_MS)
+    )
     config = alert_config()
     if not config.rules:
         return []
@@ -158,6 +169,8 @@ def check_alerts(
     if stale_rules and names is None:
         candidates.extend(_stale(stale_rules, now))
     fired = [alert for c in candidates if (alert := _fire(store, c, config, now)) is not None]
+    if config.webhooks:
+        _resubmit_stuck(store, config, now)
     for alert in fired:
         logger.warning("alert %s: %s", alert.rule, alert.message)
         if config.webhooks:
@@ -170,9 +183,10 @@ def check_alerts(
 def flush_alerts(timeout: float = 30.0) -> bool:
     """Wait up to ``timeout`` seconds for queued webhook deliveries; return whether none is
     left (each one's outcome is recorded on its alert)."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+    seconds = check_number(timeout, "timeout", finite=True)
+    if seconds < 0:
         raise InvalidInputError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
-    return _webhooks.flush(float(timeout))
+    return _webhooks.flush(seconds)
 
 
 def list_alerts(
@@ -181,11 +195,9 @@ def list_alerts(
     """Stored alerts, newest first: of one model (or ``data:<dataset>``), or every one.
 
     ``alert_ids`` keeps only those alerts (the ones a check just fired)."""
-    if subject is not None and (not isinstance(subject, str) or not subject.strip()):
-        raise InvalidInputError(f"give a model name (or data:NAME), not {subject!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise InvalidInputError(f"limit must be a whole number of 1 or more, not {limit!r}")
-    wanted = None if alert_ids is None else set(alert_ids)
+    subject = check_optional_text(subject, "subject", empty=False, max_length=255)
+    limit = check_optional_int(limit, "limit", minimum=1)
+    wanted = None if alert_ids is None else {check_int(i, "alert id") for i in alert_ids}
     with get_store().db.read() as conn:
         rows = _queries.alerts(
             conn,
@@ -520,6 +532,20 @@ def _fire(store: Store, candidate: _Candidate, config: AlertConfig, now: int) ->
     )
 
 
+def _resubmit_stuck(store: Store, config: AlertConfig, now: int) -> None:
+    """Post again the alerts still pending long after they fired: the process that fired
+    them ended before their webhooks answered (delivery is at least once, never lost)."""
+    with store.db.read() as conn:
+        rows = _queries.alerts(conn, delivery="pending", limit=RESUBMIT_LIMIT)
+    mine = _webhooks.in_flight()
+    for row in rows:
+        if row.fired_ms > now - STUCK_MS or row.id in mine:
+            continue
+        logger.info("alert %s is still pending since %s; posting it again", row.id, row.fired_ms)
+        alert = _alert(row)
+        _webhooks.submit(_webhooks.Delivery(store, alert.id, webhook_body(alert), config.webhooks))
+
+
 def _announce_drift(fired: list[Alert]) -> None:
     """Call the drift_detected hook once per model version with drift alerts (the newest)."""
     drift = [a for a in fired if a.condition in ("drift_share", "feature_drift")]
@@ -581,16 +607,7 @@ def _alert(row: _queries.AlertRow) -> Alert:
 def _model_names(models: str | Sequence[str] | None) -> list[str] | None:
     if models is None:
         return None
-    items = [models] if isinstance(models, str) else models
-    if not isinstance(items, Sequence) or not all(isinstance(m, str) and m for m in items):
-        raise InvalidInputError(f"models must be model names (text), not {models!r}")
-    return list(items)
-
-
-def _check_now(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _LAST_MS:
-        raise InvalidInputError(f"now_ms must be milliseconds since the epoch, not {value!r}")
-    return value
+    return [m.strip() for m in check_texts(models, "models", empty=False, max_length=128)]
 
 
 def _iso(ms: int) -> str:
