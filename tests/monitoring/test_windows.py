@@ -222,6 +222,12 @@ def test_dask_workers_summarize_the_files(churn: Store) -> None:
         ({"model": "churn\x00"}, "NUL"),
         ({"model": 5}, "name a model"),
         ({"model": "runs:/abc/model"}, "run's files"),
+        ({"model": "a\ud800b"}, "Unicode"),
+        ({"model": "x" * 1_000_000}, "characters"),
+        ({"window": "a\ud800b"}, "cannot read the window"),
+        ({"since": "a\ud800b"}, "is not a time"),
+        ({"until": object()}, "takes a datetime"),
+        ({"executor": "a\ud800b"}, "executor is 'dask'"),
         ({"window": "0"}, "at least 1 row"),
         ({"window": "soon"}, "cannot read the window"),
         ({"window": 10**30}, "cannot read the window"),
@@ -268,3 +274,26 @@ def test_times_read_as_utc_or_as_a_span_back_from_now() -> None:
     assert parse_time(timedelta(hours=1), "since", now) == now - HOUR_MS
     assert parse_time("now", "until", now) == now
     assert parse_time(None, "since", now) is None
+
+
+def test_traffic_answered_by_cairn_serve_is_monitored(churn: Store) -> None:
+    """Rows a real server answered (in-process) land in today's window, partial while open."""
+    import asyncio
+
+    import httpx
+
+    from cairn.serving import ModelSpec, create_app
+
+    async def send() -> None:
+        app = create_app([ModelSpec("churn", "models:/churn/1")])
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://cairn") as c:
+                for i in range(0, 300, 50):
+                    rows = customers(50, 500 + i, age_shift=1.0).to_dict("records")
+                    answer = await c.post("/predict", json={"inputs": rows})
+                    assert answer.status_code == 200, answer.text
+
+    asyncio.run(send())
+    (today,) = monitor_model("churn", window="1d").windows
+    assert today.rows == 300 and today.partial and today.drifted == ["age"]
