@@ -308,6 +308,15 @@ def test_check_prints_nothing_fired_and_exits_0(
     assert "no alert fired" in err
 
 
+def test_check_without_rules_says_how_to_add_them(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cairn monitor check` with no rule says where rules go and exits 0."""
+    code, out, err = _cli(capsys, "monitor", "check")
+    assert (code, out) == (0, "")
+    assert "monitoring.alerts in cairn.yaml" in err
+
+
 def test_drift_alerts_reach_the_drift_detected_hook(store: Store) -> None:
     """A drift alert records the pipelines event drift_detected (once per model version)."""
     _rules(

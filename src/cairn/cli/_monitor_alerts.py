@@ -35,9 +35,16 @@ def check_command(
 
     Each rule fires once per window. Waits for the webhooks; exits 1 when a delivery failed.
     """
-    from cairn.monitoring import check_alerts, flush_alerts, list_alerts
+    from cairn.monitoring import alert_config, check_alerts, flush_alerts, list_alerts
 
     require_project()
+    if not alert_config().rules:
+        sys.stderr.write(
+            "no alert rules: add them under monitoring.alerts in cairn.yaml, e.g.\n"
+            "  monitoring:\n    alerts:\n"
+            "      - {name: churn-drift, model: churn, when: drift_share > 0.3}\n"
+        )
+        return
     fired = check_alerts(None if model is None else [model])
     finished = flush_alerts(FLUSH_S) if fired else True
     # Re-read: the delivery outcome was recorded on each alert by the background thread.
