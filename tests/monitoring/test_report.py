@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import cairn
-from cairn.core.errors import InvalidInputError, NotFoundError
+from cairn.core.errors import CairnError, InvalidInputError, NotFoundError
 from cairn.monitoring import _queries, write_report
 from cairn.monitoring.drift import compare
 from cairn.monitoring.report import build_report
@@ -364,3 +364,54 @@ def test_quality_windows_alone_make_a_report(store: Store) -> None:
     assert "<b class=bad>worse</b>" in report.html and "training 0.9" in report.html
     assert "version 2 has no stored reference" in report.html
     _valid(report.html)
+
+
+class _Opaque:
+    """An object of no type any argument takes."""
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "invalid"),
+    [
+        ("model", "a\x00b", True),
+        ("model", "a\ud800b", True),
+        ("model", "", True),
+        ("model", None, True),
+        ("model", 123, True),
+        ("model", _Opaque(), True),
+        ("model", "x" * 1_000_000, False),
+        ("model", "../../etc/passwd", False),
+        ("model", "m/" + "9" * 30, False),
+        ("path", "a\x00b.html", True),
+        ("path", "a\ud800b.html", True),
+        ("path", "", True),
+        ("path", None, True),
+        ("path", 123, True),
+        ("path", "x" * 1_000_000, True),
+        ("limit", 0, True),
+        ("limit", True, True),
+        ("limit", 2**70, True),
+        ("limit", 10**400, True),
+        ("limit", float("nan"), True),
+        ("limit", "1", True),
+        ("since", "a\x00b", True),
+        ("since", "a\ud800b", True),
+        ("since", "x" * 1_000_000, True),
+        ("since", _Opaque(), True),
+        ("until", True, True),
+    ],
+    ids=lambda value: repr(value)[:20],
+)
+def test_hostile_arguments_are_refused_cleanly(
+    churn: TableSketch, tmp_path: Path, argument: str, value: Any, invalid: bool
+) -> None:
+    """Each hostile argument gives a CairnError with a short message (InvalidInputError where
+    the value itself is wrong), never a driver's or Python's own exception, and writes nothing."""
+    out = tmp_path / "out"
+    out.mkdir()
+    kwargs: dict[str, Any] = {"model": "churn", "path": out / "r.html", argument: value}
+    with pytest.raises(CairnError) as info:
+        write_report(**kwargs)
+    assert 0 < len(str(info.value)) <= 2_000
+    assert isinstance(info.value, InvalidInputError) == invalid, str(info.value)[:200]
+    assert list(out.iterdir()) == []

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cairn.core.checks import check_name, check_optional_int, check_path, show
 from cairn.core.errors import CairnError, InvalidInputError, NotFoundError
 from cairn.core.ids import now_ms
 from cairn.core.progress import track
@@ -43,6 +44,7 @@ MAX_CHARTED = 50  # features drawn in full; the rest are rows of the summary tab
 MAX_POINTS = 500  # windows per time series (evenly spaced when there are more)
 MAX_MERGED = 200  # newest windows whose summaries make the "current" distributions
 MAX_ALERTS = 500  # alerts listed (newest first)
+MAX_LIMIT = 1_000_000  # windows a report may ask for (the series show MAX_POINTS of them)
 LEVELS_SHOWN = 12  # categorical levels drawn by name (the rest as "other")
 BINS = 30
 POINTS = 20_000  # numeric points kept per merged column (plenty for 30 bins)
@@ -135,12 +137,11 @@ def build_report(
 ) -> MonitoringReport:
     """The monitoring report of ``model`` as a page in memory (see ``write_report``)."""
     name, version = _model_of(model)
+    limit = check_optional_int(limit, "limit", minimum=1, maximum=MAX_LIMIT)
     now = now_ms()
     since_ms, until_ms = parse_time(since, "since", now), parse_time(until, "until", now)
     if since_ms is not None and until_ms is not None and since_ms >= until_ms:
         raise InvalidInputError("since must be before until; swap them or widen the span")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise InvalidInputError(f"limit must be a positive number of windows, not {limit!r}")
     store = get_store()
     with store.db.read() as conn:
 
@@ -154,12 +155,14 @@ def build_report(
         if not drift and not quality:
             anywhere = _queries.windows(conn, name, version=version, limit=1)
             if not anywhere:
+                shown = model if len(str(model)) <= 200 else show(model)
                 raise NotFoundError(
-                    f"no monitoring results for {model} yet; run `cairn monitor run {model}` first"
+                    f"no monitoring results for {shown} yet; run `cairn monitor run {shown}` first"
                 )
             raise NotFoundError(
-                f"no monitoring results for {model} in the range asked (since {since!r}, "
-                f"until {until!r}); the newest window starts {when(anywhere[-1].start_ms)} UTC"
+                f"no monitoring results for {show(model)} in the range asked (since "
+                f"{show(since)}, until {show(until)}); the newest window starts "
+                f"{when(anywhere[-1].start_ms)} UTC"
             )
         newest = max(drift[-1:] + quality[-1:], key=lambda w: w.start_ms)
         stored = _queries.reference(conn, name, newest.version)
@@ -635,10 +638,7 @@ def _model_of(model: Any) -> tuple[str, int | None]:
 
     if isinstance(model, ModelVersion):
         return model.name, model.version
-    if not isinstance(model, str) or not model.strip():
-        raise InvalidInputError(
-            f"name the model as 'name', 'name/3' or 'name@alias', not {model!r}"
-        )
+    check_name(model, "model", max_length=None)
     # (Not the registry's URI parser: a model whose windows exist is reported whatever its name.)
     name = model.strip().removeprefix("models:/")
     numbered = re.fullmatch(r"(.+)/(\d{1,9})", name)
@@ -654,14 +654,20 @@ def _model_of(model: Any) -> tuple[str, int | None]:
 
 def check_destination(path: str | os.PathLike[str]) -> Path:
     """The file a report goes to; refused when its folder does not exist or it is a folder."""
-    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
-        raise InvalidInputError(f"give the report's file name, like report.html; not {path!r}")
-    target = Path(path)
-    if target.is_dir():
-        raise InvalidInputError(f"{target} is a folder; give a file name like {target}/report.html")
-    if not target.parent.is_dir():
+    target = check_path(path, "the report's path")
+    shown = str(target) if len(str(target)) <= 300 else show(str(target))
+    try:
+        is_folder, has_folder = target.is_dir(), target.parent.is_dir()
+    except OSError as exc:  # a name too long for the file system, say
         raise InvalidInputError(
-            f"the folder {target.parent} does not exist; create it first or write elsewhere"
+            f"cannot write the report to {shown}: {exc.strerror or exc}; choose another path"
+        ) from None
+    if is_folder:
+        raise InvalidInputError(f"{shown} is a folder; give a file name like {shown}/report.html")
+    if not has_folder:
+        folder = str(target.parent) if len(str(target.parent)) <= 300 else show(str(target.parent))
+        raise InvalidInputError(
+            f"the folder {folder} does not exist; create it first or write elsewhere"
         )
     return target
 
