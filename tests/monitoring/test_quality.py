@@ -437,3 +437,53 @@ def test_hostile_arguments_are_refused_cleanly(
         record_labels(**(call | kwargs))
     with get_store().db.read() as conn:
         assert _queries.windows(conn, "churn", kind="quality") == []
+
+
+def test_versions_fallback_rows_and_row_windows(store: Store, quiet_capture: None) -> None:
+    """Each version is measured against its own training run; ``name/2`` keeps version 2's
+    rows only; rows the fallback answered are left out; a row count makes row windows."""
+    from sklearn.dummy import DummyClassifier
+
+    model = DummyClassifier().fit([[0], [1]], [0, 1])
+    _register("ab", {"accuracy": 0.6}, model)
+    _register("ab", {"accuracy": 0.95}, model)
+    first = _log("ab", [1] * 40, start_ms=T0, prefix="a", version=1)
+    second = _log("ab", [1] * 40, start_ms=T0 + 60_000, prefix="b", version=2)
+    log = PredictionLog()
+    log.start()
+    assert log.append(LoggedBatch("ab", 2, [{"x": 0.0}], [0], ["fb"], [True], ts_ms=T0))
+    log.close()
+    labels = pd.DataFrame({"request_id": [*first, *second, "fb"], "label": [1] * 60 + [0] * 21})
+    run = record_labels("ab", labels)
+    assert [(w.version, w.rows) for w in run.windows] == [(1, 40), (2, 40)]
+    assert [w.metrics["accuracy"]["training"] for w in run.windows] == [0.6, 0.95]
+    assert [w.verdict for w in run.windows] == ["ok", "worse"]  # 1.0 vs 0.6; 0.5 vs 0.95
+    assert run.skipped["answered by the fallback model"] == 1
+    only = record_labels("ab/2", labels, window="25")
+    assert [(w.version, w.rows) for w in only.windows] == [(2, 25), (2, 15)]
+    assert only.unmatched == 40  # version 1's ids are not among version 2's predictions
+
+
+def test_a_model_served_from_a_folder_has_no_training_metric(store: Store) -> None:
+    """Predictions logged without a version (a model served from a folder) are measured as
+    version 0, with no training metric to compare."""
+    log = PredictionLog()
+    log.start()
+    ids = [f"f{i}" for i in range(40)]
+    batch = LoggedBatch("folder-model", None, [{"x": 0.0}] * 40, [1] * 40, ids, [False] * 40)
+    assert log.append(batch)
+    log.close()
+    run = record_labels("folder-model", pd.DataFrame({"request_id": ids, "label": [1] * 40}))
+    assert [(w.version, w.verdict) for w in run.windows] == [(0, "no training metric")]
+    assert any("unregistered model" in note for note in run.notes)
+
+
+def test_labels_as_polars_or_arrow(classifier: dict[str, Any]) -> None:
+    """A polars DataFrame or an Arrow table of labels joins like a pandas one."""
+    import polars as pl
+    import pyarrow as pa
+
+    labels = _labels(classifier["days"])
+    for given in (pl.from_pandas(labels), pa.Table.from_pandas(labels)):
+        run = record_labels("churn", given, id_column="rid", label_column="y")
+        assert run.matched == 200 and [w.rows for w in run.windows] == [120, 80]

@@ -197,11 +197,16 @@ def _joined(
             "say which row it belongs to, so those are left out"
         )
         found = found[~found["_request_id"].isin(ambiguous)]
-    fallback = found["_fallback"].fillna(False).astype(bool) if "_fallback" in found else None
+    matched_ids = set(found["_request_id"]) | ambiguous
+    # The fallback model's answers say nothing of this model's quality.
+    fallback = (
+        found["_fallback"].astype("boolean").fillna(False).astype(bool)
+        if "_fallback" in found
+        else None
+    )
     if fallback is not None and bool(fallback.any()):
         skipped["answered by the fallback model"] = int(fallback.sum())
         found = found[~fallback]
-    matched_ids = set(found["_request_id"]) | ambiguous
     unmatched_mask = ~wanted["id"].isin(matched_ids)
     unmatched = int(unmatched_mask.sum())
     examples = [str(i) for i in wanted.loc[unmatched_mask, "id"].head(EXAMPLES)]
@@ -212,7 +217,8 @@ def _joined(
             _no_match(name, version, len(wanted), unmatched, examples, seen_ids, hashed, skipped)
         )
     frame = frame.rename(columns={"label": Y, PREDICTION: P, "_ts": TS, "_version": V})
-    frame[V] = frame[V].fillna(0).astype("int64")
+    # A model served from a folder logs no version: 0.
+    frame[V] = pd.to_numeric(frame[V], errors="coerce").fillna(0).astype("int64")
     frame, missing = _drop_missing(frame)
     skipped.update({k: v for k, v in missing.items() if k != "without a label"})
     return frame, skipped, unmatched, examples, notes
