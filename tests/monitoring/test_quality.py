@@ -487,3 +487,14 @@ def test_labels_as_polars_or_arrow(classifier: dict[str, Any]) -> None:
     for given in (pl.from_pandas(labels), pa.Table.from_pandas(labels)):
         run = record_labels("churn", given, id_column="rid", label_column="y")
         assert run.matched == 200 and [w.rows for w in run.windows] == [120, 80]
+
+
+def test_hashed_request_ids_are_named_as_the_reason(store: Store) -> None:
+    """A log whose request ids the server stored as keyed hashes joins nothing, and says so."""
+    log = PredictionLog(redact={"_request_id": "hash"})
+    log.start()
+    ids = [f"h{i}" for i in range(5)]
+    assert log.append(LoggedBatch("hashed", 1, [{"x": 0.0}] * 5, [1] * 5, ids, [False] * 5))
+    log.close()
+    with pytest.raises(InvalidInputError, match="keyed hashes"):
+        record_labels("hashed", pd.DataFrame({"request_id": ids, "label": [1] * 5}))
