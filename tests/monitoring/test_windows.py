@@ -56,17 +56,25 @@ def register(project: Path, name: str = "churn") -> None:
 
 
 def write_log(
-    batches: list[tuple[int, pd.DataFrame]], *, model: str = "churn", version: int = 1
+    batches: list[tuple[int, pd.DataFrame]],
+    *,
+    model: str = "churn",
+    version: int = 1,
+    redact: dict[str, str] | None = None,
+    fallback: bool = False,
 ) -> None:
-    """Write ``(time ms, rows)`` batches to the prediction log as a server does, then seal it."""
-    log = PredictionLog(group_s=0)
+    """Write ``(time ms, rows)`` batches to the prediction log as a server does, then seal it
+    (``fallback``: the rows were answered by the fallback model)."""
+    log = PredictionLog(group_s=0, redact=redact)
     log.start()
     predictor = IncomeRule()
     for n, (ts, frame) in enumerate(batches):
         rows = frame.to_dict("records")
         ids = [f"r{n}-{i}" for i in range(len(rows))]
         predictions = predictor.predict(frame).tolist()
-        batch = LoggedBatch(model, version, rows, predictions, ids, [False] * len(rows), ts_ms=ts)
+        batch = LoggedBatch(
+            model, version, rows, predictions, ids, [fallback] * len(rows), ts_ms=ts
+        )
         assert log.append(batch)
     log.close()
 
@@ -212,6 +220,87 @@ def test_dask_workers_summarize_the_files(churn: Store) -> None:
     assert there.windows == here.windows
     local = monitor_model("churn", window="1h", since=DAY0, executor="dask")
     assert local.windows == here.windows
+
+
+def test_files_are_read_a_row_group_at_a_time(
+    churn: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log sealed in row groups of 64 rows gives the same windows as one read whole."""
+    from cairn.serving import _log_files
+
+    write_log(hours(0.0, 1.0))
+    whole = monitor_model("churn", window="1h")
+    monkeypatch.setattr(_log_files, "ROW_GROUP_ROWS", 64)
+    # The same rows again, in batches of 60: row groups of 120 rows.
+    write_log(
+        [(ts, frame.iloc[i : i + 60]) for ts, frame in hours(0.0, 1.0) for i in range(0, 600, 60)]
+    )
+    again = monitor_model("churn", window="1h", since=DAY0)
+    assert [w.rows for w in again.windows] == [2 * w.rows for w in whole.windows]
+    assert [w.drifted for w in again.windows] == [[], ["age"]]
+
+
+def test_fallback_rows_and_hashed_columns_are_left_out(churn: Store) -> None:
+    """Rows the fallback answered are not the version's; a column kept as hashes is reported
+    missing, never as drift."""
+    write_log(hours(0.0), redact={"city": "hash"})
+    write_log([(DAY0 + 120_000, customers(500, 8, age_shift=3.0))], fallback=True)
+    (window,) = monitor_model("churn", window="1h").windows
+    assert window.rows == 600 and window.drifted == []
+    (stored,) = monitor_history("churn")
+    city = next(c for c in stored.result["columns"] if c["column"] == "city")
+    assert city["verdict"] == "missing"
+    assert any("'city' is missing" in finding for finding in stored.result["findings"])
+
+
+@pytest.mark.slow
+def test_workers_of_a_real_scheduler_read_the_callers_store(
+    quiet_capture: None, project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A dask scheduler and worker started in another folder, with no cairn settings, read the
+    log's files from the caller's artifact store and give the same windows."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    register(project)
+    write_log(hours(0.0, 1.0, None))
+    here = monitor_model("churn", window="1h")
+    outside = tmp_path_factory.mktemp("dask-outside")
+    file = outside / "scheduler.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_")}
+    dask = str(Path(sys.executable).with_name("dask"))
+    started = []
+    try:
+        for args in (
+            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"],
+            ["worker", "--nthreads", "1", "--no-dashboard"],
+        ):
+            args += ["--scheduler-file", str(file)]
+            with (outside / f"{args[0]}.log").open("wb") as log:  # the child keeps its own
+                started.append(
+                    subprocess.Popen([dask, *args], cwd=outside, env=env, stdout=log, stderr=log)
+                )
+            deadline = time.monotonic() + 60
+            while not (
+                file.exists()
+                and (
+                    args[0] == "scheduler"
+                    or "Registered to" in (outside / "worker.log").read_text()
+                )
+            ):
+                assert time.monotonic() < deadline, f"the dask {args[0]} did not start"
+                time.sleep(0.1)
+        address = json.loads(file.read_text())["address"]
+        there = monitor_model("churn", window="1h", since=DAY0, executor=address)
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            process.wait(timeout=30)
+    assert there.windows == here.windows
+    assert not (outside / ".cairn").exists()  # the worker opened no store of its own
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from cairn.store import Store
+from cairn.store import ArtifactStore, Store
 from cairn.store.db.schema import prediction_log_files
 
 TS = "_ts"
@@ -77,7 +77,7 @@ def has_log(store: Store, model: str) -> bool:
 
 
 def file_batches(
-    store: Store,
+    artifacts: ArtifactStore,
     digest: str,
     columns: Sequence[str] | None,
     *,
@@ -92,7 +92,7 @@ def file_batches(
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(pa.BufferReader(store.artifacts.read_bytes(digest)))
+    parquet = pq.ParquetFile(pa.BufferReader(artifacts.read_bytes(digest)))
     schema = parquet.schema_arrow
     hashed = set(((schema.metadata or {}).get(HASHED_KEY) or b"").decode().split(","))
     present = [n for n in schema.names if n not in hashed]
@@ -133,7 +133,7 @@ def split_by_time(batch: Any, times: Any, size_ms: int) -> Iterator[tuple[int, A
 
 
 def file_window_sketches(
-    store: Store,
+    artifacts: ArtifactStore,
     digest: str,
     size_ms: int,
     columns: Sequence[str] | None,
@@ -144,7 +144,9 @@ def file_window_sketches(
     from cairn.monitoring.sketch import sketch_batches
 
     out: dict[int, tuple[Any, int, int]] = {}
-    for batch, times in file_batches(store, digest, columns, since_ms=since_ms, until_ms=until_ms):
+    for batch, times in file_batches(
+        artifacts, digest, columns, since_ms=since_ms, until_ms=until_ms
+    ):
         for start, part, ts in split_by_time(batch, times, size_ms):
             sketch = sketch_batches([part], columns, limit=LIMIT)
             first, last = int(ts.min()), int(ts.max())

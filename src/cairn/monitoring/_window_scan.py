@@ -94,7 +94,7 @@ class VersionScan:
         if self.spec.kind == "time":
             self.finish_before(store, file.first_ms)
             parts = file_window_sketches(
-                store, file.digest, self.spec.size, self.columns, self.low, self.until
+                store.artifacts, file.digest, self.spec.size, self.columns, self.low, self.until
             )
             self.add_parts(parts.items())
             return
@@ -122,7 +122,7 @@ class VersionScan:
 
         size = self.spec.size
         for batch, times in file_batches(
-            store, file.digest, self.columns, since_ms=self.low, until_ms=self.until
+            store.artifacts, file.digest, self.columns, since_ms=self.low, until_ms=self.until
         ):
             offset = 0
             while offset < batch.num_rows:
@@ -223,17 +223,25 @@ class VersionScan:
 
 
 def window_sketches_task(
+    artifacts_url: str,
     digest: str,
     size_ms: int,
     columns: list[str],
     since_ms: int | None,
     until_ms: int | None,
 ) -> dict[int, tuple[bytes, int, int]]:
-    """On a Dask worker: one log file's per-window summaries, as bytes (the worker reads the
-    file through its own store, built from its settings)."""
-    from cairn.store import get_store
+    """On a Dask worker: one log file's per-window summaries, as bytes.
 
-    parts = file_window_sketches(get_store(), digest, size_ms, columns, since_ms, until_ms)
+    The file is read from the caller's artifact store (``artifacts_url``), with the worker's
+    own settings' options (credentials) when they name the same store: a worker started in
+    another folder, or on another machine, reads the same objects and opens no database."""
+    from cairn.core.settings import get_settings
+    from cairn.store import ArtifactStore
+
+    settings = get_settings()
+    options = settings.artifacts_options if settings.artifacts_url == artifacts_url else {}
+    artifacts = ArtifactStore(artifacts_url, options)
+    parts = file_window_sketches(artifacts, digest, size_ms, columns, since_ms, until_ms)
     return {
         start: (sketch.to_bytes(), first, last) for start, (sketch, first, last) in parts.items()
     }
@@ -289,6 +297,7 @@ def scan_on_dask(
         futures = [
             client.submit(
                 window_sketches_task,
+                store.artifacts.url,
                 f.digest,
                 scans[f.version].spec.size,
                 scans[f.version].columns,
