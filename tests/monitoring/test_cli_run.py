@@ -68,6 +68,18 @@ def test_row_windows_and_a_rerun_from_the_cli(
     assert code == 0 and out == "" and "computed already" in err
 
 
+def test_run_on_a_local_dask_cluster(capsys: pytest.CaptureFixture[str], served: Path) -> None:
+    """--executor dask summarizes the files on a local Dask cluster and prints the same."""
+    code, here, _ = cli(capsys, "monitor", "run", "churn", "--window", "1h")
+    assert code == 0
+    code, there, err = cli(
+        capsys, "monitor", "run", "churn", "--window", "1h", "--since", "2026-11-02",
+        "--executor", "dask",
+    )  # fmt: skip
+    assert code == 0, err
+    assert there == here
+
+
 def test_reference_is_shown_and_computed_from_given_data(
     capsys: pytest.CaptureFixture[str], served: Path
 ) -> None:

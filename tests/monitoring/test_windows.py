@@ -240,6 +240,18 @@ def test_files_are_read_a_row_group_at_a_time(
     assert [w.drifted for w in again.windows] == [[], ["age"]]
 
 
+def test_alert_rules_are_checked_after_the_windows_are_stored(churn: Store) -> None:
+    """A feature_drift rule fires for the shifted window, once: a rerun fires it no more."""
+    from cairn.core.settings import configure
+
+    rule = {"name": "age-drift", "model": "churn", "when": "feature_drift", "feature": "age"}
+    configure(monitoring={"alerts": [rule]})
+    write_log(hours(0.0, 1.0))
+    run = monitor_model("churn", window="1h")
+    assert [(a.rule, a.window_start_ms) for a in run.alerts] == [("age-drift", DAY0 + HOUR_MS)]
+    assert monitor_model("churn", window="1h", since=DAY0).alerts == []
+
+
 def test_fallback_rows_and_hashed_columns_are_left_out(churn: Store) -> None:
     """Rows the fallback answered are not the version's; a column kept as hashes is reported
     missing, never as drift."""
