@@ -185,6 +185,7 @@ def test_every_logged_version_is_compared_with_its_own_reference(
     only = monitor_model("models:/churn@champion", window="1h", since=DAY0)
     assert [w.version for w in only.windows] == [2]
     assert {w.version for w in monitor_history("churn@champion")} == {2}
+    assert monitor_model("churn/latest", window="1h", since=DAY0).versions == [2]
 
 
 def test_a_version_without_reference_says_how_to_make_one(

@@ -301,16 +301,17 @@ def _resolve(model: Any) -> tuple[str, list[int] | None]:
             f"name a model as 'name', 'name@alias', 'name/3' or 'models:/name/3', not "
             f"{_shown(model)}"
         )
-    uri = parse_model_uri(model.strip())
+    text = model.strip()
+    uri = parse_model_uri(text)
     if isinstance(uri, RunUri):
         raise InvalidInputError(
             f"{_shown(model)} names a run's files; monitor a registered model: 'name', "
             "'name@alias' or 'name/3'"
         )
-    if uri.alias is None and uri.version is None and not model.strip().endswith("latest"):
+    if uri.alias is None and uri.version is None and not text.endswith("/latest"):
         get_model(uri.name)  # the clear "no model named ..." error
         return uri.name, None
-    version = get_model_version(model.strip())
+    version = get_model_version(text)
     return version.name, [version.version]
 
 
