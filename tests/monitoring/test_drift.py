@@ -519,3 +519,21 @@ def test_intervals_are_unsupported() -> None:
     """Month-day-nanosecond intervals (no single number) are incomparable, not a crash."""
     intervals = pa.table({"i": pa.array([(1, 2, 3)] * ROWS, pa.month_day_nano_interval())})
     assert drift(intervals, intervals).column("i").verdict == "incomparable"
+
+
+@pytest.mark.parametrize("scale", [1e307, 1e200, 1e-300, 5e-324 * 2**40])
+def test_values_near_the_float_limits(scale: float) -> None:
+    """Values whose sums or squares overflow (or underflow) a float still give the right
+    verdicts and effects, with no NumPy warning (the suite turns warnings into errors)."""
+    rng = np.random.default_rng(25)
+    draws = [rng.normal(size=ROWS), rng.normal(size=ROWS), rng.normal(1.0, 1.0, ROWS)]
+    reference, same, moved = (pa.table({"f": pa.array(x * scale)}) for x in draws)
+    steady = drift(reference, same).column("f")
+    shifted = drift(reference, moved).column("f")
+    assert steady.verdict == "no drift" and shifted.verdict == "drift"
+    unscaled = drift(pa.table({"f": draws[0]}), pa.table({"f": draws[2]})).column("f")
+    assert shifted.effect == pytest.approx(unscaled.effect, rel=1e-6)
+    assert (
+        steady.statistic
+        == drift(pa.table({"f": draws[0]}), pa.table({"f": draws[1]})).column("f").statistic
+    )

@@ -250,3 +250,18 @@ def test_a_zero_copy_column_is_not_sorted_in_place() -> None:
     array = pa.array(data)
     numeric_sketch(array)
     assert array.to_pylist() == [3.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("scale", [1e307, 1e200, 1e-300])
+def test_moments_near_the_float_limits(scale: float) -> None:
+    """Mean and standard deviation stay right (and merge right) for values whose sums or
+    squares would overflow or underflow a float."""
+    rng = np.random.default_rng(4)
+    first, second = rng.normal(size=500), rng.normal(2.0, 3.0, size=700)
+    a = TableSketch(500, {"x": _numeric_column(list(first * scale))})
+    b = TableSketch(700, {"x": _numeric_column(list(second * scale))})
+    for sketch, values in [(a, first), (a.merge(b, limit=None), np.concatenate([first, second]))]:
+        column = sketch.columns["x"]
+        assert isinstance(column, NumericSketch)
+        assert column.mean / scale == pytest.approx(values.mean(), rel=1e-9)
+        assert column.std / scale == pytest.approx(values.std(), rel=1e-9)

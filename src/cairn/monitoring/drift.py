@@ -31,6 +31,8 @@ from cairn.monitoring.sketch import (
     NumericSketch,
     TableSketch,
     Unsupported,
+    pooled_moments,
+    power_of_two_near,
     sketch_table,
 )
 
@@ -275,6 +277,10 @@ def _numeric(name: str, ref: NumericSketch, cur: NumericSketch) -> ColumnDrift:
     scale = ref.std
     if not scale > 0:  # a constant reference: measure in the pooled spread instead
         scale = _pooled_std(ref, cur)
+    if not math.isfinite(wasserstein):  # values near the float limit: in smaller units
+        unit = power_of_two_near(max(abs(ref.min), abs(ref.max), abs(cur.min), abs(cur.max)))
+        wasserstein = ks_wasserstein(ref.values / unit, cur.values / unit)[1]
+        scale /= unit
     effect = wasserstein / scale if scale > 0 else 0.0
     p = ks_p_value(ks, ref.count, cur.count)
     drifted = p < ALPHA and effect >= MIN_NUMERIC_EFFECT
@@ -305,7 +311,8 @@ def ks_wasserstein(a: Any, b: Any) -> tuple[float, float]:
     np.not_equal(values[1:], values[:-1], out=last[:-1])
     last[-1] = True
     ks = float(np.abs(diff[last]).max())
-    wasserstein = float(np.dot(np.abs(diff[:-1]), np.diff(values)))
+    with np.errstate(over="ignore", invalid="ignore"):  # (the caller rescales an overflow)
+        wasserstein = float(np.dot(np.abs(diff[:-1]), np.diff(values)))
     return ks, wasserstein
 
 
@@ -318,12 +325,7 @@ def ks_p_value(statistic: float, n: int, m: int) -> float:
 
 
 def _pooled_std(ref: NumericSketch, cur: NumericSketch) -> float:
-    count = ref.count + cur.count
-    mean = (ref.mean * ref.count + cur.mean * cur.count) / count
-    m2 = ref.count * (ref.std**2 + (ref.mean - mean) ** 2) + cur.count * (
-        cur.std**2 + (cur.mean - mean) ** 2
-    )
-    return math.sqrt(max(m2 / count, 0.0))
+    return pooled_moments([ref, cur])[1]
 
 
 # -- categorical --------------------------------------------------------------------------

@@ -393,8 +393,13 @@ def numeric_sketch(array: Any) -> NumericSketch:
     values.sort()
     if not len(values):
         return _empty_numeric(total_missing)
-    mean = float(values.mean())
-    std = float(values.std())
+    largest = max(abs(values[0]), abs(values[-1]))
+    if largest == 0 or _TINY < largest < _HUGE:
+        mean, std = float(values.mean()), float(values.std())
+    else:  # squares (or sums) would underflow (or overflow): in units of a power of two
+        unit = power_of_two_near(largest)
+        scaled = values / unit  # (exact)
+        mean, std = float(scaled.mean()) * unit, float(scaled.std()) * unit
     return NumericSketch(
         count=len(values),
         missing=total_missing,
@@ -406,6 +411,7 @@ def numeric_sketch(array: Any) -> NumericSketch:
     )
 
 
+_HUGE, _TINY = 2.0**450, 2.0**-450  # magnitudes whose squares and sums stay exact enough
 _SECONDS_PER_UNIT = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
 
@@ -485,10 +491,7 @@ def _merge_numeric_parts(parts: Sequence[NumericSketch], limit: int | None) -> N
     if not parts:
         return _empty_numeric(0)
     count = sum(p.count for p in parts)
-    mean = sum(p.mean * p.count for p in parts) / count
-    # Chan et al.: the pooled second moment from each part's mean and variance.
-    m2 = sum(p.count * (p.std**2 + (p.mean - mean) ** 2) for p in parts)
-    std = math.sqrt(max(m2 / count, 0.0))
+    mean, std = pooled_moments(parts)
     if len(parts) == 1 and (limit is None or len(parts[0].values) <= limit):
         values = parts[0].values
     elif all(p.exact for p in parts) and (limit is None or count <= limit):
@@ -505,6 +508,30 @@ def _merge_numeric_parts(parts: Sequence[NumericSketch], limit: int | None) -> N
         min=min(p.min for p in parts),
         max=max(p.max for p in parts),
     )
+
+
+def pooled_moments(parts: Sequence[NumericSketch]) -> tuple[float, float]:
+    """The mean and population standard deviation of the union of ``parts`` (Chan et al.:
+    from each part's count, mean and standard deviation), without overflow for values near
+    the float limit (computed in units of a power of two near the largest magnitude)."""
+    parts = [p for p in parts if p.count]
+    if not parts:
+        return math.nan, math.nan
+    if len(parts) == 1:
+        return parts[0].mean, parts[0].std
+    count = sum(p.count for p in parts)
+    unit = power_of_two_near(max(max(abs(p.min), abs(p.max)) for p in parts))
+    mean = sum((p.mean / unit) * (p.count / count) for p in parts)
+    m2 = sum((p.count / count) * ((p.std / unit) ** 2 + (p.mean / unit - mean) ** 2) for p in parts)
+    return mean * unit, math.sqrt(max(m2, 0.0)) * unit
+
+
+def power_of_two_near(magnitude: float) -> float:
+    """The power of two in (magnitude / 2, magnitude] (1 for zero or a non-finite magnitude):
+    a unit that scales values exactly, the largest to between 1 and 2."""
+    if not magnitude > 0 or not math.isfinite(magnitude):
+        return 1.0
+    return math.ldexp(1.0, math.frexp(magnitude)[1] - 1)
 
 
 def _downsample(parts: Sequence[NumericSketch], points: int) -> Any:
