@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cairn.core.checks import show
 from cairn.core.errors import InvalidInputError, NotFoundError
 from cairn.monitoring.reference import PREDICTION
 from cairn.store import get_store
@@ -45,7 +46,7 @@ def frame_to_measure(
     batch-scoring output), else the logged predictions its ids match."""
     if label_column not in table.column_names:
         raise InvalidInputError(
-            f"the labels have no column {label_column!r}; their columns: "
+            f"the labels have no column {show(label_column)}; their columns: "
             f"{_listed(table.column_names)}; name the label column with --label-column"
         )
     predicted = _prediction_column(table.column_names)
@@ -54,7 +55,7 @@ def frame_to_measure(
         return Measured(frame, skipped, 0, [], notes, joined=False)
     if id_column not in table.column_names:
         raise InvalidInputError(
-            f"the labels have no column {id_column!r}; their columns: "
+            f"the labels have no column {show(id_column)}; their columns: "
             f"{_listed(table.column_names)}; name the request id column with --id-column "
             "(or give a batch-scoring output, which holds a prediction column)"
         )
@@ -74,7 +75,7 @@ def read_labels(labels: Any) -> Any:
 
     if isinstance(labels, (str, Path)):
         if not str(labels).strip() or not Path(labels).exists():
-            raise InvalidInputError(f"no labels file at {str(labels)!r}; check the path")
+            raise InvalidInputError(f"no labels file at {show(str(labels))}; check the path")
     elif not (
         isinstance(labels, (pa.Table, pa.RecordBatch))
         or type(labels).__name__ == "DataFrame"  # pandas or polars
@@ -135,8 +136,8 @@ def _scored(
     frame, skipped = _drop_missing(frame)
     if frame.empty:
         raise InvalidInputError(
-            f"none of the {table.num_rows:,} rows has both a label ({label!r}) and a prediction "
-            f"({predicted!r}): nothing to measure"
+            f"none of the {table.num_rows:,} rows has both a label ({show(label)}) and a "
+            f"prediction ({show(predicted)}): nothing to measure"
         )
     return frame, skipped, notes
 
@@ -183,8 +184,8 @@ def _joined(
     wanted: pd.DataFrame = truth.pop("frame")
     if wanted.empty:
         raise InvalidInputError(
-            f"none of the {table.num_rows:,} labels has both an id ({id_column!r}) and a label "
-            f"({label!r}): nothing to join"
+            f"none of the {table.num_rows:,} labels has both an id ({show(id_column)}) and a label "
+            f"({show(label)}): nothing to join"
         )
     found, seen_ids, hashed = _log_rows(name, version, wanted["id"])
     notes: list[str] = []
@@ -238,7 +239,7 @@ def _truth(table: Any, id_column: str, label: str) -> dict[str, Any]:
         ids = pc.cast(ids, pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise InvalidInputError(
-            f"the id column {id_column!r} holds {ids.type} values; request ids are text"
+            f"the id column {show(id_column)} holds {ids.type} values; request ids are text"
         ) from None
     frame = pa.table({"id": ids, "label": table.column(label)}).to_pandas()
     no_id = frame["id"].isna() | (frame["id"].astype("string").str.strip() == "")
@@ -250,7 +251,7 @@ def _truth(table: Any, id_column: str, label: str) -> dict[str, Any]:
         first = conflicting.iloc[0]
         both = distinct.loc[distinct["id"] == first, "label"].head(3).tolist()
         raise InvalidInputError(
-            f"{conflicting.nunique():,} request ids have different labels (e.g. {first!r}: "
+            f"{conflicting.nunique():,} request ids have different labels (e.g. {show(first)}: "
             f"{', '.join(repr(v) for v in both)}); keep one label per request id and run again"
         )
     skipped = {
@@ -271,7 +272,7 @@ def _log_files(name: str, version: int | None) -> list[str]:
         listed = list(conn.execute(query.order_by(files.c.first_ms, files.c.id)))
     if not listed:
         raise NotFoundError(
-            f"model {name!r} has no prediction log: serve it with `cairn serve` (which logs "
+            f"model {show(name)} has no prediction log: serve it with `cairn serve` (which logs "
             "every prediction with its request id), then give the labels; rows a running "
             "server holds are sealed into the log within a few minutes"
         )
@@ -281,7 +282,7 @@ def _log_files(name: str, version: int | None) -> list[str]:
     if not chosen:
         logged = sorted({row.version or 0 for row in listed})
         raise NotFoundError(
-            f"version {version} of {name!r} has no logged predictions (versions logged: "
+            f"version {version} of {show(name)} has no logged predictions (versions logged: "
             f"{', '.join(map(str, logged))}); name the model without a version for all of them"
         )
     return chosen

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cairn.core.checks import show
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.ids import now_ms
 from cairn.core.logging import logger
@@ -107,12 +108,12 @@ def record_labels(
     """
     spec = parse_window(window)
     if task is not None and task not in qm.METRICS:
-        raise InvalidInputError(f"task is 'classification' or 'regression', not {task!r}")
+        raise InvalidInputError(f"task is 'classification' or 'regression', not {show(task)}")
     name, version = _target(model)
     table = read_labels(labels)
     for what, column in (("label", label_column), ("id", id_column)):
         if not isinstance(column, str) or not column:
-            raise InvalidInputError(f"the {what} column is a column's name, not {column!r}")
+            raise InvalidInputError(f"the {what} column is a column's name, not {show(column)}")
     given = table.num_rows
     rows = frame_to_measure(table, id_column, label_column, name, version)
     run = replace(
@@ -135,12 +136,12 @@ def _target(model: Any) -> tuple[str, int | None]:
 
     if not isinstance(model, str) or not model.strip():
         raise InvalidInputError(
-            f"name a model as 'name', 'name/3', 'name@alias' or 'models:/name/3', not {model!r}"
+            f"name a model as 'name', 'name/3', 'name@alias' or 'models:/name/3', not {show(model)}"
         )
     parsed = parse_model_uri(model.strip())
     if not isinstance(parsed, ModelUri):
         raise InvalidInputError(
-            f"{model!r}: labels are joined to a served model's log; name it as 'name', "
+            f"{show(model)}: labels are joined to a served model's log; name it as 'name', "
             "'name/3' or 'name@alias'"
         )
     if parsed.alias is None and parsed.version is None:
