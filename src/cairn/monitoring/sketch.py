@@ -284,6 +284,7 @@ class _Builder:
         self.type = ""
         self.missing = missing_before
         self.parts: list[NumericSketch] = []
+        self.raw: list[Any] = []  # exact mode (no limit): the parts' values, sorted once
         self.levels: dict[str, int] = {}
         self.other = 0
         self.unsupported_rows = 0
@@ -295,7 +296,9 @@ class _Builder:
         import pyarrow as pa
 
         kind = kind_of(array.type)
-        if self.kind is None or (self.type == "null" and not self.parts and not self.levels):
+        if self.kind is None or (
+            self.type == "null" and not self.parts and not self.raw and not self.levels
+        ):
             self.kind, self.type = kind, str(array.type)  # (all-null parts so far: untyped)
         elif kind != self.kind and pa.types.is_null(array.type):
             kind = self.kind  # an all-null part of a typed column
@@ -304,7 +307,12 @@ class _Builder:
                 f"a column changes type between parts of the data ({self.type} then "
                 f"{array.type}); give every part the same type"
             )
-        if kind == "numeric":
+        if kind == "numeric" and self.limit is None:
+            values, missing = finite_values(array)
+            self.missing += missing
+            if len(values):
+                self.raw.append(values)
+        elif kind == "numeric":
             part = numeric_sketch(array)
             self.missing += part.missing
             if part.count:
@@ -326,6 +334,12 @@ class _Builder:
             self.unsupported_rows += len(array)
 
     def finish(self) -> ColumnSketch:
+        if self.raw:  # one sort of every value, not a sort per part and then merges
+            import numpy as np
+
+            values = self.raw[0] if len(self.raw) == 1 else np.concatenate(self.raw)
+            self.raw = []
+            return exact_numeric(values, self.missing)
         if self.kind == "numeric" or self.kind is None:
             if not self.parts:
                 return _empty_numeric(self.missing)
@@ -366,6 +380,13 @@ def kind_of(arrow_type: Any) -> str:
 
 def numeric_sketch(array: Any) -> NumericSketch:
     """The exact summary of one Arrow array of numbers (or times, as their integer value)."""
+    values, missing = finite_values(array)
+    return exact_numeric(values, missing)
+
+
+def finite_values(array: Any) -> tuple[Any, int]:
+    """(the finite values of an Arrow array of numbers as a float64 array the caller owns,
+    the number of null or non-finite ones)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -373,7 +394,7 @@ def numeric_sketch(array: Any) -> NumericSketch:
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
     if pa.types.is_null(array.type):
-        return _empty_numeric(len(array))
+        return np.empty(0, dtype=np.float64), len(array)
     if pa.types.is_temporal(array.type):
         array = _seconds(array)
     elif pa.types.is_decimal(array.type):
@@ -384,15 +405,19 @@ def numeric_sketch(array: Any) -> NumericSketch:
     values = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     finite = np.isfinite(values)
     nonfinite = int(len(values) - np.count_nonzero(finite))
-    # Sorted in place below: never sort the caller's buffer (a zero-copy view of its data).
+    # Sorted in place later: never the caller's buffer (a zero-copy view of its data).
     if nonfinite:
         values = values[finite]
     elif not (values.flags.owndata and values.flags.writeable):
         values = values.copy()
-    total_missing = nulls + nonfinite
+    return values, nulls + nonfinite
+
+
+def exact_numeric(values: Any, missing: int) -> NumericSketch:
+    """The exact summary of finite ``values`` (sorted in place: the caller's own array)."""
     values.sort()
     if not len(values):
-        return _empty_numeric(total_missing)
+        return _empty_numeric(missing)
     largest = max(abs(values[0]), abs(values[-1]))
     if largest == 0 or _TINY < largest < _HUGE:
         mean, std = float(values.mean()), float(values.std())
@@ -402,7 +427,7 @@ def numeric_sketch(array: Any) -> NumericSketch:
         mean, std = float(scaled.mean()) * unit, float(scaled.std()) * unit
     return NumericSketch(
         count=len(values),
-        missing=total_missing,
+        missing=missing,
         values=values,
         mean=mean,
         std=std if math.isfinite(std) else 0.0,
