@@ -199,6 +199,21 @@ def test_a_version_without_reference_says_how_to_make_one(
         monitor_model("bare")
 
 
+def test_a_logged_version_without_reference_is_left_out_of_the_whole_model(
+    churn: Store,
+) -> None:
+    """Monitoring every version leaves out (and names) one without reference; naming it fails."""
+    with cairn.run():
+        cairn.log_model(IncomeRule(), "churn", input_example=customers(5, 1))
+    write_log(hours(1.0), version=1)
+    write_log(hours(0.0), version=2)
+    run = monitor_model("churn", window="1h")
+    assert run.versions == [1] and [w.drifted for w in run.windows] == [["age"]]
+    assert "version 2 left out" in run.notes[0] and "reference churn/2 --data" in run.notes[0]
+    with pytest.raises(NotFoundError, match="cannot monitor churn/2"):
+        monitor_model("churn/2")
+
+
 def test_a_model_without_a_log_is_told_to_serve_it(churn: Store) -> None:
     """No prediction log: a clear message, nothing stored."""
     with pytest.raises(NotFoundError, match=r"no prediction log yet.*cairn serve churn"):

@@ -130,8 +130,8 @@ def monitor_model(
     """
     from cairn.core.ids import now_ms
     from cairn.core.progress import track
-    from cairn.monitoring._log_scan import has_log, log_files, logged_versions
-    from cairn.monitoring._window_scan import VersionScan, scan_on_dask
+    from cairn.monitoring._log_scan import log_files
+    from cairn.monitoring._window_scan import scan_on_dask
     from cairn.store import get_store
 
     name, versions = _resolve(model)
@@ -148,21 +148,9 @@ def monitor_model(
             "order and are computed here: drop --executor or give a duration"
         )
     store = get_store()
-    if not has_log(store, name):
-        raise NotFoundError(
-            f"model {name!r} has no prediction log yet: serve it (`cairn serve {name}`) and "
-            "send it requests; a server seals the rows it answered into the log every few "
-            "minutes and when it stops"
-        )
-    if versions is None:
-        versions = logged_versions(store, name)
-        if not versions:
-            raise NotFoundError(
-                f"the prediction log of {name!r} holds no rows of a registered version: "
-                "serve a registered version (`cairn serve NAME@ALIAS`) to monitor it"
-            )
     notes: list[str] = []
-    scans = {v: VersionScan(name, v, spec, now, since_ms, until_ms) for v in versions}
+    scans = _scans(store, name, versions, spec, (now, since_ms, until_ms), notes)
+    versions = list(scans)
     if since_ms is None and spec.kind == "time":
         for scan in scans.values():
             scan.resume(store, notes)
@@ -187,6 +175,49 @@ def monitor_model(
         results.extend(scan.finish(store))
     results.sort(key=lambda r: (r.start_ms, r.version))
     return MonitorRun(name, list(versions), spec.text, results, _check_alerts(name), notes)
+
+
+def _scans(
+    store: Any,
+    name: str,
+    versions: list[int] | None,
+    spec: WindowSpec,
+    times: tuple[int, int | None, int | None],
+    notes: list[str],
+) -> dict[int, Any]:
+    """A scan per version to monitor (``versions``, or every one in the log)."""
+    from cairn.monitoring._log_scan import has_log, logged_versions
+    from cairn.monitoring._window_scan import VersionScan
+
+    if not has_log(store, name):
+        raise NotFoundError(
+            f"model {name!r} has no prediction log yet: serve it (`cairn serve {name}`) and "
+            "send it requests; a server seals the rows it answered into the log every few "
+            "minutes and when it stops"
+        )
+    named = versions is not None
+    if versions is None:
+        versions = logged_versions(store, name)
+        if not versions:
+            raise NotFoundError(
+                f"the prediction log of {name!r} holds no rows of a registered version: "
+                "serve a registered version (`cairn serve NAME@ALIAS`) to monitor it"
+            )
+    scans: dict[int, Any] = {}
+    problems: list[NotFoundError] = []
+    for version in versions:
+        try:
+            scans[version] = VersionScan(name, version, spec, *times)
+        except NotFoundError as exc:
+            # A version named is monitored or refused; of all the logged versions, one
+            # without a reference is left out (the notes say so) and the others monitored.
+            if named:
+                raise
+            problems.append(exc)
+            notes.append(f"version {version} left out: {exc}")
+    if not scans:
+        raise problems[0]
+    return scans
 
 
 def monitor_history(model: Any, *, limit: int | None = None, since: Any = None) -> list[Any]:
