@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cairn.core.checks import check_int, show
 from cairn.core.errors import InvalidInputError
 
 __all__ = [
@@ -213,11 +214,32 @@ def sketch_table(
 
     from cairn.validation import table_batches
 
+    columns = checked_columns(columns)
+    if limit is not None:
+        limit = check_int(limit, "limit (points kept per numeric column)", minimum=1)
     # Files stream in parts; a table already in memory is taken whole (one sort per column,
     # where parts would be sorted one by one and then merged).
     chunk_rows = 262_144 if isinstance(data, (str, Path)) else 1 << 62
     data = _polars_with_safe_names(data)
     return sketch_batches(_read(table_batches(data, chunk_rows)), columns, limit=limit)
+
+
+def checked_columns(columns: Any) -> list[str] | None:
+    """``columns`` as a list of distinct names (None: every column), or a clear refusal."""
+    if columns is None:
+        return None
+    if isinstance(columns, str) or not isinstance(columns, Sequence):
+        raise InvalidInputError(
+            f"columns must be a list of column names, not {type(columns).__name__}"
+        )
+    out = []
+    for column in columns:
+        if not isinstance(column, str):  # ("" is a name a table can have)
+            raise InvalidInputError(f"a column name must be a string, not {show(column)}")
+        out.append(column)
+    if not out:
+        raise InvalidInputError("columns is empty: name at least one column, or pass None")
+    return list(dict.fromkeys(out))
 
 
 def _read(batches: Iterable[Any]) -> Iterator[Any]:
