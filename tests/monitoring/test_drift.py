@@ -24,6 +24,7 @@ from cairn.monitoring.drift import (
     ks_p_value,
     ks_wasserstein,
     pool_rare_levels,
+    rare_share_test,
 )
 from cairn.monitoring.sketch import sketch_batches
 
@@ -237,6 +238,45 @@ def test_chi_squared_on_a_sparse_table_is_scipys_on_the_pooled_table() -> None:
     expected = stats.chi2_contingency(np.array([pa_, pb_]), correction=False)
     assert report.column("c").statistic == pytest.approx(expected.statistic, rel=1e-9)
     assert report.column("c").p_value == pytest.approx(expected.pvalue, rel=1e-6)
+
+
+def test_the_rare_levels_test_is_fishers_exact_test() -> None:
+    """The share of levels too rare even when pooled is tested exactly: its p-value is twice
+    the smaller one-sided p-value of SciPy's ``fisher_exact`` on the rare-vs-rest table."""
+    a = np.array([60_000.0, 40_000.0, 3.0, 0.0, 0.0, 0.0])
+    b = np.array([110.0, 80.0, 0.0, 1.0, 1.0, 1.0])
+    found = rare_share_test(a, b)
+    assert found is not None
+    statistic, p, effect = found
+    rare_a, rare_b = 3, 3
+    table = [[rare_b, b.sum() - rare_b], [rare_a, a.sum() - rare_a]]
+    greater = stats.fisher_exact(table, alternative="greater").pvalue
+    less = stats.fisher_exact(table, alternative="less").pvalue
+    assert p == pytest.approx(min(1.0, 2 * min(greater, less)), rel=1e-6)
+    two_by_two = np.array([[rare_a, a.sum() - rare_a], [rare_b, b.sum() - rare_b]])
+    assert statistic == pytest.approx(
+        stats.chi2_contingency(two_by_two, correction=False).statistic, rel=1e-9
+    )
+    assert effect > 0
+    # Dense tables, and rare levels common enough together, need no exact test.
+    assert rare_share_test(np.array([500.0, 500.0]), np.array([50.0, 50.0])) is None
+    assert rare_share_test(np.array([500.0, 20.0, 20.0]), np.array([90.0, 5.0, 5.0])) is None
+
+
+def test_new_ids_in_a_small_window_are_detected() -> None:
+    """Ten never-seen levels on 5 % of a 200-row window against a 100,000-row reference are
+    drift (the exact rare-levels test), where pooling them with a common level for
+    chi-squared would have hidden them."""
+    rng = np.random.default_rng(14)
+    common = [f"l{i}" for i in range(10)]
+    reference = pd.DataFrame({"c": rng.choice(common, 100_000)})
+    new = [f"new{i}" for i in range(10)]
+    current = pd.DataFrame({"c": np.concatenate([rng.choice(common, 190), new])})
+    result = drift(reference, current).column("c")
+    assert result.verdict == "drift" and result.test == "rare-levels"
+    assert result.unseen_share == pytest.approx(0.05)
+    steady = drift(reference, pd.DataFrame({"c": rng.choice(common, 200)})).column("c")
+    assert steady.verdict == "no drift"
 
 
 def test_pooling_keeps_the_totals_and_every_level_expected_often_enough() -> None:

@@ -11,7 +11,10 @@ pooled standard deviation.
 Categorical columns: a chi-squared test on both samples' counts (never the reference's
 shares taken as exact, which is what makes a level seen only in the current sample look
 infinitely unlikely), with the bias-corrected Cramer's V (Bergsma 2013) as the effect
-(floor 0.05). The share of current rows in levels the reference never had is reported.
+(floor 0.05). Levels too rare for chi-squared's approximation (expected fewer than 5 times
+in the smaller sample) are pooled, and when even their pool is that rare, its share is
+tested exactly (hypergeometric) beside chi-squared, each at ``alpha / 2``. The share of
+current rows in levels the reference never had is reported.
 
 Both kinds also test the share of missing values (two-proportion z-test, floor 0.05).
 Below ``min_rows`` rows on either side the answer is "not enough data", not a verdict.
@@ -65,7 +68,8 @@ class ColumnDrift:
     column: str
     kind: str  # numeric | categorical | unsupported
     verdict: Verdict
-    test: str  # what decided: "wasserstein+ks", "chi2", "missing-share", or "" (none ran)
+    # what decided: "wasserstein+ks", "chi2", "rare-levels", "missing-share", or "" (none ran)
+    test: str
     statistic: float | None  # numeric: the KS statistic; categorical: chi-squared
     p_value: float | None
     effect: float | None  # numeric: Wasserstein / sd; categorical: bias-corrected Cramer's V
@@ -333,7 +337,6 @@ def _pooled_std(ref: NumericSketch, cur: NumericSketch) -> float:
 
 def _categorical(name: str, ref: CategoricalSketch, cur: CategoricalSketch) -> ColumnDrift:
     import numpy as np
-    from scipy.stats import chi2
 
     base = _base(name, "categorical", ref, cur)
     if ref.count < MIN_ROWS or cur.count < MIN_ROWS:
@@ -344,15 +347,40 @@ def _categorical(name: str, ref: CategoricalSketch, cur: CategoricalSketch) -> C
     a = np.array([ref.counts.get(level, 0) for level in levels] + [ref.other], dtype=np.float64)
     b = np.array([cur.counts.get(level, 0) for level in levels] + [cur.other], dtype=np.float64)
     keep = (a + b) > 0
-    a, b = pool_rare_levels(a[keep], b[keep])
+    a, b = a[keep], b[keep]
     unseen = sum(n for level, n in cur.counts.items() if level not in ref.counts)
     unseen_share = unseen / cur.count
+    # Two tests, each at ALPHA / 2 (Bonferroni): chi-squared on the table with rare levels
+    # pooled, and, when the rare levels are too rare for a chi-squared cell of their own,
+    # an exact test of their share (pooled with a common level, new ids in a small window
+    # would be diluted out of sight).
+    rare = rare_share_test(a, b)
+    a, b = pool_rare_levels(a, b)
+    statistic, p, effect = _chi_squared(a, b)
+    tests = [("chi2", statistic, p, effect)]
+    if rare is not None:
+        tests.append(("rare-levels", rare[0], rare[1], rare[2]))
+    adjusted = [(test, stat, min(1.0, q * len(tests)), v) for test, stat, q, v in tests]
+    drifted = [t for t in adjusted if t[2] < ALPHA and t[3] >= MIN_CATEGORICAL_EFFECT]
+    test, statistic, p, effect = drifted[0] if drifted else min(adjusted, key=lambda t: t[2])
+    return _replace(
+        base,
+        verdict="drift" if drifted else "no drift",
+        test=test,
+        statistic=statistic,
+        p_value=p,
+        effect=effect,
+        unseen_share=unseen_share,
+    )
+
+
+def _chi_squared(a: Any, b: Any) -> tuple[float, float, float]:
+    """(Pearson's chi-squared, its p-value, bias-corrected Cramer's V) of the 2 x k table."""
+    from scipy.stats import chi2
+
     k = len(a)
     if k < 2:  # one level on both sides: nothing can have moved
-        return _replace(
-            base, verdict="no drift", test="chi2", statistic=0.0, p_value=1.0, effect=0.0,
-            unseen_share=unseen_share,
-        )  # fmt: skip
+        return 0.0, 1.0, 0.0
     na, nb = a.sum(), b.sum()
     total = na + nb
     column = a + b
@@ -360,17 +388,36 @@ def _categorical(name: str, ref: CategoricalSketch, cur: CategoricalSketch) -> C
     statistic = float(((a - expected_a) ** 2 / expected_a).sum())
     statistic += float(((b - expected_b) ** 2 / expected_b).sum())
     p = float(chi2.sf(statistic, k - 1))
-    effect = cramers_v_corrected(statistic, int(total), k)
-    drifted = p < ALPHA and effect >= MIN_CATEGORICAL_EFFECT
-    return _replace(
-        base,
-        verdict="drift" if drifted else "no drift",
-        test="chi2",
-        statistic=statistic,
-        p_value=p,
-        effect=effect,
-        unseen_share=unseen_share,
-    )
+    return statistic, p, cramers_v_corrected(statistic, int(total), k)
+
+
+def rare_share_test(a: Any, b: Any) -> tuple[float, float, float] | None:
+    """(chi-squared, exact p-value, bias-corrected Cramer's V) of the share of rare levels
+    (expected fewer than ``MIN_EXPECTED`` times in the smaller sample) in each sample, when
+    together they are still too rare for chi-squared; None otherwise.
+
+    Given both samples' sizes and the levels' totals, the current sample's count in the
+    rare levels is hypergeometric under no drift: the two-sided p-value is exact.
+    """
+    import numpy as np
+    from scipy.stats import hypergeom
+
+    na, nb = float(a.sum()), float(b.sum())
+    total = na + nb
+    if total == 0 or len(a) < 2:
+        return None
+    smaller = min(na, nb) / total
+    rare = (a + b) * smaller < MIN_EXPECTED
+    rare_total = float((a + b)[rare].sum())
+    if not rare.any() or rare_total * smaller >= MIN_EXPECTED or rare_total == total:
+        return None
+    in_b = float(b[rare].sum())
+    counts = hypergeom(int(total), int(rare_total), int(nb))
+    p = float(min(1.0, 2 * min(counts.sf(in_b - 1), counts.cdf(in_b))))
+    table_a = np.array([rare_total - in_b, na - (rare_total - in_b)])
+    table_b = np.array([in_b, nb - in_b])
+    statistic = _chi_squared(table_a, table_b)[0]
+    return statistic, p, cramers_v_corrected(statistic, int(total), 2)
 
 
 def pool_rare_levels(a: Any, b: Any) -> tuple[Any, Any]:
