@@ -62,7 +62,7 @@ def run_command(
             Column("start (UTC)", keep=True),
             *([Column("version", right=True)] if several else []),
             Column("rows", right=True),
-            Column("verdict", keep=True),
+            Column("dataset drift", keep=True),
             Column("drift share", right=True),
             Column("drifted columns"),
         ]
@@ -71,7 +71,7 @@ def run_command(
                 format_ms(w.start_ms) + (" (open)" if w.partial else ""),
                 *([str(w.version)] if several else []),
                 f"{w.rows:,}",
-                w.verdict,
+                _dataset_verdict(w.verdict),
                 "-" if w.share is None else f"{w.share:.0%}",
                 ", ".join(w.drifted) or "-",
             ]
@@ -152,7 +152,7 @@ def _write_trend(stored: list[Any]) -> None:
     rows.append(
         ["(rows)", *(f"{w.rows:,}" for w in stored)],
     )
-    rows.append(["(verdict)", *(w.verdict for w in stored)])
+    rows.append(["(dataset)", *(_dataset_verdict(w.verdict) for w in stored)])
     columns = [Column("feature", keep=True), *(Column(t, right=True) for t in titles)]
     write_table(columns, rows)
     print(
@@ -213,3 +213,10 @@ def reference_command(
     print(f"{found.model}/{found.version}: reference of {describe_source(found)}")
     if found.note:
         print(f"  {found.note}", file=sys.stderr)
+
+
+def _dataset_verdict(verdict: str) -> str:
+    """The window's verdict on the dataset as a whole (half its columns drifted, as in
+    Evidently's dataset drift): "yes" / "no", so that "no" beside a drifted column reads
+    as what it is."""
+    return {"drift": "yes", "no drift": "no"}.get(verdict, verdict)
