@@ -20,6 +20,27 @@ WORK = HERE / ".work"
 MARK = "@@RESULT@@"  # workers print their JSON result on a line starting with this
 
 
+# The start of every measuring worker's source: its result line, a /proc/self/status field
+# (kB) and resetting the peak RSS (VmHWM := VmRSS, Linux >= 4.0).
+WORKER_HELPERS = f"""
+import gc, json, resource, sys, time
+def report(obj):
+    print({MARK!r}, json.dumps(obj), flush=True)
+def status(key):  # kB, from the kernel
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+def reset_peak():  # VmHWM := VmRSS (Linux >= 4.0)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+"""
+
+
 def fail(what: str, proc: subprocess.CompletedProcess[str]) -> None:
     """Print a failed subprocess's output and exit non-zero."""
     print(f"error: {what} failed with exit code {proc.returncode}", file=sys.stderr)

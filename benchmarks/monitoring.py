@@ -79,7 +79,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import MARK, cairn_version, ensure_venv, ratio, run_worker
+from _common import WORKER_HELPERS, cairn_version, ensure_venv, ratio, run_worker
 from _common import clean_env as common_clean_env
 from _common import scratch as common_scratch
 
@@ -94,22 +94,9 @@ EVIDENTLY_KINDS = ["normal", "cat-10", "cat-100", "cat-1000"]
 EVIDENTLY_SIZE = 1_000
 
 # Shared by every worker: the result line and the measurement of one call.
-PRELUDE = f"""
-import gc, json, resource, sys, time
-def report(obj):
-    print({MARK!r}, json.dumps(obj), flush=True)
-def status(key):  # kB, from the kernel
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-def reset_peak():  # VmHWM := VmRSS (Linux >= 4.0)
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+PRELUDE = (
+    WORKER_HELPERS
+    + """
 def measure(call, warmup, summarize, extra):
     warmup()
     gc.collect()
@@ -121,11 +108,12 @@ def measure(call, warmup, summarize, extra):
     w, c = time.perf_counter() - w, time.process_time() - c
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     peak = status("VmHWM")
-    report({{"cpu": c, "wall": w, "base_kb": base, "peak_kb": peak,
+    report({"cpu": c, "wall": w, "base_kb": base, "peak_kb": peak,
             "extra_kb": peak - base if resettable else None,
             "user": r1.ru_utime - r0.ru_utime, "sys": r1.ru_stime - r0.ru_stime,
-            **extra, **summarize(out)}})
+            **extra, **summarize(out)})
 """
+)
 
 # Zipf-like level shares and the sample makers, shared by the generator and the calibration.
 SAMPLERS = """

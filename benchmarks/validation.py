@@ -69,7 +69,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _common import MARK, cairn_version, ensure_venv, ratio, run_worker
+from _common import WORKER_HELPERS, cairn_version, ensure_venv, ratio, run_worker
 from _common import clean_env as common_clean_env
 from _common import scratch as common_scratch
 
@@ -140,22 +140,9 @@ report({"columns": list(cols), "types": types, "bounds": bounds, "categories": l
 """
 
 # Every measuring worker: sys.argv[1] the Parquet file, sys.argv[2] the rules (JSON).
-PRELUDE = f"""
-import gc, json, resource, sys, time
-def report(obj):
-    print({MARK!r}, json.dumps(obj), flush=True)
-def status(key):  # kB, from the kernel
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-def reset_peak():  # VmHWM := VmRSS (Linux >= 4.0)
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+PRELUDE = (
+    WORKER_HELPERS
+    + """
 def measure(call, warmup):
     warmup()
     gc.collect()
@@ -168,11 +155,12 @@ def measure(call, warmup):
     w, c = time.perf_counter() - w, time.process_time() - c
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     peak = status("VmHWM")
-    report({{"cpu": c, "wall": w, "base_kb": base, "peak_kb": max(peak, peak_before),
+    report({"cpu": c, "wall": w, "base_kb": base, "peak_kb": max(peak, peak_before),
             "extra_kb": peak - base if resettable else None,
             "user": r1.ru_utime - r0.ru_utime, "sys": r1.ru_stime - r0.ru_stime,
-            "faults": r1.ru_minflt - r0.ru_minflt, **out}})
+            "faults": r1.ru_minflt - r0.ru_minflt, **out})
 """
+)
 
 LOAD = """
 import pandas as pd
