@@ -20,7 +20,7 @@ import io
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from cairn.core.checks import check_int, show
@@ -365,16 +365,7 @@ class _Builder:
         if self.kind == "numeric" or self.kind is None:
             if not self.parts:
                 return _empty_numeric(self.missing)
-            merged = _merge_numeric_parts(self.parts, self.limit)
-            return NumericSketch(
-                count=merged.count,
-                missing=self.missing,
-                values=merged.values,
-                mean=merged.mean,
-                std=merged.std,
-                min=merged.min,
-                max=merged.max,
-            )
+            return replace(_merge_numeric_parts(self.parts, self.limit), missing=self.missing)
         if self.kind == "categorical":
             return _categorical(self.levels, self.missing, self.other)
         return Unsupported(self.type, self.unsupported_rows + self.missing)
@@ -602,30 +593,13 @@ def downsampled(column: NumericSketch, points: int) -> NumericSketch:
     """``column`` with at most ``points`` values kept (equal-weight, evenly spaced ranks)."""
     if len(column.values) <= points:
         return column
-    return NumericSketch(
-        count=column.count,
-        missing=column.missing,
-        values=_downsample([column], points),
-        mean=column.mean,
-        std=column.std,
-        min=column.min,
-        max=column.max,
-    )
+    return replace(column, values=_downsample([column], points))
 
 
 def merge_columns(a: ColumnSketch, b: ColumnSketch, limit: int | None) -> ColumnSketch:
     """One summary of the same column in two parts."""
     if isinstance(a, NumericSketch) and isinstance(b, NumericSketch):
-        merged = _merge_numeric_parts([a, b], limit)
-        return NumericSketch(
-            count=merged.count,
-            missing=a.missing + b.missing,
-            values=merged.values,
-            mean=merged.mean,
-            std=merged.std,
-            min=merged.min,
-            max=merged.max,
-        )
+        return replace(_merge_numeric_parts([a, b], limit), missing=a.missing + b.missing)
     if isinstance(a, CategoricalSketch) and isinstance(b, CategoricalSketch):
         levels = dict(a.counts)
         for level, n in b.counts.items():
@@ -650,18 +624,8 @@ def _missing_of(column: ColumnSketch) -> int:
 
 def _with_missing(column: ColumnSketch, rows: int) -> ColumnSketch:
     """``column`` with ``rows`` more missing values (a part of the data that lacked it)."""
-    if isinstance(column, NumericSketch):
-        return NumericSketch(
-            column.count,
-            column.missing + rows,
-            column.values,
-            column.mean,
-            column.std,
-            column.min,
-            column.max,
-        )
-    if isinstance(column, CategoricalSketch):
-        return CategoricalSketch(column.count, column.missing + rows, column.counts, column.other)
+    if isinstance(column, (NumericSketch, CategoricalSketch)):
+        return replace(column, missing=column.missing + rows)
     return Unsupported(column.type, column.rows + rows)
 
 
