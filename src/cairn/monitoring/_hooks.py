@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cairn.core.errors import CairnError, NotFoundError
+from cairn.core.errors import NotFoundError
 from cairn.core.hookspecs import hookimpl
 from cairn.core.logging import logger
 
@@ -23,7 +23,7 @@ def cairn_model_logged(model: str, version: int, run_id: str | None) -> None:
         compute_reference(f"{model}/{version}")
     except NotFoundError as exc:  # no dataset in its lineage: nothing to summarize yet
         logger.debug("no reference for %s/%s: %s", model, version, exc)
-    except (CairnError, OSError, ValueError, TypeError, MemoryError) as exc:
+    except Exception as exc:  # whatever it is (the data, the model's predict): not the training's
         logger.warning(
             "could not summarize the training data of %s/%s for monitoring (%s); make it "
             "later with `cairn monitor reference %s/%s`",
