@@ -559,7 +559,9 @@ def test_an_interrupt_leaves_no_step_running(
     [summary] = find_pipeline_runs()
     assert summary.status == "killed"
     assert "running" not in summary.steps, summary.steps
-    assert summary.steps.get("killed", 0) >= 1 and summary.steps.get("finished", 0) <= 3
+    # The interrupting step is killed; the other four may all have finished first (processes:
+    # their workers can end before the interrupt reaches the coordinator).
+    assert summary.steps.get("killed", 0) >= 1 and summary.steps.get("finished", 0) <= 4
 
 
 ODD_ARGUMENTS = """
