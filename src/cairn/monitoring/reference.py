@@ -3,13 +3,13 @@ its predictions on that data, computed once and stored as an artifact linked to 
 
 The data is found through lineage (the catalog dataset versions the run that logged the model
 read, nearest first), so nobody has to name it; it can also be given. The predictions are
-made on a seeded sample of at most ``PREDICT_ROWS`` rows, so a large training table costs one
-streaming pass plus one bounded predict call.
+made on a seeded sample of at most ``PREDICT_ROWS`` rows, so a large training table costs two
+streaming passes (the summary, then the sample, whose share needs the row count) and one
+bounded predict call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,10 +177,12 @@ def _training_data(version: Any, data: Any) -> tuple[Any, list[str]]:
             f"`cairn monitor reference {version.name}/{version.version} --data PATH`"
         )
     wanted = set(input_columns(version) or [])
-    best = found[0]
-    if wanted:  # the nearest dataset that holds the model's inputs
-        best = max(found, key=lambda ref: len(wanted & set(_columns_of(catalog.path(ref)))))
-    return catalog.path(best), [best]
+    if not wanted or len(found) == 1:
+        return catalog.path(found[0]), [found[0]]
+    # The nearest dataset that holds most of the model's inputs (each folder asked for once).
+    folders = {ref: catalog.path(ref) for ref in found}
+    best = max(found, key=lambda ref: len(wanted & set(_columns_of(folders[ref]))))
+    return folders[best], [best]
 
 
 def _lineage_datasets(version: Any) -> list[str]:
@@ -249,11 +251,12 @@ def _predict_sample(version: Any, source: Any, inputs: list[str], rows: int) -> 
     import pyarrow as pa
 
     from cairn.registry import load_model
+    from cairn.validation import table_batches
 
     share = min(1.0, PREDICT_ROWS / rows)
     rng = np.random.default_rng(SAMPLE_SEED)
     parts = []
-    for batch in _batches(source):
+    for batch in table_batches(source):
         chosen = batch.select(inputs)
         if share < 1.0:
             chosen = chosen.filter(pa.array(rng.random(chosen.num_rows) < share))
@@ -269,12 +272,6 @@ def _predict_sample(version: Any, source: Any, inputs: list[str], rows: int) -> 
     if output.ndim != 1:
         raise InvalidInputError(f"predictions of shape {output.shape} are not one column")
     return pa.array(output.tolist() if output.dtype == object else output)
-
-
-def _batches(source: Any) -> Iterator[Any]:
-    from cairn.validation import table_batches
-
-    yield from table_batches(source)
 
 
 def describe_source(reference: Reference) -> str:

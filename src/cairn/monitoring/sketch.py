@@ -627,10 +627,3 @@ def _with_missing(column: ColumnSketch, rows: int) -> ColumnSketch:
     if isinstance(column, (NumericSketch, CategoricalSketch)):
         return replace(column, missing=column.missing + rows)
     return Unsupported(column.type, column.rows + rows)
-
-
-def iter_numeric(sketch: TableSketch) -> Iterator[tuple[str, NumericSketch]]:
-    """The numeric columns of ``sketch``."""
-    for name, column in sketch.columns.items():
-        if isinstance(column, NumericSketch):
-            yield name, column
