@@ -26,7 +26,12 @@ Every message says what is wrong and what to do about it.
     │   ├── SignatureError          model input does not match the model's signature
     │   └── PromotionRuleError      a promotion rule does not parse
     ├── RunStateError               operation not valid for the run's state
-    └── ModelLoadError              a stored model cannot be loaded (flavor, format)
+    ├── ModelLoadError              a stored model cannot be loaded (flavor, format)
+    └── ServerError                 team mode (a cairn server and its clients)
+        ├── AuthenticationError     no token, or one unknown, expired or revoked
+        ├── PermissionDeniedError   the token's role may not do this
+        ├── ServerUnavailableError  the server cannot be reached (writes go to the spool)
+        └── ClientModeError         an operation the server does not offer to clients yet
 """
 
 from __future__ import annotations
@@ -122,3 +127,23 @@ class PromotionRuleError(InvalidInputError):
 
 class ModelLoadError(CairnError):
     """A stored model cannot be loaded: unknown flavor, missing package, refused format."""
+
+
+class ServerError(CairnError):
+    """Team mode: a cairn server refused a request, or cannot be reached."""
+
+
+class AuthenticationError(ServerError):
+    """No token was given, or it is unknown, malformed, expired or revoked."""
+
+
+class PermissionDeniedError(ServerError):
+    """The token's role (or its user) may not do what was asked."""
+
+
+class ServerUnavailableError(ServerError):
+    """The cairn server cannot be reached, or answered with a server-side failure."""
+
+
+class ClientModeError(ServerError):
+    """Client mode (``CAIRN_SERVER``) does not offer this operation yet."""

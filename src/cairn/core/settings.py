@@ -166,6 +166,8 @@ class Settings:
     run_id: str | None
     params: Params = field(default_factory=lambda: Params(is_root=True))
     monitoring: dict[str, Any] = field(default_factory=dict)
+    server: str | None = None
+    token: str | None = field(default=None, repr=False)  # a secret: never in a repr
 
     @property
     def home_dir(self) -> Path:
@@ -218,6 +220,13 @@ FIELDS: dict[str, FieldSpec] = {
     "params": _spec(_to_params, lambda: Params(is_root=True), "the project's params"),
     # Checked here only as a mapping: cairn.monitoring.alerts validates its rules and webhooks.
     "monitoring": _spec(to_dict, dict, "alert rules and webhooks (see cairn.monitoring.alerts)"),
+    "server": _spec(
+        to_str,
+        None,
+        "a cairn server URL (http://host:port): client mode, no store credentials needed",
+        nullable=True,
+    ),
+    "token": _spec(to_str, None, "the API token for the cairn server", nullable=True),
 }
 # Settings whose variable holds JSON, and whose parts can be set as CAIRN_<NAME>__<PART>.
 _MAPPINGS = ("artifacts_options", "capture", "monitoring", "params")

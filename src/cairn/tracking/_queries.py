@@ -30,6 +30,7 @@ from cairn.core.errors import (
 )
 from cairn.store.db.dialect import insert_ignore, upsert
 from cairn.store.db.schema import (
+    applied_batches,
     experiments,
     latest_metrics,
     lineage_edges,
@@ -482,7 +483,7 @@ def deleted_run_batch(conn: Connection, after: int, size: int) -> list[int]:
 
 def purge_runs(conn: Connection, run_ids: Sequence[int]) -> None:
     """Hard-delete runs and everything they own (the objects are swept apart)."""
-    for table in (metric_chunks, latest_metrics, params, run_tags, run_artifacts):
+    for table in (metric_chunks, latest_metrics, params, run_tags, run_artifacts, applied_batches):
         conn.execute(delete(table).where(table.c.run_id.in_(run_ids)))
     conn.execute(update(runs).where(runs.c.parent_id.in_(run_ids)).values(parent_id=None))
     # Their lineage edges go too: ids may be reused, and a new run must not inherit them.

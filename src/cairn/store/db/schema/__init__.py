@@ -25,6 +25,7 @@ from cairn.store.db.schema.registry import (
     model_versions,
     models,
 )
+from cairn.store.db.schema.server import applied_batches, audit_events, server_tokens
 from cairn.store.db.schema.serving import prediction_log_files
 from cairn.store.db.schema.tracking import (
     experiments,
@@ -53,6 +54,8 @@ DIGEST_COLUMNS = [
 
 __all__ = [
     "DIGEST_COLUMNS",
+    "applied_batches",
+    "audit_events",
     "dataset_events",
     "dataset_tags",
     "dataset_versions",
@@ -83,6 +86,7 @@ __all__ = [
     "run_artifacts",
     "run_tags",
     "runs",
+    "server_tokens",
     "step_results",
     "table_facts",
     "validation_results",

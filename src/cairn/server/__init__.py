@@ -1,0 +1,17 @@
+"""Team mode: ``cairn server``, its REST API (``/api/v1``), tokens, roles and the audit log."""
+
+from __future__ import annotations
+
+from cairn.server.app import API_PREFIX, create_app
+from cairn.server.auth import ROLES, Caller, TokenInfo, create_token, list_tokens, revoke_token
+
+__all__ = [
+    "API_PREFIX",
+    "ROLES",
+    "Caller",
+    "TokenInfo",
+    "create_app",
+    "create_token",
+    "list_tokens",
+    "revoke_token",
+]

@@ -1,0 +1,7 @@
+"""The API's routers, one per capability; ``create_app`` mounts each under ``/api/v1``."""
+
+from __future__ import annotations
+
+from cairn.server.api import health
+
+ROUTERS = [health.router]
