@@ -41,6 +41,11 @@ GROUPS = {
         "app",
         "Monitor served models: drift against the training data, quality, alerts, reports.",
     ),
+    "server": (
+        "cairn.cli.server",
+        "app",
+        "Serve the team API over the stores, with tokens, roles and an audit log.",
+    ),
     "serve": (
         "cairn.cli.serve",
         "app",
