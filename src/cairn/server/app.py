@@ -130,4 +130,3 @@ def _describe(exc: Any) -> str:
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
         problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
     return "the request is malformed: " + "; ".join(problems)
-
