@@ -106,16 +106,16 @@ def create_app(
     async def _limit_body(request: Request, call_next: Any) -> Any:
         length = request.headers.get("content-length")
         streamed = request.url.path.startswith(f"{API_PREFIX}/artifacts/")
-        if length is not None and not streamed:
-            if not length.isdigit() or int(length) > MAX_JSON_BODY:
-                return JSONResponse(
-                    error_body(
-                        "InvalidInputError",
-                        f"the request body is larger than {MAX_JSON_BODY >> 20} MiB; send "
-                        "smaller batches (artifacts go to /api/v1/artifacts/{digest})",
-                    ),
-                    status_code=413,
-                )
+        too_big = length is not None and (not length.isdigit() or int(length) > MAX_JSON_BODY)
+        if too_big and not streamed:
+            return JSONResponse(
+                error_body(
+                    "InvalidInputError",
+                    f"the request body is larger than {MAX_JSON_BODY >> 20} MiB; send "
+                    "smaller batches (artifacts go to /api/v1/artifacts/{digest})",
+                ),
+                status_code=413,
+            )
         return await call_next(request)
 
     for router in ROUTERS:

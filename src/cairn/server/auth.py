@@ -9,6 +9,7 @@ store (no cache), so a revoked token is refused at once.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -172,7 +173,7 @@ def revoke_token(db: Database, token_id: str) -> TokenInfo:
         info = TokenInfo(*row)
         if info.revoked_ms is None:
             conn.execute(update(t).where(t.c.token_id == token_id).values(revoked_ms=now))
-            info = TokenInfo(*row[:6], now)
+            info = dataclasses.replace(info, revoked_ms=now)
         return info
 
     return db.transact(apply)

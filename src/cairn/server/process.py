@@ -9,6 +9,7 @@ SIGTERM or SIGINT every worker stops accepting, finishes the requests in flight 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import multiprocessing
 import os
@@ -95,10 +96,8 @@ def run_server(
     def forward(signum: int, _frame: Any) -> None:
         for child in children:
             if child.is_alive() and child.pid is not None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(child.pid, signum)
-                except ProcessLookupError:
-                    pass
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
