@@ -27,7 +27,7 @@ from cairn.core.errors import (
 )
 from cairn.core.logging import logger
 from cairn.core.settings import Settings, get_settings
-from cairn.store import Store
+from cairn.store import Store, get_store
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -74,6 +74,7 @@ def create_app(
 
     from cairn.server.api import ROUTERS
 
+    given = settings
     settings = settings or get_settings()
     if settings.server is not None:
         raise ConfigError(
@@ -88,7 +89,8 @@ def create_app(
         openapi_url=f"{API_PREFIX}/openapi.json",
         redoc_url=None,
     )
-    app.state.store = store or Store.from_settings(settings)
+    # The capabilities' own functions use get_store(): the app shares it unless told otherwise.
+    app.state.store = store or (Store.from_settings(given) if given else get_store())
     app.state.auth = auth
 
     @app.exception_handler(CairnError)
