@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from cairn.core.errors import (
     PermissionDeniedError,
 )
 from cairn.core.ids import now_ms
+from cairn.server.audit import record_event
 from cairn.store.db import Database
 from cairn.store.db.schema import server_tokens
 
@@ -36,6 +38,11 @@ if TYPE_CHECKING:
 ROLES = ("reader", "writer", "admin")
 PREFIX = "cairn_"
 MAX_USER = 255
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_AHEAD = re.compile(r"(\d{1,9})\s*([smhdw])")
+_ACTION = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?")
+MAX_ACTION = 64
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,17 @@ class TokenInfo:
         """Whether the token is neither revoked nor expired."""
         return self.revoked_ms is None and (self.expires_ms is None or self.expires_ms > now_ms())
 
+    @property
+    def state(self) -> str:
+        """``active``, ``expired`` or ``revoked``."""
+        if self.revoked_ms is not None:
+            return "revoked"
+        return "active" if self.is_active else "expired"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The listing as JSON-ready values, with its state."""
+        return {**dataclasses.asdict(self), "state": self.state}
+
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
@@ -98,6 +116,54 @@ def check_user(user: Any) -> str:
     return user
 
 
+def parse_expiry(value: Any, now: int | None = None) -> int | None:
+    """When a token made at ``now`` stops working (epoch ms): ``value`` is a duration ahead
+    (``30d``, ``12h``, ``2w``, ``90m``) or an ISO date or date-time (UTC when it names no
+    zone); None (or empty) means never."""
+    from cairn.monitoring.windows import parse_time
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    now = now_ms() if now is None else now
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"an expiry is a duration like '30d' or a date like '2027-01-31', not {show(value)}"
+        )
+    match = _AHEAD.fullmatch(value.strip().lower())
+    if match is None:
+        expires = parse_time(value, "the expiry", now)
+        if expires is None:  # pragma: no cover - parse_time answers None only for None
+            return None
+    else:
+        expires = now + int(match.group(1)) * _UNIT_MS[match.group(2)]
+    if expires > MAX_EPOCH_MS:
+        raise InvalidInputError(f"the expiry {show(value)} is after the year 9999; give less")
+    if expires <= now:
+        raise InvalidInputError(
+            f"the expiry {show(value)} is not in the future; give a duration like '30d' or a "
+            "later date"
+        )
+    return expires
+
+
+def parse_since(value: str | None) -> int | None:
+    """Epoch ms of ``since``: an ISO date or date-time (UTC unless it says), or a duration ago."""
+    from cairn.monitoring.windows import parse_time
+
+    return None if value is None else parse_time(value, "since", now_ms())
+
+
+def check_action(action: str | None) -> str | None:
+    """``action`` if it names an action (``alias.set``) or a family of them (``alias.*``)."""
+    if action is None:
+        return None
+    if len(action) > MAX_ACTION or _ACTION.fullmatch(action) is None:
+        raise InvalidInputError(
+            f"{show(action)} is not an action: give one like 'alias.set' or a family like 'alias.*'"
+        )
+    return action
+
+
 def create_token(
     db: Database,
     user: str,
@@ -105,17 +171,26 @@ def create_token(
     *,
     expires_ms: int | None = None,
     created_by: str | None = None,
+    actor: str | None = None,
 ) -> tuple[str, TokenInfo]:
-    """Make a token for ``user`` with ``role``; return it (shown once) and its listing."""
+    """Make a token for ``user`` with ``role``; return it (shown once) and its listing.
+
+    With ``actor``, a ``token.create`` event by ``actor`` is recorded in the same transaction
+    (and ``created_by`` defaults to ``actor``).
+    """
     check_user(user)
     check_role(role)
     if expires_ms is not None and (type(expires_ms) is not int or expires_ms <= now_ms()):
         raise InvalidInputError("a token's expiry must be a time in the future")
+    if actor is not None:
+        check_user(actor)
+        created_by = actor if created_by is None else created_by
     token_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     created = now_ms()
-    db.transact(
-        lambda conn: conn.execute(
+
+    def apply(conn: Any) -> None:
+        conn.execute(
             insert(server_tokens).values(
                 token_id=token_id,
                 user=user,
@@ -126,7 +201,11 @@ def create_token(
                 expires_ms=expires_ms,
             )
         )
-    )
+        if actor is not None:
+            detail = {"user": user, "role": role, "expires_ms": expires_ms}
+            record_event(conn, actor, "token.create", token_id, detail)
+
+    db.transact(apply)
     info = TokenInfo(token_id, user, role, created, created_by, expires_ms, None)
     return f"{PREFIX}{token_id}_{secret}", info
 
@@ -149,8 +228,14 @@ def list_tokens(db: Database, *, include_revoked: bool = False) -> list[TokenInf
         return [TokenInfo(*row) for row in conn.execute(query)]
 
 
-def revoke_token(db: Database, token_id: str) -> TokenInfo:
-    """Revoke a token by its id (the part after ``cairn_``); it is refused from now on."""
+def revoke_token(db: Database, token_id: str, *, actor: str | None = None) -> TokenInfo:
+    """Revoke a token by its id (the part after ``cairn_``); it is refused from now on.
+
+    Revoking a revoked token changes nothing. With ``actor``, a ``token.revoke`` event by
+    ``actor`` is recorded in the same transaction as the revocation.
+    """
+    if actor is not None:
+        check_user(actor)
     if not isinstance(token_id, str) or not token_id.isalnum() or len(token_id) > 32:
         raise InvalidInputError(f"{show(token_id)} is not a token id (see cairn server token ls)")
     t = server_tokens
@@ -174,6 +259,9 @@ def revoke_token(db: Database, token_id: str) -> TokenInfo:
         if info.revoked_ms is None:
             conn.execute(update(t).where(t.c.token_id == token_id).values(revoked_ms=now))
             info = dataclasses.replace(info, revoked_ms=now)
+            if actor is not None:
+                detail = {"user": info.user, "role": info.role, "expires_ms": info.expires_ms}
+                record_event(conn, actor, "token.revoke", token_id, detail)
         return info
 
     return db.transact(apply)
@@ -238,6 +326,11 @@ def require(role: str) -> Callable[[Request], Caller]:
             )
         return caller
 
+    # FastAPI reads the annotation to pass the request; under ``from __future__ import
+    # annotations`` it is the text "Request", which it cannot resolve here (a query parameter).
+    from fastapi import Request as RequestClass
+
+    dependency.__annotations__["request"] = RequestClass
     return dependency
 
 

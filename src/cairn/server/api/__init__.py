@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from cairn.server.api import health
+from cairn.server.api import admin, health
 
-ROUTERS = [health.router]
+ROUTERS = [health.router, admin.router]
