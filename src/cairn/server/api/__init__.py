@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from cairn.server.api import admin, health
+from cairn.server.api import admin, data, health, registry, validation
 
-ROUTERS = [health.router, admin.router]
+ROUTERS = [health.router, admin.router, registry.router, data.router, validation.router]

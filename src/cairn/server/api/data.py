@@ -1,0 +1,168 @@
+"""The data catalog over HTTP: datasets, their versions and files, diffs, and (admins)
+removing and restoring versions, each change written to the audit log.
+
+Also ``plain``: the JSON form of what the capabilities return (dataclasses as dicts with their
+``ref``/``uri``, NaN and infinities as null, NumPy values as Python ones, datetimes in ISO),
+which the other capability routers share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import PurePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from cairn import data
+from cairn.core.errors import InvalidInputError
+from cairn.core.user import acting_as
+from cairn.server.audit import record_event
+from cairn.server.auth import Caller, require
+
+router = APIRouter(tags=["data"])
+
+MAX_FILES_PAGE = 100_000  # the most file entries one answer lists
+#: Properties that say how to ask for an object again (``customers@v2``, ``models:/churn/3``).
+_NAMING_PROPERTIES = ("ref", "uri")
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON-ready Python: dicts with text keys, lists, text, numbers and None."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name in _NAMING_PROPERTIES:
+            if isinstance(getattr(type(value), name, None), property):
+                out[name] = getattr(value, name)
+        return out
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return plain(value.value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return plain(value.tolist())  # a NumPy scalar or array
+    return str(value)
+
+
+def version_ref(name: str, ref: str) -> str:
+    """``name@ref`` for a version of ``name`` (``v2``, ``2``, ``latest``), or ``ref`` itself
+    when it already names a dataset (``other@v2``)."""
+    return ref if "@" in ref else f"{name}@{ref}"
+
+
+@router.get("/datasets")
+def list_datasets(_caller: Annotated[Caller, Depends(require("reader"))]) -> list[Any]:
+    """Every dataset, by name, with its latest live version and whether it is overdue."""
+    return [plain(d) for d in data.list_datasets()]
+
+
+@router.get("/datasets/{name}")
+def show_dataset(name: str, _caller: Annotated[Caller, Depends(require("reader"))]) -> Any:
+    """The dataset with every version (deleted ones flagged), its tables, the runs and model
+    versions that used each version, and its catalog history."""
+    return plain(data.show_dataset(name))
+
+
+@router.get("/datasets/{name}/versions/{ref}")
+def show_version(
+    name: str,
+    ref: str,
+    _caller: Annotated[Caller, Depends(require("reader"))],
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_FILES_PAGE)] = 10_000,
+) -> Any:
+    """One version (``v2``, ``2`` or ``latest``) with its files, ``limit`` of them from
+    ``offset`` in path order (``file_count`` says how many it holds)."""
+    _one_segment(ref)
+    found = data.version(f"{name}@{ref}")
+    files = data.files(found.ref)  # by number: a version added meanwhile is not mixed in
+    return {
+        **plain(found),
+        "files": [plain(f) for f in files[offset : offset + limit]],
+        "offset": offset,
+    }
+
+
+@router.get("/datasets/{name}/diff")
+def diff_versions(
+    name: str,
+    a: Annotated[str, Query(description="a version of this dataset: v1, 1 or latest")],
+    b: Annotated[str, Query(description="a version of this dataset (v2), or of another (x@v1)")],
+    _caller: Annotated[Caller, Depends(require("reader"))],
+) -> Any:
+    """What differs from version ``a`` to version ``b``: files added, removed and changed,
+    and for tables, rows and columns."""
+    diff = data.diff_versions(version_ref(name, a), version_ref(name, b))
+    return {**plain(diff), "same": diff.same}
+
+
+@router.post("/datasets/{name}/versions/{ref}/delete")
+def delete_version(
+    request: Request,
+    name: str,
+    ref: str,
+    caller: Annotated[Caller, Depends(require("admin"))],
+    force: bool = False,
+) -> Any:
+    """Mark the version deleted (refused while a model version was made from it, unless
+    ``force``); written to the audit log as ``dataset_version.delete``."""
+    _one_segment(ref)
+    with acting_as(caller.user):
+        removed = data.remove_version(f"{name}@{ref}", force=force)
+    _audit(request, caller, "dataset_version.delete", removed, {"force": force})
+    return plain(removed)
+
+
+@router.post("/datasets/{name}/versions/{ref}/restore")
+def restore_version(
+    request: Request, name: str, ref: str, caller: Annotated[Caller, Depends(require("admin"))]
+) -> Any:
+    """Bring back a deleted version (while its files were not garbage-collected); written to
+    the audit log as ``dataset_version.restore``."""
+    _one_segment(ref)
+    with acting_as(caller.user):
+        restored = data.restore_version(f"{name}@{ref}")
+    _audit(request, caller, "dataset_version.restore", restored, {})
+    return plain(restored)
+
+
+def _one_segment(ref: str) -> None:
+    if "@" in ref:
+        raise InvalidInputError(
+            f"the version in the path is v2, 2 or latest, not {ref[:40]!r}: the dataset is "
+            "named once, before /versions/"
+        )
+
+
+def _audit(
+    request: Request,
+    caller: Caller,
+    action: str,
+    version: data.DatasetVersion,
+    detail: dict[str, Any],
+) -> None:
+    """Record the change just committed (the catalog's functions commit on their own, so the
+    event follows in a transaction of its own)."""
+    request.app.state.store.db.transact(
+        lambda conn: record_event(
+            conn,
+            caller.user,
+            action,
+            f"data:{version.ref}",
+            {"version": version.number, **detail},
+        )
+    )
