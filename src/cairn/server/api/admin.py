@@ -6,6 +6,7 @@ creating and revoking a token each record an audit event in the same transaction
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -94,16 +95,4 @@ def audit_route(
         user=None if user is None else check_user(user),
         limit=limit,
     )
-    return {
-        "events": [
-            {
-                "id": e.id,
-                "ts_ms": e.ts_ms,
-                "user": e.user,
-                "action": e.action,
-                "subject": e.subject,
-                "detail": e.detail,
-            }
-            for e in events
-        ]
-    }
+    return {"events": [dataclasses.asdict(e) for e in events]}
