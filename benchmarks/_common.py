@@ -6,9 +6,14 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -137,3 +142,72 @@ def ensure_venv(venv: Path, packages: list[str], version_of: str) -> str:
         if proc.returncode != 0:
             fail(f"{version_of} version probe", proc)
     return proc.stdout.strip()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_status(url: str, timeout: float = 2) -> int:
+    """The status of ``GET url``; 0 when nothing answered."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, TimeoutError):
+        return 0
+
+
+@contextmanager
+def serve(
+    cmd: list[str], *, cwd: Path, env: dict[str, str], health: str, log: Path, timeout: float = 120
+) -> Iterator[float]:
+    """Run the server ``cmd`` in its own process group (output to ``log``), wait until
+    ``GET health`` answers 200 and yield the seconds that took; stop it afterwards (SIGTERM,
+    SIGKILL after 15 s). A server that does not come up, or dies meanwhile, exits non-zero with
+    the end of its log."""
+    with open(log, "wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def died(why: str) -> None:
+        print(f"error: {' '.join(cmd)} {why}; the end of its log:", file=sys.stderr)
+        print(log.read_text(errors="replace")[-8000:], file=sys.stderr)
+
+    ready = False
+    try:
+        while http_status(health) != 200:
+            if proc.poll() is not None:
+                died(f"exited with code {proc.returncode} before {health} answered")
+                sys.exit(1)
+            if time.perf_counter() - start > timeout:
+                died(f"did not answer {health} within {timeout:.0f} s")
+                sys.exit(1)
+            time.sleep(0.05)
+        ready = True
+        yield time.perf_counter() - start
+    finally:
+        if ready and proc.poll() is not None:
+            died(f"died with code {proc.returncode} while measured")
+            sys.exit(1)  # a dead server fails the benchmark, whatever else happened
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+            except ProcessLookupError:
+                pass
