@@ -27,6 +27,7 @@ from cairn.server.auth import Caller, require
 router = APIRouter(tags=["data"])
 
 MAX_FILES_PAGE = 100_000  # the most file entries one answer lists
+MAX_NUMBER_DIGITS = 19  # a version number is an int64
 #: Properties that say how to ask for an object again (``customers@v2``, ``models:/churn/3``).
 _NAMING_PROPERTIES = ("ref", "uri")
 
@@ -58,9 +59,22 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+def check_version_text(text: str) -> str:
+    """``text`` unless it is a version number too long to be one (``v`` then digits, or
+    digits): Python refuses to read numbers of over 4300 digits, which must be a 400 too."""
+    digits = text.removeprefix("v")
+    if digits.isascii() and digits.isdigit() and len(digits) > MAX_NUMBER_DIGITS:
+        raise InvalidInputError(
+            f"{text[:24]!r}... ({len(text)} characters) is not a version number: versions count "
+            "from 1 and fit in 64 bits"
+        )
+    return text
+
+
 def version_ref(name: str, ref: str) -> str:
     """``name@ref`` for a version of ``name`` (``v2``, ``2``, ``latest``), or ``ref`` itself
     when it already names a dataset (``other@v2``)."""
+    check_version_text(ref.rpartition("@")[2])
     return ref if "@" in ref else f"{name}@{ref}"
 
 
@@ -141,6 +155,7 @@ def restore_version(
 
 
 def _one_segment(ref: str) -> None:
+    check_version_text(ref)
     if "@" in ref:
         raise InvalidInputError(
             f"the version in the path is v2, 2 or latest, not {ref[:40]!r}: the dataset is "

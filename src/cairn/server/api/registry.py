@@ -15,7 +15,7 @@ from cairn import registry
 from cairn.core.errors import InvalidInputError, ModelNotFoundError, RunNotFoundError
 from cairn.core.uris import check_alias
 from cairn.core.user import acting_as
-from cairn.server.api.data import plain
+from cairn.server.api.data import check_version_text, plain
 from cairn.server.audit import record_event
 from cairn.server.auth import Caller, require
 
@@ -33,6 +33,7 @@ class AliasBody(BaseModel):
 
 def _version_ref(name: str, version: str) -> str:
     """``name/3`` for a number, ``name/latest``, else ``name@alias``."""
+    check_version_text(version)
     if (version.isascii() and version.isdigit()) or version == "latest":
         return f"{name}/{version}"
     return f"{name}@{version}"
@@ -119,6 +120,8 @@ def set_alias(
 ) -> Any:
     """Point ``alias`` at ``version``; the move is kept in the alias history and the audit
     log (``alias.set``)."""
+    if isinstance(body.version, str):
+        check_version_text(body.version)
     with acting_as(caller.user):
         move = registry.set_alias(name, alias, body.version, reason=body.reason)
     _audit(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from cairn import validation
 from cairn.core.errors import InvalidInputError
-from cairn.server.api.data import plain
+from cairn.server.api.data import check_version_text, plain
 from cairn.server.auth import Caller, require
 
 router = APIRouter(tags=["validation"])
@@ -62,4 +62,5 @@ def results(
         raise InvalidInputError(
             "name the dataset in the path and its version with ?version=v2 (or latest)"
         )
+    check_version_text(version)
     return [plain(r) for r in validation.results_of(f"{name}@{version}")]
