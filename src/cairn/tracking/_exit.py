@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 lock = threading.RLock()
 active: dict[str, Run] = {}
 sinks: dict[Any, MetricSink] = {}
+writers: dict[Any, Any] = {}  # one RunWriter per store (tracking._writer.writer_for)
 _uncaught: list[BaseException] = []
 _hooks_installed = False
 _terminated: list[BaseException] = []

@@ -22,8 +22,7 @@ from cairn.core.errors import CairnError
 from cairn.core.logging import logger
 from cairn.core.settings import Settings
 from cairn.core.threads import start_thread
-from cairn.store.deletions import watermark
-from cairn.tracking import _output, _queries, capture, system_metrics
+from cairn.tracking import _output, capture, system_metrics
 from cairn.tracking._liveness import this_host
 from cairn.tracking.record import ArtifactEntry
 
@@ -135,7 +134,7 @@ def _store_in_background(
     blobs: dict[str, bytes] = {}
 
     def store() -> None:
-        since = watermark(run._store.db)  # before the objects are looked for (gc may run)
+        since = run._writer.watermark()  # before the objects are looked for (gc may run)
         entries = []
         for name, blob in blobs.items():
             stored = run._store.artifacts.put_bytes(blob)
@@ -195,7 +194,7 @@ def store_output(run: Run, spool: Path) -> None:
     """Store ``spool`` as the run's ``cairn/output.log`` (kept on disk if that fails)."""
 
     def store() -> None:
-        since = watermark(run._store.db)
+        since = run._writer.watermark()
         stored = run._store.artifacts.put_file(spool)
         entry = ArtifactEntry(OUTPUT_ARTIFACT, stored.digest, stored.size)
         run._record([entry], since, lambda _gone: run._store.artifacts.put_file(spool))
@@ -213,4 +212,4 @@ def store_output(run: Run, spool: Path) -> None:
 def claim(run: Run) -> None:
     """Record this process as the one running ``run`` (its liveness follows this process)."""
     host, pid = this_host(), os.getpid()
-    run._store.db.transact(lambda conn: _queries.claim_run(conn, run._db_id, host, pid))
+    run._writer.claim(run._db_id, host, pid)

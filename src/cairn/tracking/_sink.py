@@ -50,7 +50,7 @@ def _storable(point: Point) -> bool:
 class MetricSink:
     """Buffers metric points in memory and writes them in batches."""
 
-    def __init__(self, db: Database, interval: float) -> None:
+    def __init__(self, db: Database | None, interval: float) -> None:
         self._db = db
         self._interval = interval
         self._buffer: list[Point] = []
@@ -147,6 +147,7 @@ class MetricSink:
             watched = sorted(self._watched)
         self._last_beat = time.monotonic()
         if watched:
+            assert self._db is not None
             self._db.transact(lambda conn: _queries.beat(conn, watched))
 
     def _write_buffered(self) -> None:
@@ -154,8 +155,10 @@ class MetricSink:
             points, self._buffer = self._buffer, []
         if not points:
             return
+        db = self._db
+        assert db is not None
         try:
-            created = self._db.transact(lambda conn: self._write(conn, points))
+            created = db.transact(lambda conn: self._write(conn, points))
         except (OverflowError, TypeError, ValueError):
             # The calls refuse such points; should one get here anyway, it alone is dropped
             # (counted and reported), never the whole buffer with every later flush.
@@ -187,40 +190,46 @@ class MetricSink:
         return kept
 
     def _write(self, conn: Any, points: list[Point]) -> dict[str, int]:
-        missing = {p[1] for p in points} - self._key_ids.keys()
-        created = _queries.metric_key_ids(conn, missing) if missing else {}
-        grouped: dict[tuple[int, int], tuple[list[int], list[int], list[float]]] = defaultdict(
-            lambda: ([], [], [])
+        return write_points(conn, points, self._key_ids)
+
+
+def write_points(conn: Any, points: list[Point], known: dict[str, int]) -> dict[str, int]:
+    """Write points as one packed chunk per (run, key) and move each one's latest value;
+    ``known`` maps key names to ids already created; return the ids created here."""
+    missing = {p[1] for p in points} - known.keys()
+    created = _queries.metric_key_ids(conn, missing) if missing else {}
+    grouped: dict[tuple[int, int], tuple[list[int], list[int], list[float]]] = defaultdict(
+        lambda: ([], [], [])
+    )
+    key_ids = {**known, **created}
+    for run_id, key, step, ts, value in points:
+        steps, stamps, values = grouped[(run_id, key_ids[key])]
+        steps.append(step)
+        stamps.append(ts)
+        values.append(value)
+    chunks = []
+    latest = []
+    for (run_id, key_id), (steps, stamps, values) in grouped.items():
+        chunks.append(
+            {
+                "run_id": run_id,
+                "key_id": key_id,
+                "count": len(steps),
+                "steps": pack("q", steps),
+                "timestamps": pack("q", stamps),
+                "values": pack("d", values),
+            }
         )
-        key_ids = {**self._key_ids, **created}
-        for run_id, key, step, ts, value in points:
-            steps, stamps, values = grouped[(run_id, key_ids[key])]
-            steps.append(step)
-            stamps.append(ts)
-            values.append(value)
-        chunks = []
-        latest = []
-        for (run_id, key_id), (steps, stamps, values) in grouped.items():
-            chunks.append(
-                {
-                    "run_id": run_id,
-                    "key_id": key_id,
-                    "count": len(steps),
-                    "steps": pack("q", steps),
-                    "timestamps": pack("q", stamps),
-                    "values": pack("d", values),
-                }
-            )
-            last = max(range(len(steps)), key=lambda i: (steps[i], stamps[i], i))
-            value = values[last]
-            latest.append(
-                {
-                    "run_id": run_id,
-                    "key_id": key_id,
-                    "step": steps[last],
-                    "ts_ms": stamps[last],
-                    "value": None if math.isnan(value) else value,  # NaN is stored as NULL
-                }
-            )
-        _queries.write_metric_chunks(conn, chunks, latest)
-        return created
+        last = max(range(len(steps)), key=lambda i: (steps[i], stamps[i], i))
+        value = values[last]
+        latest.append(
+            {
+                "run_id": run_id,
+                "key_id": key_id,
+                "step": steps[last],
+                "ts_ms": stamps[last],
+                "value": None if math.isnan(value) else value,  # NaN is stored as NULL
+            }
+        )
+    _queries.write_metric_chunks(conn, chunks, latest)
+    return created

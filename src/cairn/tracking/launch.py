@@ -211,9 +211,7 @@ def _run_child(run: Run, command: Sequence[str], seed: int, params: Mapping[str,
     else:
         run.end("failed", _exit_text(code))
         # The program may have ended its run before exiting with an error: the run failed.
-        run._store.db.transact(
-            lambda conn: _queries.fail_run(conn, run._db_id, now_ms(), _exit_text(code))
-        )
+        run._writer.fail(run._db_id, now_ms(), _exit_text(code))
     return code
 
 

@@ -39,8 +39,7 @@ from cairn.core.progress import track
 from cairn.core.settings import get_settings
 from cairn.core.user import current_user
 from cairn.store import Store, get_store
-from cairn.store.deletions import record_referencing, watermark
-from cairn.tracking import _exit, _implicit, _queries
+from cairn.tracking import _exit, _implicit
 from cairn.tracking._codec import (
     MAX_KEY_LENGTH,
     check_key,
@@ -52,7 +51,7 @@ from cairn.tracking._codec import (
 from cairn.tracking._exit import Terminated, describe  # noqa: F401  (importable from here)
 from cairn.tracking._liveness import this_host
 from cairn.tracking._names import run_name
-from cairn.tracking._sink import MetricSink
+from cairn.tracking._writer import writer_for
 from cairn.tracking.record import ArtifactEntry
 from cairn.tracking.seed import current_seed, ensure_seeded, seed, seeded_libraries
 
@@ -74,7 +73,8 @@ class Run:
         self.parent_id = parent_id
         self._store = store
         self._db_id = db_id
-        self._sink = _sink_for(store)
+        self._writer = writer_for(store)
+        self._sink = self._writer.sink
         self._next_step = 0
         self._known_keys: set[str] = set()
         self._ended = False
@@ -134,14 +134,14 @@ class Run:
         self._check_active("log params")
         flat = flatten(check_mapping(params, "params"))
         if flat:
-            self._store.db.transact(lambda conn: _queries.log_params(conn, self._db_id, flat))
+            self._writer.log_params(self._db_id, flat)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (string values; later calls replace a tag's value)."""
         check_tags(check_mapping(tags, "tags"), key_length=MAX_KEY_LENGTH)
         values = tag_values(tags)
         if values:
-            self._store.db.transact(lambda conn: _queries.set_tags(conn, self._db_id, values))
+            self._writer.set_tags(self._db_id, values)
 
     def log_artifact(self, path: str | Path, name: str | None = None) -> list[ArtifactEntry]:
         """Store a file or a folder (recursively) as artifacts of the run under ``name``."""
@@ -163,7 +163,7 @@ class Run:
             ]
         else:
             pairs = [(source, base)]
-        since = watermark(self._store.db)  # before any object is looked for (gc may run)
+        since = self._writer.watermark()  # before any object is looked for (gc may run)
         entries = []
         for file, artifact_path in track(pairs, len(pairs), f"storing {base}"):
             stored = self._store.artifacts.put_file(file)
@@ -180,7 +180,7 @@ class Run:
             raise InvalidInputError(
                 f"artifact {name!r:.60} must be bytes, got {type(data).__name__}"
             )
-        since = watermark(self._store.db)  # before the object is looked for (gc may run)
+        since = self._writer.watermark()  # before the object is looked for (gc may run)
         stored = self._store.artifacts.put_bytes(data)
         entry = ArtifactEntry(artifact_path, stored.digest, stored.size)
         self._record([entry], since, lambda _gone: self._store.artifacts.put_bytes(data))
@@ -266,9 +266,7 @@ class Run:
             try:
                 self._sink.flush()  # on failure the points stay buffered for the exit flush
             finally:
-                self._store.db.transact(
-                    lambda conn: _queries.end_run(conn, self._db_id, status, now_ms(), error)
-                )
+                self._writer.end(self._db_id, status, now_ms(), error)
                 self._sink.unwatch(self._db_id)
         finally:
             with _exit.lock:
@@ -298,13 +296,7 @@ class Run:
     ) -> None:
         """Record stored objects as artifacts; ``since`` is the deletions watermark taken
         before they were stored, ``restore`` stores again those gc deleted meanwhile."""
-        record_referencing(
-            self._store.db,
-            [e.digest for e in entries],
-            since,
-            lambda conn: _queries.record_artifacts(conn, self._db_id, entries, now_ms()),
-            restore,
-        )
+        self._writer.record(self._db_id, entries, since, restore, now_ms())
 
 
 def _store_again(store: Store, sources: Mapping[str, Path], gone: set[str]) -> None:
@@ -325,14 +317,6 @@ def _artifact_name(name: str) -> str:
             f"artifact name {name!r} must be a relative path without '.' or '..' parts"
         )
     return clean
-
-
-def _sink_for(store: Store) -> MetricSink:
-    with _exit.lock:
-        sink = _exit.sinks.get(store.db)
-        if sink is None:
-            sink = _exit.sinks[store.db] = MetricSink(store.db, get_settings().flush_interval)
-        return sink
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -416,29 +400,19 @@ def _start(
     facts = pending.result()
     tagged = {**facts.tags, **tagged}  # the user's own tags win
 
-    def create(conn: Any) -> int:
-        exp_id = _queries.experiment_id(conn, experiment_name, start)
-        db_id = _queries.create_run(
-            conn,
-            {
-                "uid": uid,
-                "experiment_id": exp_id,
-                "parent_id": parent._db_id if parent else None,
-                "name": run_label,
-                "status": "running",
-                "start_ms": start,
-                "user": user,
-                "host": this_host(),
-                "pid": os.getpid(),
-            },
-        )
-        if recorded:
-            _queries.log_params(conn, db_id, recorded)
-        if tagged:
-            _queries.set_tags(conn, db_id, tagged)
-        return db_id
-
-    db_id = store.db.transact(create)
+    values = {
+        "uid": uid,
+        "name": run_label,
+        "status": "running",
+        "start_ms": start,
+        "user": user,
+        "host": this_host(),
+        "pid": os.getpid(),
+    }
+    writer = writer_for(store)
+    db_id = writer.create(
+        values, experiment_name, parent._db_id if parent else None, recorded, tagged
+    )
     run = Run(store, db_id, uid, run_label, experiment_name, parent.id if parent else None)
     run._tokens = context.push_run(uid, effective)
     with _exit.lock:
@@ -450,9 +424,8 @@ def _start(
 
 def _attach(store: Store, uid: str, seed_value: int | None) -> Run:
     """Become the process of a run started by ``cairn run`` (its id is in the settings)."""
-    with store.db.read() as conn:
-        db_id, uid = _queries.resolve_run(conn, uid)
-        record = _queries.get(conn, db_id)
+    db_id, record = writer_for(store).lookup(uid)
+    uid = record.id
     if record.status != "running":
         raise RunStateError(
             f"run {uid} (CAIRN_RUN_ID) has already ended as {record.status}; start the "
@@ -489,9 +462,8 @@ def join_run(uid: str) -> Run:
     step in a worker): the returned run is active here; ``end()`` writes what was logged
     here and lets go, leaving the run's status to its owner."""
     store = get_store()
-    with store.db.read() as conn:
-        db_id, uid = _queries.resolve_run(conn, uid)
-        record = _queries.get(conn, db_id)
+    db_id, record = writer_for(store).lookup(uid)
+    uid = record.id
     if record.status != "running":
         raise RunStateError(f"run {uid} has already ended as {record.status}")
     run = Run(store, db_id, uid, record.name, record.experiment, record.parent_id)
