@@ -241,7 +241,18 @@ def run_cairn(code: str, *args: str, d: Path, url: str) -> Any:
     """A cairn client process (``CAIRN_SERVER=url``) in its own project ``d/cairn-client``."""
     home = d / "cairn-client"
     (home / ".cairn").mkdir(parents=True, exist_ok=True)  # never the repository's own project
-    return worker(sys.executable, code, *args, cwd=home, env=clean_env(CAIRN_SERVER=url))
+    out = worker(sys.executable, code, *args, cwd=home, env=clean_env(CAIRN_SERVER=url))
+    spool = home / ".cairn" / "spool"  # writes the client could not deliver at once wait here
+    left = [*spool.glob("*.jsonl"), *spool.glob("objects/*")]
+    if left:
+        size = sum(p.stat().st_size for p in left)
+        problem(
+            f"the cairn client exited with {len(left)} file(s), {size:,} bytes in its offline "
+            f"spool {spool}: writes that had not reached the server"
+        )
+        for p in left:
+            p.unlink()
+    return out
 
 
 def run_mlflow(code: str, *args: str, d: Path, url: str) -> Any:
