@@ -131,9 +131,13 @@ def parse_expiry(value: Any, now: int | None = None) -> int | None:
         )
     match = _AHEAD.fullmatch(value.strip().lower())
     if match is None:
-        expires = parse_time(value, "the expiry", now)
-        if expires is None:  # pragma: no cover - parse_time answers None only for None
-            return None
+        try:
+            expires = parse_time(value, "the expiry", now) or 0
+        except InvalidInputError:
+            raise InvalidInputError(
+                f"cannot read the expiry {show(value)}: give a duration ahead like '30d', "
+                "'12h' or '2w', or a date like '2027-01-31' (or '2027-01-31T08:00Z')"
+            ) from None
     else:
         expires = now + int(match.group(1)) * _UNIT_MS[match.group(2)]
     if expires > MAX_EPOCH_MS:
