@@ -80,6 +80,11 @@ COMMANDS = {
         "Write a Docker build context (Dockerfile, pinned requirements, the model) that serves "
         "a model version.",
     ),
+    "sync": (
+        "cairn.cli.sync",
+        "sync_command",
+        "Send the writes spooled while the cairn server was unreachable (client mode).",
+    ),
     "scheduler": (
         "cairn.cli.scheduler",
         "scheduler_command",

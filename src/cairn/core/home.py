@@ -50,6 +50,8 @@ def sqlite_locations() -> tuple[Path, Path] | None:
         if not isinstance(loaded, dict) or "root" in loaded:
             return None
         config = loaded
+    if env.get("CAIRN_SERVER") or config.get("server"):
+        return None  # client mode: the server holds the store
     home = env.get("CAIRN_HOME") or config.get("home")
     store = env.get("CAIRN_STORE") or config.get("store")
     if (home is not None and not isinstance(home, str)) or (
@@ -68,6 +70,8 @@ def current_sqlite_locations() -> tuple[Path, Path] | None:
     if settings is None:
         return sqlite_locations()
     current = settings.get_settings()
+    if current.server is not None:
+        return None  # client mode: the server holds the store
     database = sqlite_file(current.home_dir, current.store)
     return None if database is None else (current.home_dir, database)
 

@@ -71,6 +71,7 @@ def create_app(
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from cairn.server.api import ROUTERS
 
@@ -82,6 +83,7 @@ def create_app(
             "CAIRN_SERVER and point CAIRN_STORE and CAIRN_ARTIFACTS at the team's stores"
         )
     app = FastAPI(
+        default_response_class=_json_response_class(),
         title="cairn",
         version="1",
         description="cairn's team API: runs, artifacts, datasets, models, validation.",
@@ -99,6 +101,16 @@ def create_app(
         if status >= 500:
             logger.error("server error: %s: %s", type(exc).__name__, exc)
         return JSONResponse(error_body(type(exc).__name__, str(exc)), status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "NotFoundError" if exc.status_code == 404 else "InvalidInputError"
+        message = (
+            "no such route; see /api/v1/docs for the API"
+            if exc.status_code in (404, 405)
+            else str(exc.detail)
+        )
+        return JSONResponse(error_body(kind, message), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -120,9 +132,84 @@ def create_app(
             )
         return await call_next(request)
 
+    app.add_middleware(_GzipRequests)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     return app
+
+
+def _json_response_class() -> Any:
+    """JSON answers that keep NaN and infinities (metric values may be either), as Python's
+    json writes them and reads them back."""
+    import json
+
+    from fastapi.responses import JSONResponse
+
+    class CairnJSONResponse(JSONResponse):
+        def render(self, content: Any) -> bytes:
+            return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    return CairnJSONResponse
+
+
+class _GzipRequests:
+    """Decompresses request bodies sent with ``Content-Encoding: gzip`` (a client's batches),
+    refusing any that would pass ``MAX_JSON_BODY`` once inflated."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if headers.get(b"content-encoding", b"").lower() != b"gzip":
+            await self.app(scope, receive, send)
+            return
+        import zlib
+
+        from fastapi.responses import JSONResponse
+
+        inflater = zlib.decompressobj(wbits=31)
+        parts: list[bytes] = []
+        size = 0
+        problem = None
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+            if problem is None:
+                try:
+                    data = inflater.decompress(message.get("body", b""), MAX_JSON_BODY + 1 - size)
+                except zlib.error:
+                    problem = "the request body is not valid gzip"
+                    continue
+                size += len(data)
+                parts.append(data)
+                if size > MAX_JSON_BODY or inflater.unconsumed_tail:
+                    problem = f"the request body inflates past {MAX_JSON_BODY >> 20} MiB"
+        if problem is not None:
+            response = JSONResponse(error_body("InvalidInputError", problem), status_code=413)
+            await response(scope, receive, send)
+            return
+        body = b"".join(parts)
+        scope = dict(scope)
+        scope["headers"] = [
+            (key, value)
+            for key, value in scope["headers"]
+            if key not in (b"content-encoding", b"content-length")
+        ] + [(b"content-length", str(len(body)).encode())]
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def _describe(exc: Any) -> str:

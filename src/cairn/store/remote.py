@@ -57,6 +57,7 @@ class RemoteSession:
         self.failures = 0  # requests that could not be delivered at once (and were spooled)
         self.rejected = 0  # spooled requests the server refused (kept aside, logged)
         self.last_error: str | None = None
+        self._reported_left = 0
 
     def __repr__(self) -> str:
         return f"<RemoteSession {self.url}>"
@@ -270,29 +271,31 @@ class RemoteSession:
                     return
 
     def drain(self, timeout_s: float) -> int:
-        """Try to send this process's spooled requests for up to ``timeout_s``; return how
-        many are still waiting."""
+        """Send this process's spooled requests while the server answers, for up to
+        ``timeout_s`` (never waiting for a server that is down); return how many are still
+        waiting, and say where they are."""
         deadline = time.monotonic() + timeout_s
         while self.spool.own_pending() and time.monotonic() < deadline:
             try:
                 self.replay(own_only=True)
             except ServerUnavailableError:
-                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-        return self.spool.own_pending()
-
-    def close(self) -> None:
-        """Close the connections; what could not be sent stays spooled on disk."""
-        self._closed = True
-        self._wake.set()
+                break
         left = self.spool.own_pending()
-        if left:
+        if left and left != self._reported_left:
+            self._reported_left = left
             logger.warning(
-                "%d request(s) for %s are still in the spool (%s); they are sent when cairn next "
+                "%d request(s) for %s wait in the spool (%s): they are sent when cairn next "
                 "reaches the server, or run cairn sync",
                 left,
                 self.url,
                 self.spool.folder,
             )
+        return left
+
+    def close(self) -> None:
+        """Close the connections; what could not be sent stays spooled on disk."""
+        self._closed = True
+        self._wake.set()
         self.spool.close()
         if self._client is not None:
             self._client.close()

@@ -159,7 +159,7 @@ def writer_for(store: Store) -> RunWriter:
     """The one writer of ``store`` in this process (its sink is flushed at exit)."""
     key = store.remote if store.remote is not None else store.db
     with _exit.lock:
-        writer = _exit.writers.get(key)
+        writer: RunWriter | None = _exit.writers.get(key)
         if writer is None:
             if store.remote is not None:
                 from cairn.tracking._remote import RemoteWriter
@@ -169,4 +169,4 @@ def writer_for(store: Store) -> RunWriter:
                 writer = LocalWriter(store)
             _exit.writers[key] = writer
             _exit.sinks[key] = writer.sink
-        return writer  # type: ignore[no-any-return,unused-ignore]
+        return writer

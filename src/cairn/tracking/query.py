@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 def get_run(run_id: str) -> RunRecord:
     """Return a run by id (or unique id prefix) with params, tags, metrics and history."""
     check_name(run_id, "run id", max_length=None)
-    db = get_store().db
+    store = get_store()
+    if store.remote is not None:
+        from cairn.tracking._remote import get_record
+
+        return get_record(store.remote, run_id)
+    db = store.db
     with paused_gc(), db.read() as conn:
         db_id, _ = _queries.resolve_run(conn, run_id)
         return _queries.get(conn, db_id)
@@ -52,10 +57,15 @@ def find_runs(
         check_texts(experiment, "experiment name")
     if limit is not None:
         limit = check_int(limit, "limit (a number of runs)", minimum=1)
+    store = get_store()
+    if store.remote is not None:
+        from cairn.tracking._remote import search_records
+
+        return search_records(store.remote, filter, order_by, experiment, limit, include_deleted)
     where = compile_filter(filter)
     ordering = compile_order_by(order_by)
     names = [experiment] if isinstance(experiment, str) else experiment
-    with paused_gc(), get_store().db.read() as conn:
+    with paused_gc(), store.db.read() as conn:
         if names is not None:
             for name in names:  # a clear error for a misspelt experiment
                 _queries.experiment_id(conn, name, 0, create=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -64,3 +64,22 @@ class RunRecord:
     def duration_s(self) -> float | None:
         """Seconds from start to end, or None while it runs."""
         return None if self.end_ms is None else (self.end_ms - self.start_ms) / 1000
+
+
+def record_to_wire(record: RunRecord) -> dict[str, Any]:
+    """A run record as JSON-ready data."""
+    return asdict(record)
+
+
+def record_from_wire(data: dict[str, Any]) -> RunRecord:
+    """The run record a server answered."""
+    return RunRecord(
+        **{
+            **data,
+            "metric_history": {
+                key: [MetricPoint(*point) for point in points]
+                for key, points in data.get("metric_history", {}).items()
+            },
+            "artifacts": [ArtifactEntry(**entry) for entry in data.get("artifacts", [])],
+        }
+    )

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from cairn.server.api import admin, data, health, registry, validation
+from cairn.server.api import admin, artifacts, data, health, registry, runs, validation
 
-ROUTERS = [health.router, admin.router, registry.router, data.router, validation.router]
+ROUTERS = [
+    health.router,
+    admin.router,
+    runs.router,
+    artifacts.router,
+    registry.router,
+    data.router,
+    validation.router,
+]

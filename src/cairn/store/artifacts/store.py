@@ -345,6 +345,11 @@ class ArtifactStore:
         chunks = list(self._verified_chunks(digest))
         return b"".join(chunks)
 
+    def iter_verified(self, digest: str) -> Iterator[bytes]:
+        """The object's bytes in chunks; raises at the end if they do not match ``digest``
+        (a reader streaming them on must check the digest itself too)."""
+        return self._verified_chunks(digest)
+
     def copy_to(self, digest: str, dest: str | Path) -> Path:
         """Write the object to ``dest`` (temporary name, verified, then renamed)."""
         dest = Path(dest)

@@ -1,0 +1,90 @@
+"""Artifacts by digest: which ones the server lacks, streamed uploads verified against their
+digest, and streamed downloads.
+
+A client hashes a file first, asks which digests are missing and uploads only those; an upload
+is written to a temporary file while it is hashed and stored only when the bytes match the
+digest in the URL, so a damaged or forged upload stores nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from cairn.core.errors import ArtifactCorruptedError, ArtifactError
+from cairn.core.hashing import StreamingHasher, split_digest
+from cairn.core.settings import get_settings
+from cairn.server.auth import Caller, require
+from cairn.tracking.wire import DigestList
+
+router = APIRouter(tags=["artifacts"])
+
+
+def _check(digest: str) -> str:
+    split_digest(digest)
+    return digest
+
+
+@router.post("/artifacts/missing")
+def missing(
+    body: DigestList, request: Request, _caller: Annotated[Caller, Depends(require("reader"))]
+) -> dict[str, Any]:
+    """The digests among ``digests`` that the server does not hold."""
+    artifacts = request.app.state.store.artifacts
+    wanted = [_check(digest) for digest in dict.fromkeys(body.digests)]
+    return {"missing": [digest for digest in wanted if not artifacts.exists(digest)]}
+
+
+@router.put("/artifacts/{digest}")
+async def upload(
+    digest: str, request: Request, _caller: Annotated[Caller, Depends(require("writer"))]
+) -> dict[str, Any]:
+    """Store the request body as the object ``digest`` (refused unless it hashes to it)."""
+    from starlette.concurrency import run_in_threadpool
+
+    _check(digest)
+    store = request.app.state.store
+    staging = get_settings().home_dir / "tmp"
+    staging.mkdir(parents=True, exist_ok=True)
+    temp = staging / f"upload-{secrets.token_hex(8)}"
+    hasher = StreamingHasher()
+    size = 0
+    try:
+        with open(temp, "xb") as out:
+            async for chunk in request.stream():
+                hasher.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        if hasher.digest != digest:
+            raise ArtifactCorruptedError(
+                f"the uploaded bytes hash to {hasher.digest}, not {digest}; nothing was stored "
+                "(upload the file again)"
+            )
+        new = await run_in_threadpool(store.artifacts.put_hashed_file, temp, digest, size)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise ArtifactError(f"the server could not keep the upload: {reason}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+    return {"digest": digest, "size": size, "stored": bool(new)}
+
+
+@router.get("/artifacts/{digest}")
+def download(
+    digest: str, request: Request, _caller: Annotated[Caller, Depends(require("reader"))]
+) -> StreamingResponse:
+    """The object's bytes, streamed (the client verifies them against the digest)."""
+    _check(digest)
+    artifacts = request.app.state.store.artifacts
+    chunks: Iterator[bytes] = artifacts.iter_verified(digest)
+    first = next(chunks, b"")  # a missing object is a 404 before any byte is sent
+
+    def stream() -> Iterator[bytes]:
+        yield first
+        yield from chunks
+
+    return StreamingResponse(stream(), media_type="application/octet-stream")
