@@ -174,7 +174,9 @@ t = time.perf_counter()
 run.log_artifact(sys.argv[1])
 run.end()
 seconds = time.perf_counter() - t
-report({"seconds": seconds, "sizes": [a.size for a in cairn.get_run(run.id).artifacts]})
+name = sys.argv[1].rsplit("/", 1)[-1]  # capture may add files of its own
+artifacts = cairn.get_run(run.id).artifacts
+report({"seconds": seconds, "sizes": [a.size for a in artifacts if a.path == name]})
 """
 
 MLFLOW_UPLOAD = """
@@ -190,7 +192,8 @@ mlflow.log_artifact(sys.argv[2])
 mlflow.end_run()
 seconds = time.perf_counter() - t
 listed = MlflowClient(sys.argv[1]).list_artifacts(run.info.run_id)
-report({"seconds": seconds, "sizes": [a.file_size for a in listed]})
+name = sys.argv[2].rsplit("/", 1)[-1]
+report({"seconds": seconds, "sizes": [a.file_size for a in listed if a.path == name]})
 """
 
 
@@ -351,7 +354,10 @@ def upload(tool: str, d: Path, url: str, data: Path, store: Path) -> tuple[float
         out = run_mlflow(MLFLOW_UPLOAD, str(data), d=d, url=url)
     size = data.stat().st_size
     if out["sizes"] != [size]:
-        problem(f"{tool}'s server lists {out['sizes']} for the run, not one {size:,}-byte file")
+        problem(
+            f"{tool}'s server lists {data.name} in the run with sizes {out['sizes']}, "
+            f"not one file of {size:,} bytes"
+        )
     return out["seconds"], tree_bytes(store) - before
 
 
