@@ -21,7 +21,10 @@ GC_BATCH = 200
 def delete_runs(run_ids: Sequence[str]) -> list[str]:
     """Soft-delete runs (hidden from searches; ``cairn gc`` removes them for good)."""
     run_ids = check_texts(run_ids, "run id", empty=False)
-    db = get_store().db
+    store = get_store()
+    if store.remote is not None:  # an admin's token: the server records it in its audit log
+        return list(store.remote.call("POST", "/runs/delete", {"runs": list(run_ids)})["runs"])
+    db = store.db
 
     def apply(conn: Connection) -> list[str]:
         resolved = [_queries.resolve_run(conn, ref) for ref in run_ids]
@@ -34,7 +37,10 @@ def delete_runs(run_ids: Sequence[str]) -> list[str]:
 def restore_runs(run_ids: Sequence[str]) -> list[str]:
     """Undo ``delete_runs``."""
     run_ids = check_texts(run_ids, "run id", empty=False)
-    db = get_store().db
+    store = get_store()
+    if store.remote is not None:
+        return list(store.remote.call("POST", "/runs/restore", {"runs": list(run_ids)})["runs"])
+    db = store.db
 
     def apply(conn: Connection) -> list[str]:
         resolved = [_queries.resolve_run(conn, ref) for ref in run_ids]

@@ -71,6 +71,12 @@ class Claim(_Model):
     pid: int
 
 
+class RunIds(_Model):
+    """Runs named by id (or unique prefix)."""
+
+    runs: list[str] = Field(min_length=1, max_length=10_000)
+
+
 class Heartbeat(_Model):
     """Runs whose processes are alive."""
 

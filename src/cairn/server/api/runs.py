@@ -25,6 +25,7 @@ from cairn.tracking.wire import (
     Heartbeat,
     RunCreate,
     RunEnd,
+    RunIds,
     RunSearch,
     record_to_wire,
 )
@@ -132,7 +133,7 @@ def get_run(ref: str, _caller: Reader) -> dict[str, Any]:
 
 
 @router.post("/runs/delete")
-def delete_runs(body: Heartbeat, request: Request, caller: Admin) -> dict[str, Any]:
+def delete_runs(body: RunIds, request: Request, caller: Admin) -> dict[str, Any]:
     """Delete runs (restorable until gc); audited."""
     with acting_as(caller.user):
         deleted = tracking.delete_runs(body.runs)
@@ -141,7 +142,7 @@ def delete_runs(body: Heartbeat, request: Request, caller: Admin) -> dict[str, A
 
 
 @router.post("/runs/restore")
-def restore_runs(body: Heartbeat, request: Request, caller: Admin) -> dict[str, Any]:
+def restore_runs(body: RunIds, request: Request, caller: Admin) -> dict[str, Any]:
     """Restore deleted runs; audited."""
     with acting_as(caller.user):
         restored = tracking.restore_runs(body.runs)
