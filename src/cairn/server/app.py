@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cairn.core.errors import (
     ArtifactCorruptedError,
     ArtifactExistsError,
+    ArtifactNotFoundError,
     AuthenticationError,
     CairnError,
     ConfigError,
@@ -41,6 +42,7 @@ _STATUS: list[tuple[type[CairnError], int]] = [
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
+    (ArtifactNotFoundError, 404),
     (ParamConflictError, 409),
     (ArtifactExistsError, 409),
     (RunStateError, 409),
@@ -119,7 +121,9 @@ def create_app(
     @app.middleware("http")
     async def _limit_body(request: Request, call_next: Any) -> Any:
         length = request.headers.get("content-length")
-        streamed = request.url.path.startswith(f"{API_PREFIX}/artifacts/")
+        streamed = request.method == "PUT" and request.url.path.startswith(
+            f"{API_PREFIX}/artifacts/"
+        )
         too_big = length is not None and (not length.isdigit() or int(length) > MAX_JSON_BODY)
         if too_big and not streamed:
             return JSONResponse(
@@ -175,6 +179,7 @@ class _GzipRequests:
         parts: list[bytes] = []
         size = 0
         problem = None
+        status = 413
         more = True
         while more:
             message = await receive()
@@ -183,14 +188,14 @@ class _GzipRequests:
                 try:
                     data = inflater.decompress(message.get("body", b""), MAX_JSON_BODY + 1 - size)
                 except zlib.error:
-                    problem = "the request body is not valid gzip"
+                    problem, status = "the request body is not valid gzip", 400
                     continue
                 size += len(data)
                 parts.append(data)
                 if size > MAX_JSON_BODY or inflater.unconsumed_tail:
                     problem = f"the request body inflates past {MAX_JSON_BODY >> 20} MiB"
         if problem is not None:
-            response = JSONResponse(error_body("InvalidInputError", problem), status_code=413)
+            response = JSONResponse(error_body("InvalidInputError", problem), status_code=status)
             await response(scope, receive, send)
             return
         body = b"".join(parts)

@@ -9,24 +9,30 @@ Python API checks it, so a client can send nothing a local run could not write.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from cairn.core.checks import INT64_MAX, INT64_MIN, show
+from cairn.core.checks import INT64_MAX, INT64_MIN, check_name, check_optional_text, show
 from cairn.core.errors import ArtifactNotFoundError, InvalidInputError, RunNotFoundError
+from cairn.core.hashing import split_digest
 from cairn.core.ids import now_ms
 from cairn.store import Store
 from cairn.store.db.schema import applied_batches, runs
 from cairn.store.deletions import record_referencing, watermark
 from cairn.tracking import _queries
-from cairn.tracking._codec import check_key, check_text, decode_param
+from cairn.tracking._codec import check_key, check_text, decode_param, metric_value
 from cairn.tracking._sink import Point, write_points
 from cairn.tracking.record import ArtifactEntry
 
-MAX_NAME_LENGTH = 255
+MAX_NAME_LENGTH = 255  # runs.name, runs.user, runs.host
+MAX_ARTIFACT_PATH = 1000  # run_artifacts.path
+MAX_BATCH_KEY = 64  # applied_batches.key
+MAX_PID = 2**31 - 1  # runs.pid is a 32-bit integer
+STATUSES = ("finished", "failed", "killed")
 
 
 def run_owner(store: Store, uid: str) -> tuple[int, str | None]:
@@ -60,6 +66,10 @@ def ingest_run(
         if not text.strip() or len(text) > MAX_NAME_LENGTH:
             raise InvalidInputError(f"{what} must have 1 to {MAX_NAME_LENGTH} characters")
     _check_int(start_ms, "start_ms")
+    check_optional_text(user, "user", max_length=MAX_NAME_LENGTH)
+    check_optional_text(host, "host", max_length=MAX_NAME_LENGTH)
+    if pid is not None:
+        _check_pid(pid)
     decoded = _params(params)
     checked_tags = _tags(tags)
 
@@ -110,9 +120,11 @@ def ingest_batch(
     tags: Mapping[str, str],
 ) -> bool:
     """Apply a client's batch of points, params and tags once; False if already applied."""
+    check_name(key, "batch key", max_length=MAX_BATCH_KEY)
     points: list[Point] = []
-    for name, (steps, stamps, values) in metrics.items():
+    for name, series in _items(metrics, "metrics"):
         check_key(name, "metric")
+        steps, stamps, values = _columns(name, series)
         if not len(steps) == len(stamps) == len(values):
             raise InvalidInputError(
                 f"metric {name!r:.80}: steps, ts and values must have one entry per point"
@@ -120,7 +132,7 @@ def ingest_batch(
         for step, ts, value in zip(steps, stamps, values, strict=True):
             _check_int(step, "a step")
             _check_int(ts, "a timestamp")
-            points.append((run_id, name, step, ts, float(value)))
+            points.append((run_id, name, step, ts, metric_value(name, value)))
     decoded = _params(params)
     checked_tags = _tags(tags)
 
@@ -147,6 +159,8 @@ def ingest_batch(
 
 def ingest_end(store: Store, run_id: int, status: str, end_ms: int, error: str | None) -> None:
     """End a run (an ended run stays as it ended)."""
+    if status not in STATUSES:
+        raise InvalidInputError(f"a run ends {', '.join(STATUSES)}, not {show(status)}")
     _check_int(end_ms, "end_ms")
     if error is not None:
         check_text(error, "error")
@@ -162,8 +176,8 @@ def ingest_fail(store: Store, run_id: int, end_ms: int, error: str) -> None:
 
 def ingest_claim(store: Store, run_id: int, host: str, pid: int) -> None:
     """Record the client process that runs a run."""
-    check_text(host, "host")
-    _check_int(pid, "pid")
+    check_name(host, "host", max_length=MAX_NAME_LENGTH)
+    _check_pid(pid)
     store.db.transact(lambda conn: _queries.claim_run(conn, run_id, host, pid))
 
 
@@ -175,6 +189,8 @@ def ingest_heartbeat(store: Store, run_ids: Sequence[int]) -> None:
 
 def ingest_artifacts(store: Store, run_id: int, entries: Sequence[ArtifactEntry]) -> None:
     """Record uploaded objects as a run's artifacts; every object must be stored already."""
+    for entry in entries:
+        _check_artifact(entry)
     since = watermark(store.db)
     for entry in entries:
         if not store.artifacts.exists(entry.digest):
@@ -209,20 +225,73 @@ def _check_int(value: Any, what: str) -> int:
     return value
 
 
+def _check_pid(pid: Any) -> int:
+    if type(pid) is not int or not 0 <= pid <= MAX_PID:
+        raise InvalidInputError(f"pid must be a process id (0 to {MAX_PID}), not {show(pid)}")
+    return pid
+
+
+def _check_artifact(entry: ArtifactEntry) -> None:
+    """Refuse an entry a local run could not record: a path that is not relative and clean
+    (``..``, ``/abs``, ``a//b``, a backslash), a malformed digest, a size that is no int64."""
+    path = check_name(entry.path, "artifact path", max_length=MAX_ARTIFACT_PATH)
+    parts = path.split("/")
+    if "\\" in path or any(part in ("", ".", "..") for part in parts):
+        raise InvalidInputError(
+            f"artifact path {show(path)} must be a relative path with '/' between its parts "
+            "and no empty, '.' or '..' part"
+        )
+    if not isinstance(entry.digest, str):
+        raise InvalidInputError(f"a digest is text, not {show(entry.digest)}")
+    split_digest(entry.digest)
+    if type(entry.size) is not int or not 0 <= entry.size <= INT64_MAX:
+        raise InvalidInputError(f"an artifact's size is a byte count, not {show(entry.size)}")
+
+
+def _items(value: Any, what: str) -> list[tuple[Any, Any]]:
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{what} must be a mapping of names, not {show(value)}")
+    return list(value.items())
+
+
+def _columns(name: str, series: Any) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
+    """The steps, timestamps and values of one metric's points (three lists)."""
+    if (
+        not isinstance(series, (list, tuple))
+        or len(series) != 3
+        or not all(isinstance(column, (list, tuple)) for column in series)
+    ):
+        raise InvalidInputError(
+            f"metric {name!r:.80}: its points are three lists (steps, ts, values), not "
+            f"{show(series)}"
+        )
+    return series[0], series[1], series[2]
+
+
 def _params(params: Mapping[str, tuple[str, bool]]) -> dict[str, Any]:
     decoded = {}
-    for key, (text, is_json) in params.items():
+    for key, pair in _items(params, "params"):
         check_key(key, "param")
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or type(pair[1]) is not bool:
+            raise InvalidInputError(
+                f"param {key!r:.80} travels as [text, is_json], not {show(pair)}"
+            )
+        text, is_json = pair
         check_text(text, "param value")
         try:
-            decoded[key] = decode_param(text, is_json)
-        except ValueError:
+            value = decode_param(text, is_json)
+        except (ValueError, RecursionError):  # malformed, or nested past what json reads
             raise InvalidInputError(f"param {key!r:.80} is not valid JSON") from None
+        if isinstance(value, float) and math.isinf(value) and "Infinity" not in text:
+            raise InvalidInputError(  # a number of thousands of digits read as infinity
+                f"param {key!r:.80} is a number past float64; log a smaller one"
+            )
+        decoded[key] = value
     return decoded
 
 
 def _tags(tags: Mapping[str, str]) -> dict[str, str]:
-    for key, value in tags.items():
+    for key, value in _items(tags, "tags"):
         check_key(key, "tag")
         check_text(value, "tag value")
     return dict(tags)
