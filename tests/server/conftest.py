@@ -113,6 +113,7 @@ def server_on(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         auth: bool = False,
         workers: int = 1,
         name: str | None = None,
+        access_log: bool = False,
     ) -> ServerProcess:
         folder = tmp_path / (name or f"server-{len(started)}")
         folder.mkdir(parents=True, exist_ok=True)
@@ -130,6 +131,7 @@ def server_on(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
             token = made.stdout.strip().splitlines()[-1]
         port = free_port()
         args = ["--workers", str(workers), *(["--auth"] if auth else [])]
+        args += ["--access-log"] if access_log else []
         server = ServerProcess(
             f"http://127.0.0.1:{port}", port, folder, env, args, log=folder / "server.log"
         )

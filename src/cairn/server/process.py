@@ -57,7 +57,7 @@ def _config(app: Any, host: str, port: int, access_log: bool) -> Any:
         app,
         host=host,
         port=port,
-        log_level="warning",
+        log_level="info" if access_log else "warning",
         access_log=access_log,
         timeout_graceful_shutdown=GRACE_S,
         limit_concurrency=None,

@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.core import errors
-from cairn.core.errors import CairnError, ServerError, ServerUnavailableError
+from cairn.core.errors import (
+    ArtifactNotFoundError,
+    CairnError,
+    ServerError,
+    ServerUnavailableError,
+)
 from cairn.core.logging import logger
 from cairn.core.threads import start_thread
 from cairn.core.user import current_user
@@ -177,19 +182,49 @@ class RemoteSession:
         with self._order:
             if self.spool.own_pending() == 0 and time.monotonic() >= self._down_until:
                 try:
-                    answer = self.call("POST", "/artifacts/missing", {"digests": [digest]})
-                    if digest in answer["missing"]:
-                        if isinstance(source, bytes):
-                            self.call("PUT", f"/artifacts/{digest}", content=source)
-                        else:
-                            with open(source, "rb") as f:
-                                self.call("PUT", f"/artifacts/{digest}", content=f)
+                    self._upload_now(digest, source)
                     return
                 except ServerUnavailableError as exc:
                     self._went_down(exc)
             self.spool.keep_object(digest, source)
             self.spool.append({"upload": digest})
         self._start_replayer()
+
+    def _upload_now(self, digest: str, source: Path | bytes) -> None:
+        size = len(source) if isinstance(source, bytes) else source.stat().st_size
+        ask = {"digests": [digest], "sizes": [size]}
+        answer = self.call("POST", "/artifacts/missing", ask)
+        if digest not in answer["missing"]:
+            return  # the server has these bytes: nothing to send
+        direct = answer.get("uploads", {}).get(digest)
+        if direct is not None and not isinstance(source, bytes):
+            self._upload_direct(digest, source, direct)
+        elif isinstance(source, bytes):
+            self.call("PUT", f"/artifacts/{digest}", content=source)
+        else:
+            with open(source, "rb") as f:
+                self.call("PUT", f"/artifacts/{digest}", content=f)
+
+    def _upload_direct(self, digest: str, source: Path, offer: Mapping[str, str]) -> None:
+        """Send the bytes straight to the bucket (the server signed the URL), then ask the
+        server to verify and keep them."""
+        import httpx
+
+        try:
+            with open(source, "rb") as f:
+                answer = httpx.put(
+                    offer["url"],
+                    content=f,
+                    headers={"content-length": str(source.stat().st_size)},
+                    timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+                )
+        except httpx.HTTPError as exc:
+            raise ServerUnavailableError(f"the upload to the bucket failed: {exc}") from None
+        if answer.status_code >= 300:
+            raise ServerUnavailableError(
+                f"the bucket refused the upload ({answer.status_code}): {answer.text[:300]}"
+            )
+        self.call("POST", f"/artifacts/{digest}/commit", {"staging": offer["staging"]})
 
     def _went_down(self, exc: Exception) -> None:
         self.failures += 1
@@ -213,13 +248,13 @@ class RemoteSession:
     def _deliver_upload(self, entry: Entry) -> None:
         digest = entry["upload"]
         kept = self.spool.object_path(digest)
-        answer = self.call("POST", "/artifacts/missing", {"digests": [digest]})
-        if digest not in answer["missing"]:
+        if kept.exists():
+            self._upload_now(digest, kept)
             kept.unlink(missing_ok=True)
-            return
-        with open(kept, "rb") as f:
-            self.call("PUT", f"/artifacts/{digest}", content=f)
-        kept.unlink(missing_ok=True)
+        elif digest in self.call("POST", "/artifacts/missing", {"digests": [digest]})["missing"]:
+            raise ArtifactNotFoundError(
+                f"the spooled bytes of {digest} are gone from {kept.parent}; log the file again"
+            )
 
     def _deliver_spooled(self, entry: Entry) -> None:
         try:

@@ -108,6 +108,14 @@ class RunSearch(_Model):
 
 
 class DigestList(_Model):
-    """Digests to ask about."""
+    """Digests to ask about; with ``sizes`` (bytes, one per digest) the server may offer
+    direct uploads to its bucket for the large ones."""
 
     digests: list[str] = Field(max_length=100_000)
+    sizes: list[int] | None = Field(default=None, max_length=100_000)
+
+
+class StagedUpload(_Model):
+    """A direct upload to commit: the staging token the server gave."""
+
+    staging: str = Field(min_length=32, max_length=32)

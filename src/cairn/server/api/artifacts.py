@@ -19,7 +19,8 @@ from cairn.core.errors import ArtifactCorruptedError, ArtifactError
 from cairn.core.hashing import StreamingHasher, split_digest
 from cairn.core.settings import get_settings
 from cairn.server.auth import Caller, require
-from cairn.tracking.wire import DigestList
+from cairn.store.artifacts.direct import DIRECT_FROM, can_sign, commit_upload, presign_upload
+from cairn.tracking.wire import DigestList, StagedUpload
 
 router = APIRouter(tags=["artifacts"])
 
@@ -31,12 +32,35 @@ def _check(digest: str) -> str:
 
 @router.post("/artifacts/missing")
 def missing(
-    body: DigestList, request: Request, _caller: Annotated[Caller, Depends(require("reader"))]
+    body: DigestList, request: Request, caller: Annotated[Caller, Depends(require("reader"))]
 ) -> dict[str, Any]:
     """The digests among ``digests`` that the server does not hold."""
     artifacts = request.app.state.store.artifacts
     wanted = [_check(digest) for digest in dict.fromkeys(body.digests)]
-    return {"missing": [digest for digest in wanted if not artifacts.exists(digest)]}
+    absent = [digest for digest in wanted if not artifacts.exists(digest)]
+    answer: dict[str, Any] = {"missing": absent}
+    if body.sizes is not None and len(body.sizes) == len(body.digests) and can_sign(artifacts):
+        size_of = dict(zip(body.digests, body.sizes, strict=True))
+        large = [digest for digest in absent if size_of.get(digest, 0) >= DIRECT_FROM]
+        if large and caller.may("writer"):
+            answer["uploads"] = {}
+            for digest in large:
+                token, url = presign_upload(artifacts)
+                answer["uploads"][digest] = {"url": url, "staging": token}
+    return answer
+
+
+@router.post("/artifacts/{digest}/commit")
+def commit(
+    digest: str,
+    body: StagedUpload,
+    request: Request,
+    _caller: Annotated[Caller, Depends(require("writer"))],
+) -> dict[str, Any]:
+    """Store what a client uploaded straight to the bucket, if it hashes to ``digest``."""
+    _check(digest)
+    stored = commit_upload(request.app.state.store.artifacts, body.staging, digest)
+    return {"digest": stored.digest, "size": stored.size, "stored": True}
 
 
 @router.put("/artifacts/{digest}")

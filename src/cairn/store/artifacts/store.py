@@ -65,6 +65,10 @@ class ArtifactStore:
             self._root = root.rstrip("/")
         return self._fs, self._root
 
+    def filesystem(self) -> tuple[Any, str]:
+        """The fsspec filesystem of an object store and the root path inside it."""
+        return self._remote()
+
     def object_path(self, digest: str) -> str:
         """Where the object with ``digest`` lives."""
         _, hexpart = split_digest(digest)
