@@ -90,5 +90,5 @@ def test_client_mode_sends_a_large_artifact_to_the_bucket(
     url, options = s3_bucket
     assert not [key for key in _bucket_keys(url, options) if "/staging/" in key]
     log = server.log.read_text()
-    assert "/commit HTTP/1.1\" 200" in log  # the bytes went to the bucket, not through here
+    assert '/commit HTTP/1.1" 200' in log  # the bytes went to the bucket, not through here
     assert f"PUT /api/v1/artifacts/{entry.digest}" not in log

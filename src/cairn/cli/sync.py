@@ -36,7 +36,9 @@ def sync_command() -> None:
         rejected = store.remote.rejected
         err_console.print(
             f"sent {sent} request(s); {left} left (held by running cairn processes, which send "
-            "them themselves)" if left else f"sent {sent} request(s); the spool is empty",
+            "them themselves)"
+            if left
+            else f"sent {sent} request(s); the spool is empty",
             highlight=False,
         )
         if rejected:
