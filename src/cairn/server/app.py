@@ -158,7 +158,8 @@ def _json_response_class() -> Any:
 
 class _GzipRequests:
     """Decompresses request bodies sent with ``Content-Encoding: gzip`` (a client's batches),
-    refusing any that would pass ``MAX_JSON_BODY`` once inflated."""
+    refusing any that would pass ``MAX_JSON_BODY`` once inflated; also bounds plain bodies
+    sent without a ``Content-Length`` (chunked), which the length check cannot see."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -168,14 +169,18 @@ class _GzipRequests:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        if headers.get(b"content-encoding", b"").lower() != b"gzip":
-            await self.app(scope, receive, send)
+        gzipped = headers.get(b"content-encoding", b"").lower() == b"gzip"
+        streamed = scope.get("method") == "PUT" and str(scope.get("path", "")).startswith(
+            f"{API_PREFIX}/artifacts/"
+        )
+        if not gzipped and (streamed or b"content-length" in headers):
+            await self.app(scope, receive, send)  # a length past the limit is refused later
             return
         import zlib
 
         from fastapi.responses import JSONResponse
 
-        inflater = zlib.decompressobj(wbits=31)
+        inflater = zlib.decompressobj(wbits=31) if gzipped else None
         parts: list[bytes] = []
         size = 0
         problem = None
@@ -185,15 +190,19 @@ class _GzipRequests:
             message = await receive()
             more = message.get("more_body", False)
             if problem is None:
+                data = message.get("body", b"")
                 try:
-                    data = inflater.decompress(message.get("body", b""), MAX_JSON_BODY + 1 - size)
+                    if inflater is not None:
+                        data = inflater.decompress(data, MAX_JSON_BODY + 1 - size)
                 except zlib.error:
                     problem, status = "the request body is not valid gzip", 400
                     continue
                 size += len(data)
                 parts.append(data)
-                if size > MAX_JSON_BODY or inflater.unconsumed_tail:
-                    problem = f"the request body inflates past {MAX_JSON_BODY >> 20} MiB"
+                if size > MAX_JSON_BODY or (inflater is not None and inflater.unconsumed_tail):
+                    problem = f"the request body is larger than {MAX_JSON_BODY >> 20} MiB" + (
+                        " once inflated" if gzipped else ""
+                    )
         if problem is not None:
             response = JSONResponse(error_body("InvalidInputError", problem), status_code=status)
             await response(scope, receive, send)
