@@ -171,6 +171,61 @@ def show_command(suite: Annotated[str, typer.Argument(help="NAME or NAME@vN")]) 
     typer.echo(the_suite.to_yaml())
 
 
+@app.command("save")
+def save_command(
+    file: Annotated[Path, typer.Argument(help="a suite's YAML file (e.g. one edited by hand)")],
+) -> None:
+    """Store a suite's YAML file as the next version of its name (unchanged text makes none)."""
+    if not file.is_file():
+        fail(f"no suite file at {file}; check the path")
+    the_suite, _ = validation.load_suite(file)
+    stored = validation.save_suite(the_suite)
+    console.print(
+        Text(f"{stored.ref}: {len(the_suite.expectations)} expectations (digest {stored.digest})")
+    )
+
+
+@app.command("results")
+def results_command(
+    dataset: Annotated[str, typer.Argument(help="data:NAME[@vN] or NAME[@vN] (latest if no @)")],
+    output: Annotated[ReportFormat, typer.Option("--format", help="text or json")] = (
+        ReportFormat.text
+    ),
+) -> None:
+    """List the checks recorded against a dataset version, oldest first."""
+    require_project()
+    if output is ReportFormat.html:
+        fail("cairn validate results prints text or json; use check --report for HTML")
+    checks = validation.results_of(dataset.removeprefix("data:"))
+    if output is ReportFormat.json:
+        import json
+
+        typer.echo(json.dumps(checks, indent=2, default=str))
+        return
+    if not checks:
+        console.print(Text(f"no checks recorded against {dataset}"))
+        return
+    table = Table("suite", "verdict", "errors", "warnings", "rows", "when (UTC)", box=None)
+    for check in checks:
+        report = check.get("report")
+        rows = report.get("rows", "-") if isinstance(report, dict) else "-"
+        table.add_row(
+            Text(str(check["suite"])),
+            Text("passed", style="green") if check["passed"] else Text("FAILED", style="red"),
+            Text(str(check["errors"])),
+            Text(str(check["warnings"])),
+            Text(f"{rows:,}" if isinstance(rows, int) else str(rows)),
+            Text(_when(int(str(check["created_ms"])))),
+        )
+    console.print(table)
+
+
+def _when(ms: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _print(result: validation.ValidationResult) -> None:
     style = "bold green" if result.passed else "bold red"
     console.print(Text(result.summary(), style=style))

@@ -60,40 +60,50 @@ def save_suite(suite: Suite) -> SuiteVersion:
         )
     store = get_store()
     text = suite.to_yaml().encode()
+    if store.remote is not None:
+        from cairn.validation import _remote
+
+        return _remote.save_suite(store.remote, suite.name, text)
     since = watermark(store.db)  # before the object is looked for (gc may run)
     stored = store.artifacts.put_bytes(text)
-
-    def record(conn: Connection) -> SuiteVersion:
-        last = conn.execute(
-            select(validation_suites)
-            .where(validation_suites.c.name == suite.name)
-            .order_by(validation_suites.c.number.desc())
-            .limit(1)
-        ).first()
-        if last is not None and last.digest == stored.digest:
-            return _version(conn, last)
-        source_id = _dataset_version_id(conn, suite.source) if suite.source else None
-        number = (last.number if last is not None else 0) + 1
-        conn.execute(
-            validation_suites.insert().values(
-                name=suite.name,
-                number=number,
-                digest=stored.digest,
-                dataset_version_id=source_id,
-                created_ms=now_ms(),
-                user=current_user(),
-            )
-        )
-        row = conn.execute(
-            select(validation_suites).where(
-                validation_suites.c.name == suite.name, validation_suites.c.number == number
-            )
-        ).one()
-        return _version(conn, row)
-
     return record_referencing(
-        store.db, [stored.digest], since, record, lambda _gone: store.artifacts.put_bytes(text)
+        store.db,
+        [stored.digest],
+        since,
+        lambda conn: _record_suite(conn, suite.name, stored.digest, suite.source),
+        lambda _gone: store.artifacts.put_bytes(text),
     )
+
+
+def _record_suite(conn: Connection, name: str, digest: str, source: str | None) -> SuiteVersion:
+    """Record the object ``digest`` as the next version of suite ``name`` (its latest version
+    when that holds the same text already: saving again makes no new version)."""
+    last = conn.execute(
+        select(validation_suites)
+        .where(validation_suites.c.name == name)
+        .order_by(validation_suites.c.number.desc())
+        .limit(1)
+    ).first()
+    if last is not None and last.digest == digest:
+        return _version(conn, last)
+    source_id = _dataset_version_id(conn, source) if source else None
+    number = (last.number if last is not None else 0) + 1
+    conn.execute(
+        validation_suites.insert().values(
+            name=name,
+            number=number,
+            digest=digest,
+            dataset_version_id=source_id,
+            created_ms=now_ms(),
+            user=current_user(),
+        )
+    )
+    row = conn.execute(
+        select(validation_suites).where(
+            validation_suites.c.name == name, validation_suites.c.number == number
+        )
+    ).one()
+    return _version(conn, row)
 
 
 def _is_file(path: Path) -> bool:
@@ -113,6 +123,10 @@ def load_suite(ref: str | Path) -> tuple[Suite, SuiteVersion | None]:
         return Suite.from_yaml(path.read_text(), str(path)), None
     name, _, version = text.partition("@")
     store = get_store()
+    if store.remote is not None:
+        from cairn.validation import _remote
+
+        return _remote.load_suite(store, text)
     with store.db.read() as conn:
         query = select(validation_suites).where(validation_suites.c.name == name)
         if version:
@@ -161,47 +175,89 @@ def record_result(
     if suite is None:
         return  # a suite from a file has no stored version to link to
     store = get_store()
-    since = watermark(store.db)  # before the object is looked for (gc may run)
     body = result.to_json().encode()
-    report = store.artifacts.put_bytes(body)
     run_uid = context.current_run_id()
+    if store.remote is not None:
+        from cairn.validation import _remote
 
-    def record(conn: Connection) -> None:
-        suite_id = conn.execute(
-            select(validation_suites.c.id).where(
-                validation_suites.c.name == suite.name, validation_suites.c.number == suite.number
-            )
-        ).scalar_one()
-        run_id = (
-            conn.execute(select(runs.c.id).where(runs.c.uid == run_uid)).scalar()
-            if run_uid
-            else None
-        )
-        conn.execute(
-            validation_results.insert().values(
-                suite_id=suite_id,
-                dataset_version_id=_dataset_version_id(conn, dataset_version)
-                if dataset_version
-                else None,
-                run_id=run_id,
-                target=target,
-                passed=result.passed,
-                errors=len(result.errors),
-                warnings=len(result.warnings),
-                rows=result.rows,
-                digest=report.digest,
-                created_ms=now_ms(),
-            )
-        )
-
+        _remote.record_result(store, body, suite, target, dataset_version, run_uid)
+        return
+    since = watermark(store.db)  # before the object is looked for (gc may run)
+    report = store.artifacts.put_bytes(body)
+    check = Check(suite.name, suite.number, report.digest, target, dataset_version, run_uid)
     record_referencing(
-        store.db, [report.digest], since, record, lambda _gone: store.artifacts.put_bytes(body)
+        store.db,
+        [report.digest],
+        since,
+        lambda conn: _record_check(conn, check, result.to_dict(), now_ms()),
+        lambda _gone: store.artifacts.put_bytes(body),
     )
+
+
+@dataclass(frozen=True)
+class Check:
+    """What links a recorded check: the suite version, the stored report, what was checked."""
+
+    suite: str
+    number: int
+    digest: str  # the JSON report, as an object
+    target: str
+    dataset_version: str | None
+    run: str | None  # the id of the run it was made in
+
+
+def _record_check(
+    conn: Connection, check: Check, report: dict[str, Any], created_ms: int, *, once: bool = False
+) -> bool:
+    """Record a check whose ``report`` is stored as ``check.digest``; with ``once``, not when
+    the same report was recorded for the same suite at the same time (a replayed request)."""
+    suite_id = conn.execute(
+        select(validation_suites.c.id).where(
+            validation_suites.c.name == check.suite, validation_suites.c.number == check.number
+        )
+    ).scalar()
+    if suite_id is None:
+        raise NotFoundError(f"no suite {check.suite}@v{check.number}; save it first")
+    if once:
+        seen = conn.execute(
+            select(validation_results.c.id).where(
+                validation_results.c.suite_id == suite_id,
+                validation_results.c.digest == check.digest,
+                validation_results.c.created_ms == created_ms,
+            )
+        ).first()
+        if seen is not None:
+            return False
+    run_id = (
+        conn.execute(select(runs.c.id).where(runs.c.uid == check.run)).scalar()
+        if check.run
+        else None
+    )
+    version_id = _dataset_version_id(conn, check.dataset_version) if check.dataset_version else None
+    conn.execute(
+        validation_results.insert().values(
+            suite_id=suite_id,
+            dataset_version_id=version_id,
+            run_id=run_id,
+            target=check.target,
+            passed=bool(report["passed"]),
+            errors=int(report["errors"]),
+            warnings=int(report["warnings"]),
+            rows=int(report["rows"]),
+            digest=check.digest,
+            created_ms=created_ms,
+        )
+    )
+    return True
 
 
 def results_of(dataset_version: str) -> list[dict[str, object]]:
     """The checks recorded against a dataset version (``name@vN``), oldest first."""
     store = get_store()
+    if store.remote is not None:
+        from cairn.validation import _remote
+
+        return _remote.results_of(store, dataset_version)
     with store.db.read() as conn:
         version_id = _dataset_version_id(conn, dataset_version)
         rows = conn.execute(

@@ -1,5 +1,5 @@
-"""Validation over HTTP, read-only: stored suites, and the checks recorded against a dataset's
-versions."""
+"""Validation over HTTP: stored suites, and the checks recorded against a dataset's versions;
+writers (cairn clients) register suite versions and record checks, both idempotently."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from cairn import validation
 from cairn.core.errors import InvalidInputError
+from cairn.core.user import acting_as
 from cairn.server.api.data import check_version_text, plain
 from cairn.server.auth import Caller, require
+from cairn.validation import ingest
+from cairn.validation.catalog import Check
+from cairn.validation.wire import ResultRecord, SuiteSave
 
 router = APIRouter(tags=["validation"])
 
@@ -64,3 +68,26 @@ def results(
         )
     check_version_text(version)
     return [plain(r) for r in validation.results_of(f"{name}@{version}")]
+
+
+@router.post("/suites", status_code=201)
+def save_suite(
+    body: SuiteSave, request: Request, caller: Annotated[Caller, Depends(require("writer"))]
+) -> Any:
+    """Store an uploaded suite's YAML as the next version of its name (the same text as its
+    latest version answers that version: saving again makes none)."""
+    with acting_as(caller.user):
+        version = ingest.ingest_suite(request.app.state.store, body.name, body.digest)
+    return plain(version)
+
+
+@router.post("/validation/results")
+def record_result(
+    body: ResultRecord, request: Request, caller: Annotated[Caller, Depends(require("writer"))]
+) -> dict[str, Any]:
+    """Record a check whose JSON report was uploaded (once per report and time: a request
+    sent again changes nothing)."""
+    check = Check(body.suite, body.number, body.digest, body.target, body.dataset_version, body.run)
+    with acting_as(caller.user):
+        recorded = ingest.ingest_result(request.app.state.store, check, body.created_ms)
+    return {"recorded": recorded}
