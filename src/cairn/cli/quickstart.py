@@ -8,7 +8,8 @@ steps below it run. It makes the best registered model the ``champion``, loads i
 prints its lineage, and serves it; traffic with one feature shifted goes to the server, and
 monitoring its prediction log against the model's training data flags that feature and no
 other. Then it shows seeding through ``cairn run``: the same seed twice gives bit-identical
-metrics, and several seeds give a mean and a spread.
+metrics, and several seeds give a mean and a spread. Last, team mode: a ``cairn server``, a
+client logging to it with a token, and the offline spool delivered by ``cairn sync``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from rich.markup import escape
 
 from cairn import registry, tracking
 from cairn.cli._quickstart_files import FILES
+from cairn.cli._quickstart_team import team_mode
 from cairn.cli._render import console
 from cairn.cli.data import add_command, list_command, show_command
 from cairn.cli.models import alias_command, lineage_command
@@ -95,6 +97,7 @@ def quickstart_command(
     with _working_directory(target):
         first, _ = _same_seed_twice()
         seeds = _several_seeds()
+    team_mode(target, console, _section)
     _section("the pipeline, three runs", align="center")
     _pipeline_summary(runs)
     _section("next", align="center")
@@ -121,7 +124,9 @@ def quickstart_command(
         f'  in Python: cairn.load_model("models:/{MODEL}@champion").predict(df)\n'
         f"  cairn runs diff {first} {seeds.child_ids[0]}   [dim]# seed 42 against seed 1[/]\n"
         "  cairn run --seeds 1,2,3,4,5 -- python train_seeded.py\n"
-        '  in Python: cairn.search_runs("params.max_depth >= 4")  → a pandas DataFrame',
+        '  in Python: cairn.search_runs("params.max_depth >= 4")  → a pandas DataFrame\n'
+        "  cairn server --host 0.0.0.0 --workers 4   [dim]# the team's API over PostgreSQL + "
+        "S3; laptops set CAIRN_SERVER and CAIRN_TOKEN[/]",
         highlight=False,
     )
 
