@@ -304,3 +304,15 @@ def test_quickstart_promote_hint_runs(quickstart: tuple[Path, str]) -> None:
     )
     assert done.returncode == 1 and "has no alias" not in done.stderr
     assert "not promoted" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_quickstart_shows_team_mode_and_the_spool(quickstart: tuple[Path, str]) -> None:
+    """The quickstart logs from a "laptop" to a cairn server with a token; with the server
+    stopped the run waits in the spool, and cairn sync delivers it once the server is back."""
+    _demo, output = quickstart
+    section = output.split("11. team mode")[1].split("the pipeline, three runs")[0]
+    assert "logged to the server" in section
+    assert "1 spool file(s) in laptop/.cairn/spool" in section
+    assert "the spool is empty" in section
+    listing = section.split("$ cairn runs ls")[1]
+    assert " online " in listing and " offline " in listing

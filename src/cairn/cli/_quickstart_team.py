@@ -32,7 +32,7 @@ print(json.dumps({{"run": run.id}}))
 def team_mode(target: Path, console: Console, section: Callable[[str, str], None]) -> None:
     """Show client mode and the offline spool against a real ``cairn server``."""
     section(
-        "9. team mode: cairn server and a client with a token",
+        "11. team mode: cairn server and a client with a token",
         "One cairn server in front of the team's stores; laptops log with CAIRN_SERVER and "
         "CAIRN_TOKEN only. A write the server cannot take waits in the laptop's spool.",
     )
