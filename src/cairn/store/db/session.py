@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -17,6 +18,11 @@ from cairn.store.db.engine import WRITE_FLAG, make_engine, parse_url
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 8
+# The transaction a block of work joins (``Database.joining``): every read, write and transact
+# of that database inside it uses this connection, so the block commits or fails as one.
+_joined: ContextVar[tuple[Database, Connection] | None] = ContextVar(
+    "cairn_joined_transaction", default=None
+)
 
 
 class Database:
@@ -36,15 +42,37 @@ class Database:
         """The URL with any password hidden."""
         return parse_url(self.url).render_as_string(hide_password=True)
 
+    def _joined_connection(self) -> Connection | None:
+        joined = _joined.get()
+        return joined[1] if joined is not None and joined[0] is self else None
+
+    @contextmanager
+    def joining(self, conn: Connection) -> Iterator[None]:
+        """Make every read, write and transaction of this database in the block use ``conn``
+        (an open write transaction): what the block does commits with it, or not at all."""
+        token = _joined.set((self, conn))
+        try:
+            yield
+        finally:
+            _joined.reset(token)
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction."""
+        joined = self._joined_connection()
+        if joined is not None:
+            yield joined
+            return
         with self._mapped_errors(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction, committed when the block ends without an exception."""
+        joined = self._joined_connection()
+        if joined is not None:
+            yield joined
+            return
         with self._mapped_errors(), self.engine.connect() as conn:
             conn.info[WRITE_FLAG] = True
             with conn.begin():
@@ -52,6 +80,9 @@ class Database:
 
     def transact(self, operation: Callable[[Connection], T]) -> T:
         """Run ``operation`` in one write transaction, retrying on lock contention."""
+        joined = self._joined_connection()
+        if joined is not None:
+            return operation(joined)  # part of the joined transaction: it retries as a whole
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self.write() as conn:
