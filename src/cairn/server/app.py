@@ -203,6 +203,8 @@ class _GzipRequests:
                     problem = f"the request body is larger than {MAX_JSON_BODY >> 20} MiB" + (
                         " once inflated" if gzipped else ""
                     )
+        if problem is None and inflater is not None and not inflater.eof:
+            problem, status = "the request body is not valid gzip (it ends early)", 400
         if problem is not None:
             response = JSONResponse(error_body("InvalidInputError", problem), status_code=status)
             await response(scope, receive, send)
