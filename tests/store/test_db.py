@@ -135,6 +135,7 @@ def test_partial_indexes_are_declared_as_each_backend_built_them(store: Store) -
             "SELECT sql FROM sqlite_master WHERE name = :name"
             if conn.dialect.name == "sqlite"
             else "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+            " AND schemaname = current_schema()"  # other tests' schemas hold the same names
         )
         for name, predicate in (
             ("ix_runs_deleted", "deleted_ms IS NOT NULL"),
