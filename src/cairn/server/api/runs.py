@@ -8,6 +8,8 @@ what the client says, whenever tokens are required.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -134,24 +136,30 @@ def get_run(ref: str, _caller: Reader) -> dict[str, Any]:
 
 @router.post("/runs/delete")
 def delete_runs(body: RunIds, request: Request, caller: Admin) -> dict[str, Any]:
-    """Delete runs (restorable until gc); audited."""
-    with acting_as(caller.user):
-        deleted = tracking.delete_runs(body.runs)
-    _audit(request, caller, "runs.delete", deleted)
+    """Delete runs (restorable until gc); audited in the same transaction."""
+    deleted = _audited(request, caller, "runs.delete", partial(tracking.delete_runs, body.runs))
     return {"runs": deleted}
 
 
 @router.post("/runs/restore")
 def restore_runs(body: RunIds, request: Request, caller: Admin) -> dict[str, Any]:
-    """Restore deleted runs; audited."""
-    with acting_as(caller.user):
-        restored = tracking.restore_runs(body.runs)
-    _audit(request, caller, "runs.restore", restored)
+    """Restore deleted runs; audited in the same transaction."""
+    restored = _audited(request, caller, "runs.restore", partial(tracking.restore_runs, body.runs))
     return {"runs": restored}
 
 
-def _audit(request: Request, caller: Caller, action: str, uids: list[str]) -> None:
-    if uids:
-        request.app.state.store.db.transact(
-            lambda conn: record_event(conn, caller.user, action, ",".join(uids), {"runs": uids})
-        )
+def _audited(
+    request: Request, caller: Caller, action: str, change: Callable[[], list[str]]
+) -> list[str]:
+    """Run ``change`` and write its audit event in one transaction."""
+    db = request.app.state.store.db
+
+    def apply(conn: Any) -> list[str]:
+        with db.joining(conn), acting_as(caller.user):
+            uids = change()
+        if uids:
+            record_event(conn, caller.user, action, ",".join(uids), {"runs": uids})
+        return uids
+
+    result: list[str] = db.transact(apply)
+    return result
