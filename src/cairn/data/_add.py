@@ -18,8 +18,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
-
 from cairn.core import context
 from cairn.core.checks import (
     check_optional_mapping,
@@ -29,26 +27,23 @@ from cairn.core.checks import (
     check_text,
 )
 from cairn.core.errors import CairnError, InvalidInputError
-from cairn.core.hashing import StreamingHasher, hash_bytes, hash_file
-from cairn.core.ids import now_ms
+from cairn.core.hashing import StreamingHasher, hash_bytes
 from cairn.core.progress import track
 from cairn.core.settings import get_settings
 from cairn.core.threads import leave_signals_to_main_thread
 from cairn.core.user import current_user
 from cairn.data import _queries
-from cairn.data._frequency import check_frequency
+from cairn.data._hashing import BIG_FILE, SMALL_READ, hash_local, known_digests, workers
 from cairn.data._manifest import manifest_bytes
 from cairn.data._refs import check_name
 from cairn.data._scan import Found, is_url, scan_local, scan_remote
 from cairn.data._stat_cache import StatCache
 from cairn.data._tables import read_facts, table_format
-from cairn.data.dataset import AddResult, DatasetVersion, FileEntry, TableFacts
+from cairn.data.dataset import AddResult, FileEntry, TableFacts
+from cairn.data.ingest import catalog_fields, manifest_of, record_version
 from cairn.store import Store, get_store
-from cairn.store.deletions import record_referencing, watermark
-from cairn.store.lineage import DATASET_VERSION, OUTPUT, RUN, Node, record_edge
+from cairn.store.deletions import watermark
 
-BIG_FILE = 64 << 20  # hashed alone, with BLAKE3's own threads over a memory map
-SMALL_READ = 4 << 20  # read whole into memory to hash
 CHUNK = 8 << 20
 
 
@@ -58,25 +53,6 @@ class _Hashed:
     digest: str
     from_cache: bool
     stored: bool
-
-
-def catalog_fields(
-    description: str | None, owner: str | None, frequency: str | None, source: str | None
-) -> dict[str, str | None]:
-    """The catalog fields given (None: leave as is; "": clear), the frequency checked."""
-    fields: dict[str, str | None] = {}
-    for key, value, limit in (
-        ("description", description, None),
-        ("owner", owner, 255),  # the widths of the datasets table's columns
-        ("frequency", frequency, 100),
-        ("source", source, None),
-    ):
-        if value is not None:
-            check_text(value, key, max_length=limit)
-            fields[key] = value.strip() or None  # an empty text clears the field
-    if fields.get("frequency"):
-        fields["frequency"] = check_frequency(str(fields["frequency"]))
-    return fields
 
 
 def add(
@@ -106,7 +82,12 @@ def add(
     check_optional_mapping(storage_options, "storage_options")
     fields = catalog_fields(description, owner, frequency, source)
     tag_values = {str(k): str(v) for k, v in (check_tags(tags) or {}).items()}
-    store, since = _store_and_watermark()
+    store = get_store()
+    if store.remote is not None:  # client mode: the server records the version
+        from cairn.data._client_add import add_through_server
+
+        return add_through_server(store.remote, name, location, fields, tag_values, suite=suite)
+    since = watermark(store.db)  # before any object is looked for (a gc may be running)
     check = _check(location, suite, force) if suite else None
     if is_url(location):
         fs, files = scan_remote(location, dict(storage_options or {}))
@@ -123,45 +104,31 @@ def add(
         raise InvalidInputError(f"{location} holds no files; there is nothing to add")
     entries = [FileEntry(h.found.rel, h.found.size, h.digest) for h in hashed]
     entries.sort(key=lambda e: e.path)
-    body = manifest_bytes(entries)
-    digest = hash_bytes(body)
     stored = [h for h in hashed if h.stored]
+    digest, body = manifest_of(entries)
     if not store.artifacts.exists(digest):
         store.artifacts.put_bytes(body)  # the manifest itself, for anyone holding only its digest
     if stored:
         store.artifacts.sync()  # every object durable before any version names it
-    facts = _table_facts(store, hashed)
-    run_uid = context.current_run_id()
-    user = current_user()
-
-    def record(conn: Connection) -> tuple[DatasetVersion, bool]:
-        now = now_ms()
-        ds_id = _queries.lock_dataset(conn, name, now)
-        _queries.set_fields(conn, ds_id, fields, now, user)
-        _queries.set_tags(conn, ds_id, tag_values, now, user)
-        _queries.save_table_facts(conn, facts)
-        if _queries.latest_manifest_digest(conn, ds_id) == digest:
-            return _queries.resolve_version(conn, name, None)[2], False
-        manifest_id = _queries.ensure_manifest(conn, digest, entries, now)
-        run_id = _queries.run_db_id(conn, run_uid) if run_uid else None
-        version_id, number = _queries.insert_version(
-            conn,
-            ds_id,
-            manifest_id,
-            {"created_ms": now, "user": user, "run_id": run_id, "location": location},
-        )
-        if run_id is not None:
-            record_edge(conn, Node(RUN, run_id), Node(DATASET_VERSION, version_id), OUTPUT, now)
-        _note_forced(conn, ds_id, now, user, f"v{number}", suite, check)
-        return _queries.resolve_version(conn, name, number)[2], True
-
+    forced = (suite, check[1]) if check is not None and not check[0] else None
     # Recorded only if gc deleted none of these objects since the watermark (else stored again).
-    version, created = record_referencing(
-        store.db,
-        [digest, *(h.digest for h in hashed)],
-        since,
-        record,
-        lambda gone: _restore(store, hashed, gone, (location, storage_options), (digest, body)),
+    version, created = record_version(
+        store,
+        name,
+        entries=entries,
+        facts=_table_facts(store, hashed),
+        fields=fields,
+        tags=tag_values,
+        details={
+            "location": location,
+            "user": current_user(),
+            "run": context.current_run_id(),
+            "forced": forced,
+        },
+        since=since,
+        on_gone=lambda gone: _restore(
+            store, hashed, gone, (location, storage_options), (digest, body)
+        ),
     )
     if check is not None and created:
         check[2](version.ref)
@@ -183,7 +150,7 @@ def _store_local(
     content equal to the latest version answers "unchanged" at once."""
     cache = StatCache(get_settings().home_dir / "cache" / "stat.sqlite")
     try:
-        known = _known_digests(files, cache.under(str(root)))
+        known = known_digests(files, cache.under(str(root)))
         if quick and len(known) == len(files):
             unchanged = _unchanged(store, name, files, known)
             if unchanged is not None:
@@ -191,22 +158,6 @@ def _store_local(
         return _add_local(store, root, files, known, cache)
     finally:
         cache.close()
-
-
-def _note_forced(
-    conn: Connection,
-    ds_id: int,
-    now: int,
-    user: str | None,
-    version: str,
-    suite: str | None,
-    check: tuple[bool, str, Any] | None,
-) -> None:
-    """A version forced past a failing suite says so in the dataset's history, for good."""
-    if check is not None and not check[0]:
-        _queries.add_event(
-            conn, ds_id, now, user, "forced-suite", None, f"{version}: {suite}: {check[1]}"
-        )
 
 
 def _check(location: str, suite: str, force: bool) -> tuple[bool, str, Any]:
@@ -232,23 +183,6 @@ def _check(location: str, suite: str, force: bool) -> tuple[bool, str, Any]:
             "or pass --force (force=True) to add it anyway (recorded in the dataset's history)"
         )
     return bool(passed), str(summary), record
-
-
-def _workers() -> int:
-    # Hashing and copying release the GIL; more threads than this only contend for it.
-    return min(16, (os.cpu_count() or 1) * 2)
-
-
-def _known_digests(
-    files: list[Found], cached: Mapping[str, tuple[int, int, int, str]]
-) -> dict[str, str]:
-    """Digests the stat cache vouches for: same size, modification time and inode."""
-    known = {}
-    for found in files:
-        entry = cached.get(found.source)
-        if entry is not None and entry[:3] == (found.size, found.mtime_ns, found.inode):
-            known[found.source] = entry[3]
-    return known
 
 
 def _unchanged(
@@ -282,7 +216,7 @@ def _add_local(
     small = [f for f in misses if f.size < BIG_FILE]
     big = [f for f in misses if f.size >= BIG_FILE]
     with ThreadPoolExecutor(
-        _workers(), thread_name_prefix="cairn-add", initializer=leave_signals_to_main_thread
+        workers(), thread_name_prefix="cairn-add", initializer=leave_signals_to_main_thread
     ) as pool:
         futures = [pool.submit(_hash_and_store, store, f) for f in small]
         for future in track(as_completed(futures), len(futures), f"adding {root.name}"):
@@ -299,7 +233,7 @@ def _add_local(
 
 def _hash_and_store(store: Store, found: Found) -> _Hashed:
     if found.size >= SMALL_READ:
-        digest = _hash_local(found)
+        digest = hash_local(found)
         return _Hashed(found, digest, False, _store(store, found, digest))
     # Small files are read once: the bytes hashed are the bytes stored (no second open, and a
     # file rewritten between hashing and copying cannot slip in), in about two thirds the time.
@@ -338,19 +272,6 @@ def _store(store: Store, found: Found, digest: str) -> bool:
         raise InvalidInputError(f"{found.source} disappeared while it was being added") from None
 
 
-def _hash_local(found: Found) -> str:
-    try:
-        if found.size >= BIG_FILE:
-            return hash_file(found.source)[0]
-        hasher = StreamingHasher(parallel=False)  # the pool's threads are the parallelism
-        with open(found.source, "rb") as stream:
-            while chunk := stream.read(SMALL_READ):
-                hasher.update(chunk)
-        return hasher.digest
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {found.source}: {exc.strerror or exc}") from None
-
-
 def _add_remote(store: Store, fs: Any, files: list[Found]) -> list[_Hashed]:
     """Stream each remote file through a local spool (hashed on the way), then store it."""
 
@@ -376,7 +297,7 @@ def _add_remote(store: Store, fs: Any, files: list[Found]) -> list[_Hashed]:
 
     results: list[_Hashed] = []
     with ThreadPoolExecutor(
-        _workers(), thread_name_prefix="cairn-add", initializer=leave_signals_to_main_thread
+        workers(), thread_name_prefix="cairn-add", initializer=leave_signals_to_main_thread
     ) as pool:
         futures = [pool.submit(one, f) for f in files]
         for future in track(as_completed(futures), len(futures), "downloading and adding"):
@@ -405,13 +326,6 @@ def _table_facts(store: Store, hashed: list[_Hashed]) -> dict[str, TableFacts]:
         if found is not None:
             facts[digest] = found
     return facts
-
-
-def _store_and_watermark() -> tuple[Store, int]:
-    """The store, and the deletions watermark, taken before any object is looked for (a gc
-    may be running: see ``record_referencing``)."""
-    store = get_store()
-    return store, watermark(store.db)
 
 
 def _restore(

@@ -185,7 +185,10 @@ def materialize_entries(
     for entry in track(entries, len(entries), f"materialising {what}"):
         target = dest / entry.path
         try:
-            store.artifacts.materialize(entry.digest, target, link=link)
+            if store.remote is not None:  # client mode: downloaded from the server, verified
+                store.artifacts.copy_to(entry.digest, target)
+            else:
+                store.artifacts.materialize(entry.digest, target, link=link)
         except ArtifactCorruptedError as exc:
             raise ArtifactCorruptedError(f"{what}, file {entry.path}: {exc}") from None
         except ArtifactNotFoundError as exc:

@@ -20,9 +20,9 @@ from cairn.core.ids import now_ms
 from cairn.core.settings import get_settings
 from cairn.core.threads import leave_signals_to_main_thread
 from cairn.core.user import current_user
-from cairn.data import _queries
-from cairn.data._add import _hash_local, catalog_fields
+from cairn.data import _client, _queries
 from cairn.data._frequency import is_stale
+from cairn.data._hashing import hash_local as _hash_local
 from cairn.data._refs import check_name as check_dataset_name
 from cairn.data._refs import parse_ref
 from cairn.data._scan import Found, is_url, scan_local
@@ -39,6 +39,7 @@ from cairn.data.dataset import (
     TableFacts,
     VersionDiff,
 )
+from cairn.data.ingest import catalog_fields
 from cairn.store import get_store
 
 HASH_WORKERS = 16
@@ -71,7 +72,10 @@ def _datasets(conn: Connection, ds_ids: Iterable[int] | None, now: int) -> list[
 
 def list_datasets() -> list[Dataset]:
     """Every dataset, by name, with its latest live version and whether it is overdue."""
-    with get_store().db.read() as conn:
+    store = get_store()
+    if store.remote is not None:
+        return _client.list_datasets(store.remote)
+    with store.db.read() as conn:
         return _datasets(conn, None, now_ms())
 
 
@@ -79,7 +83,10 @@ def run_datasets(run_id: str) -> list[tuple[str, DatasetVersion]]:
     """The dataset versions the run ``run_id`` (its full id) read (``"input"``) and wrote
     (``"output"``)."""
     check_name(run_id, "run id", max_length=None)
-    with get_store().db.read() as conn:
+    store = get_store()
+    if store.remote is not None:
+        return _client.run_datasets(store.remote, run_id)
+    with store.db.read() as conn:
         if _queries.run_db_id(conn, run_id) is None:  # a misspelt id is not "read nothing"
             raise RunNotFoundError(
                 f"no run with id {show(run_id)}; list runs with 'cairn runs ls' and give the "
@@ -97,7 +104,10 @@ def show_dataset(name: str) -> DatasetDetail:
     """The dataset ``name`` with every version, its tables, the runs that used it and its
     history (a ``name@vN`` reference shows the whole dataset too)."""
     name, _ = parse_ref(name)
-    with get_store().db.read() as conn:
+    store = get_store()
+    if store.remote is not None:
+        return _client.show_dataset(store.remote, name)
+    with store.db.read() as conn:
         ds_id = _queries.require_dataset(conn, name)
         (dataset,) = _datasets(conn, [ds_id], now_ms())
         versions = _queries.versions_of(conn, [ds_id])
@@ -117,7 +127,10 @@ def diff_versions(a: str, b: str) -> VersionDiff:
     be a version of another dataset): files added, removed and changed, and for tables,
     rows and columns."""
     ref_a, ref_b = parse_ref(a), parse_ref(b)
-    with get_store().db.read() as conn:
+    store = get_store()
+    if store.remote is not None:
+        return _client.diff_versions(store.remote, ref_a, ref_b)
+    with store.db.read() as conn:
         _, manifest_a, version_a = _queries.resolve_version(conn, *ref_a)
         _, manifest_b, version_b = _queries.resolve_version(conn, *ref_b)
         files_a = {f.path: f for f in _queries.files_of(conn, manifest_a)}
@@ -195,6 +208,10 @@ def edit_dataset(
             f"nothing to edit on {name!r}: give at least one of description, owner, frequency, "
             "source or tags (e.g. cairn data edit NAME --owner ana@team)"
         )
+    store = get_store()
+    if store.remote is not None:  # None (cleared) travels as "", as the route reads it
+        body = {k: "" if v is None else v for k, v in fields.items()}
+        return _client.edit_dataset(store.remote, name, {**body, "tags": tag_values})
     user = current_user()
 
     def edit(conn: Connection) -> Dataset:
@@ -204,7 +221,7 @@ def edit_dataset(
         _queries.set_tags(conn, ds_id, tag_values, now, user)
         return _datasets(conn, [ds_id], now)[0]
 
-    return get_store().db.transact(edit)
+    return store.db.transact(edit)
 
 
 def _one_version(ref: str, verb: str) -> tuple[str, int]:
@@ -223,6 +240,9 @@ def remove_version(ref: str, *, force: bool = False) -> DatasetVersion:
     Refused while a model version was made from it, unless ``force`` (which is recorded).
     """
     name, number = _one_version(ref, "removing")
+    store = get_store()
+    if store.remote is not None:
+        return _client.change_version(store.remote, name, number, f"delete{'?force' * force}")
     user = current_user()
 
     def remove(conn: Connection) -> DatasetVersion:
@@ -247,12 +267,15 @@ def remove_version(ref: str, *, force: bool = False) -> DatasetVersion:
             _queries.add_event(conn, ds_id, now, user, "rm", None, f"v{number}")
         return _queries.resolve_version(conn, name, number, include_deleted=True)[2]
 
-    return get_store().db.transact(remove)
+    return store.db.transact(remove)
 
 
 def restore_version(ref: str) -> DatasetVersion:
     """Bring back the version ``name@vN`` removed with ``remove_version``."""
     name, number = _one_version(ref, "restoring")
+    store = get_store()
+    if store.remote is not None:
+        return _client.change_version(store.remote, name, number, "restore")
     user = current_user()
 
     def restore(conn: Connection) -> DatasetVersion:
@@ -272,7 +295,7 @@ def restore_version(ref: str) -> DatasetVersion:
         _queries.add_event(conn, ds_id, now, user, "restore", None, f"v{number}")
         return _queries.resolve_version(conn, name, number)[2]
 
-    return get_store().db.transact(restore)
+    return store.db.transact(restore)
 
 
 def status(name: str, path: str | Path | None = None) -> StatusResult:
@@ -284,9 +307,14 @@ def status(name: str, path: str | Path | None = None) -> StatusResult:
     dataset, number = parse_ref(name)
     if path is not None:
         check_path(path, "path")
-    with get_store().db.read() as conn:
-        _, manifest_id, version = _queries.resolve_version(conn, dataset, number)
-        recorded = {f.path: f for f in _queries.files_of(conn, manifest_id)}
+    store = get_store()
+    if store.remote is not None:
+        version, listed = _client.resolve(store.remote, dataset, number)
+    else:
+        with store.db.read() as conn:
+            _, manifest_id, version = _queries.resolve_version(conn, dataset, number)
+            listed = _queries.files_of(conn, manifest_id)
+    recorded = {f.path: f for f in listed}
     location = str(path) if path is not None else version.location
     if not location:
         raise InvalidInputError(

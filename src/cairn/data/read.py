@@ -14,7 +14,7 @@ from cairn.core import context
 from cairn.core.checks import check_path, show
 from cairn.core.destination import write_tree
 from cairn.core.errors import InvalidInputError
-from cairn.data import _queries
+from cairn.data import _client, _queries
 from cairn.data._read_cache import cached_folder, materialize_entries
 from cairn.data._refs import parse_ref
 from cairn.data._tables import table_format
@@ -24,7 +24,11 @@ from cairn.store.lineage import DATASET_VERSION, Node, record_run_input
 
 
 def _resolve(store: Store, ref: str) -> tuple[int, DatasetVersion, list[FileEntry]]:
+    """The version's database id (0 in client mode), the version and its files."""
     name, number = parse_ref(ref)
+    if store.remote is not None:  # client mode: the server's catalog
+        version, files = _client.resolve(store.remote, name, number)
+        return 0, version, files
     with store.db.read() as conn:
         version_id, manifest_id, version = _queries.resolve_version(conn, name, number)
         files = _queries.files_of(conn, manifest_id)
@@ -38,7 +42,12 @@ def _resolve(store: Store, ref: str) -> tuple[int, DatasetVersion, list[FileEntr
 def _record_read(store: Store, ref: str, version_id: int, found: DatasetVersion) -> None:
     """A read is an input of the current run (lineage) and of the current pipeline step
     (its cached result holds while ``ref`` still names this version)."""
-    record_run_input(store.db, Node(DATASET_VERSION, version_id))
+    if store.remote is not None:  # client mode: sent through the outbox, never lost
+        run_uid = context.current_run_id()
+        if run_uid is not None:
+            _client.record_input(store.remote, run_uid, found)
+    else:
+        record_run_input(store.db, Node(DATASET_VERSION, version_id))
     context.note_read(ref, found.ref, found.digest)
 
 

@@ -1,4 +1,5 @@
-"""The data catalog over HTTP: datasets, their versions and files, diffs, and (admins)
+"""The data catalog over HTTP: datasets, their versions and files, diffs; (writers) adding a
+version by its manifest, editing catalog fields, recording a run's inputs; and (admins)
 removing and restoring versions, each change written to the audit log.
 
 Also ``plain``: the JSON form of what the capabilities return (dataclasses as dicts with their
@@ -19,12 +20,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from cairn import data
-from cairn.core.errors import InvalidInputError
+from cairn.core.errors import InvalidInputError, RunNotFoundError
 from cairn.core.user import acting_as
+from cairn.data import ingest
+from cairn.data.wire import CatalogFields, RunInput, VersionCreate
 from cairn.server.audit import record_event
-from cairn.server.auth import Caller, require
+from cairn.server.auth import Caller, check_owner, require
+from cairn.tracking.ingest import run_owner
 
 router = APIRouter(tags=["data"])
+Writer = Annotated[Caller, Depends(require("writer"))]
 
 MAX_FILES_PAGE = 100_000  # the most file entries one answer lists
 MAX_NUMBER_DIGITS = 19  # a version number is an int64
@@ -122,6 +127,66 @@ def diff_versions(
     and for tables, rows and columns."""
     diff = data.diff_versions(version_ref(name, a), version_ref(name, b))
     return {**plain(diff), "same": diff.same}
+
+
+@router.post("/datasets/{name}/versions")
+def add_version(name: str, body: VersionCreate, request: Request, caller: Writer) -> Any:
+    """Record a version by its manifest (every object uploaded first) with the catalog fields
+    and tags ``add`` sets, in one transaction; the same content as the latest live version
+    makes no new one (``created`` false). A new version is written to the audit log as
+    ``dataset_version.add``."""
+    store = request.app.state.store
+    run = body.run.lower() if body.run else None
+    if run is not None:
+        try:
+            check_owner(caller, run_owner(store, run)[1], f"run {run}")
+        except RunNotFoundError:
+            run = None  # not (yet) on the server: the version is recorded without the edge
+    with acting_as(caller.user):
+        version, created = ingest.ingest_version(
+            store,
+            name,
+            files=[f.model_dump() for f in body.files],
+            tables={d: t.model_dump() for d, t in body.tables.items()},
+            fields=_fields(body),
+            tags=body.tags,
+            details={"location": body.location, "user": caller.user, "run": run, "forced": None},
+        )
+    if created:
+        _audit(request, caller, "dataset_version.add", version, {"files": version.file_count})
+    return {"version": plain(version), "created": created}
+
+
+@router.patch("/datasets/{name}")
+def edit_dataset(name: str, body: CatalogFields, caller: Writer) -> Any:
+    """Edit catalog fields and tags of the dataset (never its versions); each change is
+    recorded in its history."""
+    with acting_as(caller.user):
+        return plain(data.edit_dataset(name, **_fields(body), tags=body.tags or None))
+
+
+@router.post("/runs/{uid}/inputs")
+def record_run_input(uid: str, body: RunInput, request: Request, caller: Writer) -> Any:
+    """Record a dataset version as an input of the run (lineage; sending it again changes
+    nothing)."""
+    store = request.app.state.store
+    db_id, owner = run_owner(store, uid.lower())
+    check_owner(caller, owner, f"run {uid}")
+    ingest.ingest_input(store, db_id, body.dataset, body.number)
+    return {"run": uid.lower(), "dataset": f"{body.dataset}@v{body.number}"}
+
+
+@router.get("/runs/{uid}/datasets")
+def run_datasets(uid: str, _caller: Annotated[Caller, Depends(require("reader"))]) -> Any:
+    """The dataset versions the run read (``input``) and wrote (``output``)."""
+    return [{"relation": r, "version": plain(v)} for r, v in data.run_datasets(uid.lower())]
+
+
+def _fields(body: CatalogFields) -> dict[str, str]:
+    """The catalog fields a body sets (absent ones are left as they are)."""
+    named = {"description": body.description, "owner": body.owner}
+    named.update(frequency=body.frequency, source=body.source)
+    return {k: v for k, v in named.items() if v is not None}
 
 
 @router.post("/datasets/{name}/versions/{ref}/delete")
