@@ -52,7 +52,9 @@ def seal_spool(store: Store, path: Path) -> None:
 
     Streamed, a row group at a time (``ROW_GROUP_ROWS``): a whole spool in memory would
     grow the server by tens of MB each time one is sealed. Raises when the store cannot take
-    it; the spool is then left where it is, for a retry (or the next server's start)."""
+    it; the spool is then left where it is, for a retry (or the next server's start). In
+    client mode the file goes to the team's server (``_log_remote``; spooled while it is down).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -89,7 +91,11 @@ def seal_spool(store: Store, path: Path) -> None:
             if group:
                 writer.write_table(pa.Table.from_batches(group, reader.schema))
                 rows += held
-        if rows:
+        if rows and store.remote is not None:  # client mode: the team server keeps it
+            from cairn.serving._log_remote import send_file
+
+            send_file(store, parquet, model, version, day)
+        elif rows:
             since = watermark(store.db)  # before the object is looked for (gc may run)
             stored = store.artifacts.put_file(parquet)
             record_referencing(

@@ -141,7 +141,13 @@ class PredictionLog:
             self._recover(path)
         self._stopping.clear()
         self._thread = start_thread(self._run, "cairn-prediction-log")
-        if self._retention_s is not None and self._models:
+        if self._retention_s is not None and self._models and self._store.remote is not None:
+            logger.warning(  # rewriting sealed files needs the stores: the server's side
+                "prediction log: retention is not applied by a client of a cairn server; run "
+                "cairn serve log purge MODEL --older-than DURATION where the team's stores "
+                "are configured (CAIRN_STORE), without CAIRN_SERVER"
+            )
+        elif self._retention_s is not None and self._models:
             # Its own thread: rewriting old files must never hold up the writer.
             self._retention = start_thread(self._keep_retention, "cairn-prediction-retention")
 

@@ -9,6 +9,7 @@ checks what it is given, so a client can register nothing a local call could not
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -29,6 +30,7 @@ from cairn.validation.catalog import (
 from cairn.validation.suite import Suite
 
 MAX_OBJECT_BYTES = 64 << 20  # the largest suite or report read back
+LOCK_CLASS = 74216  # the advisory locks of recorded checks (PostgreSQL)
 
 
 def ingest_suite(store: Store, name: str, digest: str) -> SuiteVersion:
@@ -72,15 +74,14 @@ def ingest_result(store: Store, check: Check, created_ms: int) -> bool:
         raise InvalidInputError(f"created_ms must be epoch milliseconds, not {show(created_ms)}")
     report = _report(_read(store, check.digest, "the report"))
     if check.run is not None:
-        check = Check(**{**vars(check), "run": check.run.lower()})
+        check = dataclasses.replace(check, run=check.run.lower())
+
+    def record(conn: Any) -> bool:
+        _one_at_a_time(conn, check.digest)
+        return _record_check(conn, check, report, created_ms, once=True)
+
     since = watermark(store.db)
-    return record_referencing(
-        store.db,
-        [check.digest],
-        since,
-        lambda conn: _record_check(conn, check, report, created_ms, once=True),
-        _gone,
-    )
+    return record_referencing(store.db, [check.digest], since, record, _gone)
 
 
 def _check_name(name: Any) -> None:
@@ -130,6 +131,18 @@ def _report(data: bytes) -> dict[str, Any]:
     if report["passed"] != (report["errors"] == 0):
         raise InvalidInputError("the report passed with errors (or failed without any)")
     return report
+
+
+def _one_at_a_time(conn: Any, digest: str) -> None:
+    """Serialise registrations of the same object (PostgreSQL: two replays of one request at
+    once must not both find it unlisted; SQLite's writers run one at a time already)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:kind AS integer), hashtext(:key))"),
+            {"kind": LOCK_CLASS, "key": digest},
+        )
 
 
 def _gone(digests: set[str]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cairn.server.api import admin, artifacts, data, health, registry, runs, validation
+from cairn.server.api import admin, artifacts, data, health, registry, runs, serving, validation
 
 ROUTERS = [
     health.router,
@@ -12,4 +12,5 @@ ROUTERS = [
     registry.router,
     data.router,
     validation.router,
+    serving.router,
 ]
