@@ -130,7 +130,11 @@ def load_model(uri: str | Path, *, safe: bool = False) -> LoadedModel:
     version_id, version, files = _resolve(store, parsed)
     folder = _materialize(lambda: store, parsed, files, get_settings().home_dir)
     loaded = _load_folder(folder, str(parsed), version, safe=safe)
-    if version_id is not None:
+    if store.remote is not None:  # client mode: the server records the run's input
+        from cairn.registry import _remote
+
+        _remote.record_input(store.remote, version)
+    elif version_id is not None:
         record_run_input(store.db, Node(MODEL_VERSION, version_id))
     return loaded
 
@@ -157,7 +161,7 @@ def export_model(uri: str, dest: str | Path) -> Path:
     staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
         for file in files:
-            store.artifacts.materialize(file.digest, staging / file.path, link=False)
+            _fetch(store, file.digest, staging / file.path, link=False)
         listing = {
             "uri": str(parsed),
             "version": None if version is None else _version_facts(version),
@@ -253,9 +257,15 @@ def _resolve(
     store: Store, uri: ModelUri | RunUri
 ) -> tuple[int | None, ModelVersion | None, list[ModelFile]]:
     """(version id, version, files) of what ``uri`` names (no version for an unregistered
-    model of a run)."""
+    model of a run; in client mode no version id: the server resolved it)."""
     from cairn.registry import _queries
 
+    if store.remote is not None:
+        from cairn.registry import _remote
+
+        if isinstance(uri, ModelUri):
+            return None, *_remote.resolve(store.remote, uri)
+        return None, None, _run_files(uri)
     with store.db.read() as conn:
         if isinstance(uri, ModelUri):
             version_id = _queries.resolve(conn, uri)
@@ -268,13 +278,41 @@ def _resolve(
 
             run_uid = get_run(uri.run_id).id
             files = _queries.run_artifact_files(conn, run_uid, path) or []
-        if not any(f.path == DESCRIPTOR for f in files):
-            raise ModelNotFoundError(
-                f"run {run_uid} has no model at {path!r}; models are logged with "
-                "cairn.log_model(model, name) (see `cairn runs show` for the run's artifacts)"
-            )
+        _check_model_files(run_uid, path, files)
         found = _queries.version_of_run_path(conn, run_uid, path)
         return found, (None if found is None else _queries.version(conn, found)), files
+
+
+def _run_files(uri: RunUri) -> list[ModelFile]:
+    """The files of a run's model folder, from the run's record (client mode)."""
+    from cairn.tracking import get_run
+
+    record = get_run(uri.run_id)
+    path = uri.path.strip("/")
+    prefix = path + "/"
+    files = [
+        ModelFile(a.path[len(prefix) :], a.size, a.digest)
+        for a in sorted(record.artifacts, key=lambda a: a.path)
+        if a.path.startswith(prefix)
+    ]
+    _check_model_files(record.id, path, files)
+    return files
+
+
+def _check_model_files(run_uid: str, path: str, files: list[ModelFile]) -> None:
+    if not any(f.path == DESCRIPTOR for f in files):
+        raise ModelNotFoundError(
+            f"run {run_uid} has no model at {path!r}; models are logged with "
+            "cairn.log_model(model, name) (see `cairn runs show` for the run's artifacts)"
+        )
+
+
+def _fetch(store: Store, digest: str, dest: Path, *, link: bool) -> None:
+    """Write the object to ``dest``, verified (downloaded from the server in client mode)."""
+    if store.remote is not None:
+        store.artifacts.copy_to(digest, dest)
+    else:
+        store.artifacts.materialize(digest, dest, link=link)
 
 
 def _materialize(
@@ -299,7 +337,7 @@ def _materialize(
     try:
         for file in files:
             try:
-                store.artifacts.materialize(file.digest, building / file.path, link=True)
+                _fetch(store, file.digest, building / file.path, link=True)
             except ArtifactCorruptedError:
                 raise ArtifactCorruptedError(
                     f"{uri}: the file {file.path!r} was changed after the model was logged (its "

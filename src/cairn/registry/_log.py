@@ -5,7 +5,9 @@ The flavor writes the model's files into a scratch folder with a descriptor
 saved model is loaded back and asked to predict the input example, which both checks that what
 was saved works and gives the output half of the signature. The files are stored as artifacts
 of the run, then the version is recorded in one transaction (with a lineage edge from the run),
-so a failure before that leaves no version, only run artifacts.
+so a failure before that leaves no version, only run artifacts. Where the version is recorded
+is chosen once per call (``registrar_for``): this store, or in client mode (``CAIRN_SERVER``)
+the server, which checks that it holds every file before it records anything.
 """
 
 from __future__ import annotations
@@ -14,22 +16,19 @@ import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Connection
+from typing import Any, Protocol
 
 from cairn.core.checks import check_optional_text, check_tags
 from cairn.core.errors import CairnError, InvalidInputError, RunStateError
-from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.core.uris import ModelUri, check_model_name
 from cairn.core.user import current_user
 from cairn.registry import _queries
 from cairn.registry.flavors import Flavor, flavor_for, requirements
+from cairn.registry.ingest import record_version
 from cairn.registry.model_version import DESCRIPTOR, FORMAT, ModelFile, ModelVersion
 from cairn.registry.signature import Signature, enforce, infer_signature
 from cairn.store import Store, get_store
-from cairn.store.lineage import MODEL_VERSION, OUTPUT, RUN, Node, record_edge
 
 _EXAMPLE_ROWS = 5
 
@@ -66,6 +65,7 @@ def log_model(
             "is linked to the code, params and data that made it"
         )
     chosen = flavor_for(model, flavor)
+    registrar = registrar_for(get_store())
     meta = _json_object(metadata, "metadata")
     tag_values = {str(k): str(v) for k, v in (tags or {}).items()}
     with tempfile.TemporaryDirectory(prefix="cairn-model-") as scratch:
@@ -84,47 +84,26 @@ def log_model(
             "input_example": _example_json(input_example),
         }
         (folder / DESCRIPTOR).write_text(json.dumps(descriptor, indent=1, default=str))
-        path = artifact_path or _free_path(run.id)
+        path = artifact_path or _free_path(registrar, run.id)
         entries = run.log_artifact(folder, name=path)
     prefix = path.strip("/") + "/"
     files = sorted(
         (ModelFile(e.path[len(prefix) :], e.size, e.digest) for e in entries), key=lambda f: f.path
     )
-    digest = next(f.digest for f in files if f.path == DESCRIPTOR)
-    user = current_user()
-
-    def record(conn: Connection) -> int:
-        now = now_ms()
-        mid = _queries.lock_model(conn, name, now)
-        run_db = _queries.run_db_id(conn, run.id)
-        version_id, _ = _queries.insert_version(
-            conn,
-            mid,
-            {
-                "run_id": run_db,
-                "artifact_path": path.strip("/"),
-                "flavor": chosen.name,
-                "digest": digest,
-                "signature": json.dumps(descriptor["signature"]) if sig is not None else None,
-                "requirements": json.dumps(descriptor["requirements"]),
-                "metadata": json.dumps(meta, default=str),
-                "description": description,
-                "created_ms": now,
-                "user": user,
-            },
-        )
-        _queries.insert_files(conn, version_id, files)
-        _queries.set_version_tags(conn, version_id, tag_values)
-        if run_db is not None:
-            record_edge(conn, Node(RUN, run_db), Node(MODEL_VERSION, version_id), OUTPUT, now)
-        return version_id
-
-    store = get_store()
-    version_id = store.db.transact(record)
-    with store.db.read() as conn:
-        version = _queries.version(conn, version_id)
-    if store.artifacts.is_local:
-        _warm_load_cache(store, version, files)
+    record = {
+        "run_id": run.id,
+        "artifact_path": path.strip("/"),
+        "flavor": chosen.name,
+        "digest": next(f.digest for f in files if f.path == DESCRIPTOR),
+        "signature": descriptor["signature"],
+        "requirements": descriptor["requirements"],
+        "metadata": meta,
+        "description": description,
+        "tags": tag_values,
+        "files": files,
+        "user": current_user(),
+    }
+    version = registrar.register(name, record)
     # Monitoring summarizes the training data as this version's reference (it reports its own
     # failures: a reference that cannot be made never fails the training that logged it).
     from cairn.core.plugins import plugin_manager
@@ -133,6 +112,50 @@ def log_model(
         model=version.name, version=version.version, run_id=run.id
     )
     return version
+
+
+class Registrar(Protocol):
+    """Where ``log_model`` puts a new version: this store, or a cairn server (client mode)."""
+
+    def taken(self, run_id: str, prefix: str) -> set[str]:
+        """The first path parts of the run's artifacts that start with ``prefix``."""
+        ...
+
+    def register(self, name: str, record: Mapping[str, Any]) -> ModelVersion:
+        """Record the version (its files stored already) in one transaction; return it."""
+        ...
+
+
+class LocalRegistrar:
+    """Registers versions in this project's (or team's) metadata store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def taken(self, run_id: str, prefix: str) -> set[str]:
+        """The first path parts of the run's artifacts that start with ``prefix``."""
+        with self.store.db.read() as conn:
+            return _queries.artifact_roots(conn, run_id, prefix)
+
+    def register(self, name: str, record: Mapping[str, Any]) -> ModelVersion:
+        """Record the version, its files, tags and lineage edge in one transaction, then
+        prepare the load cache."""
+        store = self.store
+        version_id = store.db.transact(lambda conn: record_version(conn, name, **record))
+        with store.db.read() as conn:
+            version = _queries.version(conn, version_id)
+        if store.artifacts.is_local:
+            _warm_load_cache(store, version, list(record["files"]))
+        return version
+
+
+def registrar_for(store: Store) -> Registrar:
+    """The registrar of ``store``, chosen once per ``log_model``."""
+    if store.remote is not None:
+        from cairn.registry._remote import RemoteRegistrar
+
+        return RemoteRegistrar(store.remote)
+    return LocalRegistrar(store)
 
 
 def _warm_load_cache(store: Store, version: ModelVersion, files: list[ModelFile]) -> None:
@@ -211,10 +234,9 @@ def _json_object(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
         raise InvalidInputError(f"{what} must be JSON-serialisable: {exc}") from None
 
 
-def _free_path(run_id: str) -> str:
+def _free_path(registrar: Registrar, run_id: str) -> str:
     """``model``, or ``model-2``, ... when the run already holds a model there."""
-    with get_store().db.read() as conn:
-        taken = _queries.artifact_roots(conn, run_id, "model")
+    taken = registrar.taken(run_id, "model")
     if "model" not in taken:
         return "model"
     n = 2

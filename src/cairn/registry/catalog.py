@@ -1,5 +1,6 @@
 """Browsing and curating the registry: models, versions, aliases (with their history), tags,
-descriptions, and soft deletion of versions."""
+descriptions, and soft deletion of versions. In client mode (``CAIRN_SERVER``) each function
+asks the cairn server instead (``_remote``), after the same checks of its arguments."""
 
 from __future__ import annotations
 
@@ -13,20 +14,26 @@ from cairn.core.errors import InvalidInputError, ModelNotFoundError
 from cairn.core.ids import now_ms
 from cairn.core.uris import ModelUri, RunUri, check_alias, check_model_name, parse_model_uri
 from cairn.core.user import current_user
-from cairn.registry import _queries
+from cairn.registry import _queries, _remote
 from cairn.registry.model_version import AliasMove, ModelVersion, RegisteredModel
 from cairn.store import get_store
 
 
 def list_models() -> list[RegisteredModel]:
     """Every registered model, by name."""
-    with get_store().db.read() as conn:
+    store = get_store()
+    if store.remote is not None:
+        return _remote.list_models(store.remote)
+    with store.db.read() as conn:
         return _queries.list_models(conn)
 
 
 def get_model(name: str) -> RegisteredModel:
     """One registered model."""
     check_model_name(name)
+    store = get_store()
+    if store.remote is not None:
+        return _remote.get_model(store.remote, name)
     for model in list_models():
         if model.name == name:
             return model
@@ -39,14 +46,20 @@ def get_model_version(ref: str, *, include_deleted: bool = False) -> ModelVersio
     """The version ``ref`` names (``name@alias``, ``name/3``, ``name`` for the latest, or the
     same with the ``models:/`` prefix)."""
     uri = _model_uri(ref)
-    with get_store().db.read() as conn:
+    store = get_store()
+    if store.remote is not None:
+        return _remote.get_model_version(store.remote, uri, include_deleted)
+    with store.db.read() as conn:
         return _queries.version(conn, _queries.resolve(conn, uri, include_deleted=include_deleted))
 
 
 def list_versions(name: str, *, include_deleted: bool = False) -> list[ModelVersion]:
     """The versions of a model, newest first."""
     check_model_name(name)
-    with get_store().db.read() as conn:
+    store = get_store()
+    if store.remote is not None:
+        return _remote.list_versions(store.remote, name, include_deleted)
+    with store.db.read() as conn:
         mid = _queries.model_id(conn, name)
         return _queries.versions(
             conn, _queries.version_ids(conn, mid, include_deleted=include_deleted)
@@ -59,6 +72,9 @@ def set_alias(name: str, alias: str, version: int | str, *, reason: str | None =
     check_alias(alias)
     number = _number(version)
     check_optional_text(reason, "reason")
+    store = get_store()
+    if store.remote is not None:
+        return _remote.set_alias(store.remote, name, alias, number, reason)
 
     def move(conn: Connection) -> AliasMove:
         mid = _queries.model_id(conn, name)
@@ -74,13 +90,16 @@ def set_alias(name: str, alias: str, version: int | str, *, reason: str | None =
         before, after = _queries.move_alias(conn, mid, alias, found[0], now, current_user(), reason)
         return AliasMove(alias, before, after, now, current_user(), reason)
 
-    return get_store().db.transact(move)
+    return store.db.transact(move)
 
 
 def delete_alias(name: str, alias: str) -> AliasMove:
     """Remove ``alias`` from model ``name`` (kept in the history)."""
     check_model_name(name)
     check_alias(alias)
+    store = get_store()
+    if store.remote is not None:
+        return _remote.delete_alias(store.remote, name, alias)
 
     def drop(conn: Connection) -> AliasMove:
         mid = _queries.model_id(conn, name)
@@ -90,13 +109,16 @@ def delete_alias(name: str, alias: str) -> AliasMove:
         before, _ = _queries.move_alias(conn, mid, alias, None, now, current_user(), None)
         return AliasMove(alias, before, None, now, current_user())
 
-    return get_store().db.transact(drop)
+    return store.db.transact(drop)
 
 
 def alias_history(name: str) -> list[AliasMove]:
     """Every move of every alias of model ``name``: who, when, from which version to which."""
     check_model_name(name)
-    with get_store().db.read() as conn:
+    store = get_store()
+    if store.remote is not None:
+        return _remote.alias_history(store.remote, name)
+    with store.db.read() as conn:
         return _queries.alias_history(conn, _queries.model_id(conn, name))
 
 
@@ -104,6 +126,10 @@ def set_model_tags(ref: str, tags: Mapping[str, Any]) -> None:
     """Set tags on a model (``name``) or on a version (``name/3``, ``name@alias``)."""
     uri = _model_uri(ref)
     values = {str(k): str(v) for k, v in check_mapping(check_tags(tags), "tags").items()}
+    store = get_store()
+    if store.remote is not None:
+        _remote.set_tags(store.remote, uri, _names_version(ref), values)
+        return
 
     def write(conn: Connection) -> None:
         if _names_version(ref):
@@ -111,20 +137,24 @@ def set_model_tags(ref: str, tags: Mapping[str, Any]) -> None:
         else:
             _queries.set_model_tags(conn, _queries.model_id(conn, uri.name), values)
 
-    get_store().db.transact(write)
+    store.db.transact(write)
 
 
 def describe(ref: str, description: str | None) -> None:
     """Set the description of a model (``name``) or of a version (``name/3``)."""
     uri = _model_uri(ref)
     text = (check_optional_text(description, "description") or "").strip() or None
+    store = get_store()
+    if store.remote is not None:
+        _remote.describe(store.remote, uri, _names_version(ref), text)
+        return
 
     def write(conn: Connection) -> None:
         mid = _queries.model_id(conn, uri.name)
         vid = _queries.resolve(conn, uri) if _names_version(ref) else None
         _queries.set_description(conn, mid, vid, text, now_ms())
 
-    get_store().db.transact(write)
+    store.db.transact(write)
 
 
 def delete_version(ref: str) -> ModelVersion:
@@ -133,6 +163,9 @@ def delete_version(ref: str) -> ModelVersion:
     uri = _model_uri(ref)
     if uri.version is None:
         raise InvalidInputError(f"{ref!r}: name the version to delete by number, e.g. {uri.name}/3")
+    store = get_store()
+    if store.remote is not None:
+        return _remote.delete_version(store.remote, uri)
 
     def mark(conn: Connection) -> ModelVersion:
         vid = _queries.resolve(conn, uri)
@@ -147,7 +180,7 @@ def delete_version(ref: str) -> ModelVersion:
         _queries.mark_deleted(conn, vid, now_ms(), current_user())
         return _queries.version(conn, vid)
 
-    return get_store().db.transact(mark)
+    return store.db.transact(mark)
 
 
 def restore_version(ref: str) -> ModelVersion:
@@ -157,6 +190,9 @@ def restore_version(ref: str) -> ModelVersion:
         raise InvalidInputError(
             f"{ref!r}: name the version to restore by number, e.g. {uri.name}/3"
         )
+    store = get_store()
+    if store.remote is not None:
+        return _remote.restore_version(store.remote, uri)
 
     def mark(conn: Connection) -> ModelVersion:
         vid = _queries.resolve(conn, uri, include_deleted=True)
@@ -167,7 +203,7 @@ def restore_version(ref: str) -> ModelVersion:
         _queries.mark_deleted(conn, vid, None, None)
         return _queries.version(conn, vid)
 
-    return get_store().db.transact(mark)
+    return store.db.transact(mark)
 
 
 def _model_uri(ref: str) -> ModelUri:

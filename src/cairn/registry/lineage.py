@@ -32,9 +32,16 @@ class LineageNode:
 
 
 def model_lineage(ref: str) -> LineageNode:
-    """Walk up from the model version ``ref`` (``name@alias``, ``name/3``, ``name``)."""
-    from cairn.registry.catalog import get_model_version
+    """Walk up from the model version ``ref`` (``name@alias``, ``name/3``, ``name``); in
+    client mode the server walks it."""
+    from cairn.registry.catalog import _model_uri, get_model_version
+    from cairn.store import get_store
 
+    store = get_store()
+    if store.remote is not None:
+        from cairn.registry import _remote
+
+        return _remote.model_lineage(store.remote, _model_uri(ref))
     version = get_model_version(ref, include_deleted=True)
     root = LineageNode(
         "model_version",

@@ -83,7 +83,6 @@ class Promotion:
 
 def side(ref: str) -> Side:
     """The facts of version ``ref`` used by comparisons and rules."""
-    from cairn.data import run_datasets
     from cairn.registry.catalog import get_model_version
     from cairn.tracking import get_run
 
@@ -102,8 +101,23 @@ def side(ref: str) -> Side:
             metrics = {k: v for k, v in record.metrics.items() if not k.startswith("system/")}
             commit = record.tags.get("cairn.git.commit")
             dirty = record.tags.get("cairn.git.dirty")
-            data = [v.ref for rel, v in run_datasets(record.id) if rel == "input"]
+            data = _inputs(ref, record.id)
     return Side(version, params, metrics, data, commit, dirty)
+
+
+def _inputs(ref: str, run_id: str) -> list[str]:
+    """The dataset versions the run that logged ``ref`` read (in client mode, as the server's
+    lineage map of the version names them)."""
+    from cairn.store import get_store
+
+    if get_store().remote is not None:
+        from cairn.registry.lineage import model_lineage
+
+        runs = model_lineage(ref).parents
+        return [n.ref for run in runs for n in run.parents if n.kind == "dataset_version"]
+    from cairn.data import run_datasets
+
+    return [v.ref for rel, v in run_datasets(run_id) if rel == "input"]
 
 
 def compare_models(a: str, b: str) -> Comparison:
