@@ -87,6 +87,8 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("GET", f"{A}/datasets/{{name}}/validation"): "reader",
     ("POST", f"{A}/suites"): "writer",
     ("POST", f"{A}/validation/results"): "writer",
+    # serving
+    ("POST", f"{A}/prediction-logs"): "writer",
 }
 
 #: What a path parameter is filled with: well-formed values that name nothing stored.
