@@ -132,6 +132,14 @@ def test_a_folder_added_as_a_client_is_the_servers_version(
     assert detail.tables[1]["t.parquet"].rows == 3
     assert detail.tables[1]["raw/extra.csv"].columns == [("x", "int64"), ("y", "int64")]
     assert [_as_json(d) for d in cairn.data.list_datasets()] == _server_says(server, "list")
+    audit = subprocess.run(
+        [CAIRN, "server", "audit"],
+        cwd=server.folder,
+        env=server.env,
+        capture_output=True,
+        text=True,
+    )
+    assert "dataset_version.add" in audit.stdout and "customers@v1" in audit.stdout
     table = _tables(project / "single") / "t.parquet"
     one = cairn.data.add(table, "single-table")
     assert one.files == 1 and one.stored == 0  # its bytes are on the server already
@@ -190,7 +198,8 @@ def test_reads_come_back_verified_and_the_runs_input_is_on_the_server(
     copy = cairn.data.get("customers@v1", project / "copy")
     assert (copy / "raw" / "blob.bin").read_bytes() == (folder / "raw" / "blob.bin").read_bytes()
     assert cairn.data.version("customers@latest").number == 1
-    assert get_store().remote is not None and get_store().remote.drain(10) == 0
+    session = get_store().remote
+    assert session is not None and session.drain(10) == 0
     inputs = _server_says(server, "run", run.id)
     assert [(r, v["dataset"], v["number"]) for r, v in inputs] == [("input", "customers", 1)]
     assert [(r, v.ref) for r, v in cairn.data.run_datasets(run.id)] == [("input", "customers@v1")]
@@ -228,7 +237,7 @@ def test_on_s3_behind_the_server(
 ) -> None:
     """With the server's artifacts on S3, a version added by a client is stored there and
     reads back verified; adding it again uploads nothing."""
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     server = server_on(store_url, artifacts=s3_bucket, auth=True)
     _client(server)

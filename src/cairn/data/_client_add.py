@@ -11,7 +11,7 @@ reclaimed by the server's gc, or reused by the next add).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from cairn.core import context
@@ -29,6 +29,7 @@ from cairn.data.ingest import manifest_of
 from cairn.store.remote import RemoteSession
 
 MISSING_BATCH = 50_000  # digests asked about in one request
+UPLOADS = 8  # objects uploaded at once
 
 
 def add_through_server(
@@ -66,10 +67,7 @@ def add_through_server(
             return unchanged
     sources = {digests[f.source]: f for f in files}
     lacking = _missing(session, list(sources))
-    total = sum(sources[d].size for d in lacking)
-    size_of = lambda digest: sources[digest].size  # noqa: E731
-    for digest in track(lacking, total, f"uploading {root.name}", min_total=1, size=size_of):
-        _upload(session, digest, sources[digest])
+    total = _upload_all(session, [sources[d] for d in lacking], lacking, root.name)
     body = {
         "files": [{"path": e.path, "digest": e.digest, "size": e.size} for e in entries],
         "tables": _tables(files, digests),
@@ -136,6 +134,32 @@ def _missing(session: RemoteSession, digests: list[str]) -> list[str]:
         batch = digests[start : start + MISSING_BATCH]
         lacking += session.call("POST", "/artifacts/missing", {"digests": batch})["missing"]
     return lacking
+
+
+def _upload_all(session: RemoteSession, files: list[Found], digests: list[str], label: str) -> int:
+    """Upload the files as the objects ``digests`` on a few connections at once, with a
+    progress bar by bytes; return the bytes sent. The first failure stops the add."""
+    total = sum(f.size for f in files)
+    if not files:
+        return 0
+    with ThreadPoolExecutor(
+        min(UPLOADS, len(files)),
+        thread_name_prefix="cairn-upload",
+        initializer=leave_signals_to_main_thread,
+    ) as pool:
+        futures = {
+            pool.submit(_upload, session, d, f): f for d, f in zip(digests, files, strict=True)
+        }
+        try:
+            done = as_completed(futures)
+            for future in track(
+                done, total, f"uploading {label}", min_total=1, size=lambda f: futures[f].size
+            ):
+                future.result()
+        finally:
+            for future in futures:
+                future.cancel()  # after a failure: the uploads not started are not sent
+    return total
 
 
 def _upload(session: RemoteSession, digest: str, found: Found) -> None:
