@@ -4,6 +4,7 @@ and a server that is down while a model is logged."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -85,16 +86,20 @@ def _cli(server: ServerProcess, token: str, *args: str) -> subprocess.CompletedP
 
 
 def test_log_and_load_models_and_move_aliases_in_client_mode(
-    store_url: str, server_on: Callable[..., ServerProcess]
+    store_url: str,
+    server_on: Callable[..., ServerProcess],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A version logged by a client is the one the server's Python API reports; it loads by
-    alias and by number and predicts as the original; alias moves record the token's user,
-    and the CLI shows them through the server."""
+    """A version logged by a client is the one the server's Python API reports (and logging
+    it warns of nothing); it loads by alias and by number, and from an export, and predicts as
+    the original; alias moves record the token's user, and the CLI shows them."""
     server = server_on(store_url, auth=True)
     token = _token(server, "ana", "writer")
     _client(server, token)
     x, _ = _data()
     first, second = _fit(1.0), _fit(0.01)
+    caplog.set_level(logging.DEBUG, logger="cairn")
     with cairn.run() as run:
         cairn.log({"auc": 0.9})
         logged = cairn.log_model(
@@ -102,6 +107,8 @@ def test_log_and_load_models_and_move_aliases_in_client_mode(
         )
         logged_2 = cairn.log_model(second, "churn", input_example=x.head(5))
     assert (logged.name, logged.version, logged.run_id, logged.user) == ("churn", 1, run.id, "ana")
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert loud == [], [r.getMessage() for r in loud]
     assert (logged_2.version, logged_2.artifact_path) == (2, "model-2")
     assert logged.tags == {"team": "risk"} and logged.signature is not None
     move = registry.set_alias("churn", "champion", 1, reason="first")
@@ -113,6 +120,8 @@ def test_log_and_load_models_and_move_aliases_in_client_mode(
     np.testing.assert_array_equal(by_alias.predict(x), second.predict(x))
     np.testing.assert_array_equal(by_number.predict(x), first.predict(x))
     np.testing.assert_array_equal(by_number.predict_proba(x), first.predict_proba(x))
+    exported = registry.export_model("models:/churn/1", tmp_path / "exported")
+    np.testing.assert_array_equal(cairn.load_model(exported).predict(x), first.predict(x))
     client: dict[str, Any] = {
         "version": registry.get_model_version("churn/1"),
         "versions": registry.list_versions("churn"),
@@ -194,8 +203,9 @@ def test_curation_lineage_and_promotion_through_the_server(
 def test_roles_and_files_the_server_lacks(
     store_url: str, server_on: Callable[..., ServerProcess]
 ) -> None:
-    """A reader is refused logging and alias moves with a clear PermissionDeniedError, and a
-    version whose files were never uploaded is refused with nothing recorded."""
+    """A reader is refused logging and alias moves with a clear PermissionDeniedError, another
+    writer may not register a version of someone else's run, and a version whose files were
+    never uploaded is refused with nothing recorded."""
     server = server_on(store_url, auth=True)
     writer, reader = _token(server, "ana", "writer"), _token(server, "bo", "reader")
     _client(server, writer)
@@ -216,6 +226,11 @@ def test_roles_and_files_the_server_lacks(
         session.call("POST", "/models/ghost/versions", body)
     with pytest.raises(ModelNotFoundError):
         registry.get_model("ghost")
+    _client(server, _token(server, "cy", "writer"))
+    other = get_store().remote
+    assert other is not None
+    with pytest.raises(PermissionDeniedError, match="belongs to 'ana'"):
+        other.call("POST", "/models/ghost/versions", body)
     _client(server, reader)
     assert [v.version for v in registry.list_versions("churn")] == [1]
     with pytest.raises(PermissionDeniedError, match="reader role; this needs writer"):
