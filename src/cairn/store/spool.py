@@ -145,8 +145,8 @@ class Spool:
         return delivered
 
     def _files(self) -> list[Path]:
-        try:
-            return sorted(self.folder.glob("*.jsonl"))
+        try:  # the files of processes (<time>-<pid>-<random>.jsonl), not rejected.jsonl
+            return sorted(self.folder.glob("[0-9]*-*.jsonl"))
         except OSError:
             return []
 
