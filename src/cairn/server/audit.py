@@ -14,11 +14,15 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from cairn.core.checks import INT64_MAX, INT64_MIN, check_optional_text, show
+from cairn.core.errors import InvalidInputError
 from cairn.core.ids import now_ms
 from cairn.store.db import Database
 from cairn.store.db.schema import audit_events
 
 MAX_LIMIT = 10_000
+MAX_ACTION = 64  # the longest action name or family (``alias.*``)
+MAX_USER = 255
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,16 @@ def list_events(
     user: str | None = None,
     limit: int = 100,
 ) -> list[AuditEvent]:
-    """The newest events first, filtered by time, action (or ``prefix.*``) and user."""
+    """The newest events first, filtered by time, action (or ``prefix.*``) and user;
+    at most ``limit`` (1 to ``MAX_LIMIT``) of them."""
+    if since_ms is not None and (
+        type(since_ms) is not int or not INT64_MIN <= since_ms <= INT64_MAX
+    ):
+        raise InvalidInputError(f"since_ms must be epoch milliseconds, not {show(since_ms)}")
+    check_optional_text(action, "action", empty=False, max_length=MAX_ACTION)
+    check_optional_text(user, "user", empty=False, max_length=MAX_USER)
+    if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInputError(f"limit must be a count from 1 to {MAX_LIMIT}, not {show(limit)}")
     t = audit_events
     query = select(t.c.id, t.c.ts_ms, t.c.user, t.c.action, t.c.subject, t.c.detail)
     if since_ms is not None:
@@ -72,7 +85,7 @@ def list_events(
             query = query.where(t.c.action == action)
     if user is not None:
         query = query.where(t.c.user == user)
-    query = query.order_by(t.c.id.desc()).limit(max(1, min(limit, MAX_LIMIT)))
+    query = query.order_by(t.c.id.desc()).limit(limit)
     with db.read() as conn:
         return [
             AuditEvent(row.id, row.ts_ms, row.user, row.action, row.subject, _detail(row.detail))

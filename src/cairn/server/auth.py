@@ -184,8 +184,15 @@ def create_token(
     """
     check_user(user)
     check_role(role)
-    if expires_ms is not None and (type(expires_ms) is not int or expires_ms <= now_ms()):
-        raise InvalidInputError("a token's expiry must be a time in the future")
+    if expires_ms is not None and (
+        type(expires_ms) is not int or not now_ms() < expires_ms <= MAX_EPOCH_MS
+    ):
+        raise InvalidInputError(
+            f"a token's expiry must be a time in the future (epoch ms, before the year 10000), "
+            f"not {show(expires_ms)}"
+        )
+    if created_by is not None:
+        check_user(created_by)
     if actor is not None:
         check_user(actor)
         created_by = actor if created_by is None else created_by

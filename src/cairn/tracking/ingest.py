@@ -24,7 +24,13 @@ from cairn.store import Store
 from cairn.store.db.schema import applied_batches, runs
 from cairn.store.deletions import record_referencing, watermark
 from cairn.tracking import _queries
-from cairn.tracking._codec import check_key, check_text, decode_param, metric_value
+from cairn.tracking._codec import (
+    check_key,
+    check_text,
+    decode_param,
+    encode_param,
+    metric_value,
+)
 from cairn.tracking._sink import Point, write_points
 from cairn.tracking.record import ArtifactEntry
 
@@ -70,6 +76,8 @@ def ingest_run(
     check_optional_text(host, "host", max_length=MAX_NAME_LENGTH)
     if pid is not None:
         _check_pid(pid)
+    if parent is not None:
+        _check_uid(parent)
     decoded = _params(params)
     checked_tags = _tags(tags)
 
@@ -79,7 +87,6 @@ def ingest_run(
             return int(found.id)  # sent again from a spool: already there
         parent_id = None
         if parent is not None:
-            _check_uid(parent)
             row = conn.execute(select(runs.c.id).where(runs.c.uid == parent)).first()
             if row is None:
                 raise RunNotFoundError(f"the parent run {parent!r} does not exist")
@@ -120,6 +127,7 @@ def ingest_batch(
     tags: Mapping[str, str],
 ) -> bool:
     """Apply a client's batch of points, params and tags once; False if already applied."""
+    _check_int(run_id, "a run's database id")
     check_name(key, "batch key", max_length=MAX_BATCH_KEY)
     points: list[Point] = []
     for name, series in _items(metrics, "metrics"):
@@ -161,6 +169,7 @@ def ingest_end(store: Store, run_id: int, status: str, end_ms: int, error: str |
     """End a run (an ended run stays as it ended)."""
     if status not in STATUSES:
         raise InvalidInputError(f"a run ends {', '.join(STATUSES)}, not {show(status)}")
+    _check_int(run_id, "a run's database id")
     _check_int(end_ms, "end_ms")
     if error is not None:
         check_text(error, "error")
@@ -169,6 +178,7 @@ def ingest_end(store: Store, run_id: int, status: str, end_ms: int, error: str |
 
 def ingest_fail(store: Store, run_id: int, end_ms: int, error: str) -> None:
     """Mark a run failed even if its program ended it."""
+    _check_int(run_id, "a run's database id")
     _check_int(end_ms, "end_ms")
     check_text(error, "error")
     store.db.transact(lambda conn: _queries.fail_run(conn, run_id, end_ms, error))
@@ -176,6 +186,7 @@ def ingest_fail(store: Store, run_id: int, end_ms: int, error: str) -> None:
 
 def ingest_claim(store: Store, run_id: int, host: str, pid: int) -> None:
     """Record the client process that runs a run."""
+    _check_int(run_id, "a run's database id")
     check_name(host, "host", max_length=MAX_NAME_LENGTH)
     _check_pid(pid)
     store.db.transact(lambda conn: _queries.claim_run(conn, run_id, host, pid))
@@ -183,12 +194,19 @@ def ingest_claim(store: Store, run_id: int, host: str, pid: int) -> None:
 
 def ingest_heartbeat(store: Store, run_ids: Sequence[int]) -> None:
     """Record that the processes of these runs are alive."""
+    if not isinstance(run_ids, (list, tuple)):
+        raise InvalidInputError(f"run_ids must be a list of database ids, not {show(run_ids)}")
+    for run_id in run_ids:
+        _check_int(run_id, "a run's database id")
     if run_ids:
         store.db.transact(lambda conn: _queries.beat(conn, list(run_ids)))
 
 
 def ingest_artifacts(store: Store, run_id: int, entries: Sequence[ArtifactEntry]) -> None:
     """Record uploaded objects as a run's artifacts; every object must be stored already."""
+    _check_int(run_id, "a run's database id")
+    if not isinstance(entries, (list, tuple)):
+        raise InvalidInputError(f"entries must be a list of artifacts, not {show(entries)}")
     for entry in entries:
         _check_artifact(entry)
     since = watermark(store.db)
@@ -234,6 +252,8 @@ def _check_pid(pid: Any) -> int:
 def _check_artifact(entry: ArtifactEntry) -> None:
     """Refuse an entry a local run could not record: a path that is not relative and clean
     (``..``, ``/abs``, ``a//b``, a backslash), a malformed digest, a size that is no int64."""
+    if not isinstance(entry, ArtifactEntry):
+        raise InvalidInputError(f"an artifact to record is an ArtifactEntry, not {show(entry)}")
     path = check_name(entry.path, "artifact path", max_length=MAX_ARTIFACT_PATH)
     parts = path.split("/")
     if "\\" in path or any(part in ("", ".", "..") for part in parts):
@@ -286,6 +306,7 @@ def _params(params: Mapping[str, tuple[str, bool]]) -> dict[str, Any]:
             raise InvalidInputError(  # a number of thousands of digits read as infinity
                 f"param {key!r:.80} is a number past float64; log a smaller one"
             )
+        encode_param(value, key)  # refused as a local log_params refuses it (10**400)
         decoded[key] = value
     return decoded
 
