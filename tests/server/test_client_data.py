@@ -325,8 +325,13 @@ def test_the_cli_reads_the_server_not_a_local_store(
         )
 
     (client / ".cairn").mkdir()
+    other = client / "other"
+    other.mkdir()
+    (other / "x.txt").write_text("local only")
+    _aged(other)
     assert cli("data", "add", "d", "--name", "only-local", remote=False).returncode == 0
-    assert cli("data", "add", "d", "--name", "d", remote=False).returncode == 0
+    assert cli("data", "add", "other", "--name", "d", remote=False).returncode == 0
+    assert "unchanged" in cli("data", "status", "d", "other", remote=False).stdout
     added = cli("data", "add", "d", "--name", "d")
     assert added.returncode == 0, added.stderr
     assert "added d@v1" in added.stdout
@@ -338,4 +343,6 @@ def test_the_cli_reads_the_server_not_a_local_store(
     status = cli("data", "status", "d")
     assert status.returncode == 0, status.stderr
     assert "unchanged" in status.stdout
+    differs = cli("data", "status", "d", "other")
+    assert "differs from d@v1" in differs.stdout, differs.stderr
     assert [d["name"] for d in _server_says(server, "list")] == ["d"]
