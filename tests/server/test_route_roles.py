@@ -204,8 +204,8 @@ def _batch(key: str, step: int = 0) -> dict[str, Any]:
 
 
 def test_writers_change_only_their_own_runs(store: Store) -> None:
-    """A writer gets 403 on batch, end, claim, heartbeat and artifacts of another user's run and
-    changes nothing; the owner and an admin may write it."""
+    """A writer gets 403 on create (its id taken), batch, end, claim, heartbeat and artifacts of
+    another user's run and changes nothing; the owner and an admin may write it."""
     ann = create_token(store.db, "ann", "writer")[0]
     bob = create_token(store.db, "bob", "writer")[0]
     root = create_token(store.db, "root", "admin")[0]
@@ -216,7 +216,9 @@ def test_writers_change_only_their_own_runs(store: Store) -> None:
     digest = hash_bytes(content)
     assert app.put(f"{A}/artifacts/{digest}", content=content, headers=bearer(bob)).is_success
     entry = {"path": "f.txt", "digest": digest, "size": len(content)}
+    taken = {"uid": uid, "experiment": "e", "name": "bobs", "start_ms": 2, "tags": {"b": "1"}}
     writes = [
+        (f"{A}/runs", taken),
         (f"{A}/runs/{uid}/batch", _batch("bob-1")),
         (f"{A}/runs/{uid}/end", {"status": "killed", "end_ms": 5}),
         (f"{A}/runs/{uid}/end", {"status": "failed", "end_ms": 5, "fail": True}),
@@ -229,7 +231,7 @@ def test_writers_change_only_their_own_runs(store: Store) -> None:
         assert_refused(refused, 403, url)
         assert "'ann'" in refused.json()["error"]["message"]
     run = app.get(f"{A}/runs/{uid}", headers=bearer(bob)).json()
-    assert run["status"] == "running" and run["user"] == "ann"
+    assert run["status"] == "running" and run["user"] == "ann" and run["name"] == "r"
     assert run["metrics"] == {} and run["params"] == {} and run["tags"] == {}
     assert run["artifacts"] == []
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from cairn.core.errors import ArtifactCorruptedError, ArtifactError
+from cairn.core.errors import ArtifactCorruptedError, ArtifactError, ArtifactNotFoundError
 from cairn.core.hashing import StreamingHasher, split_digest
 from cairn.core.settings import get_settings
 from cairn.server.auth import Caller, require
@@ -105,7 +105,13 @@ def download(
     _check(digest)
     artifacts = request.app.state.store.artifacts
     chunks: Iterator[bytes] = artifacts.iter_verified(digest)
-    first = next(chunks, b"")  # a missing object is a 404 before any byte is sent
+    try:
+        first = next(chunks, b"")  # a missing object is a 404 before any byte is sent
+    except ArtifactNotFoundError:  # its message names the store's own paths: not for clients
+        raise ArtifactNotFoundError(
+            f"the server holds no object {digest}; upload it first (PUT /api/v1/artifacts/"
+            "{digest})"
+        ) from None
 
     def stream() -> Iterator[bytes]:
         yield first

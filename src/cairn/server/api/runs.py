@@ -62,6 +62,7 @@ def create_run(body: RunCreate, request: Request, caller: Writer) -> dict[str, A
             params=body.params,
             tags=body.tags,
         )
+    _own_run(request, caller, body.uid.lower())  # an id another user's run already has: 403
     return {"id": body.uid.lower(), "db_id": db_id}
 
 
