@@ -180,12 +180,13 @@ def test_reads_come_back_verified_and_the_runs_input_is_on_the_server(
     store_url: str, server_on: Callable[..., ServerProcess], project: Path
 ) -> None:
     """load, path, files, get and version read a version back from the server (a damaged
-    cached file is fetched again); a run that loaded it has the input edge on the server."""
+    cached file is fetched again); the run that added and loaded it has the output and input
+    edges on the server."""
     server = server_on(store_url, auth=True)
     _client(server)
     folder = _tables(project / "customers")
-    cairn.data.add(folder, "customers")
     with cairn.run() as run:
+        cairn.data.add(folder, "customers")
         frame = cairn.data.load("customers@v1", file="t.parquet")
     assert frame["id"].tolist() == [1, 2, 3]
     local = cairn.data.path("customers")
@@ -201,8 +202,15 @@ def test_reads_come_back_verified_and_the_runs_input_is_on_the_server(
     session = get_store().remote
     assert session is not None and session.drain(10) == 0
     inputs = _server_says(server, "run", run.id)
-    assert [(r, v["dataset"], v["number"]) for r, v in inputs] == [("input", "customers", 1)]
-    assert [(r, v.ref) for r, v in cairn.data.run_datasets(run.id)] == [("input", "customers@v1")]
+    assert [(r, v["dataset"], v["number"]) for r, v in inputs] == [
+        ("input", "customers", 1),
+        ("output", "customers", 1),
+    ]
+    assert [(r, v.ref) for r, v in cairn.data.run_datasets(run.id)] == [
+        ("input", "customers@v1"),
+        ("output", "customers@v1"),
+    ]
+    assert cairn.data.version("customers").run_id == run.id
     assert cairn.data.show_dataset("customers").uses[1][0].run_id == run.id
 
 
