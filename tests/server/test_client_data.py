@@ -354,3 +354,37 @@ def test_the_cli_reads_the_server_not_a_local_store(
     differs = cli("data", "status", "d", "other")
     assert "differs from d@v1" in differs.stdout, differs.stderr
     assert [d["name"] for d in _server_says(server, "list")] == ["d"]
+
+
+def test_the_server_refuses_a_manifest_it_cannot_trust(
+    store_url: str, server_on: Callable[..., ServerProcess]
+) -> None:
+    """A manifest naming an object the server lacks, a path outside the version, a file
+    listed twice or facts of no file of it is refused, and records nothing."""
+    from cairn.core.errors import ArtifactNotFoundError
+
+    server = server_on(store_url, auth=True)
+    _client(server)
+    session = get_store().remote
+    assert session is not None
+    stored = get_store().artifacts.put_bytes(b"hello")
+    good = {"path": "a.txt", "digest": stored.digest, "size": 5}
+    absent = {"path": "b.txt", "digest": "blake3:" + "0" * 64, "size": 1}
+    with pytest.raises(ArtifactNotFoundError, match="upload them first"):
+        session.call("POST", "/datasets/x/versions", {"files": [good, absent]})
+    for files, message in (
+        ([dict(good, path="../a.txt")], "not a path inside a version"),
+        ([dict(good, path="/etc/a")], "not a path inside a version"),
+        ([good, good], "listed twice"),
+        ([dict(good, digest="md5:abc")], "not a cairn digest"),
+    ):
+        with pytest.raises(InvalidInputError, match=message):
+            session.call("POST", "/datasets/x/versions", {"files": files})
+    facts = {"blake3:" + "1" * 64: {"format": "csv", "columns": [], "rows": 0}}
+    with pytest.raises(InvalidInputError, match="no file of it"):
+        session.call("POST", "/datasets/x/versions", {"files": [good], "tables": facts})
+    assert _server_says(server, "list") == []
+    first = session.call("POST", "/datasets/x/versions", {"files": [good]})
+    again = session.call("POST", "/datasets/x/versions", {"files": [good]})
+    assert first["created"] and not again["created"]
+    assert again["version"] == first["version"]
