@@ -125,11 +125,12 @@ def ingest_version(
             "registered; nothing was recorded. Log the model again"
         )
 
-    version_id = record_referencing(
-        store.db,
-        digests,
-        since,
-        lambda conn: record_version(
+    def record(conn: Connection) -> int:
+        # A registration sent again (its answer was lost) finds the version it made.
+        found = _same_version(conn, name, run_id.lower(), path, digest)
+        if found is not None:
+            return found
+        return record_version(
             conn,
             name,
             run_id=run_id.lower(),
@@ -143,11 +144,34 @@ def ingest_version(
             tags=tags,
             files=checked,
             user=user,
-        ),
-        gone,
-    )
+        )
+
+    version_id = record_referencing(store.db, digests, since, record, gone)
     with store.db.read() as conn:
         return _queries.version(conn, version_id)
+
+
+def _same_version(
+    conn: Connection, name: str, run_id: str, artifact_path: str, digest: str
+) -> int | None:
+    """The version of ``name`` this run already registered from this folder and descriptor."""
+    from sqlalchemy import select
+
+    from cairn.store.db.schema import model_versions, models, runs
+
+    v = model_versions
+    row = conn.execute(
+        select(v.c.id)
+        .join(models, models.c.id == v.c.model_id)
+        .join(runs, runs.c.id == v.c.run_id)
+        .where(
+            models.c.name == name,
+            runs.c.uid == run_id,
+            v.c.artifact_path == artifact_path,
+            v.c.digest == digest,
+        )
+    ).first()
+    return None if row is None else int(row.id)
 
 
 def version_files(store: Store, uri: ModelUri) -> tuple[ModelVersion, list[ModelFile]]:
