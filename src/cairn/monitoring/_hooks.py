@@ -18,7 +18,18 @@ def cairn_model_logged(model: str, version: int, run_id: str | None) -> None:
     that logged the model; ``cairn monitor reference`` makes it later.
     """
     from cairn.monitoring.reference import compute_reference
+    from cairn.store import get_store
 
+    if get_store().remote is not None:  # client mode: the reference needs the team's stores
+        logger.info(
+            "the training reference of %s/%s for monitoring is made where the team's stores "
+            "are: run `cairn monitor reference %s/%s` there",
+            model,
+            version,
+            model,
+            version,
+        )
+        return
     try:
         compute_reference(f"{model}/{version}")
     except NotFoundError as exc:  # no dataset in its lineage: nothing to summarize yet
