@@ -176,7 +176,7 @@ def check_entries(files: Sequence[Mapping[str, Any]]) -> list[FileEntry]:
             raise InvalidInputError(f"a file's path is text of 1 to {MAX_PATH} characters")
         check_text(path, "a file's path")
         parts = path.split("/")
-        if path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts):
+        if path.startswith("/") or any(p in ("", ".", "..") for p in parts):
             raise InvalidInputError(
                 f"{show(path)} is not a path inside a version: use '/' between names, without "
                 "'.', '..' or empty parts"
