@@ -709,24 +709,22 @@ KINDS["db-ids"] = [
     ("text", ["1"], BAD),
     *[(label, value, BAD) for label, value in WRONG_TYPES],
 ]
+_BAD_PATHS: list[tuple[str, Any]] = [
+    ("traversal", TRAVERSAL),
+    ("absolute", "/etc/passwd"),
+    ("climbing", "a/../../b"),
+    ("empty-part", "a//b"),
+    ("dot", "./a"),
+    ("backslash", "a\\b"),
+    ("empty", ""),
+    ("nul", NUL),
+    ("surrogate", SURROGATE),
+    ("huge", HUGE),
+    ("int", 123),
+]
 # Artifacts to record: (path, digest, size) of uploaded objects.
 KINDS["artifact-entries"] = [
-    *[
-        (f"path-{label}", [ArtifactEntry(path, _DIGEST, 1)], BAD)
-        for label, path in [
-            ("traversal", TRAVERSAL),
-            ("absolute", "/etc/passwd"),
-            ("climbing", "a/../../b"),
-            ("empty-part", "a//b"),
-            ("dot", "./a"),
-            ("backslash", "a\\b"),
-            ("empty", ""),
-            ("nul", NUL),
-            ("surrogate", SURROGATE),
-            ("huge", HUGE),
-            ("int", 123),
-        ]
-    ],
+    *[(f"path-{lb}", [ArtifactEntry(path, _DIGEST, 1)], BAD) for lb, path in _BAD_PATHS],
     ("digest-not-blake3", [ArtifactEntry("a", "md5:" + "0" * 32, 1)], BAD),
     ("digest-upper", [ArtifactEntry("a", _DIGEST.upper(), 1)], BAD),
     ("digest-None", [ArtifactEntry("a", None, 1)], BAD),  # type: ignore[arg-type]
