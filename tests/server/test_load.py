@@ -34,7 +34,7 @@ CLIENTS = 50
 USERS = 5
 SECONDS = 30.0
 PAUSE_S = 0.02  # between two log calls of one client: about 50 steps (100 points) per second
-READY_TIMEOUT_S = 120.0  # for every client to start its run (50 interpreters on 2 cores)
+READY_TIMEOUT_S = 180.0  # for every client to start its run (50 interpreters on 2 cores)
 EXIT_TIMEOUT_S = 60.0
 RESTART_AFTER_S = SECONDS / 2
 
@@ -206,6 +206,14 @@ def check_runs(
                     f"{where}: key {key!r} has {len(steps)} points for {count} logged "
                     f"({missing} steps missing, {extra} duplicated)"
                 )
+        wrong = [
+            (key, p.step, p.value)
+            for key in ("a", "b")
+            for p in record.metric_history.get(key, [])
+            if p.value != (p.step * 0.5 if key == "a" else float(result["index"]))
+        ]
+        if wrong:
+            problems.append(f"{where}: {len(wrong)} points with wrong values, e.g. {wrong[:3]}")
         expected_params = {"client": result["index"], "lr": 0.01, "batch": 32}
         params = {k: record.params.get(k) for k in expected_params}
         if params != expected_params or record.params.get("optimizer.name") != "adam":
