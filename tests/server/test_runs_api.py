@@ -403,6 +403,7 @@ def test_hostile_searches_are_4xx(api: Api) -> None:
         {"filter": 5},
         {"order_by": [NUL]},
         {"order_by": "name"},
+        {"order_by": [f"params.p{i} DESC" for i in range(1000)]},
         {"experiment": [SURROGATE]},
         {"limit": 0},
         {"limit": 2**63},
@@ -479,3 +480,21 @@ def test_writes_sent_twice_apply_once(api: Api) -> None:
     assert api.post(end, {"status": "killed", "end_ms": 99, "error": "late"}).status_code == 200
     assert api.client.get(f"{A}/runs/{NEW}", headers=api.headers).json() == ended
     assert ended["status"] == "finished" and ended["end_ms"] == 50
+
+
+@pytest.mark.parametrize("route", ["delete", "restore"])
+def test_hostile_deletes_and_restores_change_nothing(api: Api, route: str) -> None:
+    """An admin's delete or restore naming a NUL, lone surrogate, empty, 1 MB or unknown run
+    id (beside a real one) is a 4xx and deletes or restores nothing."""
+    admin = create_token(api.store.db, "root", "admin")[0]
+    headers = {"Authorization": f"Bearer {admin}", "content-type": "application/json"}
+    if route == "restore":
+        answer = api.client.post(f"{A}/runs/delete", json={"runs": [UID]}, headers=headers)
+        assert answer.status_code == 200, answer.text
+    before = api.state()
+    for bad in [NUL, SURROGATE, "", MB, NOBODY, 5, None]:
+        body = json.dumps({"runs": [UID, bad]}).encode()
+        answer = api.client.post(f"{A}/runs/{route}", content=body, headers=headers)
+        assert_error(answer)
+        assert api.state() == before, bad
+    assert_error(api.client.post(f"{A}/runs/{route}", content=b'{"runs": "x"}', headers=headers))

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cairn.tracking.record import record_from_wire, record_to_wire
 
 MAX_ID = 64
+MAX_ORDER_KEYS = 100  # the most order-by keys a search takes
 __all__ = ["record_from_wire", "record_to_wire"]  # re-exported for the server
 
 
@@ -101,7 +102,8 @@ class RunSearch(_Model):
     """A search: the filter language, order, experiments, limit."""
 
     filter: str | None = None
-    order_by: list[str] | None = None
+    # A few keys order any search; hundreds pass what the databases take in one ORDER BY.
+    order_by: list[str] | None = Field(default=None, max_length=MAX_ORDER_KEYS)
     experiment: list[str] | None = None
     limit: int | None = Field(default=None, ge=1)
     include_deleted: bool = False
