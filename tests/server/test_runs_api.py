@@ -498,3 +498,15 @@ def test_hostile_deletes_and_restores_change_nothing(api: Api, route: str) -> No
         assert_error(answer)
         assert api.state() == before, bad
     assert_error(api.client.post(f"{A}/runs/{route}", content=b'{"runs": "x"}', headers=headers))
+
+
+def test_a_batch_changing_a_logged_param_is_refused_whole(api: Api) -> None:
+    """A batch that gives a logged param another value is a 409 that writes none of its points,
+    params or tags, and leaves its key unused."""
+    before = api.state()
+    body = batch_body("conflict")
+    body["params"] = {"p": ["2", True], "fresh": ["x", False]}  # p was logged as 1
+    assert_error(api.post(f"{A}/runs/{UID}/batch", body), 409)
+    assert api.state() == before
+    body["params"] = {"p": ["1", True]}
+    assert api.post(f"{A}/runs/{UID}/batch", body).json() == {"applied": True}
