@@ -96,8 +96,8 @@ def test_searches_go_through_the_server(
     store_url: str, server_on: Callable[..., ServerProcess], project: Path
 ) -> None:
     """search_runs and find_runs apply filters, order_by, experiment and limit on the server;
-    ``cairn runs ls`` lists the server's runs, and a command not offered through a server
-    (``cairn models ls``) says so and exits 1, without a traceback."""
+    ``cairn runs ls`` and ``runs show`` read the server's runs, and a command not offered
+    through a server (``cairn gc``) says so and exits 1, without a traceback."""
     server = server_on(store_url, auth=True)
     configure(server=server.url, token=server.admin_token)
     ids = _populate()
@@ -116,31 +116,13 @@ def test_searches_go_through_the_server(
     listed = _client_cli(server, project, "runs", "ls", "--format", "json")
     assert listed.returncode == 0, listed.stderr
     assert {item["run_id"] for item in json.loads(listed.stdout)} == set(ids)
-    models = _client_cli(server, project, "models", "ls")
-    assert models.returncode == 1
-    assert "not offered through a cairn server" in models.stderr
-    assert "Traceback" not in models.stderr + models.stdout
-
-
-@pytest.mark.xfail(
-    reason="cairn runs show reads the run's datasets with data.run_datasets, which needs "
-    "store.db (src/cairn/cli/runs.py show_run -> src/cairn/data/catalog.py run_datasets): "
-    "not offered through a cairn server",
-    raises=AssertionError,
-)
-def test_runs_show_works_as_a_client(
-    server_on: Callable[..., ServerProcess], project: Path
-) -> None:
-    """``cairn runs show`` with CAIRN_SERVER shows a run of the server, exit code 0 (a CLI
-    matter: SQLite only)."""
-    server = server_on(f"sqlite:///{project / 'server.db'}", auth=True)
-    configure(server=server.url, token=server.admin_token)
-    with cairn.run(params={"optim": "sgd"}) as run:
-        cairn.log({"loss": 0.25})
-    shown = _client_cli(server, project, "runs", "show", run.id[:10])
-    assert "Traceback" not in shown.stderr + shown.stdout
+    shown = _client_cli(server, project, "runs", "show", ids[1][:10])
     assert shown.returncode == 0, shown.stderr
-    assert run.id in shown.stdout and "sgd" in shown.stdout and "loss" in shown.stdout
+    assert ids[1] in shown.stdout and "sgd" in shown.stdout and "auc" in shown.stdout
+    refused = _client_cli(server, project, "gc")
+    assert refused.returncode == 1
+    assert "not offered through a cairn server" in refused.stderr
+    assert "Traceback" not in refused.stderr + refused.stdout
 
 
 def _counting(requests: list[tuple[str, str]]) -> None:
