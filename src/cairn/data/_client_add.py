@@ -26,6 +26,7 @@ from cairn.data._stat_cache import StatCache
 from cairn.data._tables import read_facts, table_format
 from cairn.data.dataset import AddResult, DatasetVersion, FileEntry
 from cairn.data.ingest import manifest_of
+from cairn.store.artifacts.direct import DIRECT_FROM
 from cairn.store.remote import RemoteSession
 
 MISSING_BATCH = 50_000  # digests asked about in one request
@@ -165,6 +166,9 @@ def _upload_all(session: RemoteSession, files: list[Found], digests: list[str], 
 def _upload(session: RemoteSession, digest: str, found: Found) -> None:
     """Upload one file as the object ``digest`` (the server refuses bytes that differ)."""
     try:
+        if found.size >= DIRECT_FROM:  # the server may offer to take it straight to its bucket
+            session.upload_object(digest, Path(found.source))
+            return
         with open(found.source, "rb") as stream:
             session.call("PUT", f"/artifacts/{digest}", content=stream)
     except FileNotFoundError:

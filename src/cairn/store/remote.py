@@ -182,7 +182,7 @@ class RemoteSession:
         with self._order:
             if self.spool.own_pending() == 0 and time.monotonic() >= self._down_until:
                 try:
-                    self._upload_now(digest, source)
+                    self.upload_object(digest, source)
                     return
                 except ServerUnavailableError as exc:
                     self._went_down(exc)
@@ -190,7 +190,9 @@ class RemoteSession:
             self.spool.append({"upload": digest})
         self._start_replayer()
 
-    def _upload_now(self, digest: str, source: Path | bytes) -> None:
+    def upload_object(self, digest: str, source: Path | bytes) -> None:
+        """Upload an object now unless the server has it (straight to its bucket when it
+        offers that for a large file); errors as ``call`` raises them."""
         size = len(source) if isinstance(source, bytes) else source.stat().st_size
         ask = {"digests": [digest], "sizes": [size]}
         answer = self.call("POST", "/artifacts/missing", ask)
@@ -249,7 +251,7 @@ class RemoteSession:
         digest = entry["upload"]
         kept = self.spool.object_path(digest)
         if kept.exists():
-            self._upload_now(digest, kept)
+            self.upload_object(digest, kept)
             kept.unlink(missing_ok=True)
         elif digest in self.call("POST", "/artifacts/missing", {"digests": [digest]})["missing"]:
             raise ArtifactNotFoundError(
