@@ -126,10 +126,11 @@ def test_every_point_arrives_once_when_the_server_is_killed_mid_logging(
     run_id = client.stdout.readline().strip()
     configure(server=server.url, token=server.admin_token)
     deadline = time.monotonic() + 30
-    while not cairn.get_run(run_id).metric_history.get("x"):
+    while not (before := cairn.get_run(run_id).metric_history.get("x")):
         assert time.monotonic() < deadline, "no point reached the server"
         time.sleep(0.1)
     server.kill()
+    assert len(before) < 20_000
     assert client.poll() is None, "the client finished before the server was killed"
     time.sleep(0.5)
     server.start()
@@ -174,7 +175,13 @@ def test_a_client_of_a_server_that_is_down_spools_and_cairn_sync_sends(
     run_id, done = out.split()
     assert exited - float(done) < 5
     assert "spool" in err
-    assert _spool_files(project)
+    (spooled,) = _spool_files(project)
+    entries = [json.loads(line) for line in spooled.read_text().splitlines()]
+    paths = {entry.get("p", "upload" if "upload" in entry else "?") for entry in entries}
+    run_path = f"/runs/{run_id}"
+    assert {"/runs", f"{run_path}/batch", f"{run_path}/artifacts", f"{run_path}/end"} <= paths
+    assert "upload" in paths
+    assert len(_spooled_points(spooled.read_text().splitlines())["loss"]) == 1_000
     kept = list((project / ".cairn" / "spool" / "objects").iterdir())
     assert len(kept) == 1 and kept[0].read_bytes() == (project / "weights.bin").read_bytes()
 
