@@ -705,3 +705,12 @@ def test_surrogates_are_refused() -> None:
     """A lone surrogate in a quoted value is a FilterError, not a database encoding error."""
     with pytest.raises(FilterError, match="valid Unicode"):
         compile_filter("params.x = '\ud800'")
+
+
+def test_an_order_by_past_the_databases_limit_is_a_filter_error(store: Store) -> None:
+    """Hundreds of order-by items are refused as a FilterError, not a store failure."""
+    import cairn
+
+    with pytest.raises(FilterError, match="at most 100 items"):
+        cairn.search_runs(order_by=[f"params.p{i} DESC" for i in range(700)])
+    assert cairn.search_runs(order_by=[f"params.p{i} DESC" for i in range(100)]).empty

@@ -96,6 +96,9 @@ def compile_filter(text: str | None) -> ColumnElement[bool] | None:
     return expression
 
 
+MAX_ORDER_KEYS = 100
+
+
 def compile_order_by(items: str | Sequence[str] | None) -> list[ColumnElement[Any]]:
     """Compile order-by items (``"metrics.auc DESC"``) into ``ORDER BY`` expressions.
 
@@ -107,6 +110,11 @@ def compile_order_by(items: str | Sequence[str] | None) -> list[ColumnElement[An
     for text in texts:
         if text.strip():
             ordering.extend(_Parser(text, "order-by", _ORDER_EXAMPLE).order_by())
+    if len(ordering) > MAX_ORDER_KEYS * 4:  # an item is 2 to 4 expressions (missing last)
+        raise FilterError(
+            f"order by at most {MAX_ORDER_KEYS} items; the databases refuse longer ORDER BY "
+            "clauses"
+        )
     return ordering
 
 
