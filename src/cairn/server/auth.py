@@ -2,9 +2,12 @@
 
 A token reads ``cairn_<id>_<secret>``. The store keeps the id in clear and only the SHA-256 of
 the secret, so a leaked database leaks no token; the secret is compared in constant time. Roles
-nest: a ``reader`` reads, a ``writer`` also writes (its own runs, datasets and models), an
-``admin`` also manages tokens, deletes and restores. Every request is checked against the
-store (no cache), so a revoked token is refused at once.
+nest: a ``reader`` reads, a ``writer`` also writes, an ``admin`` also manages tokens, deletes
+and restores. A run is its writer's own (another writer cannot log to it, end it or register a
+model from it); datasets and models are the team's: any writer adds versions, moves aliases
+(each move recorded with its user in the alias history and the audit log) and edits catalog
+fields. Every request is checked against the store (no cache), so a revoked token is refused
+at once.
 """
 
 from __future__ import annotations
