@@ -215,9 +215,21 @@ def test_a_client_of_a_server_that_is_down_spools_and_cairn_sync_sends(
 def test_the_spool_survives_a_client_killed_mid_write(
     down_server: ServerProcess, project: Path
 ) -> None:
-    """A client SIGKILLed while spooling leaves its file; a line cut mid-write is never sent,
-    and ``cairn sync`` delivers every whole line exactly once."""
+    """A client SIGKILLed while spooling leaves its file; a line cut mid-write is never sent;
+    ``cairn sync`` with a token the server does not know keeps everything spooled (exit 1,
+    saying so), and with the right token delivers every whole line exactly once."""
     server = down_server
+    server.args.append("--auth")
+    made = subprocess.run(
+        [CAIRN, "server", "token", "create", "--user", "admin", "--role", "admin"],
+        cwd=server.folder,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = made.stdout.strip().splitlines()[-1]
+    server.admin_token = "cairn_not_a_token_of_this_server"
     client = _start_client(
         server,
         project,
@@ -251,12 +263,17 @@ def test_the_spool_survives_a_client_killed_mid_write(
     assert expected
 
     server.start()
+    refused = _sync(server, project)
+    assert refused.returncode == 1
+    assert "token" in refused.stderr and "still in the spool" in refused.stderr
+    assert _spool_files(project) == [spooled]
+    server.admin_token = token
     sent = _sync(server, project)
     assert sent.returncode == 0, sent.stderr
     assert "the spool is empty" in sent.stderr
     assert not (project / ".cairn" / "spool" / "rejected.jsonl").exists()
     assert _spool_files(project) == []
-    configure(server=server.url)
+    configure(server=server.url, token=token)
     record = cairn.get_run(run_id)
     assert record.name == "killed"
     assert [p.step for p in record.metric_history["x"]] == expected

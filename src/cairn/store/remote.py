@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from cairn.core import errors
 from cairn.core.errors import (
     ArtifactNotFoundError,
+    AuthenticationError,
     CairnError,
     ServerError,
     ServerUnavailableError,
@@ -263,6 +264,10 @@ class RemoteSession:
             self._deliver(entry)
         except ServerUnavailableError:
             raise
+        except AuthenticationError as exc:  # the token, not the request: keep it all spooled
+            raise ServerUnavailableError(
+                f"the cairn server at {self.url} refused the token: {exc}"
+            ) from None
         except CairnError as exc:  # refused for good: keep it aside, say so, go on
             self.rejected += 1
             self.last_error = f"the server refused a spooled request: {exc}"
