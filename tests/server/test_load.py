@@ -1,6 +1,7 @@
 """The team server under load: 50 client processes log at once for 30 s, on PostgreSQL, with
 two server workers and tokens on; every point each client counted is on the server, also when
-the server is restarted (SIGTERM, started again on the same port) in the middle of it.
+the server is restarted (SIGTERM, started again on the same port) in the middle of it, or
+while the clients create their runs.
 
 Each client is a fresh Python process in a folder of its own (its own offline spool) with
 ``CAIRN_SERVER`` and ``CAIRN_TOKEN`` set: it starts a run with params and tags, logs two keys at
@@ -45,13 +46,22 @@ from cairn.store import get_store
 
 index, go, seconds, pause = int(sys.argv[1]), pathlib.Path(sys.argv[2]), float(sys.argv[3]), \
     float(sys.argv[4])
-run = cairn.start_run(name=f"load-{index}", params={"client": index, "lr": 0.01},
-                      tags={"load": "yes"})
-run.log_params({"batch": 32, "optimizer": {"name": "adam"}})
-run.set_tags({"phase": "train"})
-pathlib.Path("ready").touch()  # its run started: all clients then log at once
+start_first = sys.argv[5] == "1"
+
+def start():
+    run = cairn.start_run(name=f"load-{index}", params={"client": index, "lr": 0.01},
+                          tags={"load": "yes"})
+    run.log_params({"batch": 32, "optimizer": {"name": "adam"}})
+    run.set_tags({"phase": "train"})
+    return run
+
+get_store()
+run = start() if start_first else None
+pathlib.Path("ready").touch()  # all clients then go on at once
 while not go.exists():
     time.sleep(0.05)
+if run is None:
+    run = start()
 began = time.monotonic()
 end = began + seconds
 n = 0
@@ -75,6 +85,12 @@ print("RESULT " + json.dumps({"index": index, "run_id": run.id, "points": {"a": 
 INFO = re.compile(r"^\S+ \S+ INFO cairn[\w.]*: ")
 SPOOLING = re.compile(
     r"^\S+ \S+ WARNING cairn[\w.]*: the cairn server is unreachable; writes go to"
+)
+# A known defect (see test_a_server_restart_while_runs_start_loses_no_point): the heartbeat
+# is sent past the outbox, so it can reach the server before the run's creation, still spooled.
+HEARTBEAT_BEFORE_CREATE = re.compile(
+    r"^\S+ \S+ WARNING cairn[\w.]*: could not write metrics yet \(will retry\): no run with "
+    r"id '\w+'; it must be created first$"
 )
 
 
@@ -113,16 +129,17 @@ def client_environment(server: ServerProcess, token: str) -> dict[str, str]:
 
 
 def start_clients(
-    server: ServerProcess, tokens: dict[str, str], root: Path, go: Path
+    server: ServerProcess, tokens: dict[str, str], root: Path, go: Path, *, start_first: bool
 ) -> list[Client]:
-    """Start the client processes (they wait for ``go`` to begin), each in its own folder."""
+    """Start the client processes, each in its own folder; they wait for ``go`` to log, and
+    to start their runs unless ``start_first``."""
     users = sorted(tokens)
     clients = []
     for index in range(CLIENTS):
         folder = root / f"client-{index}"
         (folder / ".cairn").mkdir(parents=True)  # its own project: its own spool
         user = users[index % len(users)]
-        args = [str(index), str(go), str(SECONDS), str(PAUSE_S)]
+        args = [str(index), str(go), str(SECONDS), str(PAUSE_S), "1" if start_first else "0"]
         with open(folder / "out.txt", "w") as out, open(folder / "err.txt", "w") as err:
             process = subprocess.Popen(
                 [sys.executable, "-c", CLIENT, *args],
@@ -136,23 +153,23 @@ def start_clients(
 
 
 def begin(clients: list[Client], go: Path) -> None:
-    """Wait until every client has started its run, then let them all log at once."""
+    """Wait until every client is ready, then let them all go on at once."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while not all((c.folder / "ready").exists() for c in clients):
         exited = [c.index for c in clients if c.process.poll() is not None]
         assert not exited, f"clients {exited} exited before they began"
-        assert time.monotonic() < deadline, "the clients did not all start their runs in time"
+        assert time.monotonic() < deadline, "the clients were not all ready in time"
         time.sleep(0.1)
     go.touch()
 
 
 def finish_clients(
     clients: list[Client], *, restarted: bool
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
     """Wait for every client; each must exit 0, say nothing wrong and leave an empty spool;
-    return what each logged, and what went wrong."""
+    return what each logged, what went wrong, and the known defect's lines."""
     deadline = time.monotonic() + SECONDS + EXIT_TIMEOUT_S
-    results, problems = [], []
+    results, problems, known = [], [], []
     for client in clients:
         try:
             client.process.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -167,6 +184,10 @@ def finish_clients(
         said = [line for line in err.splitlines() if line.strip() and not INFO.search(line)]
         if restarted:
             said = [line for line in said if not SPOOLING.search(line)]
+            known += [
+                f"client {client.index}: {x}" for x in said if HEARTBEAT_BEFORE_CREATE.search(x)
+            ]
+            said = [line for line in said if not HEARTBEAT_BEFORE_CREATE.search(line)]
         if said:
             problems.append(f"client {client.index} said on stderr: {said[:5]}")
         spool = client.folder / ".cairn" / "spool"
@@ -178,7 +199,7 @@ def finish_clients(
             results.append({**json.loads(lines[0][len("RESULT ") :]), "user": client.user})
         else:
             problems.append(f"client {client.index} printed no result: {out[-500:]!r}")
-    return results, problems
+    return results, problems, known
 
 
 def check_runs(
@@ -263,29 +284,32 @@ def run_load(
     tmp_path: Path,
     *,
     restart_after: float | None,
+    start_first: bool = True,
 ) -> None:
-    """Start the server and the clients (each starts its run), let them all log at once,
-    restart the server ``restart_after`` s later if asked; then check every client and run."""
+    """Start the server and the clients (each starts its run first if ``start_first``), let
+    them all go on at once, restart the server ``restart_after`` s later if asked; then check
+    every client and every run."""
     server = server_on(postgres_url, auth=True, workers=2)
     tokens = writer_tokens(server, USERS)
     clients: list[Client] = []
     go = tmp_path / "go"
     try:
         began = time.monotonic()
-        clients = start_clients(server, tokens, tmp_path / "clients", go)
+        clients = start_clients(server, tokens, tmp_path / "clients", go, start_first=start_first)
         begin(clients, go)
-        print(f"\n{CLIENTS} clients started their runs in {time.monotonic() - began:.1f} s")
+        print(f"\n{CLIENTS} clients ready in {time.monotonic() - began:.1f} s")
         began = time.monotonic()
         if restart_after is not None:
             time.sleep(restart_after)
             down = time.monotonic()
             code = server.stop(timeout=40)
+            stopped = time.monotonic()
             server.start()
             print(
-                f"server stopped (exit {code}) {down - began:.1f} s after the go, answering "
-                f"again {time.monotonic() - down:.1f} s later"
+                f"SIGTERM {down - began:.1f} s after the go: the server exited ({code}) in "
+                f"{stopped - down:.1f} s, answered again {time.monotonic() - stopped:.1f} s later"
             )
-        results, problems = finish_clients(clients, restarted=restart_after is not None)
+        results, problems, known = finish_clients(clients, restarted=restart_after is not None)
         print(f"clients done {time.monotonic() - began:.1f} s after the go")
     finally:
         for client in clients:
@@ -299,10 +323,18 @@ def run_load(
         for r in results
         if r["rejected"]
     ]
+    if start_first:  # every run was created before the restart: no excuse for the heartbeat
+        problems += known
     points, wrong = check_runs(server, results, tmp_path / "downloads")
     label = "steady" if restart_after is None else "restart"
     report(label, results, points, batch_requests(postgres_url))
     assert not problems + wrong, "\n".join(problems + wrong)
+    if known:
+        pytest.xfail(
+            f"{len(known)} clients warned 'could not write metrics yet ... no run with id': "
+            "their heartbeat (sent past the outbox) reached the server before their run's "
+            f"creation, still in the spool; nothing was lost. First: {known[0]}"
+        )
 
 
 def test_50_clients_log_for_30_s_without_errors_or_lost_points(
@@ -318,3 +350,17 @@ def test_a_server_restart_under_load_loses_no_point(
     """A restart of the server mid-way through 30 s of load: every client exits 0, its spool
     replays, and no point is lost."""
     run_load(postgres_url, server_on, tmp_path, restart_after=RESTART_AFTER_S)
+
+
+def test_a_server_restart_while_runs_start_loses_no_point(
+    postgres_url: str, server_on: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """A restart while 50 clients create their runs: each creation, its params and tags wait
+    in the spool and arrive first, every client exits 0 and no point is lost.
+
+    Known defect, reported as xfail (data loss or any other problem still fails): the
+    client's heartbeat is sent directly, not through the outbox, so it can reach the server
+    before the run's creation leaves the spool; the server answers 404 and the metric thread
+    logs the misleading warning "could not write metrics yet (will retry): no run with id".
+    """
+    run_load(postgres_url, server_on, tmp_path, restart_after=1.0, start_first=False)
