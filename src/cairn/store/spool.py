@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cairn.core.errors import ConfigError
+from cairn.core.logging import logger
 
 Entry = dict[str, Any]
 
@@ -45,9 +46,20 @@ class Spool:
         line = json.dumps(entry, separators=(",", ":")) + "\n"
         with self._lock:
             out = self._open_own()
-            out.write(line)
-            out.flush()
-            os.fsync(out.fileno())
+            end = out.tell()
+            try:
+                out.write(line)
+                out.flush()
+                os.fsync(out.fileno())
+            except OSError as exc:
+                # A disk full mid-line: cut the file back, so the next line does not join it.
+                with contextlib.suppress(OSError):
+                    out.truncate(end)
+                    out.seek(end)
+                raise ConfigError(
+                    f"cannot write to the offline spool in {self.folder}: "
+                    f"{exc.strerror or exc}; free some space"
+                ) from None
             self._own_count += 1
 
     def keep_object(self, digest: str, source: Path | bytes) -> Path:
@@ -175,10 +187,21 @@ def _replay_file(path: Path, send: Callable[[Entry], None]) -> int:
                 continue
             if not line.endswith("\n"):
                 break  # a line being written (or cut by a crash): never half-sent
-            send(json.loads(line))
+            try:
+                entry = json.loads(line)
+            except ValueError:  # whole but unreadable (damaged on disk): set aside, say so
+                _set_aside(path, line, f"line {number + 1} of {path.name} is not JSON")
+            else:
+                send(entry)
             delivered += 1
             _set_position(path, number + 1)
     return delivered
+
+
+def _set_aside(path: Path, line: str, reason: str) -> None:
+    logger.error("the offline spool holds a damaged request (%s); kept in rejected.jsonl", reason)
+    with open(path.parent / "rejected.jsonl", "a", encoding="utf-8") as out:
+        out.write(json.dumps({"line": line, "error": reason}) + "\n")
 
 
 def _position_path(path: Path) -> Path:
