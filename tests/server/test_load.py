@@ -93,6 +93,19 @@ HEARTBEAT_BEFORE_CREATE = re.compile(
     r"id '\w+'; it must be created first$"
 )
 
+# A known defect of the supervisor: uvicorn re-raises SIGTERM after its graceful shutdown, so
+# workers that stopped cleanly exit -15, which the supervisor reports as an error.
+WORKERS_SIGTERM = re.compile(
+    r" WARNING cairn[\w.]*: \d+ server worker\(s\) exited with an error: \[(-15(, )?)+\]$"
+)
+TROUBLE = re.compile(r"WARNING|ERROR|CRITICAL|Traceback|Exception")
+
+
+def server_trouble(server: ServerProcess) -> list[str]:
+    """Warnings, errors and tracebacks in the server's log, but for the known exit codes."""
+    lines = server.log.read_text(errors="replace").splitlines()
+    return [x for x in lines if TROUBLE.search(x) and not WORKERS_SIGTERM.search(x)]
+
 
 @dataclass
 class Client:
@@ -325,6 +338,7 @@ def run_load(
     ]
     if start_first:  # every run was created before the restart: no excuse for the heartbeat
         problems += known
+    problems += [f"the server logged: {line}" for line in server_trouble(server)]
     points, wrong = check_runs(server, results, tmp_path / "downloads")
     label = "steady" if restart_after is None else "restart"
     report(label, results, points, batch_requests(postgres_url))
