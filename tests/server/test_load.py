@@ -86,25 +86,13 @@ INFO = re.compile(r"^\S+ \S+ INFO cairn[\w.]*: ")
 SPOOLING = re.compile(
     r"^\S+ \S+ WARNING cairn[\w.]*: the cairn server is unreachable; writes go to"
 )
-# A known defect (see test_a_server_restart_while_runs_start_loses_no_point): the heartbeat
-# is sent past the outbox, so it can reach the server before the run's creation, still spooled.
-HEARTBEAT_BEFORE_CREATE = re.compile(
-    r"^\S+ \S+ WARNING cairn[\w.]*: could not write metrics yet \(will retry\): no run with "
-    r"id '\w+'; it must be created first$"
-)
-
-# A known defect of the supervisor: uvicorn re-raises SIGTERM after its graceful shutdown, so
-# workers that stopped cleanly exit -15, which the supervisor reports as an error.
-WORKERS_SIGTERM = re.compile(
-    r" WARNING cairn[\w.]*: \d+ server worker\(s\) exited with an error: \[(-15(, )?)+\]$"
-)
 TROUBLE = re.compile(r"WARNING|ERROR|CRITICAL|Traceback|Exception")
 
 
 def server_trouble(server: ServerProcess) -> list[str]:
-    """Warnings, errors and tracebacks in the server's log, but for the known exit codes."""
+    """Warnings, errors and tracebacks in the server's log."""
     lines = server.log.read_text(errors="replace").splitlines()
-    return [x for x in lines if TROUBLE.search(x) and not WORKERS_SIGTERM.search(x)]
+    return [x for x in lines if TROUBLE.search(x)]
 
 
 @dataclass
@@ -178,11 +166,12 @@ def begin(clients: list[Client], go: Path) -> None:
 
 def finish_clients(
     clients: list[Client], *, restarted: bool
-) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Wait for every client; each must exit 0, say nothing wrong and leave an empty spool;
-    return what each logged, what went wrong, and the known defect's lines."""
+    return what each logged and what went wrong."""
     deadline = time.monotonic() + SECONDS + EXIT_TIMEOUT_S
-    results, problems, known = [], [], []
+    results: list[dict[str, Any]] = []
+    problems: list[str] = []
     for client in clients:
         try:
             client.process.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -197,10 +186,6 @@ def finish_clients(
         said = [line for line in err.splitlines() if line.strip() and not INFO.search(line)]
         if restarted:
             said = [line for line in said if not SPOOLING.search(line)]
-            known += [
-                f"client {client.index}: {x}" for x in said if HEARTBEAT_BEFORE_CREATE.search(x)
-            ]
-            said = [line for line in said if not HEARTBEAT_BEFORE_CREATE.search(line)]
         if said:
             problems.append(f"client {client.index} said on stderr: {said[:5]}")
         spool = client.folder / ".cairn" / "spool"
@@ -212,7 +197,7 @@ def finish_clients(
             results.append({**json.loads(lines[0][len("RESULT ") :]), "user": client.user})
         else:
             problems.append(f"client {client.index} printed no result: {out[-500:]!r}")
-    return results, problems, known
+    return results, problems
 
 
 def check_runs(
@@ -322,7 +307,7 @@ def run_load(
                 f"SIGTERM {down - began:.1f} s after the go: the server exited ({code}) in "
                 f"{stopped - down:.1f} s, answered again {time.monotonic() - stopped:.1f} s later"
             )
-        results, problems, known = finish_clients(clients, restarted=restart_after is not None)
+        results, problems = finish_clients(clients, restarted=restart_after is not None)
         print(f"clients done {time.monotonic() - began:.1f} s after the go")
     finally:
         for client in clients:
@@ -336,19 +321,11 @@ def run_load(
         for r in results
         if r["rejected"]
     ]
-    if start_first:  # every run was created before the restart: no excuse for the heartbeat
-        problems += known
     problems += [f"the server logged: {line}" for line in server_trouble(server)]
     points, wrong = check_runs(server, results, tmp_path / "downloads")
     label = "steady" if restart_after is None else "restart"
     report(label, results, points, batch_requests(postgres_url))
     assert not problems + wrong, "\n".join(problems + wrong)
-    if known:
-        pytest.xfail(
-            f"{len(known)} clients warned 'could not write metrics yet ... no run with id': "
-            "their heartbeat (sent past the outbox) reached the server before their run's "
-            f"creation, still in the spool; nothing was lost. First: {known[0]}"
-        )
 
 
 def test_50_clients_log_for_30_s_without_errors_or_lost_points(
@@ -358,23 +335,10 @@ def test_50_clients_log_for_30_s_without_errors_or_lost_points(
     run_load(postgres_url, server_on, tmp_path, restart_after=None)
 
 
-def test_a_server_restart_under_load_loses_no_point(
-    postgres_url: str, server_on: Callable[..., ServerProcess], tmp_path: Path
-) -> None:
-    """A restart of the server mid-way through 30 s of load: every client exits 0, its spool
-    replays, and no point is lost."""
-    run_load(postgres_url, server_on, tmp_path, restart_after=RESTART_AFTER_S)
-
-
 def test_a_server_restart_while_runs_start_loses_no_point(
     postgres_url: str, server_on: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    """A restart while 50 clients create their runs: each creation, its params and tags wait
-    in the spool and arrive first, every client exits 0 and no point is lost.
-
-    Known defect, reported as xfail (data loss or any other problem still fails): the
-    client's heartbeat is sent directly, not through the outbox, so it can reach the server
-    before the run's creation leaves the spool; the server answers 404 and the metric thread
-    logs the misleading warning "could not write metrics yet (will retry): no run with id".
-    """
+    """A restart while 50 clients create their runs and start logging: each creation, its
+    params and tags wait in the spool and arrive first (no heartbeat overtakes them), every
+    client exits 0 and no point is lost."""
     run_load(postgres_url, server_on, tmp_path, restart_after=1.0, start_first=False)

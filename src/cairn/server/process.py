@@ -104,7 +104,9 @@ def run_server(
     for child in children:
         child.join()
     sock.close()
-    failed = [child.exitcode for child in children if child.exitcode not in (0, None)]
+    # uvicorn re-raises the stop signal once it has drained: -SIGTERM is a clean stop.
+    clean = {0, None, -signal.SIGTERM, -signal.SIGINT}
+    failed = [child.exitcode for child in children if child.exitcode not in clean]
     if failed:
         logger.warning("%d server worker(s) exited with an error: %s", len(failed), failed)
 

@@ -9,7 +9,6 @@ server and fail with a clear error when it cannot be reached.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import secrets
 import threading
@@ -18,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cairn.core.errors import CairnError, ServerUnavailableError
+from cairn.core.errors import CairnError, RunNotFoundError, ServerUnavailableError
 from cairn.core.logging import logger
 from cairn.core.settings import get_settings
 from cairn.store import Store
@@ -155,10 +154,17 @@ class RemoteSink(MetricSink):
         with self._lock:
             watched = [self._writer.uid(handle) for handle in sorted(self._watched)]
         self._last_beat = time.monotonic()
-        if watched:
-            # Liveness only: the outbox already reports a server that is down.
-            with contextlib.suppress(ServerUnavailableError):
-                self._writer.session.call("POST", "/runs/heartbeat", {"runs": watched})
+        session = self._writer.session
+        if not watched or session.spool.own_pending():
+            return  # while writes wait in the spool, the runs may not exist there yet
+        try:
+            session.call("POST", "/runs/heartbeat", {"runs": watched})
+        except (ServerUnavailableError, RunNotFoundError):
+            pass  # liveness only: the outbox reports a server that is down, and sends the run
+        except CairnError as exc:  # a refusal of the heartbeat, not of any metric
+            self.failures += 1
+            self.last_error = f"the cairn server refused a heartbeat: {exc}"
+            logger.warning("%s", self.last_error)
 
     def close(self) -> None:
         """Flush, then give the spool a few seconds to reach the server."""
