@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -67,8 +67,28 @@ class RunRecord:
 
 
 def record_to_wire(record: RunRecord) -> dict[str, Any]:
-    """A run record as JSON-ready data."""
-    return asdict(record)
+    """A run record as JSON-ready data (built directly: no deep copy of every value)."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "experiment": record.experiment,
+        "status": record.status,
+        "start_ms": record.start_ms,
+        "end_ms": record.end_ms,
+        "parent_id": record.parent_id,
+        "user": record.user,
+        "error": record.error,
+        "deleted": record.deleted,
+        "params": record.params,
+        "tags": record.tags,
+        "metrics": record.metrics,
+        "metric_history": {
+            key: [list(point) for point in points] for key, points in record.metric_history.items()
+        },
+        "artifacts": [
+            {"path": a.path, "digest": a.digest, "size": a.size} for a in record.artifacts
+        ],
+    }
 
 
 def record_from_wire(data: dict[str, Any]) -> RunRecord:

@@ -8,11 +8,12 @@ what the client says, whenever tokens are required.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from cairn import tracking
 from cairn.core.user import acting_as
@@ -120,19 +121,26 @@ def record_artifacts(
     return {"recorded": len(entries)}
 
 
-@router.post("/runs/search", response_model=None)  # NaN and infinities kept (not null)
-def search_runs(body: RunSearch, _caller: Reader) -> dict[str, Any]:
+@router.post("/runs/search", response_model=None)
+def search_runs(body: RunSearch, _caller: Reader) -> Response:
     """Runs matching the filter language, in order, as records."""
     records = tracking.find_runs(
         body.filter, body.order_by, body.experiment, body.limit, body.include_deleted
     )
-    return {"runs": [record_to_wire(record) for record in records]}
+    return _json({"runs": [record_to_wire(record) for record in records]})
 
 
 @router.get("/runs/{ref}", response_model=None)
-def get_run(ref: str, _caller: Reader) -> dict[str, Any]:
+def get_run(ref: str, _caller: Reader) -> Response:
     """A run (id or unique prefix) with params, tags, metrics, history and artifacts."""
-    return record_to_wire(tracking.get_run(ref))
+    return _json(record_to_wire(tracking.get_run(ref)))
+
+
+def _json(data: Any) -> Response:
+    """Rendered once, by json (NaN and infinities kept): records are plain data already, so
+    FastAPI's walk over every value is not needed."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return Response(body.encode("utf-8"), media_type="application/json")
 
 
 @router.post("/runs/delete")
