@@ -112,8 +112,7 @@ def compile_order_by(items: str | Sequence[str] | None) -> list[ColumnElement[An
             ordering.extend(_Parser(text, "order-by", _ORDER_EXAMPLE).order_by())
     if len(ordering) > MAX_ORDER_KEYS * 4:  # an item is 2 to 4 expressions (missing last)
         raise FilterError(
-            f"order by at most {MAX_ORDER_KEYS} items; the databases refuse longer ORDER BY "
-            "clauses"
+            f"order by at most {MAX_ORDER_KEYS} items; the databases refuse longer ORDER BY clauses"
         )
     return ordering
 
