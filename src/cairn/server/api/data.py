@@ -24,6 +24,7 @@ from cairn.core.errors import InvalidInputError, RunNotFoundError
 from cairn.core.user import acting_as
 from cairn.data import ingest
 from cairn.data.wire import CatalogFields, RunInput, VersionCreate
+from cairn.server.api._audited import audited
 from cairn.server.audit import record_event
 from cairn.server.auth import Caller, check_owner, require
 from cairn.tracking.ingest import run_owner
@@ -200,9 +201,16 @@ def delete_version(
     """Mark the version deleted (refused while a model version was made from it, unless
     ``force``); written to the audit log as ``dataset_version.delete``."""
     _one_segment(ref)
-    with acting_as(caller.user):
-        removed = data.remove_version(f"{name}@{ref}", force=force)
-    _audit(request, caller, "dataset_version.delete", removed, {"force": force})
+    removed = audited(
+        request,
+        caller,
+        lambda: data.remove_version(f"{name}@{ref}", force=force),
+        lambda removed: (
+            "dataset_version.delete",
+            f"data:{removed.ref}",
+            {"version": removed.number, "force": force},
+        ),
+    )
     return plain(removed)
 
 
@@ -213,9 +221,16 @@ def restore_version(
     """Bring back a deleted version (while its files were not garbage-collected); written to
     the audit log as ``dataset_version.restore``."""
     _one_segment(ref)
-    with acting_as(caller.user):
-        restored = data.restore_version(f"{name}@{ref}")
-    _audit(request, caller, "dataset_version.restore", restored, {})
+    restored = audited(
+        request,
+        caller,
+        lambda: data.restore_version(f"{name}@{ref}"),
+        lambda restored: (
+            "dataset_version.restore",
+            f"data:{restored.ref}",
+            {"version": restored.number},
+        ),
+    )
     return plain(restored)
 
 
@@ -235,8 +250,8 @@ def _audit(
     version: data.DatasetVersion,
     detail: dict[str, Any],
 ) -> None:
-    """Record the change just committed (the catalog's functions commit on their own, so the
-    event follows in a transaction of its own)."""
+    """Record a version just added (its ingest commits on its own: the event follows in a
+    transaction of its own; deletions and restores are recorded with the change instead)."""
     request.app.state.store.db.transact(
         lambda conn: record_event(
             conn,

@@ -20,8 +20,8 @@ from cairn.core.uris import ModelUri, RunUri, check_alias, parse_model_uri
 from cairn.core.user import acting_as
 from cairn.registry import ModelFile, ingest
 from cairn.registry.wire import DescriptionBody, ModelInput, TagsBody, VersionCreate
+from cairn.server.api._audited import audited
 from cairn.server.api.data import check_version_text, plain
-from cairn.server.audit import record_event
 from cairn.server.auth import Caller, check_owner, require
 from cairn.tracking.ingest import run_owner
 
@@ -227,16 +227,18 @@ def set_alias(
     log (``alias.set``)."""
     if isinstance(body.version, str):
         check_version_text(body.version)
-    with acting_as(caller.user):
-        move = registry.set_alias(name, alias, body.version, reason=body.reason)
-    _audit(
-        request,
-        caller,
-        "alias.set",
-        f"models:/{name}@{alias}",
-        {"from": move.from_version, "to": move.to_version, "reason": move.reason},
+    return plain(
+        audited(
+            request,
+            caller,
+            lambda: registry.set_alias(name, alias, body.version, reason=body.reason),
+            lambda move: (
+                "alias.set",
+                f"models:/{name}@{alias}",
+                {"from": move.from_version, "to": move.to_version, "reason": move.reason},
+            ),
+        )
     )
-    return plain(move)
 
 
 @router.delete("/models/{name}/aliases/{alias}")
@@ -244,16 +246,18 @@ def delete_alias(
     request: Request, name: str, alias: str, caller: Annotated[Caller, Depends(require("writer"))]
 ) -> Any:
     """Remove ``alias`` (kept in its history); audited as ``alias.delete``."""
-    with acting_as(caller.user):
-        move = registry.delete_alias(name, alias)
-    _audit(
-        request,
-        caller,
-        "alias.delete",
-        f"models:/{name}@{alias}",
-        {"from": move.from_version, "to": None, "reason": None},
+    return plain(
+        audited(
+            request,
+            caller,
+            lambda: registry.delete_alias(name, alias),
+            lambda move: (
+                "alias.delete",
+                f"models:/{name}@{alias}",
+                {"from": move.from_version, "to": None, "reason": None},
+            ),
+        )
     )
-    return plain(move)
 
 
 @router.post("/models/{name}/versions/{version}/delete")
@@ -263,9 +267,12 @@ def delete_version(
     """Mark a version deleted (refused while an alias points at it); audited as
     ``model_version.delete``."""
     number = _number(version)
-    with acting_as(caller.user):
-        found = registry.delete_version(f"{name}/{number}")
-    _audit(request, caller, "model_version.delete", found.uri, {"version": number})
+    found = audited(
+        request,
+        caller,
+        lambda: registry.delete_version(f"{name}/{number}"),
+        lambda found: ("model_version.delete", found.uri, {"version": number}),
+    )
     return plain(found)
 
 
@@ -276,17 +283,10 @@ def restore_version(
     """Undo a deletion (while cairn gc has not freed the files); audited as
     ``model_version.restore``."""
     number = _number(version)
-    with acting_as(caller.user):
-        found = registry.restore_version(f"{name}/{number}")
-    _audit(request, caller, "model_version.restore", found.uri, {"version": number})
-    return plain(found)
-
-
-def _audit(
-    request: Request, caller: Caller, action: str, subject: str, detail: dict[str, Any]
-) -> None:
-    """Record the change just committed. The registry's functions commit on their own, so the
-    event follows in a transaction of its own, right after."""
-    request.app.state.store.db.transact(
-        lambda conn: record_event(conn, caller.user, action, subject, detail)
+    found = audited(
+        request,
+        caller,
+        lambda: registry.restore_version(f"{name}/{number}"),
+        lambda found: ("model_version.restore", found.uri, {"version": number}),
     )
+    return plain(found)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from cairn import tracking
 from cairn.core.user import acting_as
-from cairn.server.audit import record_event
+from cairn.server.api._audited import Event, audited
 from cairn.server.auth import Caller, check_owner, require
 from cairn.tracking import ingest
 from cairn.tracking.record import ArtifactEntry
@@ -146,29 +146,20 @@ def _json(data: Any) -> Response:
 @router.post("/runs/delete")
 def delete_runs(body: RunIds, request: Request, caller: Admin) -> dict[str, Any]:
     """Delete runs (restorable until gc); audited in the same transaction."""
-    deleted = _audited(request, caller, "runs.delete", partial(tracking.delete_runs, body.runs))
+    deleted = audited(
+        request, caller, partial(tracking.delete_runs, body.runs), _event("runs.delete")
+    )
     return {"runs": deleted}
 
 
 @router.post("/runs/restore")
 def restore_runs(body: RunIds, request: Request, caller: Admin) -> dict[str, Any]:
     """Restore deleted runs; audited in the same transaction."""
-    restored = _audited(request, caller, "runs.restore", partial(tracking.restore_runs, body.runs))
+    restored = audited(
+        request, caller, partial(tracking.restore_runs, body.runs), _event("runs.restore")
+    )
     return {"runs": restored}
 
 
-def _audited(
-    request: Request, caller: Caller, action: str, change: Callable[[], list[str]]
-) -> list[str]:
-    """Run ``change`` and write its audit event in one transaction."""
-    db = request.app.state.store.db
-
-    def apply(conn: Any) -> list[str]:
-        with db.joining(conn), acting_as(caller.user):
-            uids = change()
-        if uids:
-            record_event(conn, caller.user, action, ",".join(uids), {"runs": uids})
-        return uids
-
-    result: list[str] = db.transact(apply)
-    return result
+def _event(action: str) -> Callable[[list[str]], Event]:
+    return lambda uids: (action, ",".join(uids), {"runs": uids})
