@@ -8,21 +8,22 @@ digest in the URL, so a damaged or forged upload stores nothing.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from cairn.core.errors import ArtifactCorruptedError, ArtifactError, ArtifactNotFoundError
-from cairn.core.hashing import StreamingHasher, split_digest
+from cairn.core.errors import ArtifactNotFoundError
+from cairn.core.hashing import split_digest
 from cairn.core.settings import get_settings
 from cairn.server.auth import Caller, require
 from cairn.store.artifacts.direct import DIRECT_FROM, can_sign, commit_upload, presign_upload
+from cairn.store.artifacts.staging import StagedObject
 from cairn.tracking.wire import DigestList, StagedUpload
 
 router = APIRouter(tags=["artifacts"])
+BATCH_BYTES = 4 << 20  # upload bytes handed to a worker thread at a time
 
 
 def _check(digest: str) -> str:
@@ -71,30 +72,23 @@ async def upload(
     from starlette.concurrency import run_in_threadpool
 
     _check(digest)
-    store = request.app.state.store
-    staging = get_settings().home_dir / "tmp"
-    staging.mkdir(parents=True, exist_ok=True)
-    temp = staging / f"upload-{secrets.token_hex(8)}"
-    hasher = StreamingHasher()
-    size = 0
+    artifacts = request.app.state.store.artifacts
+    staged = await run_in_threadpool(
+        StagedObject, artifacts, digest, get_settings().home_dir / "tmp"
+    )
+    pending = bytearray()
     try:
-        with open(temp, "xb") as out:
-            async for chunk in request.stream():
-                hasher.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-        if hasher.digest != digest:
-            raise ArtifactCorruptedError(
-                f"the uploaded bytes hash to {hasher.digest}, not {digest}; nothing was stored "
-                "(upload the file again)"
-            )
-        new = await run_in_threadpool(store.artifacts.put_hashed_file, temp, digest, size)
-    except OSError as exc:
-        reason = exc.strerror or exc
-        raise ArtifactError(f"the server could not keep the upload: {reason}") from None
-    finally:
-        temp.unlink(missing_ok=True)
-    return {"digest": digest, "size": size, "stored": bool(new)}
+        async for chunk in request.stream():
+            pending += chunk
+            if len(pending) >= BATCH_BYTES:  # hashed and written off the event loop
+                await run_in_threadpool(staged.write, bytes(pending))
+                pending.clear()
+        await run_in_threadpool(staged.write, bytes(pending))
+    except BaseException:
+        staged.discard()
+        raise
+    stored = await run_in_threadpool(staged.keep)
+    return {"digest": digest, "size": stored.size, "stored": True}
 
 
 @router.get("/artifacts/{digest}")
