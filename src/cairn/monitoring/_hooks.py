@@ -53,7 +53,10 @@ def cairn_drift_gauges(model: str) -> dict[str, Any] | None:
     from cairn.monitoring import _queries
     from cairn.store import get_store
 
-    with get_store().db.read() as conn:
+    store = get_store()
+    if store.remote is not None:
+        return None  # client mode: monitoring windows live with the team's stores
+    with store.db.read() as conn:
         found = _queries.latest_windows(conn, [model], "drift").get(model)
     if found is None:
         return None
