@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from cairn.server.app import API_PREFIX, create_app
-from cairn.server.auth import ROLES, Caller, TokenInfo, create_token, list_tokens, revoke_token
+from cairn.server.auth import Caller, TokenInfo, create_token, list_tokens, revoke_token
 
 __all__ = [
     "API_PREFIX",
-    "ROLES",
     "Caller",
     "TokenInfo",
     "create_app",
