@@ -37,7 +37,7 @@ SECONDS = 30.0
 PAUSE_S = 0.02  # between two log calls of one client: about 50 steps (100 points) per second
 READY_TIMEOUT_S = 180.0  # for every client to start its run (50 interpreters on 2 cores)
 EXIT_TIMEOUT_S = 60.0
-RESTART_AFTER_S = SECONDS / 2
+RESTART_SECONDS = 10.0  # the restart scenario logs this long (its restart comes at 1 s)
 
 CLIENT = """
 import json, pathlib, sys, time
@@ -130,7 +130,13 @@ def client_environment(server: ServerProcess, token: str) -> dict[str, str]:
 
 
 def start_clients(
-    server: ServerProcess, tokens: dict[str, str], root: Path, go: Path, *, start_first: bool
+    server: ServerProcess,
+    tokens: dict[str, str],
+    root: Path,
+    go: Path,
+    *,
+    start_first: bool,
+    seconds: float = SECONDS,
 ) -> list[Client]:
     """Start the client processes, each in its own folder; they wait for ``go`` to log, and
     to start their runs unless ``start_first``."""
@@ -140,7 +146,7 @@ def start_clients(
         folder = root / f"client-{index}"
         (folder / ".cairn").mkdir(parents=True)  # its own project: its own spool
         user = users[index % len(users)]
-        args = [str(index), str(go), str(SECONDS), str(PAUSE_S), "1" if start_first else "0"]
+        args = [str(index), str(go), str(seconds), str(PAUSE_S), "1" if start_first else "0"]
         with open(folder / "out.txt", "w") as out, open(folder / "err.txt", "w") as err:
             process = subprocess.Popen(
                 [sys.executable, "-c", CLIENT, *args],
@@ -165,11 +171,11 @@ def begin(clients: list[Client], go: Path) -> None:
 
 
 def finish_clients(
-    clients: list[Client], *, restarted: bool
+    clients: list[Client], *, restarted: bool, seconds: float = SECONDS
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Wait for every client; each must exit 0, say nothing wrong and leave an empty spool;
     return what each logged and what went wrong."""
-    deadline = time.monotonic() + SECONDS + EXIT_TIMEOUT_S
+    deadline = time.monotonic() + seconds + EXIT_TIMEOUT_S
     results: list[dict[str, Any]] = []
     problems: list[str] = []
     for client in clients:
@@ -283,6 +289,7 @@ def run_load(
     *,
     restart_after: float | None,
     start_first: bool = True,
+    seconds: float = SECONDS,
 ) -> None:
     """Start the server and the clients (each starts its run first if ``start_first``), let
     them all go on at once, restart the server ``restart_after`` s later if asked; then check
@@ -293,7 +300,9 @@ def run_load(
     go = tmp_path / "go"
     try:
         began = time.monotonic()
-        clients = start_clients(server, tokens, tmp_path / "clients", go, start_first=start_first)
+        clients = start_clients(
+            server, tokens, tmp_path / "clients", go, start_first=start_first, seconds=seconds
+        )
         begin(clients, go)
         print(f"\n{CLIENTS} clients ready in {time.monotonic() - began:.1f} s")
         began = time.monotonic()
@@ -307,7 +316,8 @@ def run_load(
                 f"SIGTERM {down - began:.1f} s after the go: the server exited ({code}) in "
                 f"{stopped - down:.1f} s, answered again {time.monotonic() - stopped:.1f} s later"
             )
-        results, problems = finish_clients(clients, restarted=restart_after is not None)
+        restarted = restart_after is not None
+        results, problems = finish_clients(clients, restarted=restarted, seconds=seconds)
         print(f"clients done {time.monotonic() - began:.1f} s after the go")
     finally:
         for client in clients:
@@ -341,4 +351,11 @@ def test_a_server_restart_while_runs_start_loses_no_point(
     """A restart while 50 clients create their runs and start logging: each creation, its
     params and tags wait in the spool and arrive first (no heartbeat overtakes them), every
     client exits 0 and no point is lost."""
-    run_load(postgres_url, server_on, tmp_path, restart_after=1.0, start_first=False)
+    run_load(
+        postgres_url,
+        server_on,
+        tmp_path,
+        restart_after=1.0,
+        start_first=False,
+        seconds=RESTART_SECONDS,
+    )
