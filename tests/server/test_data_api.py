@@ -15,7 +15,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 import cairn
 from cairn import data, validation
 from cairn.server import create_app, create_token
-from cairn.server.api.data import plain
+from cairn.server.api._json import plain
 from cairn.server.audit import list_events
 from cairn.server.auth import ROLES
 from cairn.store import Store, get_store

@@ -21,7 +21,7 @@ from cairn.core.user import acting_as
 from cairn.registry import ModelFile, ingest
 from cairn.registry.wire import DescriptionBody, ModelInput, TagsBody, VersionCreate
 from cairn.server.api._audited import audited
-from cairn.server.api.data import check_version_text, plain
+from cairn.server.api._json import check_version_text, plain
 from cairn.server.auth import Caller, check_owner, require
 from cairn.tracking.ingest import run_owner
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from cairn import validation
 from cairn.core.errors import InvalidInputError
 from cairn.core.user import acting_as
-from cairn.server.api.data import check_version_text, plain
+from cairn.server.api._json import check_version_text, plain
 from cairn.server.auth import Caller, require
 from cairn.validation import ingest
 from cairn.validation.catalog import Check
