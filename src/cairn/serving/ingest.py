@@ -20,6 +20,7 @@ from cairn.core.hashing import split_digest
 from cairn.core.ids import now_ms
 from cairn.serving._log_files import META, _check_model
 from cairn.store import Store
+from cairn.store.db.dialect import lock_key
 from cairn.store.db.schema import prediction_log_files
 from cairn.store.deletions import record_referencing, watermark
 
@@ -106,15 +107,7 @@ def _summary(data: bytes, digest: str) -> tuple[int, int, int]:
 
 
 def _one_at_a_time(conn: Any, digest: str) -> None:
-    """Serialise registrations of the same object (PostgreSQL: two replays of one request at
-    once must not both find it unlisted; SQLite's writers run one at a time already)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy import text
-
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(CAST(:kind AS integer), hashtext(:key))"),
-            {"kind": LOCK_CLASS, "key": digest},
-        )
+    lock_key(conn, LOCK_CLASS, digest)
 
 
 def _gone(digests: set[str]) -> None:

@@ -19,6 +19,7 @@ from cairn.core.checks import INT64_MAX, check_optional_text, check_text, show
 from cairn.core.errors import ArtifactNotFoundError, InvalidInputError
 from cairn.core.hashing import split_digest
 from cairn.store import Store
+from cairn.store.db.dialect import lock_key
 from cairn.store.deletions import record_referencing, watermark
 from cairn.validation.catalog import (
     _NAME,
@@ -134,15 +135,7 @@ def _report(data: bytes) -> dict[str, Any]:
 
 
 def _one_at_a_time(conn: Any, digest: str) -> None:
-    """Serialise registrations of the same object (PostgreSQL: two replays of one request at
-    once must not both find it unlisted; SQLite's writers run one at a time already)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy import text
-
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(CAST(:kind AS integer), hashtext(:key))"),
-            {"kind": LOCK_CLASS, "key": digest},
-        )
+    lock_key(conn, LOCK_CLASS, digest)
 
 
 def _gone(digests: set[str]) -> None:

@@ -58,6 +58,17 @@ def lock_schema(conn: Connection) -> None:
     # SQLite: the transaction was begun with BEGIN IMMEDIATE, which already excludes writers.
 
 
+def lock_key(conn: Connection, kind: int, key: str) -> None:
+    """Serialise the transactions that lock the same ``(kind, key)`` until they end (PostgreSQL;
+    SQLite's writers run one at a time already): two replays of one request at once must not
+    both find it not yet recorded."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:kind AS integer), hashtext(:key))"),
+            {"kind": kind, "key": key},
+        )
+
+
 def is_busy_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a transient lock/serialisation failure worth retrying."""
     message = str(getattr(exc, "orig", exc)).lower()
