@@ -7,18 +7,16 @@ where the server's settings are), so the first admin token needs no server runni
 
 from __future__ import annotations
 
-import importlib
 from typing import Annotated
 
 import typer
+
+from cairn.cli._server_admin import add_commands
 
 app = typer.Typer(
     help="Serve the team API over the stores, with tokens, roles and an audit log.",
     invoke_without_command=True,
 )
-
-# Modules that add subcommands (tokens and audit).
-_PARTS = ("_server_admin",)
 
 
 @app.callback()
@@ -62,15 +60,4 @@ def server_command(
     run_server(host, port, workers=workers, auth=required, access_log=access_log)
 
 
-def _add_parts() -> None:
-    for name in _PARTS:
-        try:
-            module = importlib.import_module(f"cairn.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"cairn.cli.{name}":  # a real import error inside the module
-                raise
-            continue
-        module.add_commands(app)
-
-
-_add_parts()
+add_commands(app)  # token create|ls|revoke, audit
