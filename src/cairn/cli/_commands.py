@@ -44,7 +44,7 @@ GROUPS = {
     "server": (
         "cairn.cli.server",
         "app",
-        "Serve the team API over the stores, with tokens, roles and an audit log.",
+        "Serve the team API and web UI over the stores, with tokens, roles and an audit log.",
     ),
     "serve": (
         "cairn.cli.serve",
@@ -84,6 +84,11 @@ COMMANDS = {
         "cairn.cli.sync",
         "sync_command",
         "Send the writes spooled while the cairn server was unreachable (client mode).",
+    ),
+    "ui": (
+        "cairn.cli.ui",
+        "ui_command",
+        "Open the web UI of this project in a browser: runs, charts, data, models, lineage.",
     ),
     "scheduler": (
         "cairn.cli.scheduler",

@@ -14,7 +14,7 @@ import typer
 from cairn.cli._server_admin import add_commands
 
 app = typer.Typer(
-    help="Serve the team API over the stores, with tokens, roles and an audit log.",
+    help="Serve the team API and web UI over the stores, with tokens, roles and an audit log.",
     invoke_without_command=True,
 )
 
@@ -40,7 +40,7 @@ def server_command(
         bool, typer.Option("--access-log", help="log one line per request (stderr)")
     ] = False,
 ) -> None:
-    """Serve the team API over the stores, with tokens, roles and an audit log.
+    """Serve the team API and web UI over the stores, with tokens, roles and an audit log.
 
     Clients set CAIRN_SERVER=http://HOST:PORT and CAIRN_TOKEN; an admin makes tokens with
     `cairn server token create --user NAME --role reader|writer|admin`.
@@ -49,15 +49,23 @@ def server_command(
         return
     from cairn.cli._render import err_console
     from cairn.server.process import decide_auth, run_server
+    from cairn.ui.app import create_local_app
 
     required = decide_auth(host, auth, insecure)
     err_console.print(
         f"cairn server on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}, "
-        f"{'tokens required' if required else 'no tokens: loopback only'}); API docs at "
-        f"http://{host}:{port}/api/v1/docs",
+        f"{'tokens required' if required else 'no tokens: loopback only'}); the web UI at "
+        f"http://{host}:{port}/, API docs at http://{host}:{port}/api/v1/docs",
         highlight=False,
     )
-    run_server(host, port, workers=workers, auth=required, access_log=access_log)
+    run_server(
+        host,
+        port,
+        workers=workers,
+        auth=required,
+        access_log=access_log,
+        factory=create_local_app,
+    )
 
 
 add_commands(app)  # token create|ls|revoke, audit

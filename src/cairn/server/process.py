@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from cairn.core.errors import ConfigError
@@ -64,17 +65,32 @@ def _config(app: Any, host: str, port: int, access_log: bool) -> Any:
     )
 
 
-def run_server(
-    host: str, port: int, *, workers: int = 1, auth: bool = True, access_log: bool = False
-) -> None:
-    """Serve the API until SIGTERM or SIGINT (blocking)."""
-    import uvicorn
-
+def _api_app(auth: bool) -> Any:
     from cairn.server.app import create_app
 
+    return create_app(auth=auth)
+
+
+def run_server(
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    auth: bool = True,
+    access_log: bool = False,
+    factory: Callable[[bool], Any] = _api_app,
+    started: Callable[[], None] | None = None,
+) -> None:
+    """Serve the app ``factory(auth)`` builds (the API by default) until SIGTERM or SIGINT
+    (blocking); ``factory`` must be a module-level function, as each worker process calls it.
+    ``started`` is called once the server listens (one process only)."""
+    import uvicorn
+
     if workers <= 1:
-        app = create_app(auth=auth)
-        uvicorn.Server(_config(app, host, port, access_log)).run()
+        server = uvicorn.Server(_config(factory(auth), host, port, access_log))
+        if started is not None:
+            _when_listening(server, started)
+        server.run()
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -87,7 +103,9 @@ def run_server(
     sock.set_inheritable(True)
     context = multiprocessing.get_context("spawn")
     children = [
-        context.Process(target=_worker, args=(sock, host, port, auth, access_log), daemon=False)
+        context.Process(
+            target=_worker, args=(sock, host, port, auth, access_log, factory), daemon=False
+        )
         for _ in range(workers)
     ]
     for child in children:
@@ -111,10 +129,28 @@ def run_server(
         logger.warning("%d server worker(s) exited with an error: %s", len(failed), failed)
 
 
-def _worker(sock: socket.socket, host: str, port: int, auth: bool, access_log: bool) -> None:
+def _when_listening(server: Any, started: Callable[[], None]) -> None:
+    """Call ``started`` from a thread once ``server`` has started listening."""
+    import threading
+    import time
+
+    def wait() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        if server.started:
+            started()
+
+    threading.Thread(target=wait, name="cairn-started", daemon=True).start()
+
+
+def _worker(
+    sock: socket.socket,
+    host: str,
+    port: int,
+    auth: bool,
+    access_log: bool,
+    factory: Callable[[bool], Any],
+) -> None:
     import uvicorn
 
-    from cairn.server.app import create_app
-
-    app = create_app(auth=auth)
-    uvicorn.Server(_config(app, host, port, access_log)).run(sockets=[sock])
+    uvicorn.Server(_config(factory(auth), host, port, access_log)).run(sockets=[sock])

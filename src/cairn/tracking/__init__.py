@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from cairn.tracking.series import MetricSeries, metric_series
     from cairn.tracking.seed import (
         current_seed,
         jax_key,
@@ -72,6 +73,7 @@ _LAZY: dict[str, str] = {
     "GcResult": "cairn.tracking.manage",
     "LaunchResult": "cairn.tracking.launch",
     "MetricPoint": "cairn.tracking.record",
+    "MetricSeries": "cairn.tracking.series",
     "Run": "cairn.tracking.run",
     "RunDiff": "cairn.tracking.diff",
     "RunRecord": "cairn.tracking.record",
@@ -98,6 +100,7 @@ _LAZY: dict[str, str] = {
     "log_figure": "cairn.tracking.run",
     "log_params": "cairn.tracking.run",
     "log_text": "cairn.tracking.run",
+    "metric_series": "cairn.tracking.series",
     "parse_overrides": "cairn.tracking.launch",
     "parse_seeds": "cairn.tracking.launch",
     "purge_deleted_runs": "cairn.tracking.manage",
@@ -124,6 +127,7 @@ __all__ = [
     "GcResult",
     "LaunchResult",
     "MetricPoint",
+    "MetricSeries",
     "Run",
     "RunDiff",
     "RunRecord",
@@ -150,6 +154,7 @@ __all__ = [
     "log_figure",
     "log_params",
     "log_text",
+    "metric_series",
     "parse_overrides",
     "parse_seeds",
     "purge_deleted_runs",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from cairn.server.api import admin, artifacts, data, health, registry, runs, serving, validation
+from cairn.server.api._audited import audited
+from cairn.server.api._json import plain
 
 ROUTERS = [
     health.router,
@@ -14,3 +16,5 @@ ROUTERS = [
     validation.router,
     serving.router,
 ]
+
+__all__ = ["ROUTERS", "audited", "plain"]

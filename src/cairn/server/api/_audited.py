@@ -8,13 +8,14 @@ all (a crash in between can no longer leave an alias move without its event).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-from fastapi import Request
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cairn.core.user import acting_as
 from cairn.server.audit import record_event
 from cairn.server.auth import Caller
+
+if TYPE_CHECKING:
+    from fastapi import Request
 
 T = TypeVar("T")
 #: (action, subject, detail) of the event a change's result is recorded as
