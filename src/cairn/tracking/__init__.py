@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         start_children,
     )
     from cairn.tracking.manage import GcResult, delete_runs, gc, purge_deleted_runs, restore_runs
+    from cairn.tracking.page import RunsPage, iter_runs, runs_page
     from cairn.tracking.query import (
         download_artifacts,
         find_runs,
@@ -77,6 +78,7 @@ _LAZY: dict[str, str] = {
     "Run": "cairn.tracking.run",
     "RunDiff": "cairn.tracking.diff",
     "RunRecord": "cairn.tracking.record",
+    "RunsPage": "cairn.tracking.page",
     "active_run": "cairn.tracking.run",
     "current_run": "cairn.tracking.run",
     "current_seed": "cairn.tracking.seed",
@@ -90,6 +92,7 @@ _LAZY: dict[str, str] = {
     "find_runs_lean": "cairn.tracking._lean",
     "gc": "cairn.tracking.manage",
     "get_run": "cairn.tracking.query",
+    "iter_runs": "cairn.tracking.page",
     "jax_key": "cairn.tracking.seed",
     "join_run": "cairn.tracking.run",
     "launch": "cairn.tracking.launch",
@@ -107,6 +110,7 @@ _LAZY: dict[str, str] = {
     "restore_runs": "cairn.tracking.manage",
     "rng": "cairn.tracking.seed",
     "runs_frame": "cairn.tracking.query",
+    "runs_page": "cairn.tracking.page",
     "search_runs": "cairn.tracking.query",
     "seed": "cairn.tracking.seed",
     "seed_worker": "cairn.tracking.seed",
@@ -131,6 +135,7 @@ __all__ = [
     "Run",
     "RunDiff",
     "RunRecord",
+    "RunsPage",
     "active_run",
     "current_run",
     "current_seed",
@@ -144,6 +149,7 @@ __all__ = [
     "find_runs_lean",
     "gc",
     "get_run",
+    "iter_runs",
     "jax_key",
     "join_run",
     "launch",
@@ -161,6 +167,7 @@ __all__ = [
     "restore_runs",
     "rng",
     "runs_frame",
+    "runs_page",
     "search_runs",
     "seed",
     "seed_worker",

@@ -409,18 +409,16 @@ def search(
     experiment_names: Sequence[str] | None,
     limit: int | None,
     include_deleted: bool,
+    offset: int = 0,
 ) -> list[RunRecord]:
-    """Return matching runs with params, tags and latest metrics, in order."""
-    query = _run_select()
-    if where is not None:
-        query = query.where(where)
-    if experiment_names is not None:
-        query = query.where(experiments.c.name.in_(list(experiment_names)))
-    if not include_deleted:
-        query = query.where(runs.c.deleted_ms.is_(None))
+    """Return matching runs with params, tags and latest metrics, in order (skipping the
+    first ``offset``)."""
+    query = matching_runs(_run_select(), where, experiment_names, include_deleted)
     query = query.order_by(*order_by, runs.c.start_ms.desc(), runs.c.id.desc())
     if limit is not None:
         query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
     liveness = _liveness.parameters(conn)
     rows = conn.execute(query, liveness).all()
     if len(rows) <= MAX_BOUND_IDS:
@@ -429,10 +427,56 @@ def search(
     # Very many runs: join params, metrics and tags to the same search (unordered unless a
     # limit picks the runs) rather than sending the ids back as parameters.
     matching = query.with_only_columns(runs.c.id)
-    if limit is None:
+    if limit is None and not offset:
         matching = matching.order_by(None)
     subquery = matching.subquery()
     return _records(conn, rows, lambda column: column.in_(select(subquery.c.id)), liveness)
+
+
+def matching_runs(
+    query: Any,
+    where: ColumnElement[bool] | None,
+    experiment_names: Sequence[str] | None,
+    include_deleted: bool,
+) -> Any:
+    """``query`` (over ``_run_select``'s joins) narrowed to the runs a search matches."""
+    if where is not None:
+        query = query.where(where)
+    if experiment_names is not None:
+        query = query.where(experiments.c.name.in_(list(experiment_names)))
+    if not include_deleted:
+        query = query.where(runs.c.deleted_ms.is_(None))
+    return query
+
+
+def count_and_keys(
+    conn: Connection,
+    where: ColumnElement[bool] | None,
+    experiment_names: Sequence[str] | None,
+    include_deleted: bool,
+    max_keys: int,
+) -> tuple[int, list[str], list[str], list[str]]:
+    """How many runs a search matches, and the sorted param, metric and tag keys they have
+    (at most ``max_keys`` of each, the first in sort order)."""
+    liveness = _liveness.parameters(conn)
+    matching = matching_runs(_run_select(), where, experiment_names, include_deleted)
+    ids = matching.with_only_columns(runs.c.id).subquery()
+    total = conn.execute(select(func.count()).select_from(ids), liveness).scalar_one()
+    chosen = select(ids.c.id)
+    keys = []
+    for distinct in (
+        select(params.c.key).where(params.c.run_id.in_(chosen)),
+        select(metric_keys.c.name).where(
+            metric_keys.c.id.in_(
+                select(latest_metrics.c.key_id).where(latest_metrics.c.run_id.in_(chosen))
+            )
+        ),
+        select(run_tags.c.key).where(run_tags.c.run_id.in_(chosen)),
+    ):
+        column = distinct.selected_columns[0]
+        query = distinct.distinct().order_by(column).limit(max_keys)
+        keys.append([str(key) for key in conn.execute(query, liveness).scalars()])
+    return int(total), keys[0], keys[1], keys[2]
 
 
 def get(conn: Connection, run_id: int) -> RunRecord:
