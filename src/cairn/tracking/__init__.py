@@ -18,6 +18,7 @@ from cairn.tracking.seed import seed
 if TYPE_CHECKING:
     from cairn.core.ids import describe_time
     from cairn.tracking._lean import find_runs_lean
+    from cairn.tracking.comparison import GroupedSeries, differing_keys, get_runs, grouped_series
     from cairn.tracking.diff import Difference, DiffSection, RunDiff, diff_runs
     from cairn.tracking.launch import LaunchResult, launch, parse_overrides, parse_seeds
     from cairn.tracking.ledger import (
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
-    from cairn.tracking.series import MetricSeries, metric_series
     from cairn.tracking.seed import (
         current_seed,
         jax_key,
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         seeded_libraries,
         torch_generator,
     )
+    from cairn.tracking.series import MetricSeries, metric_series
 
 _LAZY: dict[str, str] = {
     "ArtifactEntry": "cairn.tracking.record",
@@ -72,6 +73,7 @@ _LAZY: dict[str, str] = {
     "DiffSection": "cairn.tracking.diff",
     "Difference": "cairn.tracking.diff",
     "GcResult": "cairn.tracking.manage",
+    "GroupedSeries": "cairn.tracking.comparison",
     "LaunchResult": "cairn.tracking.launch",
     "MetricPoint": "cairn.tracking.record",
     "MetricSeries": "cairn.tracking.series",
@@ -85,6 +87,7 @@ _LAZY: dict[str, str] = {
     "delete_runs": "cairn.tracking.manage",
     "describe_time": "cairn.core.ids",
     "diff_runs": "cairn.tracking.diff",
+    "differing_keys": "cairn.tracking.comparison",
     "download_artifacts": "cairn.tracking.query",
     "end_children": "cairn.tracking.ledger",
     "end_run": "cairn.tracking.run",
@@ -92,6 +95,8 @@ _LAZY: dict[str, str] = {
     "find_runs_lean": "cairn.tracking._lean",
     "gc": "cairn.tracking.manage",
     "get_run": "cairn.tracking.query",
+    "get_runs": "cairn.tracking.comparison",
+    "grouped_series": "cairn.tracking.comparison",
     "iter_runs": "cairn.tracking.page",
     "jax_key": "cairn.tracking.seed",
     "join_run": "cairn.tracking.run",
@@ -129,6 +134,7 @@ __all__ = [
     "DiffSection",
     "Difference",
     "GcResult",
+    "GroupedSeries",
     "LaunchResult",
     "MetricPoint",
     "MetricSeries",
@@ -142,6 +148,7 @@ __all__ = [
     "delete_runs",
     "describe_time",
     "diff_runs",
+    "differing_keys",
     "download_artifacts",
     "end_children",
     "end_run",
@@ -149,6 +156,8 @@ __all__ = [
     "find_runs_lean",
     "gc",
     "get_run",
+    "get_runs",
+    "grouped_series",
     "iter_runs",
     "jax_key",
     "join_run",
