@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         set_model_tags,
     )
     from cairn.registry.flavors import Flavor, all_flavors
+    from cairn.registry.graph import GraphEdge, GraphNode, LineageGraph, lineage_graph
     from cairn.registry.lineage import LineageNode, model_inputs_from, model_lineage
     from cairn.registry.model_version import AliasMove, ModelFile, ModelVersion, RegisteredModel
     from cairn.registry.promote import (
@@ -54,6 +55,9 @@ _LAZY = {
     "ColumnSpec": "cairn.registry.signature",
     "Comparison": "cairn.registry.promote",
     "Flavor": "cairn.registry.flavors",
+    "GraphEdge": "cairn.registry.graph",
+    "GraphNode": "cairn.registry.graph",
+    "LineageGraph": "cairn.registry.graph",
     "LineageNode": "cairn.registry.lineage",
     "LoadedModel": "cairn.registry._load",
     "ModelContext": "cairn.registry.python_model",
@@ -76,6 +80,7 @@ _LAZY = {
     "get_model": "cairn.registry.catalog",
     "get_model_version": "cairn.registry.catalog",
     "infer_signature": "cairn.registry.signature",
+    "lineage_graph": "cairn.registry.graph",
     "list_models": "cairn.registry.catalog",
     "list_versions": "cairn.registry.catalog",
     "load_model": "cairn.registry._load",
@@ -96,6 +101,9 @@ __all__ = [
     "ColumnSpec",
     "Comparison",
     "Flavor",
+    "GraphEdge",
+    "GraphNode",
+    "LineageGraph",
     "LineageNode",
     "LoadedModel",
     "ModelContext",
@@ -119,6 +127,7 @@ __all__ = [
     "get_model_version",
     "hookimpl",
     "infer_signature",
+    "lineage_graph",
     "list_models",
     "list_models_lean",
     "list_versions",

@@ -7,6 +7,7 @@ from cairn.serving.app import ModelSpec, ServerOptions, create_app, route_name, 
 from cairn.serving.batch import ScoreResult, score
 from cairn.serving.batching import BatchOptions
 from cairn.serving.build import BuildContext, build_context
+from cairn.serving.deployments import with_deployments
 from cairn.serving.prediction_log import PurgeResult, purge_prediction_log, read_prediction_log
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "route_name",
     "score",
     "serve",
+    "with_deployments",
 ]
