@@ -1,0 +1,216 @@
+"""What the model registry pages show, gathered as plain data: models, versions with the
+metrics of the runs that logged them, aliases with their full move history, and a version's
+signature, files, run and input datasets. The views of ``models`` and ``models_edit`` render
+it; the ``.json`` variants answer it as it is."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from fastapi import Request
+
+from cairn import registry
+from cairn.core.errors import InvalidInputError, RunNotFoundError
+from cairn.core.uris import ModelUri
+from cairn.registry import ModelVersion
+from cairn.server import Caller
+
+#: the most metrics shown per version in the model page's table (the JSON has them all)
+KEY_METRICS = 4
+_MAX_DIGITS = 19  # a version number is an int64
+_SHOWN = 40  # characters of a bad text quoted back in a message
+
+
+def shown(text: str) -> str:
+    """A user's text, cut short and with control characters escaped, for a message."""
+    cut = text[:_SHOWN] + ("…" if len(text) > _SHOWN else "")
+    return repr(cut)
+
+
+def version_ref(name: str, version: str) -> str:
+    """The registry reference for ``version`` of model ``name``: ``name/3`` for a number,
+    ``name`` for ``latest``, else ``name@alias``; a number out of range is refused (400)."""
+    digits = version.lstrip("+-")
+    if digits.isascii() and digits.isdigit():
+        if digits != version or len(version) > _MAX_DIGITS or int(version) < 1:
+            raise InvalidInputError(
+                f"{shown(version)} is not a version number: versions count from 1 and fit in "
+                "64 bits (use a number such as 3, an alias such as champion, or latest)"
+            )
+        return f"{name}/{int(version)}"
+    if version == "latest":
+        return name
+    return f"{name}@{version}"
+
+
+def version_number(text: str) -> int:
+    """The version number a form sent (``3`` or ``v3``); a clear 400 otherwise."""
+    digits = text.strip().removeprefix("v")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > _MAX_DIGITS:
+        raise InvalidInputError(
+            f"{shown(text)} is not a version number; choose one of the model's versions (1, 2, ...)"
+        )
+    number = int(digits)
+    if number < 1:
+        raise InvalidInputError(f"{shown(text)} is not a version number: versions count from 1")
+    return number
+
+
+def required_reason(reason: str) -> str:
+    """The reason a form gave for moving an alias; refused when empty."""
+    text = reason.strip()
+    if not text:
+        raise InvalidInputError(
+            "say why the alias moves: a reason is required (it is kept in the alias history)"
+        )
+    return text
+
+
+def lineage_link(name: str, number: int) -> str:
+    """The lineage page of version ``number`` of ``name``."""
+    return "/lineage?of=" + urllib.parse.quote(f"models:/{name}/{number}", safe="")
+
+
+def run_facts(run_id: str | None) -> tuple[dict[str, float], dict[str, Any], bool]:
+    """The latest metrics (without system ones) and params of a version's source run, and
+    whether that run is still recorded."""
+    if run_id is None:
+        return {}, {}, False
+    from cairn.tracking import get_run
+
+    try:
+        record = get_run(run_id)
+    except RunNotFoundError:  # purged: the version outlives its run's record
+        return {}, {}, False
+    metrics = {k: v for k, v in sorted(record.metrics.items()) if not k.startswith("system/")}
+    return metrics, dict(sorted(record.params.items())), True
+
+
+def spec_rows(spec: Any) -> list[dict[str, str]]:
+    """A signature's inputs or outputs as table rows: name, dtype, shape."""
+    if not isinstance(spec, dict):
+        return []
+    if spec.get("type") == "tensor":
+        shape = spec.get("shape")
+        shape_text = "(" + ", ".join(str(d) for d in shape) + ")" if isinstance(shape, list) else ""
+        return [{"name": "(array)", "dtype": str(spec.get("dtype", "")), "shape": shape_text}]
+    return [
+        {"name": str(c.get("name", "")), "dtype": str(c.get("dtype", "")), "shape": ""}
+        for c in spec.get("columns", [])
+        if isinstance(c, dict)
+    ]
+
+
+def signature_summary(signature: dict[str, Any] | None) -> str:
+    """One line on what the version takes and gives, or '' without a signature."""
+    if not signature:
+        return ""
+    inputs = spec_rows(signature.get("inputs"))
+    outputs = spec_rows(signature.get("outputs"))
+    text = registry.Signature.from_dict(signature).describe()
+    if outputs:
+        out = outputs[0]
+        text += f" → {out['dtype']}{' ' + out['shape'] if out['shape'] else ''}"
+    return text if inputs or outputs else ""
+
+
+def version_row(version: ModelVersion) -> dict[str, Any]:
+    """A version as a row of the model page."""
+    metrics, _, _ = run_facts(version.run_id)
+    return {
+        "version": version.version,
+        "created_ms": version.created_ms,
+        "user": version.user,
+        "run_id": version.run_id,
+        "flavor": version.flavor,
+        "signature": signature_summary(version.signature),
+        "metrics": metrics,
+        "aliases": version.aliases,
+        "description": version.description,
+        "tags": version.tags,
+        "uri": version.uri,
+    }
+
+
+def aliases_context(name: str, caller: Caller) -> dict[str, Any]:
+    """The model's aliases with their move history, and what the edit forms need: the
+    fragment that an alias move answers, and part of the model page."""
+    model = registry.get_model(name)
+    moves = registry.alias_history(name)
+    aliases = []
+    for alias, number in sorted(model.aliases.items()):
+        own = [m for m in moves if m.alias == alias]
+        last = own[-1] if own else None
+        back = last.from_version if last is not None and last.to_version == number else None
+        aliases.append(
+            {
+                "alias": alias,
+                "version": number,
+                "moves": len(own),
+                "moved_ms": last.ts_ms if last else None,
+                "rollback_to": back,
+            }
+        )
+    live = [v.version for v in registry.list_versions(name)]
+    return {
+        "name": name,
+        "aliases": aliases,
+        "history": list(reversed(moves)),
+        "version_numbers": live,
+        "may_edit": caller.may("writer"),
+        "promotion": None,
+        "comparison": None,
+        "error": None,
+        "notice": None,
+    }
+
+
+def model_context(name: str, caller: Caller) -> dict[str, Any]:
+    """Everything the model page shows."""
+    model = registry.get_model(name)
+    versions = [version_row(v) for v in registry.list_versions(name)]
+    return {"model": model, "versions": versions, **aliases_context(name, caller)}
+
+
+def version_context(request: Request, name: str, version: str, caller: Caller) -> dict[str, Any]:
+    """Everything the version page shows: ``version`` is a number, an alias or ``latest``."""
+    from cairn.registry import ingest
+
+    registry.get_model(name)  # an unknown model says so before its version does
+    ref = version_ref(name, version)
+    by_number = "/" in ref
+    found = registry.get_model_version(ref, include_deleted=by_number)
+    metrics, params, run_known = run_facts(found.run_id)
+    files: list[Any] = []
+    if not found.deleted:
+        uri = ModelUri(name, version=found.version)
+        _, files = ingest.version_files(request.app.state.store, uri)
+    inputs: list[dict[str, Any]] = []
+    if run_known and found.run_id is not None:
+        from cairn.data import run_datasets
+
+        inputs = [
+            {"ref": v.ref, "dataset": v.dataset, "number": v.number}
+            for rel, v in run_datasets(found.run_id)
+            if rel == "input"
+        ]
+    signature = found.signature or {}
+    return {
+        "name": name,
+        "asked": version,
+        "model_version": found,
+        "signature": {
+            "summary": signature_summary(found.signature),
+            "inputs": spec_rows(signature.get("inputs")),
+            "outputs": spec_rows(signature.get("outputs")),
+        },
+        "files": files,
+        "total_size": sum(f.size for f in files),
+        "metrics": metrics,
+        "params": params,
+        "run_known": run_known,
+        "inputs": inputs,
+        "lineage": lineage_link(name, found.version),
+        "may_edit": caller.may("writer"),
+    }
