@@ -14,7 +14,7 @@
     el.dataset.state = "loading";
     const key = el.dataset.key;
     const width = Math.max(400, el.clientWidth || 600);
-    const points = Math.min(4000, Math.max(400, Math.round(width * 2)));
+    const points = Math.min(2000, Math.max(400, Math.round(width * 2)));
     const url = base + "?key=" + encodeURIComponent(key) + "&x=" + encodeURIComponent(x) +
       "&points=" + points;
     try {

@@ -196,7 +196,11 @@ def _is_binary(head: bytes) -> bool:
 
 def preview(run_id: str, entry: ArtifactEntry) -> Preview:
     """What the page shows of ``entry``; only the part shown is read."""
-    base = {"path": entry.path, "size": entry.size, "download": download_url(run_id, entry.path)}
+    base: dict[str, Any] = {
+        "path": entry.path,
+        "size": entry.size,
+        "download": download_url(run_id, entry.path),
+    }
     kind = kind_of(entry.path)
     too_big = f"{size_text(entry.size)}: too large to show here; download it"
     try:
@@ -250,7 +254,7 @@ def _parquet(entry: ArtifactEntry, base: dict[str, Any]) -> Preview:
             batch = next(parquet.iter_batches(batch_size=HEAD_ROWS), None)
             total = parquet.metadata.num_rows
             columns = list(parquet.schema_arrow.names)
-        except Exception as exc:  # noqa: BLE001 (any file may be named .parquet)
+        except Exception as exc:
             note = f"cannot read it as Parquet ({type(exc).__name__}: {str(exc)[:200]})"
             return Preview(kind="none", note=note, **base)
     records = batch.to_pylist() if batch is not None else []
@@ -283,9 +287,7 @@ def captured_texts(run_id: str, artifacts: list[ArtifactEntry]) -> list[Captured
         except ArtifactNotFoundError as exc:
             data, note = b"", str(exc)
         text = data.decode("utf-8", "replace")
-        texts.append(
-            CapturedText(label, path, entry.size, download_url(run_id, path), text, note)
-        )
+        texts.append(CapturedText(label, path, entry.size, download_url(run_id, path), text, note))
     return texts
 
 
