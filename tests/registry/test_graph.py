@@ -59,7 +59,10 @@ def build_chain(project: Path, *, served: bool = True) -> Chain:
 
 def _log_file(model: str, version: int, rows: int) -> None:
     """A listed prediction log file, as a server's sealing writes it."""
+    from cairn.core.ids import now_ms
     from cairn.store.db.schema import prediction_log_files
+
+    now = now_ms()
 
     def add(conn: Any) -> None:
         conn.execute(
@@ -69,9 +72,9 @@ def _log_file(model: str, version: int, rows: int) -> None:
                 day="2026-12-01",
                 digest="blake3:" + "0" * 64,
                 rows=rows,
-                first_ms=1,
-                last_ms=2,
-                created_ms=3,
+                first_ms=now - 3_600_000,
+                last_ms=now,
+                created_ms=now,
             )
         )
 
