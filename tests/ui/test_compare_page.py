@@ -19,14 +19,16 @@ RUNS = (("adam", 0, 0.9), ("adam", 1, 0.85), ("sgd", 0, 0.97), ("sgd", 1, 0.95))
 
 
 def make_runs(steps: int) -> list[str]:
-    """Four runs: two optimisers (param ``opt``), two seeds each, a decreasing ``loss``."""
+    """Four runs: two optimisers (param ``opt``), two seeds each, a decreasing ``loss`` and a
+    rising ``accuracy``."""
     ids = []
     for opt, seed, decay in RUNS:
         run = start_run(name=f"{opt}-s{seed}", params={"opt": opt, "lr": 0.01})
         run.set_tags({"cairn.seed": str(seed)})
         for step in range(steps):
             noise = 0.04 * np.sin(step * (seed + 1.3))
-            run.log({"loss": float(2.0 * decay**step + noise + 0.1 * seed)}, step=step)
+            loss = float(2.0 * decay**step + noise + 0.1 * seed)
+            run.log({"loss": loss, "accuracy": 1.0 - loss / 2.5}, step=step)
         run.end()
         ids.append(run.id)
     return ids
@@ -39,27 +41,26 @@ def test_the_page_overlays_groups_and_diffs_four_runs(ui_server: Any, page: Any)
     server = ui_server()
     runs = ",".join(ids)
 
-    grouped = httpx.get(
-        f"{server.url}/compare/series.json",
-        params={"runs": runs, "key": "loss", "group": "params.opt"},
-    ).json()["series"]
+    def series(**params: str) -> list[dict[str, Any]]:
+        url = f"{server.url}/compare/series.json"
+        answer = httpx.get(url, params={"runs": runs, "key": "loss", **params})
+        return list(answer.json()["series"])
+
+    per_run = {line["run_id"]: line["y"] for line in series()}
+    grouped = series(group="params.opt")
     assert [g["label"] for g in grouped] == ["opt=adam (2 runs)", "opt=sgd (2 runs)"]
     for group in grouped:
-        members = [i for i, (opt, _, _) in zip(ids, RUNS, strict=True) if opt == group["value"]]
-        table = np.array(
-            [
-                httpx.get(
-                    f"{server.url}/compare/series.json", params={"runs": r, "key": "loss"}
-                ).json()["series"][0]["y"]
-                for r in members
-            ]
+        table = np.array([per_run[r] for r in group["run_ids"]])
+        assert sorted(group["run_ids"]) == sorted(
+            i for i, (opt, _, _) in zip(ids, RUNS, strict=True) if opt == group["value"]
         )
         assert np.allclose(group["y"], table.mean(axis=0))
         assert np.allclose(group["std"], table.std(axis=0))
 
     page.goto(f"{server.url}/compare?runs={runs}&smooth=0.3")
-    page.wait_for_selector(".compare-chart[data-lines='4'] .u-legend")
-    legend = page.locator(".compare-chart .u-legend .u-series .u-label").all_inner_texts()
+    page.wait_for_selector(".compare-chart[data-key='loss'][data-lines='4'] .u-legend")
+    loss = page.locator(".compare-chart[data-key='loss']")
+    legend = loss.locator(".u-legend .u-series .u-label").all_inner_texts()
     for name in ("adam-s0", "adam-s1", "sgd-s0", "sgd-s1"):
         assert sum(label.startswith(name + " · ") for label in legend) == 1
     changed = page.locator("#compare-table tr.changed").evaluate_all(
@@ -73,8 +74,8 @@ def test_the_page_overlays_groups_and_diffs_four_runs(ui_server: Any, page: Any)
     shot(page, "compare")
 
     page.goto(f"{server.url}/compare?runs={runs}&group=params.opt&diff=1")
-    page.wait_for_selector(".compare-chart[data-lines='2'] .u-legend")
-    legend = page.locator(".compare-chart .u-legend .u-series .u-label").all_inner_texts()
+    page.wait_for_selector(".compare-chart[data-key='loss'][data-lines='2'] .u-legend")
+    legend = loss.locator(".u-legend .u-series .u-label").all_inner_texts()
     assert "opt=adam (2 runs)" in legend and "opt=sgd (2 runs)" in legend
     assert page.locator("#compare-table tr[data-key='params.lr']").count() == 0
     assert page.locator("#compare-table tr[data-key='params.opt']").count() == 1
@@ -110,6 +111,7 @@ def test_bad_requests_answer_a_clear_4xx_on_both_stores(store: Store, ui_server:
         ("/compare.json", {"runs": "x" * 5000}, 404, "5,000 characters"),
         ("/compare.json", {"runs": ",".join(["x"] * 10_000)}, 400, "too many"),
         ("/compare.json", {"runs": runs, "x": "bogus"}, 400, "x axis"),
+        ("/compare.json", {"runs": runs, "x": "metric:a\x00b"}, 400, "x axis"),
         ("/compare.json", {"runs": runs, "group": "params.missing"}, 400, "missing"),
         ("/compare.json", {"runs": runs, "group": "opt"}, 400, "params.<key>"),
         ("/compare.json", {"runs": runs, "smooth": "abc"}, 400, "smoothing"),
@@ -135,5 +137,8 @@ def test_bad_requests_answer_a_clear_4xx_on_both_stores(store: Store, ui_server:
         assert answer.status_code == status, (path, params, answer.text[:300])
         message = answer.json()["error"]["message"]
         assert words in message and "Traceback" not in message, (path, message)
+    for query in (f"runs={runs}&key=%ED%A0%80", "runs=%ED%A0%80&key=loss"):
+        answer = httpx.get(f"{server.url}/compare/series.json?{query}")
+        assert answer.status_code == 404 and "error" in answer.json(), query
     many = ",".join(ids * 70)  # repeats count: 210 ids are refused before any is looked up
     assert httpx.get(f"{server.url}/compare.json", params={"runs": many}).status_code == 400

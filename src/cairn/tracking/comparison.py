@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from cairn.core.checks import check_int, check_name, check_text, show
@@ -68,24 +68,9 @@ def get_runs(run_ids: Sequence[str], *, limit: int = MAX_COMPARED) -> list[RunRe
             found[record.id] = record
     records: dict[str, RunRecord] = {}
     for ref in wanted:
-        record = found.get(ref.lower())
-        if record is None:
-            full = get_run(ref)
-            record = RunRecord(
-                full.id,
-                full.name,
-                full.experiment,
-                full.status,
-                full.start_ms,
-                full.end_ms,
-                full.parent_id,
-                full.user,
-                full.error,
-                full.deleted,
-                full.params,
-                full.tags,
-                full.metrics,
-            )
+        hit = found.get(ref.lower())
+        # A prefix or an id the search missed: get_run names it or says no run has it.
+        record = hit if hit is not None else replace(get_run(ref), metric_history={}, artifacts=[])
         records.setdefault(record.id, record)
     return list(records.values())
 

@@ -202,26 +202,32 @@ def compare_page(
     records = _records(runs, filter)
     x_axis = _x_axis(x)
     group_by = _group_param(group, records)
-    controls = {
+    only_diff, show_system = _flag(diff), _flag(system)
+    controls: dict[str, Any] = {
         "x": x_axis,
         "group": group or "",
         "smooth": _smoothing(smooth),
         "log": _flag(log),
-        "diff": _flag(diff),
+        "diff": only_diff,
         "transpose": _flag(transpose) if transpose is not None else len(records) >= 50,
-        "system": _flag(system),
+        "system": show_system,
         "points": _points(points),
     }
     all_metrics = sorted({k for r in records for k in r.metrics})
-    shown = [k for k in all_metrics if controls["system"] or not k.startswith(SYSTEM)]
+    shown = [k for k in all_metrics if show_system or not k.startswith(SYSTEM)]
     shared = [k for k in shown if all(k in r.metrics for r in records)]
+    if x_axis.startswith("metric:") and x_axis.removeprefix("metric:") not in all_metrics:
+        raise InvalidInputError(
+            f"the x axis {x_axis[:80]!r} names a metric none of these runs logged; use step, "
+            "time or metric:<one of their metrics>"
+        )
     if color is not None and color not in all_metrics:
         raise InvalidInputError(
             f"colour the lines by one of the runs' metrics ({', '.join(all_metrics[:20])}), "
             f"not {color[:80]!r}"
         )
     params_differing = tracking.differing_keys(records, "params") if len(records) > 1 else []
-    first_metric = (shared or shown or [None])[0]
+    first_metric = (shared or shown)[0] if shown else None
     axes = [f"params.{k}" for k in params_differing]
     if first_metric is not None:
         axes.append(f"metrics.{first_metric}")
@@ -240,7 +246,7 @@ def compare_page(
         "metric_keys": shared,
         "all_metric_keys": all_metrics,
         "param_keys": sorted({k for r in records for k in r.params}),
-        "table": _table(records, shown, controls["diff"]),
+        "table": _table(records, shown, only_diff),
         "parallel": {"axes": axes, "color": color or first_metric},
         "diff": diff_pair,
     }
