@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 import cairn
 from cairn import tracking
 from cairn.core.errors import FilterError, InvalidInputError
+from cairn.core.settings import configure
 from cairn.store import Store
+from tests.server.conftest import server_on  # noqa: F401 (a fixture)
 
 
 def _populate() -> list[str]:
@@ -58,3 +64,18 @@ def test_bad_pages_and_searches_are_refused_clearly(store: Store) -> None:
         tracking.runs_page("metrics.auc > ")
     with pytest.raises(FilterError):
         tracking.runs_page(order_by="nope DESC")
+
+
+@pytest.mark.usefixtures("quiet_capture")
+def test_a_client_of_a_team_server_pages_the_same_way(
+    project: Path,
+    server_on: Callable[..., Any],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """In client mode the page, total and keys are the same as on the server's store."""
+    server = server_on(f"sqlite:///{project / 'team.db'}", auth=True)
+    configure(server=server.url, token=server.admin_token)
+    ids = _populate()
+    page = tracking.runs_page(order_by="metrics.auc ASC", offset=1, limit=2)
+    assert [r.id for r in page.records] == ids[1:3] and page.total == 5
+    assert page.param_keys == ["lr", "only3"] and page.metric_keys == ["auc", "extra"]
+    assert [r.id for r in tracking.iter_runs("params.lr > 0.35")] == ids[:2:-1]

@@ -80,26 +80,39 @@ def iter_runs(
     batch: int = 1000,
 ) -> Iterator[RunRecord]:
     """Every matching run, in order, read ``batch`` runs at a time (for exports that stream:
-    memory stays bounded however many runs match). Checks the search before yielding."""
-    first = runs_page(filter, order_by, experiment, 0, batch, include_deleted)
-    return _batches(first, filter, order_by, experiment, include_deleted, batch)
+    memory stays bounded however many runs match). The search is checked before this returns,
+    so a mistake raises here, not halfway through an answer."""
+    from cairn.tracking._filter import compile_filter, compile_order_by
 
+    check_optional_text(filter, "filter")
+    if order_by is not None:
+        check_texts(order_by, "order-by item")
+    names = None if experiment is None else check_texts(experiment, "experiment name")
+    batch = check_int(batch, "batch (a number of runs)", minimum=1, maximum=MAX_PAGE)
+    store = get_store()
+    if store.remote is not None:
+        from cairn.tracking.query import find_runs
 
-def _batches(
-    first: RunsPage,
-    filter: str | None,
-    order_by: str | Sequence[str] | None,
-    experiment: str | Sequence[str] | None,
-    include_deleted: bool,
-    batch: int,
-) -> Iterator[RunRecord]:
-    page = first
-    while True:
-        yield from page.records
-        if len(page.records) < batch:
-            return
-        offset = page.offset + batch
-        page = runs_page(filter, order_by, experiment, offset, batch, include_deleted)
+        return iter(find_runs(filter, order_by, names, None, include_deleted))
+    where = compile_filter(filter)
+    ordering = compile_order_by(order_by)
+    with store.db.read() as conn:
+        for name in names or ():
+            _queries.experiment_id(conn, name, 0, create=False)
+
+    def batches() -> Iterator[RunRecord]:
+        offset = 0
+        while True:
+            with paused_gc(), store.db.read() as conn:
+                records = _queries.search(
+                    conn, where, ordering, names, batch, include_deleted, offset=offset
+                )
+            yield from records
+            if len(records) < batch:
+                return
+            offset += batch
+
+    return batches()
 
 
 def _remote_page(
