@@ -95,5 +95,8 @@ def test_bad_requests_are_refused_with_a_reason(store: Store) -> None:
         grouped_series(ids, "loss", "opt", x="bogus")
     with pytest.raises(InvalidInputError):
         grouped_series(ids, "loss", "opt", points=10**30)
-    with pytest.raises(InvalidInputError):
-        get_runs(["a\x00b"])
+    for hostile in (["a\x00b"], ["a\ud800b"], [None], None, "one-id", [123]):
+        with pytest.raises(InvalidInputError):
+            get_runs(hostile)  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError):
+        get_runs(["../../etc/passwd", "x" * 100_000])

@@ -181,7 +181,9 @@
       line.addEventListener("focus", show);
       line.addEventListener("mouseleave", hide);
       line.addEventListener("blur", hide);
-      line.addEventListener("click", () => { window.location.href = "/runs/" + encodeURIComponent(run.id); });
+      const open = () => { window.location.href = "/runs/" + encodeURIComponent(run.id); };
+      line.addEventListener("click", open);
+      line.addEventListener("keydown", event => { if (event.key === "Enter") open(); });
     });
     const ink = cairn.css("--fg") || "#000";
     axes.forEach((axis, i) => {

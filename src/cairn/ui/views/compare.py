@@ -231,6 +231,9 @@ def compare_page(
     axes = [f"params.{k}" for k in params_differing]
     if first_metric is not None:
         axes.append(f"metrics.{first_metric}")
+    if len(axes) < 2 and len(records) > 1:  # one axis draws no lines: add a metric that differs
+        varying = [k for k in tracking.differing_keys(records, "metrics") if k in shown]
+        axes += [f"metrics.{k}" for k in varying if k != first_metric][: 2 - len(axes)]
     diff_pair = None
     if a or b or len(records) >= 2:
         first = a or (records[0].id if records else "")
