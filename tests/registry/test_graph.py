@@ -142,28 +142,28 @@ def test_the_node_limit_cuts_the_graph_and_says_so(
     assert not registry.lineage_graph(chain.train).truncated
 
 
-@pytest.mark.parametrize(
-    ("uri", "depth", "error", "message"),
-    [
-        ("", 3, InvalidInputError, "must not be empty"),
-        ("garbage", 3, InvalidInputError, "data:<name>@v<N>"),
-        ("runs:/../../x", 3, InvalidInputError, "runs:/<run id>"),
-        ("data:a\x00b@v1", 3, InvalidInputError, "NUL"),
-        ("x" * 5000, 3, InvalidInputError, "limit is 1000"),
-        ("data:raw@v0x", 3, InvalidInputError, "data:<name>@v<N>"),
-        ("models:/m/zero", 3, InvalidInputError, "models:/<name>/<N>"),
-        ("data:raw@v1", -1, InvalidInputError, "depth"),
-        ("data:raw@v1", 10**30, InvalidInputError, "depth"),
-        ("data:raw@v1", "abc", InvalidInputError, "depth"),
-        ("data:nothing@v1", 3, NotFoundError, "cairn data ls"),
-        ("runs:/01ZZZZZZZZZZZZZZZZZZZZZZZZ", 3, NotFoundError, "no run"),
-        ("models:/nothing/1", 3, NotFoundError, "no model"),
-    ],
-)
-def test_bad_uris_and_depths_are_refused_clearly(
-    store: Store, uri: str, depth: Any, error: type[Exception], message: str
-) -> None:
+BAD: list[tuple[str, Any, type[Exception], str]] = [
+    ("", 3, InvalidInputError, "must not be empty"),
+    ("garbage", 3, InvalidInputError, "data:<name>@v<N>"),
+    ("runs:/../../x", 3, InvalidInputError, "runs:/<run id>"),
+    ("data:a\x00b@v1", 3, InvalidInputError, "NUL"),
+    ("\ud800", 3, InvalidInputError, "surrogate"),
+    ("x" * 5000, 3, InvalidInputError, "limit is 1000"),
+    ("data:raw@v0x", 3, InvalidInputError, "data:<name>@v<N>"),
+    ("models:/m/zero", 3, InvalidInputError, "models:/<name>/<N>"),
+    ("data:raw@v1", -1, InvalidInputError, "depth"),
+    ("data:raw@v1", 10**30, InvalidInputError, "depth"),
+    ("data:raw@v1", "abc", InvalidInputError, "depth"),
+    ("data:nothing@v1", 3, NotFoundError, "cairn data ls"),
+    ("runs:/01ZZZZZZZZZZZZZZZZZZZZZZZZ", 3, NotFoundError, "no run"),
+    ("models:/nothing/1", 3, NotFoundError, "no model"),
+]
+
+
+def test_bad_uris_and_depths_are_refused_clearly(store: Store) -> None:
     """A malformed URI or depth is an InvalidInputError naming the accepted forms; an unknown
     node a NotFoundError saying where to look."""
-    with pytest.raises(error, match=message.replace("(", r"\(").replace(".", r"\.")):
-        registry.lineage_graph(uri, depth=depth)
+    for uri, depth, error, message in BAD:
+        with pytest.raises(error) as caught:
+            registry.lineage_graph(uri, depth=depth)
+        assert message in str(caught.value), (uri, depth)

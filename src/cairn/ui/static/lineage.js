@@ -71,6 +71,7 @@
     const table = el("table", { class: "kv" });
     const body = el("tbody");
     for (const [key, value] of Object.entries(node.details)) {
+      if (key === "name" || key === "version") continue;  // the title says them
       const row = el("tr");
       row.append(el("th", { scope: "row" }, NAMES[key] || key), el("td", {}, factText(key, value)));
       body.append(row);
@@ -92,6 +93,9 @@
   const roots = data.nodes
     .filter((n) => !data.edges.some((e) => e.dst === n.uri))
     .map((n) => n.uri);
+  const levels = new Map();
+  data.nodes.forEach((n) => levels.set(n.level, (levels.get(n.level) || 0) + 1));
+  const widest = Math.max(1, ...levels.values());
   const fg = css("--fg") || "#1d232a";
   const line = css("--muted") || "#5d6873";
   const focus = css("--focus") || "#f59e0b";
@@ -135,10 +139,13 @@
       },
     ],
     layout: {
-      name: "breadthfirst", directed: true, roots: roots, spacingFactor: 1.2, padding: 30,
-      transform: (node, pos) => ({ x: pos.y, y: pos.x }),  // left to right, not top down
+      name: "breadthfirst", directed: true, roots: roots, padding: 30,
+      // laid out top down in a box sized by the graph (not the container: two siblings
+      // would sit 500 px apart), then turned a quarter: left to right
+      boundingBox: { x1: 0, y1: 0, w: widest * 60, h: levels.size * 100 },
+      transform: (node, pos) => ({ x: pos.y, y: pos.x }),
     },
-    minZoom: 0.2, maxZoom: 3, wheelSensitivity: 0.3, autoungrabify: true,
+    minZoom: 0.2, maxZoom: 1.4, wheelSensitivity: 0.3, autoungrabify: true,
   });
   window.cairnLineage = cy;
 
