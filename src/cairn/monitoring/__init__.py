@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         list_alerts,
     )
     from cairn.monitoring.drift import ColumnDrift, DriftReport, compare, drift
+    from cairn.monitoring.overview import MonitoredModel, monitored_models, quality_history
     from cairn.monitoring.quality import QualityRun, QualityWindow, record_labels
     from cairn.monitoring.reference import (
         Reference,
@@ -49,6 +50,7 @@ _LAZY: dict[str, str] = {
     "ColumnDrift": "cairn.monitoring.drift",
     "DriftReport": "cairn.monitoring.drift",
     "MonitorRun": "cairn.monitoring.windows",
+    "MonitoredModel": "cairn.monitoring.overview",
     "QualityRun": "cairn.monitoring.quality",
     "QualityWindow": "cairn.monitoring.quality",
     "Reference": "cairn.monitoring.reference",
@@ -64,6 +66,8 @@ _LAZY: dict[str, str] = {
     "list_alerts": "cairn.monitoring.alerts",
     "monitor_history": "cairn.monitoring.windows",
     "monitor_model": "cairn.monitoring.windows",
+    "monitored_models": "cairn.monitoring.overview",
+    "quality_history": "cairn.monitoring.overview",
     "record_labels": "cairn.monitoring.quality",
     "sketch_table": "cairn.monitoring.sketch",
     "write_report": "cairn.monitoring.report",
@@ -76,6 +80,7 @@ __all__ = [
     "ColumnDrift",
     "DriftReport",
     "MonitorRun",
+    "MonitoredModel",
     "QualityRun",
     "QualityWindow",
     "Reference",
@@ -91,6 +96,8 @@ __all__ = [
     "list_alerts",
     "monitor_history",
     "monitor_model",
+    "monitored_models",
+    "quality_history",
     "record_labels",
     "sketch_table",
     "write_report",

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cairn.pipelines._target import load_pipeline
     from cairn.pipelines.executors import Executor, executor_for
     from cairn.pipelines.pipeline import Graph, Output, Pipeline, PipelineDefinitionError, pipeline
+    from cairn.pipelines.run_graph import PipelineRunGraph, StepRecord, pipeline_run_graph
     from cairn.pipelines.run import (
         PipelineFailedError,
         PipelineResult,
@@ -55,12 +56,14 @@ _LAZY: dict[str, str] = {
     "PipelineDefinitionError": "cairn.pipelines.pipeline",
     "PipelineFailedError": "cairn.pipelines.run",
     "PipelineResult": "cairn.pipelines.run",
+    "PipelineRunGraph": "cairn.pipelines.run_graph",
     "PipelineRunSummary": "cairn.pipelines.show",
     "Schedule": "cairn.pipelines.schedule",
     "ScheduledStart": "cairn.pipelines.schedule",
     "Step": "cairn.pipelines.step",
     "StepOptions": "cairn.pipelines.step",
     "StepOutcome": "cairn.pipelines.run",
+    "StepRecord": "cairn.pipelines.run_graph",
     "StepStatus": "cairn.pipelines.status",
     "describe_pipeline": "cairn.pipelines.show",
     "emit_event": "cairn.pipelines.schedule",
@@ -70,6 +73,7 @@ _LAZY: dict[str, str] = {
     "list_schedules": "cairn.pipelines.schedule",
     "load_pipeline": "cairn.pipelines._target",
     "pipeline": "cairn.pipelines.pipeline",
+    "pipeline_run_graph": "cairn.pipelines.run_graph",
     "pipeline_status": "cairn.pipelines.status",
     "remove_schedule": "cairn.pipelines.schedule",
     "resume_pipeline": "cairn.pipelines.run",
@@ -88,12 +92,14 @@ __all__ = [
     "PipelineDefinitionError",
     "PipelineFailedError",
     "PipelineResult",
+    "PipelineRunGraph",
     "PipelineRunSummary",
     "Schedule",
     "ScheduledStart",
     "Step",
     "StepOptions",
     "StepOutcome",
+    "StepRecord",
     "StepStatus",
     "describe_pipeline",
     "emit_event",
@@ -103,6 +109,7 @@ __all__ = [
     "list_schedules",
     "load_pipeline",
     "pipeline",
+    "pipeline_run_graph",
     "pipeline_status",
     "remove_schedule",
     "resume_pipeline",
