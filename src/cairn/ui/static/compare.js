@@ -71,11 +71,15 @@
     });
     const slider = document.getElementById("c-smooth");
     const shown = document.getElementById("c-smooth-value");
+    let pending = null;  // redraw once the slider rests a moment, not on every pixel
     slider.addEventListener("input", () => {
       const weight = Math.min(0.99, Math.max(0, Number(slider.value) || 0));
       controls.smooth = weight;
       shown.value = weight.toFixed(2);
-      drawn.forEach(entry => cairn.lineChart(entry.el, spec(entry.key, entry.answer, weight)));
+      clearTimeout(pending);
+      pending = setTimeout(() => {
+        drawn.forEach(entry => cairn.lineChart(entry.el, spec(entry.key, entry.answer, weight)));
+      }, 120);
     });
     slider.addEventListener("change", () => {
       const url = new URL(window.location.href);
