@@ -144,13 +144,16 @@ def test_the_run_page_shows_what_the_store_holds(ui_server: Any, page: Any, proj
 
 def test_an_artifact_downloads_as_its_bytes_in_an_attachment(ui_server: Any, project: Path) -> None:
     """The raw route answers the stored bytes with an attachment header, a fitting content
-    type and a policy that keeps an SVG from running script; the preview route answers HTML."""
+    type and a policy that keeps an SVG from running script; the preview route answers HTML;
+    the page shows the git diff escaped and the tail of a long output log."""
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
     (project / "pic.svg").write_bytes(svg)
     (project / "t.json").write_text('{"a": [1, 2]}')
     with cairn.start_run(name="dl") as run:
         cairn.log_artifact(project / "pic.svg", "figs/pic one.svg")
         cairn.log_artifact(project / "t.json", "t.json")
+        cairn.log_text("".join(f"line {i}\n" for i in range(40_000)), "cairn/output.log")
+        cairn.log_text("+<script>alert(1)</script>\n", "cairn/git.diff")
     server = ui_server()
     answer = httpx.get(f"{server.url}/runs/{run.id}/artifacts/figs/pic%20one.svg")
     assert answer.status_code == 200 and answer.content == svg
@@ -163,6 +166,12 @@ def test_an_artifact_downloads_as_its_bytes_in_an_attachment(ui_server: Any, pro
     assert answer.content == b'{"a": [1, 2]}' and "json" in answer.headers["content-type"]
     answer = httpx.get(f"{server.url}/runs/{run.id}/preview/t.json")
     assert answer.status_code == 200 and "&#34;a&#34;: [" in answer.text
+    texts = {t["label"]: t for t in httpx.get(f"{server.url}/runs/{run.id}.json").json()["texts"]}
+    log = texts["Output log"]
+    assert log["text"].endswith("line 39999\n") and "line 0\n" not in log["text"]
+    assert log["note"].startswith("the last 200.0 KB")
+    page = httpx.get(f"{server.url}/runs/{run.id}").text
+    assert "+&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
 
 
 def test_a_failed_child_run_shows_its_error_and_links_to_its_parent(ui_server: Any) -> None:
@@ -193,7 +202,7 @@ def test_a_million_point_metric_draws_from_a_thinned_series_that_keeps_the_spike
     spike = 1_000.0
     with cairn.start_run(name="long") as run:
         for step in range(1_000_000):
-            cairn.log({"loss": spike if step == 654_321 else 1.0 / (1 + step % 1000)}, step=step)
+            run.log({"loss": spike if step == 654_321 else 1.0 / (1 + step % 1000)}, step)
     server = ui_server()
     url = f"{server.url}/runs/{run.id}/series.json?key=loss&x=step&points=2000"
     httpx.get(url, timeout=30)  # warm up the server thread and the imports
