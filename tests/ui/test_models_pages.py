@@ -154,7 +154,7 @@ def _post(client: TestClient, path: str, form: dict[str, str], htmx: bool = Fals
     return client.post(path, content=body, headers=headers, follow_redirects=False)
 
 
-def test_hostile_names_and_versions_answer_4xx_with_a_message(client: TestClient) -> None:
+def _check_hostile_addresses(client: TestClient) -> None:
     """NUL bytes, 5000-character names, traversal, surrogates, huge, negative and non-numeric
     versions answer 400/404 with a clear message on the pages' JSON, never a 500."""
     long = "x" * 5000
@@ -181,9 +181,11 @@ def test_hostile_names_and_versions_answer_4xx_with_a_message(client: TestClient
     assert "no model named" in client.get("/models/nope").text
 
 
-def test_hostile_alias_moves_are_refused_and_move_nothing(client: TestClient) -> None:
-    """Bad alias names, versions and empty reasons posted to the alias forms answer 4xx with
-    the reason (in the aliases fragment for htmx), and the alias history stays as it was."""
+def test_hostile_input_answers_4xx_and_moves_nothing(client: TestClient) -> None:
+    """Hostile names and versions in the pages' addresses, and bad alias names, versions and
+    empty reasons posted to the forms, answer 4xx with the reason (in the aliases fragment for
+    htmx), never a 500, and the alias history stays as it was."""
+    _check_hostile_addresses(client)
     long = "x" * 5000
     bad_sets = [
         ({"alias": "../etc/passwd", "version": "2", "reason": "r"}, 400, "cannot be an alias"),
@@ -214,7 +216,10 @@ def test_hostile_alias_moves_are_refused_and_move_nothing(client: TestClient) ->
     ]
     for form, status, words in rollbacks:
         answer = _post(client, "/models/churn/rollback", form)
-        assert answer.status_code == status and words in html.unescape(answer.text), (form, answer.text[:300])
+        assert answer.status_code == status and words in html.unescape(answer.text), (
+            form,
+            answer.text[:300],
+        )
     promotions = [
         ({"from_alias": "nope", "to_alias": "champion"}, 400, "no alias"),
         ({"from_alias": "champion", "to_alias": "champion"}, 400, "both are"),
@@ -223,12 +228,19 @@ def test_hostile_alias_moves_are_refused_and_move_nothing(client: TestClient) ->
     ]
     for form, status, words in promotions:
         answer = _post(client, "/models/churn/promote", form)
-        assert answer.status_code == status and words in html.unescape(answer.text), (form, answer.text[:300])
+        assert answer.status_code == status and words in html.unescape(answer.text), (
+            form,
+            answer.text[:300],
+        )
     for path in ("/models/a%00b/aliases", f"/models/{long}/rollback", "/models/nope/promote"):
         answer = _post(client, path, {"alias": "champion", "version": "1", "reason": "r"})
         assert answer.status_code in (400, 404) and "model" in answer.text
     bad_description = _post(client, "/models/churn/-1/description", {"description": "d"})
     assert bad_description.status_code == 400
+    nul_description = _post(client, "/models/churn/1/description", {"description": "a\x00"}, True)
+    assert nul_description.status_code == 400 and "description" in nul_description.text
+    assert nul_description.headers["x-cairn-fragment"] == "description"
+    assert registry.get_model_version("churn/1").description is None
     assert registry.get_model("churn").aliases == {"champion": 1}
     assert len(registry.alias_history("churn")) == 1
     assert list_events(get_store().db, action="alias.*") == []

@@ -93,7 +93,7 @@ def spec_rows(spec: Any) -> list[dict[str, str]]:
         return []
     if spec.get("type") == "tensor":
         shape = spec.get("shape")
-        shape_text = "(" + ", ".join(str(d) for d in shape) + ")" if isinstance(shape, list) else ""
+        shape_text = "[" + ", ".join(str(d) for d in shape) + "]" if isinstance(shape, list) else ""
         return [{"name": "(array)", "dtype": str(spec.get("dtype", "")), "shape": shape_text}]
     return [
         {"name": str(c.get("name", "")), "dtype": str(c.get("dtype", "")), "shape": ""}
@@ -110,8 +110,7 @@ def signature_summary(signature: dict[str, Any] | None) -> str:
     outputs = spec_rows(signature.get("outputs"))
     text = registry.Signature.from_dict(signature).describe()
     if outputs:
-        out = outputs[0]
-        text += f" → {out['dtype']}{' ' + out['shape'] if out['shape'] else ''}"
+        text += " → " + ", ".join(out["dtype"] for out in outputs[:3])
     return text if inputs or outputs else ""
 
 

@@ -211,11 +211,17 @@ def describe(
     from cairn.core.user import acting_as
 
     ref = version_ref(name, version)
-    with acting_as(caller.user):
-        registry.describe(ref, description)
+    status, problem = 200, None
+    try:
+        with acting_as(caller.user):
+            registry.describe(ref, description)
+    except InvalidInputError as exc:
+        if not _is_htmx(request):
+            raise
+        status, problem = status_of(exc), str(exc)
     if not _is_htmx(request):
         return RedirectResponse(f"/models/{quote(name)}/{quote(version)}", status_code=303)
-    context = version_context(request, name, version, caller)
-    answer = render(request, "models_description.html", context)
+    context = {**version_context(request, name, version, caller), "description_error": problem}
+    answer = render(request, "models_description.html", context, status=status)
     answer.headers[FRAGMENT_HEADER] = "description"
     return answer
