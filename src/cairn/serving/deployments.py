@@ -18,10 +18,17 @@ def with_deployments(graph: LineageGraph) -> LineageGraph:
     (and within its depth) whose predictions are logged, up to the graph's node limit."""
     from sqlalchemy import and_, func, or_, select
 
+    from cairn.core.checks import show
+    from cairn.core.errors import InvalidInputError
     from cairn.registry import GraphEdge, GraphNode
+    from cairn.registry import LineageGraph as Graph
     from cairn.store import get_store
     from cairn.store.db.schema import prediction_log_files
 
+    if not isinstance(graph, Graph):
+        raise InvalidInputError(
+            f"with_deployments takes what registry.lineage_graph returns, not {show(graph)}"
+        )
     served = [
         n
         for n in graph.nodes
