@@ -45,6 +45,8 @@ def _artifact_files(root: Path) -> dict[str, Path]:
     root.mkdir()
     files = {
         "images/dot.png": _png_1x1(),
+        "images/box.svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="4">'
+        b'<rect width="8" height="4" fill="teal"/><script>alert(1)</script></svg>',
         "metrics.json": json.dumps({"auc": 0.91, "classes": ["a", "b"]}).encode(),
         "data/rows.csv": b"id,name\n" + b"".join(f"{i},n{i}\n".encode() for i in range(30)),
         "blob.bin": bytes(range(256)) * 4,
@@ -116,6 +118,9 @@ def test_the_run_page_shows_what_the_store_holds(ui_server: Any, page: Any, proj
     page.wait_for_function("document.querySelector('#preview img').complete")
     assert image.evaluate("img => img.naturalWidth") == 1
     shot(page, "run")
+    page.goto(f"{base}?artifact=images/box.svg")
+    page.wait_for_function("document.querySelector('#preview img').complete")
+    assert page.locator("#preview img").evaluate("img => img.naturalWidth") == 8
 
     page.goto(f"{base}?artifact=metrics.json")
     expected = json.dumps({"auc": 0.91, "classes": ["a", "b"]}, indent=2)
