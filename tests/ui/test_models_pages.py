@@ -281,6 +281,18 @@ def test_plain_form_posts_redirect_and_refusals_say_why(client: TestClient) -> N
     )
     assert foreign.status_code == 403
     assert registry.get_model("churn").aliases["champion"] == 2
+    shown = client.get("/models/churn.json").json()
+    assert [(v["version"], v["metrics"]) for v in shown["versions"]] == [
+        (2, {"auc": 0.9}),
+        (1, {"auc": 0.8}),
+    ]
+    assert [(m["alias"], m["to_version"]) for m in shown["history"]][:2] == [
+        ("champion", 2),
+        ("challenger", 2),
+    ]
+    version = client.get("/models/churn/champion.json").json()
+    assert version["model_version"]["version"] == 2 and version["metrics"] == {"auc": 0.9}
+    assert version["lineage"] == "/lineage?of=models%3A%2Fchurn%2F2"
     listed = client.get("/models.json").json()["models"]
     assert [(m["name"], m["aliases"]) for m in listed] == [
         ("churn", {"champion": 2, "challenger": 2})

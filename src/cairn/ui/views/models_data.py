@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Request
 
 from cairn import registry
-from cairn.core.errors import InvalidInputError, RunNotFoundError
+from cairn.core.errors import InvalidInputError
 from cairn.core.uris import ModelUri
 from cairn.registry import ModelVersion
 from cairn.server import Caller
@@ -20,6 +20,7 @@ from cairn.server import Caller
 KEY_METRICS = 4
 _MAX_DIGITS = 19  # a version number is an int64
 _SHOWN = 40  # characters of a bad text quoted back in a message
+_RUNS_PER_QUERY = 200  # run ids in one IN (...) filter
 
 
 def shown(text: str) -> str:
@@ -74,15 +75,15 @@ def lineage_link(name: str, number: int) -> str:
 
 def run_facts(run_id: str | None) -> tuple[dict[str, float], dict[str, Any], bool]:
     """The latest metrics (without system ones) and params of a version's source run, and
-    whether that run is still recorded."""
-    if run_id is None:
+    whether that run is still recorded (read without its metric history)."""
+    if run_id is None or not (run_id.isascii() and run_id.isalnum()):
         return {}, {}, False
-    from cairn.tracking import get_run
+    from cairn.tracking import find_runs
 
-    try:
-        record = get_run(run_id)
-    except RunNotFoundError:  # purged: the version outlives its run's record
+    found = find_runs(f"attributes.run_id = '{run_id}'", include_deleted=True)
+    if not found:  # purged: the version outlives its run's record
         return {}, {}, False
+    record = found[0]
     metrics = {k: v for k, v in sorted(record.metrics.items()) if not k.startswith("system/")}
     return metrics, dict(sorted(record.params.items())), True
 
@@ -114,9 +115,25 @@ def signature_summary(signature: dict[str, Any] | None) -> str:
     return text if inputs or outputs else ""
 
 
-def version_row(version: ModelVersion) -> dict[str, Any]:
-    """A version as a row of the model page."""
-    metrics, _, _ = run_facts(version.run_id)
+def runs_metrics(run_ids: list[str]) -> dict[str, dict[str, float]]:
+    """The latest metrics (without system ones) of each run, read in a few queries rather
+    than one per version (and without any run's metric history)."""
+    from cairn.tracking import find_runs
+
+    found: dict[str, dict[str, float]] = {}
+    wanted = sorted({r for r in run_ids if r.isascii() and r.isalnum()})
+    for start in range(0, len(wanted), _RUNS_PER_QUERY):
+        chunk = wanted[start : start + _RUNS_PER_QUERY]
+        listed = ", ".join(f"'{r}'" for r in chunk)
+        for record in find_runs(f"attributes.run_id IN ({listed})", include_deleted=True):
+            found[record.id] = {
+                k: v for k, v in sorted(record.metrics.items()) if not k.startswith("system/")
+            }
+    return found
+
+
+def version_row(version: ModelVersion, metrics: dict[str, float]) -> dict[str, Any]:
+    """A version as a row of the model page, with its run's latest metrics."""
     return {
         "version": version.version,
         "created_ms": version.created_ms,
@@ -168,7 +185,9 @@ def aliases_context(name: str, caller: Caller) -> dict[str, Any]:
 def model_context(name: str, caller: Caller) -> dict[str, Any]:
     """Everything the model page shows."""
     model = registry.get_model(name)
-    versions = [version_row(v) for v in registry.list_versions(name)]
+    listed = registry.list_versions(name)
+    metrics = runs_metrics([v.run_id for v in listed if v.run_id is not None])
+    versions = [version_row(v, metrics.get(v.run_id or "", {})) for v in listed]
     return {"model": model, "versions": versions, **aliases_context(name, caller)}
 
 
