@@ -92,10 +92,11 @@ def test_the_catalog_lists_edits_and_diffs_datasets(
     assert page.locator("#versions tbody tr").count() == 2
     assert run_id in page.locator("#v1 .uses a").get_attribute("href")
     assert page.locator("#v2 .uses a").count() == 0
+    shot(page, "data-dataset")
     lineage = page.locator("#v1 a", has_text="lineage").get_attribute("href")
     assert lineage == "/lineage?of=" + urllib.parse.quote("data:alpha@v1", safe="")
     page.click("#diff-form button[type=submit]")
-    assert page.url.endswith("/data/alpha/diff?a=1&b=2")
+    page.wait_for_url("**/data/alpha/diff?a=1&b=2")
     assert "f.txt" in page.locator("#diff tr.changed").inner_text()
     assert "new.txt" in page.locator("#diff tr.added").inner_text()
 
@@ -228,7 +229,8 @@ def test_hostile_edits_are_refused_and_write_nothing(client: TestClient) -> None
         ("/data/..%2Fetc/edit.json", {"json": {"description": "x"}}, 404),
         ("/data/nope/edit.json", {"json": {"description": "x"}}, 404),
     ]
-    for url, how, status in sends:
+    for url, sent, status in sends:
+        how = sent
         if "content" in how and "headers" not in how:
             how = {**how, "headers": {"content-type": "application/json"}}
         answer = client.post(url, **how)

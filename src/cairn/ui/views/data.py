@@ -142,7 +142,13 @@ def data_edit(
         edited = audited(
             request,
             caller,
-            lambda: data.edit_dataset(name, **fields),
+            lambda: data.edit_dataset(
+                name,
+                description=fields.get("description"),
+                owner=fields.get("owner"),
+                frequency=fields.get("frequency"),
+                source=fields.get("source"),
+            ),
             lambda d: (EDIT_EVENT, f"data:{d.name}", {"fields": sorted(fields)}),
         )
     except CairnError as exc:
