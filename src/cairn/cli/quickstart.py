@@ -9,7 +9,8 @@ prints its lineage, and serves it; traffic with one feature shifted goes to the 
 monitoring its prediction log against the model's training data flags that feature and no
 other. Then it shows seeding through ``cairn run``: the same seed twice gives bit-identical
 metrics, and several seeds give a mean and a spread. Last, team mode: a ``cairn server``, a
-client logging to it with a token, and the offline spool delivered by ``cairn sync``.
+client logging to it with a token, and the offline spool delivered by ``cairn sync``; and the
+web UI (``cairn ui``), each page it names asked for once.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from rich.markup import escape
 from cairn import registry, tracking
 from cairn.cli._quickstart_files import FILES
 from cairn.cli._quickstart_team import team_mode
+from cairn.cli._quickstart_ui import web_ui
 from cairn.cli._render import console
 from cairn.cli.data import add_command, list_command, show_command
 from cairn.cli.models import alias_command, lineage_command
@@ -98,11 +100,13 @@ def quickstart_command(
         first, _ = _same_seed_twice()
         seeds = _several_seeds()
     team_mode(target, console, _section)
+    web_ui(target, console, _section, MODEL, seeds.child_ids)
     _section("the pipeline, three runs", align="center")
     _pipeline_summary(runs)
     _section("next", align="center")
     console.print(
         f"  cd {directory}\n"
+        "  cairn ui   [dim]# runs, charts, comparisons, data, models and lineage in a browser[/]\n"
         f"  cairn pipeline status {PIPELINE}   [dim]# which steps would run, and why[/]\n"
         f"  cairn pipeline show {PIPELINE}   [dim]# the graph, last statuses and durations[/]\n"
         "  cairn pipeline ls   [dim]# pipeline runs and their steps' statuses[/]\n"

@@ -261,7 +261,13 @@ def install(app: FastAPI) -> None:
             target = urllib.parse.quote(str(request.url.path) + _query(request), safe="")
             return RedirectResponse(f"/login?next={target}", status_code=303)
         status = status_of(exc)
-        titles = {401: "Sign in", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
+        titles = {
+            400: "Bad request",
+            401: "Sign in",
+            403: "Not allowed",
+            404: "Not found",
+            409: "Conflict",
+        }
         return error_page(request, status, titles.get(status, "Error"), str(exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -36,6 +36,11 @@
      series: [{label, x, y, lo, hi}] (lo/hi draw a band: mean ± std). */
   function lineChart(el, spec) {
     const series = spec.series || [];
+    if (el._cairnChart) {
+      el._cairnResize.disconnect();
+      el._cairnChart.destroy();
+      el._cairnChart = null;
+    }
     el.innerHTML = "";
     if (!series.length) {
       el.innerHTML = '<p class="empty">no points</p>';
@@ -81,8 +86,11 @@
       cursor: { drag: { x: true, y: false } },
     };
     const chart = new uPlot(options, data, el);
-    new ResizeObserver(() => chart.setSize({ width: Math.max(280, el.clientWidth),
-                                             height: options.height })).observe(el);
+    const resize = new ResizeObserver(() => chart.setSize({
+      width: Math.max(280, el.clientWidth), height: options.height }));
+    resize.observe(el);
+    el._cairnChart = chart;
+    el._cairnResize = resize;
     return chart;
   }
 
