@@ -63,6 +63,10 @@ def test_a_writer_moves_rolls_back_and_promotes_aliases_from_the_page(
     assert "auc 0.85" in page.locator("tr[data-version='2']").inner_text()
     assert "2 columns" in page.locator("tr[data-version='1'] .sig").inner_text()
 
+    page.fill("#set-alias", "bad name")
+    page.fill("#set-reason", "x")
+    page.click("form.set-alias button[type=submit]")
+    page.locator(".model-error", has_text="cannot be an alias").wait_for()
     page.fill("#set-alias", "champion")
     page.select_option("#set-version", "2")
     page.fill("#set-reason", "v2 beats v1 on auc")

@@ -9,8 +9,4 @@
       event.detail.isError = false;
     }
   });
-  document.addEventListener("htmx:afterSwap", function (event) {
-    var message = event.detail.target && document.querySelector("#aliases [role=alert], #aliases [role=status]");
-    if (message) { message.setAttribute("tabindex", "-1"); }
-  });
 })();
