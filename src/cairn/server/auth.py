@@ -283,6 +283,8 @@ def revoke_token(db: Database, token_id: str, *, actor: str | None = None) -> To
 
 def authenticate(db: Database, token: str) -> Caller:
     """The caller a token names; ``AuthenticationError`` when it is not valid now."""
+    if not isinstance(token, str):
+        raise AuthenticationError(f"a token is text (cairn_<id>_<secret>), not {show(token)}")
     parts = token[len(PREFIX) :].split("_", 1) if token.startswith(PREFIX) else []
     if len(parts) != 2 or not parts[0].isalnum() or len(parts[0]) > 32:
         raise AuthenticationError(
