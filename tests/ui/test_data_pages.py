@@ -28,6 +28,13 @@ with warnings.catch_warnings():
 DAY_MS = 86_400_000
 
 
+class Echo(cairn.PythonModel):
+    """A model that answers its inputs (enough to be registered)."""
+
+    def predict(self, inputs: Any) -> Any:
+        return inputs
+
+
 def write(path: Path, text: str) -> None:
     """Write ``text`` to ``path``, making its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,12 +53,13 @@ def age_versions(name: str, days: float) -> None:
 
 
 def two_datasets(project: Path) -> str:
-    """``alpha`` (v1, v2; daily but 3 days old: stale) read by a run at v1, and ``beta``
-    (weekly, fresh); the run's id."""
+    """``alpha`` (v1, v2; daily but 3 days old: stale) read at v1 by a run that logged the
+    model ``echo``, and ``beta`` (weekly, fresh); the run's id."""
     write(project / "a" / "f.txt", "one")
     cairn.data.add(project / "a", name="alpha", description="first set", owner="ana@team")
     with cairn.start_run(name="reader") as run:
         cairn.data.path("alpha@v1")
+        cairn.log_model(Echo(), "echo")
     write(project / "a" / "f.txt", "one, changed")
     write(project / "a" / "new.txt", "new")
     cairn.data.add(project / "a", name="alpha", frequency="daily")
@@ -62,11 +70,11 @@ def two_datasets(project: Path) -> str:
 
 
 def test_the_catalog_lists_edits_and_diffs_datasets(
-    ui_server: Any, page: Any, project: Path
+    ui_server: Any, page: Any, project: Path, quiet_capture: None
 ) -> None:
     """The list shows what the catalog holds (stale marked), an admin edits a description in
-    place, the dataset page shows both versions and the run that read v1, and the diff page
-    lists the changed file."""
+    place, the dataset page shows both versions, the run that read v1 and the model made from
+    it, and the diff page lists the changed file."""
     run_id = two_datasets(project)
     server = ui_server()
     page.goto(f"{server.url}/data")
@@ -92,6 +100,7 @@ def test_the_catalog_lists_edits_and_diffs_datasets(
     assert page.locator("#versions tbody tr").count() == 2
     assert run_id in page.locator("#v1 .uses a").get_attribute("href")
     assert page.locator("#v2 .uses a").count() == 0
+    assert page.locator("#v1 .models a").get_attribute("href") == "/models/echo/1"
     shot(page, "data-dataset")
     lineage = page.locator("#v1 a", has_text="lineage").get_attribute("href")
     assert lineage == "/lineage?of=" + urllib.parse.quote("data:alpha@v1", safe="")
@@ -166,6 +175,24 @@ def test_the_json_pages_answer_the_catalog(client: TestClient) -> None:
     assert [(e.subject, e.detail) for e in events] == [("data:alpha", {"fields": ["owner"]})]
     edited = client.post("/data/alpha/edit.json", json={"description": ""}).json()
     assert edited["dataset"]["description"] is None  # an empty field clears it
+
+
+def test_tables_show_their_schema_rows_and_changes(client: TestClient, project: Path) -> None:
+    """A version's page gives its tables' columns and rows; the diff gives row counts and
+    the columns added between versions."""
+    write(project / "t" / "t.csv", "id\n1\n2\n")
+    cairn.data.add(project / "t", name="tab")
+    write(project / "t" / "t.csv", "id,x\n1,a\n2,b\n3,c\n")
+    cairn.data.add(project / "t", name="tab")
+    facts = client.get("/data/tab/v2.json").json()["tables"]["t.csv"]
+    assert facts["rows"] == 3 and [c[0] for c in facts["columns"]] == ["id", "x"]
+    shown = client.get("/data/tab.json").json()
+    assert [e["rows"] for e in shown["versions"]] == [3, 2]
+    (table,) = client.get("/data/tab/diff.json?a=v1&b=v2").json()["diff"]["tables"]
+    assert (table["rows_a"], table["rows_b"]) == (2, 3)
+    assert [c[0] for c in table["columns_added"]] == ["x"]
+    page = client.get("/data/tab/diff?a=1&b=2").text
+    assert "column added: x" in page and "2 → 3" in page
 
 
 BAD_PAGES = {

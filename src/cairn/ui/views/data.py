@@ -79,7 +79,8 @@ def data_list(
 @router.get("/data/{name}/row")
 def data_row(request: Request, caller: Viewer, name: str) -> Response:
     """One dataset's row of the list (what a cancelled edit swaps back in)."""
-    return fragment(request, "_data_row.html", _row_context(caller, _find(name)))
+    context = {**_row_context(caller, _find(name)), "focus": True}
+    return fragment(request, "_data_row.html", context)
 
 
 @router.get("/data/{name}/edit")
@@ -161,7 +162,7 @@ def data_edit(
     if wants_json(request):
         return render(request, "data.html", {"dataset": edited})
     if htmx:
-        return fragment(request, "_data_row.html", _row_context(caller, edited))
+        return fragment(request, "_data_row.html", {**_row_context(caller, edited), "focus": True})
     return RedirectResponse(f"/data?q={urllib.parse.quote(edited.name)}", status_code=303)
 
 
