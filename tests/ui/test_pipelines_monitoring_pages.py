@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from cairn import monitoring, pipelines
+from cairn.registry import PythonModel
 from cairn.store import Store, get_store
 from tests.ui.conftest import shot
 
@@ -68,7 +69,9 @@ def test_a_pipeline_page_draws_each_step_with_its_status_and_cache_flag(
     assert first.status == second.status == "finished"
     assert all(not s.stale for s in pipelines.pipeline_status(tiny_flow))
     recorded = pipelines.pipeline_run_graph(second.run_id)
-    expected = {s.node: ("succeeded" if s.status == "finished" else s.status) for s in recorded.steps}
+    expected = {
+        s.node: ("succeeded" if s.status == "finished" else s.status) for s in recorded.steps
+    }
     assert expected == {"load": "cached", "double": "cached", "total": "succeeded"}
     assert set(recorded.edges) == {("load", "double"), ("double", "total")}
     server = ui_server()
@@ -100,31 +103,39 @@ def test_a_pipeline_page_draws_each_step_with_its_status_and_cache_flag(
     assert page.locator("#pipeline-runs tr.selected").inner_text().startswith(first.run_id[:12])
 
 
+class Constant(PythonModel):
+    """Predicts 0.5 for every row (a model to monitor, without a framework to import)."""
+
+    def predict(self, inputs: Any) -> Any:
+        return [0.5] * len(inputs)
+
+
+def _drift_report(age_effect: float) -> Any:
+    """A drift report as ``compare`` makes one: age moved by ``age_effect`` sd, city did not."""
+    moved = age_effect >= 0.5
+    columns = [
+        monitoring.ColumnDrift(
+            "age", "numeric", "drift" if moved else "no drift", "wasserstein+ks",
+            0.1 + age_effect / 3, 10.0 ** (-40 * age_effect) if moved else 0.4, age_effect,
+            300, 300,
+        ),
+        monitoring.ColumnDrift(
+            "city", "categorical", "no drift", "chi2", 1.9, 0.17, 0.04, 300, 300
+        ),
+    ]  # fmt: skip
+    return monitoring.DriftReport(columns, 300, 300)
+
+
 def _keep_monitoring_history(name: str) -> None:
     """Three drift windows of model ``name`` (age drifting in the last two), a quality window
     and an alert: what ``cairn monitor run`` and ``cairn monitor labels`` store, without a
     served model."""
-    import numpy as np
-    import pandas as pd
-    from sklearn.dummy import DummyRegressor
-
     import cairn
     from cairn.monitoring import _queries
 
     with cairn.run():
-        cairn.log_model(DummyRegressor().fit([[0.0], [1.0]], [0.0, 1.0]), name)
-
-    def frame(seed: int, shift: float) -> pd.DataFrame:
-        rng = np.random.default_rng(seed)
-        return pd.DataFrame(
-            {"age": rng.normal(40 + 10 * shift, 10, 300), "city": rng.choice(["a", "b"], 300)}
-        )
-
-    reference = monitoring.sketch_table(frame(0, 0.0))
-    reports = [
-        monitoring.compare(reference, monitoring.sketch_table(frame(i + 1, shift)))
-        for i, shift in enumerate((0.0, 1.0, 1.5))
-    ]
+        cairn.log_model(Constant(), name)
+    reports = [_drift_report(effect) for effect in (0.05, 1.0, 1.5)]
 
     def save(conn: Any) -> None:
         for i, report in enumerate(reports):
@@ -184,50 +195,42 @@ def test_a_monitoring_page_charts_drift_per_feature_and_serves_the_report(
     assert page.locator("#report-link").get_attribute("href") == "/monitoring/churn/report"
 
 
-@pytest.mark.parametrize(
-    ("path", "status", "words"),
-    [
-        ("/pipelines/a%00b.json", 400, "control characters"),
-        ("/pipelines/" + "x" * 5000 + ".json", 400, "longer than"),
-        ("/pipelines/nothing.json", 404, "no pipeline named"),
-        ("/pipelines/..%2F..%2Fetc%2Fpasswd.json", 404, "there is no page"),
-        ("/monitoring/a%00b.json", 400, "control characters"),
-        ("/monitoring/" + "x" * 5000 + ".json", 400, "longer than"),
-        ("/monitoring/nothing.json", 404, "nothing"),
-        ("/monitoring/nothing/report", 404, "nothing"),
-        ("/monitoring/a%00b/report", 400, "control characters"),
-    ],
-)
-def test_hostile_names_answer_a_clear_4xx(
-    store: Store, ui_server: Any, path: str, status: int, words: str
-) -> None:
-    """NUL bytes, 5000-character names, traversal paths and unknown names answer a 4xx with
-    a message that says what is wrong, never a 500."""
-    answer = httpx.get(ui_server().url + path)
-    assert answer.status_code == status, answer.text[:300]
-    assert words in answer.json()["error"]["message"] if path.endswith(".json") else answer.text
+HOSTILE = [
+    ("/pipelines/a%00b.json", 400, "NUL"),
+    ("/pipelines/" + "x" * 5000 + ".json", 400, "longer than"),
+    ("/pipelines/nothing.json", 404, "no pipeline named"),
+    ("/pipelines/..%2F..%2Fetc%2Fpasswd.json", 404, "there is no page"),
+    ("/pipelines/tiny.json?run=garbage", 404, "garbage"),
+    ("/pipelines/tiny.json?run=a%00b", 400, "NUL"),
+    ("/pipelines/tiny.json?run=" + "x" * 5000, 400, "longer than"),
+    ("/pipelines/tiny.json?run=" + str(10**30), 404, "no run with id"),
+    ("/pipelines/tiny.json?run=-1", 404, "-1"),
+    ("/pipelines/tiny.json?run=..%2Fetc%2Fpasswd", 404, "passwd"),
+    ("/monitoring/a%00b.json", 400, "NUL"),
+    ("/monitoring/" + "x" * 5000 + ".json", 400, "longer than"),
+    ("/monitoring/nothing.json", 404, "nothing"),
+    ("/monitoring/nothing/report", 404, "nothing"),
+    ("/monitoring/a%00b/report", 400, "NUL"),
+    ("/monitoring/" + "x" * 5000 + "/report", 400, "longer than"),
+]
 
 
-def test_hostile_run_selections_answer_a_clear_4xx(
+def test_hostile_names_and_runs_answer_a_clear_4xx(
     quiet_capture: None, store: Store, tiny_flow: str, ui_server: Any
 ) -> None:
-    """A run that is garbage, unknown, too long, of another kind or of no pipeline is refused
-    with a 4xx that says so, on the pipeline's page."""
+    """NUL bytes, 5000-character names, huge numbers, traversal paths, unknown names and runs
+    (and a step's run, which is no pipeline run) answer a 4xx whose message says what is
+    wrong, never a 500; the page itself answers the 404 page."""
     run = pipelines.run_pipeline(tiny_flow, executor="inline")
-    with httpx.Client(base_url=ui_server().url) as client:
-        _check_runs(client, run)
-
-
-def _check_runs(client: httpx.Client, run: Any) -> None:
-    """The run selections of the pipeline page answer as they should."""
-    assert client.get("/pipelines/tiny.json").json()["selected"] == run.run_id
     step = run.step("load").run_id
-    for value, status in [
-        ("garbage", 404), ("a\x00b", 400), ("x" * 5000, 400), (str(10**30), 404),
-        (step, 404), ("-1", 404), ("../etc/passwd", 404),
-    ]:  # fmt: skip
-        answer = client.get("/pipelines/tiny.json", params={"run": value})
-        assert answer.status_code == status, (value[:20], answer.text[:300])
-        assert answer.json()["error"]["message"]
-    page = client.get("/pipelines/tiny", params={"run": "garbage"})
-    assert page.status_code == 404 and "404 · Not found" in page.text
+    with httpx.Client(base_url=ui_server().url) as client:
+        assert client.get("/pipelines/tiny.json").json()["selected"] == run.run_id
+        for path, status, words in [*HOSTILE, (f"/pipelines/tiny.json?run={step}", 404, step)]:
+            answer = client.get(path)
+            assert answer.status_code == status, (path[:60], answer.text[:300])
+            shown = answer.json()["error"]["message"] if ".json" in path else answer.text
+            assert words in shown, (path[:60], shown[:300])
+        page = client.get("/pipelines/tiny", params={"run": "garbage"})
+        assert page.status_code == 404 and "404 · Not found" in page.text
+        page = client.get("/monitoring/nothing")
+        assert page.status_code == 404 and "404 · Not found" in page.text

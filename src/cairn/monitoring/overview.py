@@ -63,7 +63,9 @@ def monitored_models(*, limit: int | None = 200) -> list[MonitoredModel]:
                 versions[model].add(int(version))
             a = monitor_alerts
             for subject, n in conn.execute(
-                select(a.c.subject, func.count()).where(a.c.subject.in_(chunk)).group_by(a.c.subject)
+                select(a.c.subject, func.count())
+                .where(a.c.subject.in_(chunk))
+                .group_by(a.c.subject)
             ):
                 alerts[str(subject)] = int(n)
         latest = _queries.latest_windows(conn, wanted, "drift")

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from cairn.pipelines._target import load_pipeline
     from cairn.pipelines.executors import Executor, executor_for
     from cairn.pipelines.pipeline import Graph, Output, Pipeline, PipelineDefinitionError, pipeline
-    from cairn.pipelines.run_graph import PipelineRunGraph, StepRecord, pipeline_run_graph
     from cairn.pipelines.run import (
         PipelineFailedError,
         PipelineResult,
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
         resume_pipeline,
         run_pipeline,
     )
+    from cairn.pipelines.run_graph import PipelineRunGraph, StepRecord, pipeline_run_graph
     from cairn.pipelines.schedule import (
         Schedule,
         ScheduledStart,

@@ -3,12 +3,14 @@
 whose outputs it took (the run -> run lineage edges the coordinator wrote).
 
 The edges come from the store, not from the pipeline's code (which a reader of the store may
-not have): a step that never started (skipped, or failed before its inputs were handed over)
-has no edges in.
+not have). The coordinator records a step's inputs when it finishes or is served from the
+cache, so a failed step has no edges in; a skipped step has the one its reason names
+(``step fit did not finish``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, select
@@ -23,6 +25,7 @@ __all__ = ["PipelineRunGraph", "StepRecord", "pipeline_run_graph"]
 
 PIPELINE_TAG = "cairn.pipeline"
 _STEP_TAGS = ("cairn.step.name", "cairn.step.cached_from")
+_SKIPPED_BECAUSE = re.compile(r"step (.+) did not finish")  # the coordinator's skip reason
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,16 @@ def pipeline_run_graph(run_id: str) -> PipelineRunGraph:
                 end_ms=None if end_ms is None else int(end_ms),
                 duration_s=None if end_ms is None else max(0, int(end_ms) - start_ms) / 1000,
                 error=r[6],
-                upstream=[node_of[u] for u in ups[db_id] if u in node_of],
+                upstream=_upstream(status, r[6], [node_of[u] for u in ups[db_id] if u in node_of]),
             )
         )
     return PipelineRunGraph(record.id, name, record.status, record.start_ms, record.end_ms, steps)
+
+
+def _upstream(status: str, reason: str | None, recorded: list[str]) -> list[str]:
+    """The recorded inputs of a step; for a skipped one, the step its reason names."""
+    if status == "skipped" and not recorded and reason:
+        named = _SKIPPED_BECAUSE.fullmatch(reason.strip())
+        if named:
+            return [named.group(1)]
+    return recorded

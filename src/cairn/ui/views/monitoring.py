@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from cairn import monitoring
 from cairn.core.errors import InvalidInputError, NotFoundError
 from cairn.ui.page import Viewer, quote, render
+from cairn.ui.views.pipelines import name_problem
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,11 +31,10 @@ REPORT_POLICY = (
 
 def _checked(model: str) -> str:
     """``model`` if it can name one, else a clear 400."""
-    if "\x00" in model or not model.isprintable() or len(model) > MAX_NAME or not model.strip():
-        shown = model[:40].encode("unicode_escape").decode("ascii")
+    problem = name_problem(model, MAX_NAME)
+    if problem:
         raise InvalidInputError(
-            f"model name {shown!r}{'...' if len(model) > 40 else ''} cannot name one: it is "
-            f"empty, longer than {MAX_NAME} characters or holds control characters; pick one "
+            f"model name {model[:40]!r}{'...' if len(model) > 40 else ''} {problem}; pick one "
             "from the list at /monitoring"
         )
     return model
@@ -102,7 +102,15 @@ def _features(history: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, 
             name = str(column.get("column"))
             name = f"{name} v{window.version}" if several else name
             each = series.setdefault(
-                name, {"feature": name, "x": [], "effect": [], "p_value": [], "surprise": [], "drifted": []}
+                name,
+                {
+                    "feature": name,
+                    "x": [],
+                    "effect": [],
+                    "p_value": [],
+                    "surprise": [],
+                    "drifted": [],
+                },
             )
             each["x"].append(window.start_ms / 1000)
             each["effect"].append(column.get("effect"))

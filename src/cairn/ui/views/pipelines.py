@@ -70,14 +70,26 @@ def pipelines_page(request: Request, caller: Viewer) -> Response:
     return render(request, "pipelines.html", context)
 
 
+def name_problem(value: str, longest: int) -> str | None:
+    """What keeps ``value`` (a name or id typed into a URL) from naming anything, if so."""
+    if not value.strip():
+        return "is empty"
+    if len(value) > longest:
+        return f"is {len(value)} characters long, longer than {longest} characters"
+    if "\x00" in value:
+        return "holds a NUL character ('\\x00')"
+    if not value.isprintable():
+        return "holds control characters"
+    return None
+
+
 def _checked(value: str, what: str, longest: int) -> str:
     """``value`` if it can name something, else a clear 400."""
-    if "\x00" in value or not value.isprintable() or len(value) > longest or not value.strip():
-        shown = value[:40].encode("unicode_escape").decode("ascii")
+    problem = name_problem(value, longest)
+    if problem:
         raise InvalidInputError(
-            f"{what} {shown!r}{'...' if len(value) > 40 else ''} cannot name one: it is empty, "
-            f"longer than {longest} characters or holds control characters; pick one from "
-            "the list at /pipelines"
+            f"{what} {value[:40]!r}{'...' if len(value) > 40 else ''} {problem}; pick one "
+            "from the list at /pipelines"
         )
     return value
 
