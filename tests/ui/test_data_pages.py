@@ -52,6 +52,15 @@ def age_versions(name: str, days: float) -> None:
     get_store().db.transact(lambda conn: conn.execute(change))
 
 
+def settled(page: Any, selector: str) -> None:
+    """Wait until ``selector`` is on the page and htmx has wired it (it does so as the swap
+    settles: a click before that would post the form without htmx)."""
+    page.locator(selector).wait_for()
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+
+
 def two_datasets(project: Path) -> str:
     """``alpha`` (v1, v2; daily but 3 days old: stale) read at v1 by a run that logged the
     model ``echo``, and ``beta`` (weekly, fresh); the run's id."""
@@ -85,9 +94,11 @@ def test_the_catalog_lists_edits_and_diffs_datasets(
     )
     assert "bob@team" in beta.inner_text() and "on time" in beta.inner_text()
     alpha.get_by_role("button", name="Edit alpha").click()
+    settled(page, "#ds-alpha form")
     page.fill("#ds-alpha-frequency", "every now and then")
     page.click("#ds-alpha button[type=submit]")
     assert "does not parse" in page.locator("#ds-alpha [role=alert]").inner_text()
+    settled(page, "#ds-alpha form")
     page.fill("#ds-alpha-frequency", "daily")
     page.fill("#ds-alpha-description", "customers, cleaned")
     page.click("#ds-alpha button[type=submit]")
