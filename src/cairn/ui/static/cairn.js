@@ -56,8 +56,10 @@
                   points: { show: s.x.length < 60 } });
       if (s.lo && s.hi) {
         columns.push(s.lo, s.hi);
-        meta.push({ label: s.label + " −σ", stroke: "transparent", points: { show: false } });
-        meta.push({ label: s.label + " +σ", stroke: "transparent", points: { show: false } });
+        meta.push({ label: s.label + " −σ", stroke: "transparent", points: { show: false },
+                    band: true });
+        meta.push({ label: s.label + " +σ", stroke: "transparent", points: { show: false },
+                    band: true });
       }
       tables.push(columns);
     });
@@ -89,6 +91,9 @@
     const resize = new ResizeObserver(() => chart.setSize({
       width: Math.max(280, el.clientWidth), height: options.height }));
     resize.observe(el);
+    // The band's edges are drawn as a fill, not as lines: keep them out of the legend.
+    const rows = el.querySelectorAll(".u-legend .u-series");
+    meta.forEach((m, i) => { if (m.band && rows[i + 1]) rows[i + 1].style.display = "none"; });
     el._cairnChart = chart;
     el._cairnResize = resize;
     return chart;
