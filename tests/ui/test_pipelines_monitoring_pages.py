@@ -127,8 +127,8 @@ def _drift_report(age_effect: float) -> Any:
 
 
 def _keep_monitoring_history(name: str) -> None:
-    """Three drift windows of model ``name`` (age drifting in the last two), a quality window
-    and an alert: what ``cairn monitor run`` and ``cairn monitor labels`` store, without a
+    """Three drift windows of model ``name`` (age drifting in the last two), two quality
+    windows and an alert: what ``cairn monitor run`` and ``cairn monitor labels`` store, without a
     served model."""
     import cairn
     from cairn.monitoring import _queries
@@ -145,11 +145,13 @@ def _keep_monitoring_history(name: str) -> None:
                 rows=300, verdict=report.verdict, score=report.share, result=report.to_dict(),
                 digest=None, now=start + HOUR,
             )  # fmt: skip
-        _queries.save_window(
-            conn, model=name, version=1, kind="quality", start_ms=T0, end_ms=T0 + HOUR, rows=50,
-            verdict="ok", score=0.9, result={"task": "regression", "main": "r2",
-            "metrics": {"r2": {"value": 0.9}}, "notes": []}, digest=None, now=T0 + HOUR,
-        )  # fmt: skip
+        for i, r2 in enumerate((0.9, 0.7)):
+            start = T0 + i * HOUR
+            _queries.save_window(
+                conn, model=name, version=1, kind="quality", start_ms=start, end_ms=start + HOUR,
+                rows=50, verdict="ok", score=r2, result={"task": "regression", "main": "r2",
+                "metrics": {"r2": {"value": r2}}, "notes": []}, digest=None, now=start + HOUR,
+            )  # fmt: skip
         _queries.insert_alert(
             conn, rule="age-drift", subject=name, window_start_ms=T0 + 2 * HOUR,
             window_end_ms=T0 + 3 * HOUR, message="feature age drifted", evidence={"share": 0.5},
@@ -180,6 +182,7 @@ def test_a_monitoring_page_charts_drift_per_feature_and_serves_the_report(
     page.wait_for_selector("#chart-effect .uplot")
     assert page.locator("#chart-pvalue .uplot").count() == 1
     assert page.locator("#chart-quality .uplot").count() == 1
+    assert page.locator("#quality tbody tr").count() == 2
     for feature, drift in drifted.items():
         cell = page.locator(f"#features tr[data-feature='{feature}']")
         assert cell.get_attribute("data-drift") == ("yes" if drift else "no")

@@ -34,7 +34,8 @@ class StepRecord:
 
     node: str  # the step's id in the graph (``train[1]``)
     step: str  # the step function's name
-    status: str  # finished | cached | failed | skipped | killed | running | crashed
+    status: str  # finished | cached | failed | skipped | killed | running | crashed (a step
+    # stored as running in a pipeline run that is not running any more)
     run_id: str  # the step's own run
     cached: bool  # served from the cache (did not run)
     cached_from: str | None  # the run whose outputs a cached step reused
@@ -110,6 +111,8 @@ def pipeline_run_graph(run_id: str) -> PipelineRunGraph:
     steps = []
     for r in rows:
         db_id, status = int(r[0]), str(r[3])
+        if status == "running" and record.status != "running":
+            status = "crashed"  # its coordinator is gone (tracking judged the pipeline run)
         own = tags[db_id]
         start_ms, end_ms = int(r[4]), r[5]
         steps.append(

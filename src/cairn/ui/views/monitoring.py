@@ -203,6 +203,18 @@ def model_page(request: Request, caller: Viewer, model: str) -> Response:
         "series": series,
         "windows": windows,
         "quality": _quality(quality),
+        "quality_windows": [
+            {
+                "version": w.version,
+                "start_ms": w.start_ms,
+                "rows": w.rows,
+                "main": w.result.get("main"),
+                "score": w.score,
+                "verdict": w.verdict,
+            }
+            for w in reversed(quality[-20:])
+        ],
+        "charted": len(history),
         "alerts": alerts,
         "report": f"/monitoring/{quote(model)}/report",
     }
