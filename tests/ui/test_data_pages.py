@@ -177,6 +177,14 @@ def test_the_json_pages_answer_the_catalog(client: TestClient) -> None:
     version = client.get("/data/alpha/v1.json").json()
     assert [f["path"] for f in version["files"]] == ["f.txt"] and version["total"] == 1
     assert client.get("/data/alpha/v1.json?offset=5").json()["files"] == []
+    for url, text in [
+        ("/data/alpha/v1", "<code>f.txt</code>"),
+        ("/data/alpha/v1?offset=5", "go to the first"),
+        ("/data/alpha/edit", 'name="description"'),
+        ("/data/alpha/row", 'aria-label="Edit alpha"'),
+    ]:
+        answer = client.get(url)
+        assert answer.status_code == 200 and text in answer.text, url
     diff = client.get("/data/alpha/diff.json?a=1&b=v2").json()
     assert [c["path"] for c in diff["diff"]["changed"]] == ["f.txt"] and not diff["same"]
     answer = client.post("/data/alpha/edit", data={"owner": "ola@team"}, follow_redirects=False)
@@ -204,6 +212,7 @@ def test_tables_show_their_schema_rows_and_changes(client: TestClient, project: 
     assert [c[0] for c in table["columns_added"]] == ["x"]
     page = client.get("/data/tab/diff?a=1&b=2").text
     assert "column added: x" in page and "2 → 3" in page
+    assert "<caption><code>t.csv</code> · csv · 3 rows</caption>" in client.get("/data/tab/v2").text
 
 
 BAD_PAGES = {

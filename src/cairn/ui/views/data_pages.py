@@ -86,7 +86,7 @@ def data_version(
     tables = data.show_dataset(name).tables.get(number, {})
     context = {
         "name": name,
-        "version": found,
+        "dataset_version": found,
         "files": files[offset : offset + limit],
         "offset": offset,
         "limit": limit,
