@@ -94,6 +94,12 @@ def _checked(value: str, what: str, longest: int) -> str:
     return value
 
 
+def _last_line(error: str | None) -> str | None:
+    """The line of a step's error (or skip reason) that says what happened: its last."""
+    lines = (error or "").strip().splitlines()
+    return lines[-1][:300] if lines else None
+
+
 def _step_row(step: Any) -> dict[str, Any]:
     return {
         "node": step.node,
@@ -103,7 +109,7 @@ def _step_row(step: Any) -> dict[str, Any]:
         "cached_from": step.cached_from,
         "run_id": step.run_id,
         "duration_s": step.duration_s,
-        "error": (step.error or "").strip().splitlines()[-1][:300] if step.error else None,
+        "error": _last_line(step.error),
         "upstream": list(step.upstream),
     }
 
