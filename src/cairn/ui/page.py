@@ -51,10 +51,10 @@ def render(
         return JSONResponse(plain(dict(context)), status_code=status)
     caller = getattr(request.state, "caller", None)
     full = {
-        **context,
         "caller": caller,
         "auth": request.app.state.auth,
-        "version": __version__,
+        "cairn_version": __version__,
+        **context,
     }
     return templates.TemplateResponse(request, template, full, status_code=status)
 

@@ -80,7 +80,20 @@
     const width = Math.max(280, el.clientWidth || 600);
     const options = {
       title: spec.title, width: width, height: spec.height || 240,
-      scales: { x: { time: spec.xTime === true }, y: spec.logY ? { distr: 3 } : {} },
+      scales: {
+        // One x value alone would stretch the axis over years (time) or nothing: pad it.
+        x: { time: spec.xTime === true,
+             range: (u, min, max) => (min === max ? [min - (spec.xTime ? 3600 : 1),
+                                                     max + (spec.xTime ? 3600 : 1)]
+                                                  : [min, max]) },
+        // A log axis over dozens of decades makes uPlot draw a tick per decade for ever:
+        // show at most 12 decades below the largest value.
+        y: spec.logY ? { distr: 3, range: (u, min, max) => {
+          const top = max > 0 ? max : 1;
+          const bottom = min > 0 ? Math.max(min, top / 1e12) : top / 1e12;
+          return bottom === top ? [top / 10, top * 10] : [bottom, top];
+        } } : {},
+      },
       axes: [Object.assign({ label: spec.xLabel || "" }, axis), Object.assign({}, axis)],
       series: [{ label: spec.xLabel || "x" }].concat(meta),
       bands: bands,
