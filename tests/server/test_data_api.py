@@ -224,3 +224,17 @@ def test_hostile_values_are_refused_in_json(project: Path, api: Api) -> None:
         assert response.status_code in (400, 404), (path[:80], response.text)
     assert not any(v.deleted for v in data.show_dataset("customers").versions)
     assert list_events(get_store().db, action="dataset_version.*") == []
+
+
+def test_a_catalog_edit_through_the_api_is_audited_like_the_uis(project: Path, api: Api) -> None:
+    """A writer's PATCH changes the catalog and records ``dataset.edit`` with the fields it
+    changed, the same event the web UI's edit records; a reader's is refused and records none."""
+    _two_versions(project)
+    refused = api.call("PATCH", "/datasets/customers", "reader", json={"owner": "x"})
+    assert refused.status_code == 403
+    edited = api.call("PATCH", "/datasets/customers", "writer", json={"owner": "ana"})
+    assert edited.status_code == 200 and edited.json()["owner"] == "ana"
+    events = list_events(get_store().db, action="dataset.*")
+    assert [(e.action, e.user, e.subject, e.detail) for e in events] == [
+        ("dataset.edit", "writer-bo", "data:customers", {"fields": ["owner"]})
+    ]

@@ -112,11 +112,17 @@ def add_version(name: str, body: VersionCreate, request: Request, caller: Writer
 
 
 @router.patch("/datasets/{name}")
-def edit_dataset(name: str, body: CatalogFields, caller: Writer) -> Any:
+def edit_dataset(name: str, body: CatalogFields, request: Request, caller: Writer) -> Any:
     """Edit catalog fields and tags of the dataset (never its versions); each change is
-    recorded in its history."""
-    with acting_as(caller.user):
-        return plain(data.edit_dataset(name, **_fields(body), tags=body.tags or None))
+    recorded in its history and, as ``dataset.edit``, in the audit log (as the web UI's)."""
+    fields = _fields(body)
+    edited = audited(
+        request,
+        caller,
+        lambda: data.edit_dataset(name, **fields, tags=body.tags or None),
+        lambda d: ("dataset.edit", f"data:{d.name}", {"fields": sorted(fields)}),
+    )
+    return plain(edited)
 
 
 @router.post("/runs/{uid}/inputs")
