@@ -433,6 +433,8 @@ class Coordinator:
         def also(conn: Any) -> None:
             now = now_ms()
             for sent, result, outputs in results:
+                # A failed step read its inputs too: the step graph shows where it stood.
+                self._edges_in(conn, sent.node, sent.child.db_id)
                 if result.error is not None:
                     continue
                 _queries.insert_result(
@@ -446,7 +448,6 @@ class Coordinator:
                     outputs=outputs,
                     now=now,
                 )
-                self._edges_in(conn, sent.node, sent.child.db_id)
 
         since = min((sent.since for _, sent in items), default=None)
         end_children(self.run, ends, since=since, also=also)
