@@ -109,3 +109,20 @@ def test_thinning_keeps_the_envelope_of_any_series(values: list[float], points: 
     assert len(series.y) <= max(points, 4) + 3
     for x, y in zip(series.x, series.y, strict=True):
         assert values[int(x)] == y
+
+
+def test_point_counts_and_a_record_without_history_read_no_points(
+    store: Store, quiet_capture: None
+) -> None:
+    """``metric_counts`` says how many points each metric has; ``get_run(history=False)``
+    has the latest values and artifacts but no history; the default keeps the history."""
+    with cairn.start_run() as run:
+        for step in range(30):
+            cairn.log({"loss": 1.0 / (step + 1)}, step=step)
+        cairn.log({"auc": 0.9})
+    assert cairn.tracking.metric_counts(run.id[:10]) == {"auc": 1, "loss": 30}
+    lean = cairn.get_run(run.id, history=False)
+    assert lean.metric_history == {} and lean.metrics["loss"] == 1 / 30
+    assert len(cairn.get_run(run.id).metric_history["loss"]) == 30
+    with pytest.raises(RunNotFoundError):
+        cairn.tracking.metric_counts("0" * 32)

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
         seeded_libraries,
         torch_generator,
     )
-    from cairn.tracking.series import MetricSeries, metric_series
+    from cairn.tracking.series import MetricSeries, metric_counts, metric_series
 
 _LAZY: dict[str, str] = {
     "ArtifactEntry": "cairn.tracking.record",
@@ -108,6 +108,7 @@ _LAZY: dict[str, str] = {
     "log_figure": "cairn.tracking.run",
     "log_params": "cairn.tracking.run",
     "log_text": "cairn.tracking.run",
+    "metric_counts": "cairn.tracking.series",
     "metric_series": "cairn.tracking.series",
     "parse_overrides": "cairn.tracking.launch",
     "parse_seeds": "cairn.tracking.launch",
@@ -169,6 +170,7 @@ __all__ = [
     "log_figure",
     "log_params",
     "log_text",
+    "metric_counts",
     "metric_series",
     "parse_overrides",
     "parse_seeds",

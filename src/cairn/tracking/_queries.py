@@ -479,15 +479,26 @@ def count_and_keys(
     return int(total), keys[0], keys[1], keys[2]
 
 
-def get(conn: Connection, run_id: int) -> RunRecord:
-    """Return one run with everything recorded about it, metric history included."""
+def get(conn: Connection, run_id: int, *, history: bool = True) -> RunRecord:
+    """Return one run with everything recorded about it (metric history only if asked)."""
     rows = conn.execute(_run_select().where(runs.c.id == run_id), _liveness.parameters(conn)).all()
     record = _records(conn, rows, lambda column: column == run_id)[0]
     return replace(
         record,
-        metric_history=metric_history(conn, run_id),
+        metric_history=metric_history(conn, run_id) if history else {},
         artifacts=artifacts_of(conn, run_id),
     )
+
+
+def metric_counts(conn: Connection, run_id: int) -> dict[str, int]:
+    """How many points each metric of the run has (from the chunks' counts: no point read)."""
+    query = (
+        select(metric_keys.c.name, func.sum(metric_chunks.c.count))
+        .join(metric_keys, metric_keys.c.id == metric_chunks.c.key_id)
+        .where(metric_chunks.c.run_id == run_id)
+        .group_by(metric_keys.c.name)
+    )
+    return {name: int(total) for name, total in conn.execute(query)}
 
 
 def _records(

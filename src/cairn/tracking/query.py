@@ -17,7 +17,7 @@ from cairn.core.checks import (
     show,
 )
 from cairn.core.destination import is_relative_path, write_tree
-from cairn.core.errors import ArtifactError, ArtifactNotFoundError
+from cairn.core.errors import ArtifactError, ArtifactNotFoundError, InvalidInputError
 from cairn.store import get_store
 from cairn.tracking import _queries
 from cairn.tracking.record import RunRecord
@@ -26,9 +26,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def get_run(run_id: str) -> RunRecord:
-    """Return a run by id (or unique id prefix) with params, tags, metrics and history."""
+def get_run(run_id: str, *, history: bool = True) -> RunRecord:
+    """Return a run by id (or unique id prefix) with params, tags, metrics and (unless
+    ``history=False``, which is faster for runs of many points) every metric's history."""
     check_name(run_id, "run id", max_length=None)
+    if not isinstance(history, bool):
+        raise InvalidInputError(f"history is True or False, not {show(history)}")
     store = get_store()
     if store.remote is not None:
         from cairn.tracking._remote import get_record
@@ -37,7 +40,7 @@ def get_run(run_id: str) -> RunRecord:
     db = store.db
     with paused_gc(), db.read() as conn:
         db_id, _ = _queries.resolve_run(conn, run_id)
-        return _queries.get(conn, db_id)
+        return _queries.get(conn, db_id, history=history)
 
 
 def find_runs(

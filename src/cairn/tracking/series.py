@@ -100,6 +100,20 @@ def metric_series(
     return _thinned(uid, key, x, xs, values, points)
 
 
+def metric_counts(run_id: str) -> dict[str, int]:
+    """How many points each metric of run ``run_id`` has logged, without reading them."""
+    check_name(run_id, "run id", max_length=None)
+    store = get_store()
+    if store.remote is not None:
+        from cairn.tracking.query import get_run
+
+        history = get_run(run_id).metric_history
+        return {key: len(points) for key, points in sorted(history.items())}
+    with paused_gc(), store.db.read() as conn:
+        db_id, _ = _queries.resolve_run(conn, run_id)
+        return dict(sorted(_queries.metric_counts(conn, db_id).items()))
+
+
 def _arrays(rows: list[tuple[int, int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import numpy as np
 

@@ -79,15 +79,10 @@ def _captured(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"label": label, "key": key, "value": tags[key]} for label, key in known]
 
 
-def _metrics(record: Any, system: bool) -> list[dict[str, Any]]:
+def _metrics(record: Any, counts: dict[str, int], system: bool) -> list[dict[str, Any]]:
     keys = sorted(k for k in record.metrics if k.startswith(SYSTEM_PREFIX) == system)
     return [
-        {
-            "key": key,
-            "value": record.metrics[key],
-            "points": len(record.metric_history.get(key, ())),
-        }
-        for key in keys
+        {"key": key, "value": record.metrics[key], "points": counts.get(key, 0)} for key in keys
     ]
 
 
@@ -103,7 +98,8 @@ def run_page(
     artifact: str | None = None,
 ) -> Response:
     """Everything about one run; ``artifact`` picks the artifact to preview."""
-    record = tracking.get_run(run_id)
+    record = tracking.get_run(run_id, history=False)  # the charts ask for their points
+    counts = tracking.metric_counts(record.id)
     check_x(x)
     uid = record.id
     tags = record.tags
@@ -136,8 +132,8 @@ def run_page(
         "params": sorted(record.params.items()),
         "tags": sorted((k, v) for k, v in tags.items() if not k.startswith("cairn.")),
         "captured": _captured(tags),
-        "metrics": _metrics(record, system=False),
-        "system_metrics": _metrics(record, system=True),
+        "metrics": _metrics(record, counts, system=False),
+        "system_metrics": _metrics(record, counts, system=True),
         "x": x,
         "log": is_on(log),
         "artifact_count": len(record.artifacts),
@@ -163,7 +159,7 @@ def series(
 @router.get("/runs/{run_id}/artifacts/{path:path}")
 def download(caller: Viewer, run_id: str, path: str) -> Response:
     """The bytes of one artifact, as a file to save (never shown as a page of this site)."""
-    record = tracking.get_run(run_id)
+    record = tracking.get_run(run_id, history=False)
     entry = arts.find(record.artifacts, record.id, path)
     if not arts.exists(entry):
         raise ArtifactNotFoundError(
@@ -183,7 +179,7 @@ def download(caller: Viewer, run_id: str, path: str) -> Response:
 @router.get("/runs/{run_id}/preview/{path:path}")
 def preview(request: Request, caller: Viewer, run_id: str, path: str) -> Response:
     """The preview of one artifact as a piece of HTML (what the page shows for it)."""
-    record = tracking.get_run(run_id)
+    record = tracking.get_run(run_id, history=False)
     entry = arts.find(record.artifacts, record.id, path)
     shown = arts.preview(record.id, entry)
     html = templates.get_template("_run_preview.html").render(preview=shown, request=request)
