@@ -8,6 +8,7 @@ import httpx
 
 from cairn.server import create_token
 from cairn.store import get_store
+from tests.server.conftest import server_on  # noqa: F401  (the fixture)
 from tests.ui.conftest import shot
 
 
@@ -48,6 +49,22 @@ def test_the_login_page_only_sends_people_back_to_this_server(ui_server: Any) ->
     """A ``next`` that names another site (or a scheme-relative URL) goes home instead."""
     token, _ = create_token(get_store().db, "ana", "reader")
     server = ui_server(auth=True)
-    for target in ("https://evil.example/", "//evil.example/x", "/\\evil"):
+    for target in ("https://evil.example/", "//evil.example/x", "/\\evil", "/\t/evil.example"):
         answer = httpx.post(f"{server.url}/login", data={"token": token, "next": target})
         assert answer.status_code == 303 and answer.headers["location"] == "/"
+
+
+def test_cairn_server_serves_the_ui_behind_its_login(server_on: Any, project: Any) -> None:
+    """A real ``cairn server --auth`` (two workers) sends a page without a token to the login
+    page, serves the page with a reader's token, and keeps the API's JSON 401 for the API."""
+    server = server_on(f"sqlite:///{project / 'team.db'}", auth=True, workers=2)
+    first = httpx.get(f"{server.url}/runs", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"].startswith("/login?next=")
+    login = httpx.get(f"{server.url}/login")
+    assert login.status_code == 200 and 'name="token"' in login.text
+    signed = httpx.get(
+        f"{server.url}/runs.json", headers={"Authorization": f"Bearer {server.admin_token}"}
+    )
+    assert signed.status_code == 200 and signed.json()["total"] == 0
+    api = httpx.get(f"{server.url}/api/v1/models")
+    assert api.status_code == 401 and api.json()["error"]["type"] == "AuthenticationError"

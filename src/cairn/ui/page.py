@@ -221,7 +221,13 @@ Admin = Annotated[Caller, Depends(admin)]
 
 def local_path(target: str | None) -> str:
     """``target`` if it is a path on this server (never another site), else ``/``."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (
+        not target
+        or not target.startswith("/")
+        or "\\" in target
+        or any(ord(c) < 0x21 or ord(c) == 0x7F for c in target)  # browsers drop tabs, newlines
+        or target.startswith("//")
+    ):
         return "/"
     return target
 
