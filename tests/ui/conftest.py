@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.server.conftest import server_on  # noqa: F401  (real cairn server processes)
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
 
 

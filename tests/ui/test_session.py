@@ -8,7 +8,6 @@ import httpx
 
 from cairn.server import create_token
 from cairn.store import get_store
-from tests.server.conftest import server_on  # noqa: F401  (the fixture)
 from tests.ui.conftest import shot
 
 
