@@ -264,10 +264,8 @@ def write_metric_chunks(
     )
 
 
-def metric_history(
-    conn: Connection, run_id: int, keys: Sequence[str] | None = None
-) -> dict[str, list[MetricPoint]]:
-    """Return every logged point of the run's metrics (optionally only ``keys``), in order."""
+def _chunks_query(run_id: int, keys: Sequence[str] | None) -> Any:
+    """The run's packed metric chunks (of ``keys`` only, if given), in logged order."""
     query = (
         select(
             metric_keys.c.name,
@@ -279,10 +277,15 @@ def metric_history(
         .where(metric_chunks.c.run_id == run_id)
         .order_by(metric_chunks.c.key_id, metric_chunks.c.id)
     )
-    if keys is not None:
-        query = query.where(metric_keys.c.name.in_(list(keys)))
+    return query if keys is None else query.where(metric_keys.c.name.in_(list(keys)))
+
+
+def metric_history(
+    conn: Connection, run_id: int, keys: Sequence[str] | None = None
+) -> dict[str, list[MetricPoint]]:
+    """Return every logged point of the run's metrics (optionally only ``keys``), in order."""
     history: dict[str, list[MetricPoint]] = defaultdict(list)
-    for row in conn.execute(query):
+    for row in conn.execute(_chunks_query(run_id, keys)):
         points = zip(
             unpack("q", row.steps), unpack("q", row.timestamps), unpack("d", row[3]), strict=True
         )
@@ -297,19 +300,8 @@ def metric_arrays(
     in logged order: read straight from the packed chunks, for series of millions of points."""
     import numpy as np
 
-    query = (
-        select(
-            metric_keys.c.name,
-            metric_chunks.c.steps,
-            metric_chunks.c.timestamps,
-            metric_chunks.c["values"],
-        )
-        .join(metric_keys, metric_keys.c.id == metric_chunks.c.key_id)
-        .where(metric_chunks.c.run_id == run_id, metric_keys.c.name.in_(list(keys)))
-        .order_by(metric_chunks.c.key_id, metric_chunks.c.id)
-    )
     parts: dict[str, list[tuple[bytes, bytes, bytes]]] = defaultdict(list)
-    for name, steps, stamps, values in conn.execute(query):
+    for name, steps, stamps, values in conn.execute(_chunks_query(run_id, keys)):
         parts[name].append((steps, stamps, values))
     out: dict[str, tuple[Any, Any, Any]] = {}
     for name, chunks in parts.items():
