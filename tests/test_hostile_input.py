@@ -401,6 +401,8 @@ TABLE: list[Entry] = [
           lambda w: {"uri": f"models:/{w.model}/1"},
           {"uri": "ref", "depth": "int", "limit": "int"}),
     # serving
+    Entry("serving.lineage", serving.lineage, lambda w: {"uri": f"models:/{w.model}/1"},
+          {"uri": "ref", "depth": "int", "limit": "int"}),
     Entry("serving.with_deployments", serving.with_deployments,
           lambda w: {"graph": registry.lineage_graph(f"models:/{w.model}/1")},
           {"graph": "cairn-object"}),

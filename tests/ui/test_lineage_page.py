@@ -72,6 +72,11 @@ def test_the_graph_goes_up_and_down_the_chain_and_shows_a_selected_node(
     page.goto(f"{server.url}/lineage")
     page.locator("a", has_text="m/1").click()
     assert page.locator("#lineage-nodes tbody tr").count() == 6
+    served = httpx.get(f"{server.url}/lineage.json?of=deployment:m/1").json()
+    assert served["of"] == "deployment:m/1"
+    levels = {n["uri"]: n["level"] for n in served["nodes"]}
+    assert levels["deployment:m/1"] == 0 and levels[chain.model] == -1
+    assert levels[chain.raw] == -3
 
 
 BAD = [
@@ -88,6 +93,9 @@ BAD = [
     ("of=data:raw@v99", 404, "cairn data ls"),
     ("of=runs:/01ZZZZZZZZZZZZZZZZZZZZZZZZ", 404, "no run"),
     ("of=models:/nothing@champion", 404, "no model"),
+    ("of=deployment:../x", 400, "deployment:<model name>/<version number>"),
+    ("of=deployment:m/0", 400, "deployment:<model name>/<version number>"),
+    ("of=deployment:nothing/1", 404, "no model"),
 ]
 
 

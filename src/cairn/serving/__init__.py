@@ -7,7 +7,7 @@ from cairn.serving.app import ModelSpec, ServerOptions, create_app, route_name, 
 from cairn.serving.batch import ScoreResult, score
 from cairn.serving.batching import BatchOptions
 from cairn.serving.build import BuildContext, build_context
-from cairn.serving.deployments import with_deployments
+from cairn.serving.deployments import lineage, with_deployments
 from cairn.serving.prediction_log import PurgeResult, purge_prediction_log, read_prediction_log
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "ServerOptions",
     "build_context",
     "create_app",
+    "lineage",
     "purge_prediction_log",
     "read_prediction_log",
     "route_name",

@@ -4,6 +4,7 @@ prediction log has files) gets a ``deployment`` node downstream of it."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -11,6 +12,38 @@ if TYPE_CHECKING:
 
 DEPLOYMENT = "deployment"
 SERVED = "served"
+_DEPLOYMENT = re.compile(r"deployment:([A-Za-z0-9][A-Za-z0-9._-]{0,127})/([1-9][0-9]{0,17})")
+
+
+def lineage(uri: str, depth: int = 3, limit: int = 500) -> LineageGraph:
+    """The lineage graph around ``uri`` with served model versions: any node
+    ``registry.lineage_graph`` takes, or a deployment, ``deployment:<model>/<version>`` (the
+    served version and the chain above it)."""
+    from cairn.core.checks import show
+    from cairn.core.errors import InvalidInputError, NotFoundError
+    from cairn.registry import lineage_graph
+
+    if not (isinstance(uri, str) and uri.startswith(f"{DEPLOYMENT}:")):
+        return with_deployments(lineage_graph(uri, depth, limit))
+    match = _DEPLOYMENT.fullmatch(uri)
+    if match is None:
+        raise InvalidInputError(
+            f"a deployment reads deployment:<model name>/<version number> (e.g. "
+            f"deployment:churn/3), not {show(uri)}"
+        )
+    name, number = match.group(1), int(match.group(2))
+    if type(depth) is int and depth == 0:
+        depth = 1  # the deployment's own model version is one step up
+    graph = with_deployments(lineage_graph(f"models:/{name}/{number}", depth, limit))
+    if not any(node.uri == uri for node in graph.nodes):
+        raise NotFoundError(
+            f"model version {name}/{number} has not been served (no prediction log file lists "
+            "it); serve it with cairn serve, or look at its lineage: models:/"
+            f"{name}/{number}"
+        )
+    # Levels count from the deployment: its model version is one step up.
+    nodes = [dataclasses.replace(node, level=node.level - 1) for node in graph.nodes]
+    return dataclasses.replace(graph, center=uri, nodes=nodes)
 
 
 def with_deployments(graph: LineageGraph) -> LineageGraph:
@@ -79,4 +112,4 @@ def with_deployments(graph: LineageGraph) -> LineageGraph:
     return dataclasses.replace(graph, nodes=nodes, edges=edges, truncated=truncated)
 
 
-__all__ = ["with_deployments"]
+__all__ = ["lineage", "with_deployments"]

@@ -18,7 +18,10 @@ from cairn.ui.page import Viewer, quote, render
 router = APIRouter(include_in_schema=False)
 
 MAX_DEPTH = 10  # what registry.lineage_graph walks at most
-FORMS = "data:<name>@v<N>, runs:/<run id>, models:/<name>/<N> or models:/<name>@<alias>"
+FORMS = (
+    "data:<name>@v<N>, runs:/<run id>, models:/<name>/<N>, models:/<name>@<alias> or "
+    "deployment:<name>/<N>"
+)
 STARTS = 12  # model versions offered as starting points
 KINDS = {
     "dataset_version": "dataset version",
@@ -39,7 +42,7 @@ def lineage_page(
         return render(request, "lineage.html", {"of": None, "depth": steps, "starts": _starts()})
     if not of.strip():
         raise InvalidInputError(f"give the node to start from: of=<uri>, with <uri> one of {FORMS}")
-    graph = serving.with_deployments(registry.lineage_graph(of.strip(), depth=steps))
+    graph = serving.lineage(of.strip(), depth=steps)
     nodes = [_shown(n, graph.center) for n in graph.nodes]
     labels = {n["uri"]: n["label"] for n in nodes}
     edges = [
@@ -82,8 +85,7 @@ def _shown(node: registry.GraphNode, center: str) -> dict[str, Any]:
         href = f"/models/{quote(d['name'])}/{d['version']}"
     else:
         href = f"/monitoring/{quote(d['name'])}"
-    # a deployment has no lineage of its own: its model version's is the one to look at
-    recentre = f"models:/{d['name']}/{d['version']}" if node.kind == "deployment" else node.uri
+    recentre = node.uri
     return {
         "kind": node.kind,
         "kind_text": KINDS.get(node.kind, node.kind),
