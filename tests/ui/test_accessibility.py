@@ -25,13 +25,16 @@ UNNAMED = """() => [...document.querySelectorAll(
 def test_every_page_names_its_controls_and_reads_in_dark_mode(
     quiet_capture: None, project: Path, ui_server: Any, page: Any, dark_page: Any
 ) -> None:
-    """On each page every visible control and link has an accessible name, Tab first reaches
-    the skip link to the content, and in dark mode the page is light text on a dark ground."""
+    """On each page every visible control and link has an accessible name and nothing is
+    fetched from another site (no CDN: the UI works offline), Tab first reaches the skip link
+    to the content, and in dark mode the page is light text on a dark ground."""
     chain = build_chain(project)
     with cairn.run(name="second") as other:
         cairn.log({"loss": 0.5}, step=0)
     train = chain.train.removeprefix("runs:/")
     server = ui_server()
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
     paths = [
         "/runs",
         f"/runs/{train}",
@@ -50,6 +53,8 @@ def test_every_page_names_its_controls_and_reads_in_dark_mode(
         answer = page.goto(server.url + path)
         assert answer.status == 200, path
         assert page.evaluate(UNNAMED) == [], path
+    elsewhere = [url for url in fetched if not url.startswith(server.url + "/")]
+    assert elsewhere == [] and any("/static/vendor/" in url for url in fetched)
     page.goto(server.url + "/runs")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip"
