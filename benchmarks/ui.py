@@ -35,15 +35,9 @@ from typing import Any
 
 from _common import cairn_version, free_port, ratio, serve
 from _common import scratch as common_scratch
-from tracking import (
-    MLFLOW_SETUP,
-    MLFLOW_VENV,
-    RUN_DATA,
-    cairn_env,
-    ensure_mlflow,
-    run_cairn,
-    run_mlflow,
-)
+from tracking import CAIRN_POPULATE as TRACKING_CAIRN_POPULATE
+from tracking import MLFLOW_POPULATE as TRACKING_MLFLOW_POPULATE
+from tracking import MLFLOW_VENV, cairn_env, ensure_mlflow, run_cairn, run_mlflow
 
 CAIRN_CLI = Path(sys.executable).parent / "cairn"
 MLFLOW_CLI = MLFLOW_VENV / "bin" / "mlflow"
@@ -55,44 +49,24 @@ def long_value(i):
     return {SPIKE!r} if i == {SPIKE_STEP} else math.exp(-i / 200000.0) + 0.01 * math.sin(i / 50)
 """
 
+# tracking.py's populations of n runs, then one run of a long metric (its sys.argv[-1] points).
 CAIRN_POPULATE = (
-    RUN_DATA
+    TRACKING_CAIRN_POPULATE
     + LONG_VALUES
     + """
-import cairn
-cairn.configure(capture={k: False for k in
-                ("git", "environment", "packages", "output", "system_metrics", "seed")})
-n, points = int(sys.argv[1]), int(sys.argv[2])
-for i in range(n):
-    params, metrics = run_data(i)
-    with cairn.run(name=f"run-{i}"):
-        cairn.log_params(params)
-        cairn.log(metrics, step=0)
 with cairn.run(name="long") as run:
-    for i in range(points):
+    for i in range(int(sys.argv[-1])):
         cairn.log({"loss": long_value(i)}, step=i)
 report({"long": run.id})
 """
 )
 
 MLFLOW_POPULATE = (
-    MLFLOW_SETUP
-    + RUN_DATA
+    TRACKING_MLFLOW_POPULATE
     + LONG_VALUES
     + """
-n, points = int(sys.argv[2]), int(sys.argv[3])
-for i in range(n):
-    params, metrics = run_data(i)
-    run_id = client.create_run(exp, run_name=f"run-{i}").info.run_id
-    now = int(time.time() * 1000)
-    client.log_batch(
-        run_id,
-        metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
-        params=[Param(k, str(v)) for k, v in params.items()],
-    )
-    client.set_terminated(run_id)
 long_id = client.create_run(exp, run_name="long").info.run_id
-now = int(time.time() * 1000)
+now, points = int(time.time() * 1000), int(sys.argv[-1])
 for start in range(0, points, 1000):
     batch = [Metric("loss", long_value(i), now, i) for i in range(start, min(start + 1000, points))]
     client.log_batch(long_id, metrics=batch)
@@ -133,12 +107,7 @@ def main() -> None:
         long_cairn = run_cairn(CAIRN_POPULATE, str(n_runs), str(points), home=cd)["long"]
         print(f"# populated cairn in {time.perf_counter() - start:.0f} s", flush=True)
         start = time.perf_counter()
-        made = run_mlflow(
-            "from mlflow.entities import Metric, Param\n" + MLFLOW_POPULATE,
-            str(n_runs),
-            str(points),
-            home=md,
-        )
+        made = run_mlflow(MLFLOW_POPULATE, str(n_runs), str(points), home=md)
         print(f"# populated MLflow in {time.perf_counter() - start:.0f} s", flush=True)
         exp, long_mlflow = made["experiment_id"], made["long"]
         cport, mport = free_port(), free_port()
