@@ -4,15 +4,22 @@ PostgreSQL is the server at 127.0.0.1:5432 (user postgres, trust auth); each tes
 schema. S3 is moto's ThreadedMotoServer on 127.0.0.1 with a bucket per test. Where PostgreSQL
 is not running, its parametrization is skipped with the reason, unless
 CAIRN_TEST_REQUIRE_SERVICES=1 (set by .ci/run), which turns the skip into a failure.
+
+The suite runs in two pytest-xdist workers (``-n 2``, as the README's command says). A test
+marked ``exclusive`` (a load test that fills both cores, a timing of a drain) runs alone: the
+other worker waits at its next test until it is done.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import socket
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +47,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if reason:
         for item in gpu_items:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@contextlib.contextmanager
+def _turn(item: pytest.Item) -> Iterator[None]:
+    """Run ``item`` beside the other worker's tests, or alone if it is marked ``exclusive``.
+
+    Two locks shared by the workers of one run: every test passes a gate and holds the room
+    shared; an exclusive test keeps the gate closed and holds the room alone, so the other
+    worker stops at the gate instead of slipping in ahead of it.
+    """
+    run = getattr(item.config, "workerinput", {}).get("testrunuid")
+    if run is None:  # not under pytest-xdist: one test at a time anyway
+        yield
+        return
+    exclusive = item.get_closest_marker("exclusive") is not None
+    folder = Path(tempfile.gettempdir())
+    with (
+        open(folder / f"cairn-tests-{run}.gate", "a") as gate,
+        open(folder / f"cairn-tests-{run}.room", "a") as room,
+    ):
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(room, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            if not exclusive:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(room, fcntl.LOCK_UN)
+            if exclusive:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    """Each test's set-up, call and teardown pass the turnstile (see ``_turn``)."""
+    with _turn(item):
+        return (yield)
 
 
 def _unavailable(reason: str) -> None:

@@ -145,6 +145,7 @@ def _slow_upload(
     return digest, send
 
 
+@pytest.mark.exclusive  # a 200 MB upload must finish inside the drain's grace period
 def test_workers_answer_together_and_sigterm_lets_an_upload_finish(
     postgres_url: str, server_on: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:

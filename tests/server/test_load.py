@@ -29,7 +29,7 @@ import cairn
 from cairn.core.settings import configure
 from tests.server.conftest import CAIRN, ServerProcess
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.exclusive]
 
 CLIENTS = 50
 USERS = 5

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import cairn
 from cairn.store import get_store
 from tests.records import own_metrics
@@ -23,6 +25,7 @@ print(run.id)
 """
 
 
+@pytest.mark.exclusive  # eight writers and their lock waits: timed by SQLite's busy timeout
 def test_eight_processes_one_sqlite_store(project: Path) -> None:
     """Eight processes logging 10,000 points each: no error and every point stored."""
     script = project / "worker.py"

@@ -125,6 +125,20 @@ def dark_page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+def http_get(url: str, **kwargs: Any) -> Any:
+    """``httpx.get`` that waits up to 30 s (the tests share a busy machine)."""
+    import httpx
+
+    return httpx.get(url, **{"timeout": 30, **kwargs})
+
+
+def http_post(url: str, **kwargs: Any) -> Any:
+    """``httpx.post`` that waits up to 30 s."""
+    import httpx
+
+    return httpx.post(url, **{"timeout": 30, **kwargs})
+
+
 def shot(page: Any, name: str) -> Path:
     """Save a screenshot of the page as a test artifact; return its path."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
 from cairn.store import Store
 from cairn.tracking import start_run
-from tests.ui.conftest import shot
+from tests.ui.conftest import http_get, shot
 
 pytestmark = pytest.mark.usefixtures("quiet_capture")
 
@@ -43,7 +42,7 @@ def test_the_page_overlays_groups_and_diffs_four_runs(ui_server: Any, page: Any)
 
     def series(**params: str) -> list[dict[str, Any]]:
         url = f"{server.url}/compare/series.json"
-        answer = httpx.get(url, params={"runs": runs, "key": "loss", **params})
+        answer = http_get(url, params={"runs": runs, "key": "loss", **params})
         return list(answer.json()["series"])
 
     per_run = {line["run_id"]: line["y"] for line in series()}
@@ -84,7 +83,7 @@ def test_the_page_overlays_groups_and_diffs_four_runs(ui_server: Any, page: Any)
 def test_without_runs_the_page_says_how_to_pick_them(ui_server: Any) -> None:
     """``/compare`` alone explains how to choose runs and links to the runs page."""
     server = ui_server()
-    answer = httpx.get(f"{server.url}/compare")
+    answer = http_get(f"{server.url}/compare")
     assert answer.status_code == 200
     assert 'href="/runs"' in answer.text and "filter" in answer.text
 
@@ -93,7 +92,7 @@ def test_a_filter_compares_a_whole_search(ui_server: Any) -> None:
     """``filter=`` compares the runs the search finds, as the runs table's filter language."""
     make_runs(3)
     server = ui_server()
-    answer = httpx.get(f"{server.url}/compare.json", params={"filter": "params.opt = 'sgd'"})
+    answer = http_get(f"{server.url}/compare.json", params={"filter": "params.opt = 'sgd'"})
     assert answer.status_code == 200
     assert sorted(r["name"] for r in answer.json()["runs"]) == ["sgd-s0", "sgd-s1"]
 
@@ -133,12 +132,12 @@ def test_bad_requests_answer_a_clear_4xx_on_both_stores(store: Store, ui_server:
         ),
     ]
     for path, params, status, words in cases:
-        answer = httpx.get(f"{server.url}{path}", params=params)
+        answer = http_get(f"{server.url}{path}", params=params)
         assert answer.status_code == status, (path, params, answer.text[:300])
         message = answer.json()["error"]["message"]
         assert words in message and "Traceback" not in message, (path, message)
     for query in (f"runs={runs}&key=%ED%A0%80", "runs=%ED%A0%80&key=loss"):
-        answer = httpx.get(f"{server.url}/compare/series.json?{query}")
+        answer = http_get(f"{server.url}/compare/series.json?{query}")
         assert answer.status_code == 404 and "error" in answer.json(), query
     many = ",".join(ids * 70)  # repeats count: 210 ids are refused before any is looked up
-    assert httpx.get(f"{server.url}/compare.json", params={"runs": many}).status_code == 400
+    assert http_get(f"{server.url}/compare.json", params={"runs": many}).status_code == 400

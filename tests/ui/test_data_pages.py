@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 
@@ -18,7 +17,7 @@ from cairn.server import create_token
 from cairn.server.audit import list_events
 from cairn.store import Store, get_store
 from cairn.store.db.schema.data import dataset_versions, datasets
-from tests.ui.conftest import shot
+from tests.ui.conftest import http_post, shot
 
 with warnings.catch_warnings():
     # starlette asks for httpx2 at import; the client works the same on httpx.
@@ -139,7 +138,7 @@ def test_a_reader_sees_no_edit_controls_and_may_not_edit(
     page.goto(f"{server.url}/data/alpha")
     assert page.locator("a[href$='/edit']").count() == 0
     for headers in ({"origin": server.url}, {"hx-request": "true"}):
-        answer = httpx.post(
+        answer = http_post(
             f"{server.url}/data/alpha/edit",
             data={"description": "forged"},
             headers=headers,

@@ -11,7 +11,7 @@ import httpx
 
 from cairn.store import Store
 from tests.registry.test_graph import build_chain
-from tests.ui.conftest import shot
+from tests.ui.conftest import http_get, shot
 
 
 def _url(base: str, uri: str, depth: int | None = None) -> str:
@@ -27,7 +27,7 @@ def test_the_graph_goes_up_and_down_the_chain_and_shows_a_selected_node(
     facts and links; from the dataset the graph reaches the model; the start page offers it."""
     chain = build_chain(project)
     server = ui_server()
-    data = httpx.get(_url(server.url, chain.model).replace("/lineage?", "/lineage.json?")).json()
+    data = http_get(_url(server.url, chain.model).replace("/lineage?", "/lineage.json?")).json()
     uris = {n["uri"] for n in data["nodes"]}
     assert uris == {
         chain.raw,
@@ -72,7 +72,7 @@ def test_the_graph_goes_up_and_down_the_chain_and_shows_a_selected_node(
     page.goto(f"{server.url}/lineage")
     page.locator("a", has_text="m/1").click()
     assert page.locator("#lineage-nodes tbody tr").count() == 6
-    served = httpx.get(f"{server.url}/lineage.json?of=deployment:m/1").json()
+    served = http_get(f"{server.url}/lineage.json?of=deployment:m/1").json()
     assert served["of"] == "deployment:m/1"
     levels = {n["uri"]: n["level"] for n in served["nodes"]}
     assert levels["deployment:m/1"] == 0 and levels[chain.model] == -1
@@ -103,7 +103,7 @@ def test_bad_nodes_and_depths_are_clear_4xx_answers(store: Store, ui_server: Any
     """A malformed URI or depth is a 400 naming the accepted forms, an unknown node a 404,
     never a 500, as JSON and as a page; without ``of`` the page is the starting page."""
     server = ui_server()
-    with httpx.Client(base_url=server.url) as client:
+    with httpx.Client(timeout=30, base_url=server.url) as client:
         for query, status, message in BAD:
             answer = client.get(f"/lineage.json?{query}")
             assert answer.status_code == status, (query, answer.text)

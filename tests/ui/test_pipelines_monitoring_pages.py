@@ -226,7 +226,7 @@ def test_hostile_names_and_runs_answer_a_clear_4xx(
     wrong, never a 500; the page itself answers the 404 page."""
     run = pipelines.run_pipeline(tiny_flow, executor="inline")
     step = run.step("load").run_id
-    with httpx.Client(base_url=ui_server().url) as client:
+    with httpx.Client(timeout=30, base_url=ui_server().url) as client:
         assert client.get("/pipelines/tiny.json").json()["selected"] == run.run_id
         for path, status, words in [*HOSTILE, (f"/pipelines/tiny.json?run={step}", 404, step)]:
             answer = client.get(path)

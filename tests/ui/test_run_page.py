@@ -7,7 +7,6 @@ import html
 import json
 import re
 import struct
-import time
 import urllib.parse
 import zlib
 from pathlib import Path
@@ -20,7 +19,7 @@ import cairn
 from cairn import tracking
 from cairn.store import Store
 from cairn.ui.page import number_text, size_text
-from tests.ui.conftest import shot
+from tests.ui.conftest import http_get, shot
 
 
 def _png_1x1() -> bytes:
@@ -160,22 +159,22 @@ def test_an_artifact_downloads_as_its_bytes_in_an_attachment(ui_server: Any, pro
         cairn.log_text("".join(f"line {i}\n" for i in range(40_000)), "cairn/output.log")
         cairn.log_text("+<script>alert(1)</script>\n", "cairn/git.diff")
     server = ui_server()
-    answer = httpx.get(f"{server.url}/runs/{run.id}/artifacts/figs/pic%20one.svg")
+    answer = http_get(f"{server.url}/runs/{run.id}/artifacts/figs/pic%20one.svg")
     assert answer.status_code == 200 and answer.content == svg
     assert answer.headers["content-type"].startswith("image/svg+xml")
     assert answer.headers["content-disposition"].startswith("attachment;")
     assert "pic%20one.svg" in answer.headers["content-disposition"]
     assert "sandbox" in answer.headers["content-security-policy"]
     assert answer.headers["x-content-type-options"] == "nosniff"
-    answer = httpx.get(f"{server.url}/runs/{run.id}/artifacts/t.json")
+    answer = http_get(f"{server.url}/runs/{run.id}/artifacts/t.json")
     assert answer.content == b'{"a": [1, 2]}' and "json" in answer.headers["content-type"]
-    answer = httpx.get(f"{server.url}/runs/{run.id}/preview/t.json")
+    answer = http_get(f"{server.url}/runs/{run.id}/preview/t.json")
     assert answer.status_code == 200 and "&#34;a&#34;: [" in answer.text
-    texts = {t["label"]: t for t in httpx.get(f"{server.url}/runs/{run.id}.json").json()["texts"]}
+    texts = {t["label"]: t for t in http_get(f"{server.url}/runs/{run.id}.json").json()["texts"]}
     log = texts["Output log"]
     assert log["text"].endswith("line 39999\n") and "line 0\n" not in log["text"]
     assert log["note"].startswith("the last 200.0 KB")
-    page = httpx.get(f"{server.url}/runs/{run.id}").text
+    page = http_get(f"{server.url}/runs/{run.id}").text
     assert "+&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
 
 
@@ -189,38 +188,30 @@ def test_a_failed_child_run_shows_its_error_and_links_to_its_parent(ui_server: A
     ):
         raise ValueError("the <loss> diverged")
     server = ui_server()
-    data = httpx.get(f"{server.url}/runs/{child.id}.json").json()
+    data = http_get(f"{server.url}/runs/{child.id}.json").json()
     assert data["run"]["status"] == "failed" and data["run"]["parent_id"] == parent.id
     assert data["links"]["parent"] == f"/runs/{parent.id}"
-    answer = httpx.get(f"{server.url}/runs/{child.id}")
+    answer = http_get(f"{server.url}/runs/{child.id}")
     assert "the &lt;loss&gt; diverged" in answer.text
     assert f'href="/runs/{parent.id}"' in answer.text
-    answer = httpx.get(f"{server.url}/runs/{'0' * 26}")
+    answer = http_get(f"{server.url}/runs/{'0' * 26}")
     assert answer.status_code == 404 and "no run with id" in answer.text
 
 
 def test_a_million_point_metric_draws_from_a_thinned_series_that_keeps_the_spike(
     ui_server: Any, page: Any
 ) -> None:
-    """series.json answers a million-point metric in under a second with at most 2000 points
-    that include its one spike, and the page draws the chart from it."""
+    """series.json answers a million-point metric with at most 2000 points that include its
+    one spike, and the page draws the chart from it (its speed is benchmarks/ui.py's)."""
     spike = 1_000.0
     with cairn.start_run(name="long") as run:
         for step in range(1_000_000):
             run.log({"loss": spike if step == 654_321 else 1.0 / (1 + step % 1000)}, step)
     server = ui_server()
     url = f"{server.url}/runs/{run.id}/series.json?key=loss&x=step&points=2000"
-    httpx.get(url, timeout=30)  # warm up the server thread and the imports
-    times = []
-    for _ in range(3):  # the best of three: CI machines are shared
-        started = time.perf_counter()
-        answer = httpx.get(url, timeout=30)
-        times.append(time.perf_counter() - started)
-    elapsed = min(times)
+    answer = http_get(url, timeout=60)
     body = answer.json()
-    shown = ", ".join(f"{t * 1000:.0f}" for t in times)
-    print(f"series.json of 1,000,000 points: {shown} ms, {len(body['y'])} points")
-    assert answer.status_code == 200 and elapsed < 1.0
+    assert answer.status_code == 200
     assert body["total"] == 1_000_000 and len(body["y"]) <= 2000 and body["thinned"]
     assert max(body["y"]) == spike and body["x"][body["y"].index(spike)] == 654_321
     page.goto(f"{server.url}/runs/{run.id}?x=time&log=1")

@@ -9,14 +9,13 @@ import time
 import warnings
 from typing import Any
 
-import httpx
 import pytest
 
 import cairn
 from cairn import tracking
 from cairn.store import Store, get_store
 from cairn.ui import create_app
-from tests.ui.conftest import shot
+from tests.ui.conftest import http_get, shot
 
 with warnings.catch_warnings():
     # starlette asks for httpx2 at import; the client works the same on httpx.
@@ -127,7 +126,7 @@ def test_the_csv_export_holds_every_matching_run_with_the_shown_columns(ui_serve
         cairn.log({"auc": 0.5})
     server = ui_server()
     query = "limit=1&order=metrics.auc%20DESC&columns=params.lr,metrics.auc,tags.team"
-    answer = httpx.get(f"{server.url}/runs.csv?{query}")
+    answer = http_get(f"{server.url}/runs.csv?{query}")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     records = tracking.find_runs(order_by="metrics.auc DESC")
@@ -246,9 +245,9 @@ def _fill(count: int) -> None:
     get_store().db.transact(fill)
 
 
-def test_ten_thousand_runs_answer_in_under_a_second() -> None:
-    """With 10,000 runs, the table and its JSON (sorted by a metric, filtered) each answer in
-    under a second on SQLite: paging, counting and the keys are done in SQL."""
+def test_ten_thousand_runs_page_sort_and_filter_in_sql() -> None:
+    """With 10,000 runs the table and its JSON page, sort by a metric and filter (paging,
+    counting and the keys done in SQL; how fast is benchmarks/ui.py's figure)."""
     _fill(10_000)
     client = TestClient(create_app(auth=False))
     client.get("/runs.json")  # the first request imports the app's modules
@@ -258,8 +257,8 @@ def test_ten_thousand_runs_answer_in_under_a_second() -> None:
         "/runs?order=metrics.auc%20DESC&offset=5000",
         "/runs.json?filter=metrics.auc%20%3E%200.5%20AND%20params.lr%20%3C%200.3&diff=1",
     ):
-        started = time.perf_counter()
         answer = client.get(url)
-        elapsed = time.perf_counter() - started
-        assert answer.status_code == 200 and elapsed < 1.0, (url, elapsed)
+        assert answer.status_code == 200, url
+    page = client.get("/runs.json?order=metrics.auc%20DESC&offset=5000&limit=50").json()
+    assert page["total"] == 10_000 and len(page["runs"]) == 50
     assert client.get("/runs.json").json()["total"] == 10_000

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from cairn.server import create_token
 from cairn.store import get_store
-from tests.ui.conftest import shot
+from tests.ui.conftest import http_get, http_post, shot
 
 
 def test_a_team_server_asks_for_a_token_and_keeps_it_after_sign_in(
@@ -40,7 +38,7 @@ def test_an_unknown_page_is_a_404_page_that_links_back(ui_server: Any, page: Any
     assert answer.status == 404
     assert page.locator("h1").inner_text() == "404 · Not found"
     assert page.locator("a[href='/runs']").count() >= 1
-    api = httpx.get(f"{server.url}/api/v1/nope")
+    api = http_get(f"{server.url}/api/v1/nope")
     assert api.status_code == 404 and api.json()["error"]["type"] == "NotFoundError"
 
 
@@ -49,7 +47,7 @@ def test_the_login_page_only_sends_people_back_to_this_server(ui_server: Any) ->
     token, _ = create_token(get_store().db, "ana", "reader")
     server = ui_server(auth=True)
     for target in ("https://evil.example/", "//evil.example/x", "/\\evil", "/\t/evil.example"):
-        answer = httpx.post(f"{server.url}/login", data={"token": token, "next": target})
+        answer = http_post(f"{server.url}/login", data={"token": token, "next": target})
         assert answer.status_code == 303 and answer.headers["location"] == "/"
 
 
@@ -57,13 +55,13 @@ def test_cairn_server_serves_the_ui_behind_its_login(server_on: Any, project: An
     """A real ``cairn server --auth`` (two workers) sends a page without a token to the login
     page, serves the page with a reader's token, and keeps the API's JSON 401 for the API."""
     server = server_on(f"sqlite:///{project / 'team.db'}", auth=True, workers=2)
-    first = httpx.get(f"{server.url}/runs", follow_redirects=False)
+    first = http_get(f"{server.url}/runs", follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"].startswith("/login?next=")
-    login = httpx.get(f"{server.url}/login")
+    login = http_get(f"{server.url}/login")
     assert login.status_code == 200 and 'name="token"' in login.text
-    signed = httpx.get(
+    signed = http_get(
         f"{server.url}/runs.json", headers={"Authorization": f"Bearer {server.admin_token}"}
     )
     assert signed.status_code == 200 and signed.json()["total"] == 0
-    api = httpx.get(f"{server.url}/api/v1/models")
+    api = http_get(f"{server.url}/api/v1/models")
     assert api.status_code == 401 and api.json()["error"]["type"] == "AuthenticationError"
