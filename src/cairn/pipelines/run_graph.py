@@ -3,9 +3,9 @@
 whose outputs it took (the run -> run lineage edges the coordinator wrote).
 
 The edges come from the store, not from the pipeline's code (which a reader of the store may
-not have). The coordinator records a step's inputs when it finishes or is served from the
-cache, so a failed step has no edges in; a skipped step has the one its reason names
-(``step fit did not finish``).
+not have). The coordinator records a step's inputs when it ends (finished or failed) or is
+served from the cache; a skipped step has the one its reason names (``step fit did not
+finish``).
 """
 
 from __future__ import annotations
