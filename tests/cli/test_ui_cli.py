@@ -62,7 +62,8 @@ def test_cairn_ui_serves_the_projects_pages_and_says_where_on_stderr(
 
 def test_cairn_ui_refuses_an_address_others_can_reach_and_client_mode(project: Path) -> None:
     """cairn ui has no sign-in, so it refuses a non-loopback address; in client mode it
-    points at the server's own UI; both exit 1 without a traceback."""
+    points at the server's own UI; a port in use is named with how to pick another; each
+    exits 1 without a traceback."""
     wide = subprocess.run(
         [sys.executable, "-m", "cairn", "ui", "--no-browser", "--host", "0.0.0.0"],
         cwd=project,
@@ -85,3 +86,16 @@ def test_cairn_ui_refuses_an_address_others_can_reach_and_client_mode(project: P
     assert client.returncode == 1
     assert "open its web UI at http://127.0.0.1:9/" in client.stderr
     assert "Traceback" not in client.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = subprocess.run(
+            [sys.executable, "-m", "cairn", "ui", "--no-browser", "--port", port],
+            cwd=project,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert busy.returncode == 1 and "pick another port with --port" in busy.stderr

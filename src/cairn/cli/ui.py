@@ -39,6 +39,7 @@ def ui_command(
             f"address, not {host}; share the UI with a team through `cairn server` (tokens)"
         )
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+    _check_free(host, port)
 
     def started() -> None:
         err_console.print(f"cairn ui on {url} (Ctrl+C stops it)", highlight=False)
@@ -48,3 +49,18 @@ def ui_command(
             webbrowser.open(url)
 
     run_server(host, port, auth=False, factory=create_local_app, started=started)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on, saying how to choose another."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): another cairn ui or "
+                "server may be running there; pick another port with --port"
+            )
