@@ -16,7 +16,6 @@ from cairn.store.db.schema import monitor_alerts, monitor_windows
 __all__ = ["MonitoredModel", "monitored_models", "quality_history"]
 
 MAX_MODELS = 10_000
-MAX_HISTORY = 100_000
 
 
 @dataclass(frozen=True)
@@ -98,17 +97,7 @@ def monitored_models(*, limit: int | None = 200) -> list[MonitoredModel]:
 def quality_history(model: Any, *, limit: int | None = None) -> list[Any]:
     """The stored quality windows of ``model`` (``"name"``: every version; ``"name/3"`` or
     ``"name@alias"``: that version), oldest first; the newest ``limit`` when given."""
-    from cairn.monitoring import _queries
     from cairn.monitoring.quality import KIND
-    from cairn.monitoring.windows import _resolve
+    from cairn.monitoring.windows import stored_windows
 
-    name, versions = _resolve(model)
-    limit = check_optional_int(limit, "limit", minimum=1, maximum=MAX_HISTORY)
-    with get_store().db.read() as conn:
-        return _queries.windows(
-            conn,
-            name,
-            kind=KIND,
-            version=None if versions is None else versions[0],
-            limit=limit,
-        )
+    return list(stored_windows(model, KIND, limit=limit))

@@ -223,6 +223,14 @@ def _scans(
 def monitor_history(model: Any, *, limit: int | None = None, since: Any = None) -> list[Any]:
     """The stored drift windows of ``model`` (``"name"``: every version; ``"name/3"`` or
     ``"name@alias"``: that version), oldest first; the newest ``limit`` when given."""
+    return stored_windows(model, KIND, limit=limit, since=since)
+
+
+def stored_windows(
+    model: Any, kind: str, *, limit: int | None = None, since: Any = None
+) -> list[Any]:
+    """The stored windows of ``kind`` (drift, quality) of ``model``, as ``monitor_history``
+    reads them (this package's history readers share it)."""
     from cairn.core.ids import now_ms
     from cairn.monitoring import _queries
     from cairn.store import get_store
@@ -239,7 +247,7 @@ def monitor_history(model: Any, *, limit: int | None = None, since: Any = None) 
         return _queries.windows(
             conn,
             name,
-            kind=KIND,
+            kind=kind,
             version=None if versions is None else versions[0],
             since_ms=since_ms,
             limit=limit,

@@ -70,7 +70,7 @@ def get_runs(run_ids: Sequence[str], *, limit: int = MAX_COMPARED) -> list[RunRe
     for ref in wanted:
         hit = found.get(ref.lower())
         # A prefix or an id the search missed: get_run names it or says no run has it.
-        record = hit if hit is not None else replace(get_run(ref), metric_history={}, artifacts=[])
+        record = hit if hit is not None else replace(get_run(ref, history=False), artifacts=[])
         records.setdefault(record.id, record)
     return list(records.values())
 

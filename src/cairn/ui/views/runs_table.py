@@ -9,7 +9,7 @@ from typing import Any
 
 from cairn.core.checks import check_int, check_text
 from cairn.core.errors import InvalidInputError
-from cairn.tracking import RunRecord
+from cairn.tracking import RunRecord, differing_keys
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -155,20 +155,6 @@ def _value(record: RunRecord, kind: str, key: str) -> Any:
     return values.get(key)
 
 
-def _same(records: list[RunRecord], kind: str, key: str) -> bool:
-    """Whether every run has the same value (or every run lacks it)."""
-    if len(records) < 2:
-        return bool(records)
-    first = _value(records[0], kind, key)
-    present = key in getattr(records[0], kind)
-    for record in records[1:]:
-        if (key in getattr(record, kind)) != present or repr(_value(record, kind, key)) != repr(
-            first
-        ):
-            return False
-    return True
-
-
 def normal_order(text: str) -> str:
     """An order text compared loosely: case and spaces do not matter."""
     return " ".join(text.lower().split())
@@ -199,9 +185,11 @@ def build_table(query: Query, records: list[RunRecord]) -> Table:
             )
             wanted += [(kind, key) for key in keys[:DEFAULT_KEYS]]
     table = Table()
+    # "Only what differs" compares values as the compare page does (1, 1.0 and True differ).
+    differing = {kind: set(differing_keys(records, kind)) for kind in {k for k, _ in wanted}}
     for kind, key in wanted:
         name = ident(kind, key)
-        if query.diff and _same(records, kind, key):
+        if query.diff and records and key not in differing[kind]:
             table.same.append(name)
             continue
         aria, sort = sort_state(query.order, name, kind == "metrics")
