@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from cairn import tracking
 from cairn.core.errors import InvalidInputError, NotFoundError
 from cairn.server.api import plain
+from cairn.tracking.series import check_x_axis
 from cairn.ui.page import Viewer, number_text, render
 
 router = APIRouter(include_in_schema=False)
@@ -54,14 +55,6 @@ def _records(runs: str | None, filter: str | None) -> list[tracking.RunRecord]:
                 "runs or narrow the filter"
             )
     return records
-
-
-def _x_axis(x: str) -> str:
-    if x in ("step", "time") or (x.startswith("metric:") and len(x) > len("metric:")):
-        return x
-    raise InvalidInputError(
-        f"the x axis is 'step', 'time' or 'metric:<name>', not {x[:80]!r}; pick one of those"
-    )
 
 
 def _group_param(group: str | None, records: list[tracking.RunRecord]) -> str | None:
@@ -200,7 +193,7 @@ def compare_page(
     """Runs side by side: charts, the table of params and metrics, parallel coordinates and
     the diff of two of them."""
     records = _records(runs, filter)
-    x_axis = _x_axis(x)
+    x_axis = check_x_axis(x)
     group_by = _group_param(group, records)
     only_diff, show_system = _flag(diff), _flag(system)
     controls: dict[str, Any] = {
@@ -271,7 +264,7 @@ def compare_series(
     records = _records(runs, filter)
     if not records:
         raise InvalidInputError("name the runs: runs=<id>,<id> or filter=<search>")
-    x_axis = _x_axis(x)
+    x_axis = check_x_axis(x)
     group_by = _group_param(group, records)
     count = _points(points) or 2000
     if not any(key in r.metrics for r in records):
