@@ -71,6 +71,7 @@ def test_the_graph_goes_up_and_down_the_chain_and_shows_a_selected_node(
     assert "m/1" in page.locator("#lineage-nodes").inner_text()
     page.goto(f"{server.url}/lineage")
     page.locator("a", has_text="m/1").click()
+    page.wait_for_selector("#lineage-graph canvas")  # the new page, not the start page
     assert page.locator("#lineage-nodes tbody tr").count() == 6
     served = http_get(f"{server.url}/lineage.json?of=deployment:m/1").json()
     assert served["of"] == "deployment:m/1"
