@@ -56,7 +56,7 @@ def schedule_command(
         cron=cron,
         on_data=on_data,
         on_event=on_event,
-        params=_parse_sets(sets or []),
+        params=parse_sets(sets or []),
         executor=executor,
         name=name,
     )
@@ -109,7 +109,7 @@ def unschedule_command(
     console.print(f"removed schedule {gone.name} ({gone.target} on {gone.trigger})", markup=False)
 
 
-def _parse_sets(items: list[str]) -> dict[str, str]:
+def parse_sets(items: list[str]) -> dict[str, str]:
     """``--set key=value`` options as the schedule's params, values as written."""
     params: dict[str, str] = {}
     for item in items:

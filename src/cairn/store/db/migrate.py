@@ -19,7 +19,7 @@ from cairn.store.db.dialect import lock_schema
 if TYPE_CHECKING:
     from cairn.store.db.session import Database
 
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0012"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -13,6 +13,7 @@ from cairn.store.db.schema.data import (
     table_facts,
 )
 from cairn.store.db.schema.lineage import lineage_edges
+from cairn.store.db.schema.loop import retrain_policies, retrainings
 from cairn.store.db.schema.monitoring import model_references, monitor_alerts, monitor_windows
 from cairn.store.db.schema.objects import object_deletions
 from cairn.store.db.schema.pipelines import pipeline_events, pipeline_schedules, step_results
@@ -83,6 +84,8 @@ __all__ = [
     "pipeline_events",
     "pipeline_schedules",
     "prediction_log_files",
+    "retrain_policies",
+    "retrainings",
     "run_artifacts",
     "run_tags",
     "runs",
