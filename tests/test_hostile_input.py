@@ -498,6 +498,13 @@ def _close_executor(**kwargs: Any) -> None:
     pipelines.executor_for(**kwargs).close()
 
 
+def _stop_started(**kwargs: Any) -> None:
+    """``start_pipeline(**kwargs)``, stopped at once (it starts a process)."""
+    process = pipelines.start_pipeline(**kwargs)
+    process.terminate()
+    process.finish()
+
+
 from cairn import pipelines  # noqa: E402  (kept inside this block)
 
 TABLE += [
@@ -533,7 +540,13 @@ TABLE += [
           lambda w: {"name": "nothing"}, {"name": "ref"}),
     Entry("pipelines.emit_event", pipelines.emit_event, lambda w: {"name": "drift_detected"},
           {"name": "name", "payload": "document"}),
-    Entry("pipelines.run_due", pipelines.run_due, lambda w: {}, {"now_ms": "optional-int"}),
+    Entry("pipelines.run_due", pipelines.run_due, lambda w: {},
+          {"now_ms": "optional-int", "companions": "cairn-object"}),
+    Entry("pipelines.start_pipeline", _stop_started,
+          lambda w: {"target": f"{_flow(w)}:hostile", "executor": "inline",
+                     "root": str(w.root), "label": "hostile"},
+          {"target": "ref", "params": "params", "tags": "tags", "executor": "optional-ref",
+           "root": "source", "label": "name"}),
     Entry("pipelines.pipeline_run_graph", pipelines.pipeline_run_graph,
           lambda w: {"run_id": _failed_pipeline_run(w)}, {"run_id": "ref"}),
 ]  # fmt: skip

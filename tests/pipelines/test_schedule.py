@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from cairn.pipelines.schedule import (
     list_schedules,
     remove_schedule,
     run_due,
+    run_scheduler,
     schedule_pipeline,
 )
 from cairn.store import Store
@@ -379,3 +382,89 @@ def test_schedules_are_listed_and_removed_on_the_command_line(store: Store, flow
     again = _cairn(store, "pipeline", "unschedule", "marked")
     assert again.returncode == 1 and "no schedule named" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+# -- companions: work the scheduler drives besides schedules --------------------------------
+
+
+class _Companion:
+    """A companion that notes its calls; its work is a thread that runs ``work_s`` seconds
+    (or until stopped); a tick in ``fail_on`` raises, tick ``term_on`` sends SIGTERM."""
+
+    def __init__(
+        self, *, work_s: float = 0.0, fail_on: tuple[int, ...] = (), term_on: int = 0
+    ) -> None:
+        self.work_s, self.fail_on, self.term_on = work_s, fail_on, term_on
+        self.ticks = 0
+        self.stops: list[float] = []
+        self.release = threading.Event()
+        self.work: list[threading.Thread] = []
+
+    def tick(self) -> None:
+        """Note the tick; start the work once; raise or signal when told to."""
+        self.ticks += 1
+        if self.ticks == self.term_on:
+            os.kill(os.getpid(), signal.SIGTERM)
+        if self.ticks in self.fail_on:
+            raise RuntimeError(f"tick {self.ticks} broke on purpose")
+        if self.work_s and not self.work:
+            thread = threading.Thread(target=self.release.wait, args=(self.work_s,), daemon=True)
+            thread.start()
+            self.work.append(thread)
+
+    def running(self) -> int:
+        """How many work threads are alive."""
+        return sum(thread.is_alive() for thread in self.work)
+
+    def stop(self, grace_s: float) -> None:
+        """End the work within grace_s."""
+        self.stops.append(grace_s)
+        self.release.set()
+        for thread in self.work:
+            thread.join(grace_s)
+
+
+@pytest.fixture
+def watchdog() -> Iterator[None]:
+    """SIGTERM to this process after 60 s, so that a scheduler that never stops ends the
+    test (which then fails on what it counted) rather than hanging it."""
+    timer = threading.Timer(60, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    yield
+    timer.cancel()
+
+
+def test_the_scheduler_ticks_companions_past_their_errors_and_stops_them(
+    store: Store, watchdog: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """run_scheduler ticks a companion at every poll (quickly while its work runs), says and
+    counts a tick's exception without stopping, and asks it to stop on SIGTERM."""
+    companion = _Companion(work_s=600, fail_on=(2, 3), term_on=5)
+    run_scheduler(poll_s=3600, companions=[companion])  # busy: polls every 0.5 s instead
+    err = capfd.readouterr().err
+    assert companion.ticks == 5, err
+    assert companion.stops == [pytest.approx(30, abs=5)] and companion.running() == 0, err
+    assert "companion _Companion: tick failed (1 so far): RuntimeError: tick 2 broke" in err
+    assert "tick failed (2 so far)" in err and "SIGTERM received: stopping" in err
+    assert err.rstrip().endswith("scheduler stopped") and "Traceback" not in err
+
+
+def test_run_due_waits_for_the_companions_work(store: Store, watchdog: None) -> None:
+    """run_due ticks each companion once and returns only when none has work running, even
+    when another companion's tick raised."""
+    working, broken = _Companion(work_s=0.5), _Companion(fail_on=(1,))
+    assert run_due(companions=[working, broken]) == []
+    assert (working.ticks, broken.ticks) == (1, 1)
+    assert working.work and working.running() == 0
+    assert working.stops == broken.stops == []
+
+
+def test_sigterm_stops_run_due_and_its_companions(store: Store, watchdog: None) -> None:
+    """SIGTERM while run_due waits on a companion's work asks the companion to stop."""
+    companion = _Companion(work_s=600)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    started = run_due(companions=[companion])
+    timer.cancel()  # when run_due returned without waiting, the test fails below instead
+    assert started == []
+    assert companion.ticks == 1 and len(companion.stops) == 1 and companion.running() == 0

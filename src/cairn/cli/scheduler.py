@@ -3,11 +3,14 @@ process."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cairn.cli._project import require_project
+
+if TYPE_CHECKING:
+    from cairn.pipelines import SchedulerCompanion
 
 
 def scheduler_command(
@@ -31,12 +34,18 @@ def scheduler_command(
 
     from cairn.pipelines.schedule import run_due, run_scheduler
 
+    companions = _companions()
     if not once:
-        run_scheduler(poll_s=poll)
+        run_scheduler(poll_s=poll, companions=companions)
         return
-    started = run_due()
+    started = run_due(companions=companions)
     for start in started:
         sys.stderr.write(start.summary() + "\n")
     if not started:
         sys.stderr.write("nothing due\n")
     raise typer.Exit(0 if all(s.ok for s in started) else 1)
+
+
+def _companions() -> list[SchedulerCompanion]:
+    """The work the scheduler drives besides schedules (none yet)."""
+    return []

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cairn.pipelines._target import load_pipeline
     from cairn.pipelines.executors import Executor, executor_for
     from cairn.pipelines.pipeline import Graph, Output, Pipeline, PipelineDefinitionError, pipeline
+    from cairn.pipelines.process import PipelineExit, PipelineProcess, start_pipeline
     from cairn.pipelines.run import (
         PipelineFailedError,
         PipelineResult,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from cairn.pipelines.schedule import (
         Schedule,
         ScheduledStart,
+        SchedulerCompanion,
         emit_event,
         get_schedule,
         list_schedules,
@@ -54,12 +56,15 @@ _LAZY: dict[str, str] = {
     "Output": "cairn.pipelines.pipeline",
     "Pipeline": "cairn.pipelines.pipeline",
     "PipelineDefinitionError": "cairn.pipelines.pipeline",
+    "PipelineExit": "cairn.pipelines.process",
     "PipelineFailedError": "cairn.pipelines.run",
+    "PipelineProcess": "cairn.pipelines.process",
     "PipelineResult": "cairn.pipelines.run",
     "PipelineRunGraph": "cairn.pipelines.run_graph",
     "PipelineRunSummary": "cairn.pipelines.show",
     "Schedule": "cairn.pipelines.schedule",
     "ScheduledStart": "cairn.pipelines.schedule",
+    "SchedulerCompanion": "cairn.pipelines.schedule",
     "Step": "cairn.pipelines.step",
     "StepOptions": "cairn.pipelines.step",
     "StepOutcome": "cairn.pipelines.run",
@@ -81,6 +86,7 @@ _LAZY: dict[str, str] = {
     "run_pipeline": "cairn.pipelines.run",
     "run_scheduler": "cairn.pipelines.schedule",
     "schedule_pipeline": "cairn.pipelines.schedule",
+    "start_pipeline": "cairn.pipelines.process",
     "step": "cairn.pipelines.step",
 }
 
@@ -90,12 +96,15 @@ __all__ = [
     "Output",
     "Pipeline",
     "PipelineDefinitionError",
+    "PipelineExit",
     "PipelineFailedError",
+    "PipelineProcess",
     "PipelineResult",
     "PipelineRunGraph",
     "PipelineRunSummary",
     "Schedule",
     "ScheduledStart",
+    "SchedulerCompanion",
     "Step",
     "StepOptions",
     "StepOutcome",
@@ -117,6 +126,7 @@ __all__ = [
     "run_pipeline",
     "run_scheduler",
     "schedule_pipeline",
+    "start_pipeline",
     "step",
 ]
 

@@ -12,46 +12,48 @@ A started pipeline is ``cairn pipeline run`` in a process of its own, in the sch
 folder, tagged ``cairn.schedule=<name>``; its output goes to the scheduler's stderr, each line
 prefixed with the schedule's name, and the run it made (or why it failed) is kept on the
 schedule. A failed pipeline never stops the scheduler.
+
+Beside schedules, a scheduler drives its companions (``SchedulerCompanion``, e.g. the closed
+loop's retraining): each is ticked at every poll, ``--once`` waits for their work too, and
+they are asked to stop with the scheduler; a companion's exception is said, never fatal.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import FrameType
-from typing import IO, Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from cairn.core.checks import check_int, check_mapping, check_number, check_optional_text
+from cairn.core.checks import (
+    check_int,
+    check_mapping,
+    check_number,
+    check_optional_text,
+    show,
+)
 from cairn.core.errors import CairnError, InvalidInputError, NotFoundError
 from cairn.core.ids import describe_time
 from cairn.core.ids import now_ms as _now_ms
 from cairn.core.settings import get_settings
-from cairn.core.threads import start_thread
 from cairn.pipelines import _schedule_checks as _checks
 from cairn.pipelines import _schedule_queries as _queries
 from cairn.pipelines._schedule_checks import DRIFT_DETECTED
+from cairn.pipelines.process import PipelineProcess, _arguments, _write_stderr
 from cairn.store import get_store
 
 DEFAULT_POLL_S = 30.0
-# What `cairn pipeline run` says on stderr when it ends: "pipeline run <uid> finished".
-_RUN_LINE = re.compile(r"pipeline run ([0-9a-z]{26})\b")
-_TAIL_LINES = 20  # of a failed pipeline's stderr, kept as the schedule's last error
-_ERROR_CHARS = 4000
 _LAST_MS = 221_845_392_000_000  # 9000-01-01 UTC: cron times stay within datetime's range
-_PUMP_JOIN_S = 10.0  # after a pipeline ended, how long its last output may take to arrive
 _STOP_GRACE_S = 30.0  # after the scheduler is asked to stop, how long its pipelines may take
+_BUSY_POLL_S = 0.5  # the longest poll while a pipeline or a companion's work runs
 
 
 @dataclass(frozen=True)
@@ -89,13 +91,23 @@ class Schedule:
 
     @property
     def arguments(self) -> list[str]:
-        """The arguments of ``cairn pipeline run`` that start it."""
-        args = ["pipeline", "run", self.target]
-        for key, value in self.params.items():
-            args += ["--set", f"{key}={value}"]
-        if self.executor:
-            args += ["--executor", self.executor]
-        return [*args, "--tag", f"cairn.schedule={self.name}"]
+        """The arguments of ``cairn`` that start it (``pipeline run TARGET ...``)."""
+        tags = {"cairn.schedule": self.name}
+        return _arguments(self.target, params=self.params, tags=tags, executor=self.executor)
+
+
+class SchedulerCompanion(Protocol):
+    """Work the scheduler drives besides due schedules (the closed loop's retraining): ticked
+    at every poll, waited for by ``cairn scheduler --once``, and stopped with the scheduler."""
+
+    def tick(self) -> None:
+        """Start whatever work is due, in the background; return quickly."""
+
+    def running(self) -> int:
+        """How many pieces of work are in flight."""
+
+    def stop(self, grace_s: float) -> None:
+        """Finish or abandon the work in flight within ``grace_s`` seconds."""
 
 
 @dataclass(frozen=True)
@@ -247,29 +259,39 @@ def emit_event(name: str, payload: Mapping[str, Any] | None = None) -> int:
     return get_store().db.transact(lambda conn: _queries.insert_event(conn, name, body, now))
 
 
-def run_due(*, now_ms: int | None = None) -> list[ScheduledStart]:
+def run_due(
+    *, now_ms: int | None = None, companions: Sequence[SchedulerCompanion] = ()
+) -> list[ScheduledStart]:
     """Start every schedule due at ``now_ms`` (default: now) that no other scheduler claimed,
-    wait for the pipelines, and return how each ended (SIGINT or SIGTERM asks them to stop)."""
+    tick each companion once, wait for the pipelines and the companions' work, and return how
+    each pipeline ended (SIGINT or SIGTERM asks them all to stop)."""
     now = _now_ms() if now_ms is None else check_int(now_ms, "now_ms", minimum=0, maximum=_LAST_MS)
+    drive = _Companions(companions)
     stop = threading.Event()
     previous = _handle_stop_signals(stop)
     try:
         started = _start_due(now)
-        while not stop.is_set() and not all(process.poll() for process in started):
+        drive.tick()
+        while not stop.is_set() and (
+            not all(start.process.poll() for start in started) or drive.running()
+        ):
             stop.wait(0.1)
         if stop.is_set():
-            _stop_all(started)
-        return [process.finish() for process in started]
+            _stop_all(started, drive)
+        return [start.finish() for start in started]
     finally:
         _restore_signals(previous)
 
 
-def run_scheduler(*, poll_s: float = DEFAULT_POLL_S) -> None:
-    """Start due pipelines every ``poll_s`` seconds until SIGINT or SIGTERM (then ask the
-    running pipelines to stop, wait for them, and return)."""
+def run_scheduler(
+    *, poll_s: float = DEFAULT_POLL_S, companions: Sequence[SchedulerCompanion] = ()
+) -> None:
+    """Start due pipelines and tick the companions every ``poll_s`` seconds until SIGINT or
+    SIGTERM (then ask the running pipelines and the companions to stop, wait, and return)."""
     poll_s = check_number(poll_s, "poll_s (seconds)", finite=True)
     if poll_s <= 0:
         raise InvalidInputError(f"poll_s must be a positive number of seconds, got {poll_s:g}")
+    drive = _Companions(companions)
     stop = threading.Event()
     previous = _handle_stop_signals(stop)
     running: list[_Started] = []
@@ -278,30 +300,83 @@ def run_scheduler(*, poll_s: float = DEFAULT_POLL_S) -> None:
         while not stop.is_set():
             try:
                 # A schedule still running here waits: it is claimed again once it ended.
-                busy = {process.schedule.name for process in running}
+                busy = {start.schedule.name for start in running}
                 running += _start_due(_now_ms(), busy)
             except Exception as exc:  # e.g. the store is away for a moment: next poll retries
                 _say(f"could not check schedules: {_described(exc)}")
+            drive.tick()
             running = _reap(running)
-            stop.wait(poll_s if not running else min(poll_s, 0.5))
+            busy_now = bool(running) or drive.running() > 0
+            stop.wait(min(poll_s, _BUSY_POLL_S) if busy_now else poll_s)
     finally:
-        _stop_all(running)
+        _stop_all(running, drive)
         _reap(running)
         _restore_signals(previous)
         _say("scheduler stopped")
 
 
-def _stop_all(running: list[_Started]) -> None:
-    """Ask the running pipelines to stop, and wait for them (killing those that linger)."""
-    alive = [process for process in running if not process.poll()]
-    if not alive:
-        return
-    _say(f"stopping: asking {len(alive)} running pipeline(s) to stop")
+def _stop_all(running: list[_Started], companions: _Companions) -> None:
+    """Ask the running pipelines and the companions to stop, and wait for the pipelines
+    (killing those that linger)."""
+    alive = [start.process for start in running if not start.process.poll()]
+    if alive:
+        _say(f"stopping: asking {len(alive)} running pipeline(s) to stop")
     for process in alive:
         process.terminate()
     deadline = time.monotonic() + _STOP_GRACE_S
+    companions.stop(deadline)
     for process in alive:
         process.wait(max(0.0, deadline - time.monotonic()))
+
+
+class _Companions:
+    """The scheduler's companions, each call guarded: a companion's exception is said and
+    counted, never the end of the scheduler."""
+
+    def __init__(self, companions: Sequence[SchedulerCompanion]) -> None:
+        if not isinstance(companions, Sequence) or isinstance(companions, (str, bytes)):
+            raise InvalidInputError(
+                f"companions must be a list of scheduler companions, got {show(companions)}"
+            )
+        for companion in companions:
+            lacking = [m for m in ("tick", "running", "stop") if not _has_method(companion, m)]
+            if lacking:
+                raise InvalidInputError(
+                    f"scheduler companion {show(companion)} has no method {', '.join(lacking)}: "
+                    "a companion has tick(), running() and stop(grace_s)"
+                )
+        self.companions = list(companions)
+        self.failures: dict[int, int] = {}  # by position: how many calls raised
+
+    def tick(self) -> None:
+        """Tick each companion."""
+        for index, companion in enumerate(self.companions):
+            self._call(index, "tick", companion.tick)
+
+    def running(self) -> int:
+        """The pieces of work in flight, all companions together (one that cannot say counts
+        as having none)."""
+        counts = (self._call(i, "running", c.running) for i, c in enumerate(self.companions))
+        return sum(count for count in counts if isinstance(count, int))
+
+    def stop(self, deadline: float) -> None:
+        """Ask each companion to stop, each within what is left until ``deadline``."""
+        for index, companion in enumerate(self.companions):
+            grace = max(0.0, deadline - time.monotonic())
+            self._call(index, "stop", functools.partial(companion.stop, grace))
+
+    def _call(self, index: int, what: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception as exc:
+            self.failures[index] = count = self.failures.get(index, 0) + 1
+            name = type(self.companions[index]).__name__
+            _say(f"companion {name}: {what} failed ({count} so far): {_described(exc)}")
+            return None
+
+
+def _has_method(value: object, name: str) -> bool:
+    return callable(getattr(value, name, None))
 
 
 # -- what is due, and claiming it --------------------------------------------------------
@@ -355,14 +430,14 @@ def _start_due(now: int, busy: frozenset[str] | set[str] = frozenset()) -> list[
 def _reap(running: list[_Started]) -> list[_Started]:
     """Record the pipelines that ended (saying how); return those still running."""
     still = []
-    for process in running:
-        if not process.poll():
-            still.append(process)
+    for start in running:
+        if not start.process.poll():
+            still.append(start)
             continue
         try:
-            _say(process.finish().summary())
+            _say(start.finish().summary())
         except Exception as exc:  # the pipeline ended; only keeping how failed
-            _say(f"{process.schedule.name}: could not record how it ended: {_described(exc)}")
+            _say(f"{start.schedule.name}: could not record how it ended: {_described(exc)}")
     return still
 
 
@@ -373,116 +448,24 @@ def _described(exc: BaseException) -> str:
 
 # -- one started pipeline ----------------------------------------------------------------
 
-# Re-entrant: a signal handler that reports may run while the main thread is writing.
-_output_lock = threading.RLock()
 
-
-@dataclass
 class _Started:
-    """A pipeline started for a schedule: its process, and the output read from it."""
+    """A pipeline started for a schedule: its process, and why it was started."""
 
-    schedule: Schedule
-    schedule_id: int
-    reason: str
-    started_ms: int
-    process: subprocess.Popen[bytes] | None = None
-    run_id: str | None = None
-    spawn_error: str | None = None
-    stopped: bool = False  # asked to stop by the scheduler
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=_TAIL_LINES))
-    pumps: list[threading.Thread] = field(default_factory=list)
-    clock: float = field(default_factory=time.monotonic)
-
-    def __post_init__(self) -> None:
-        name = self.schedule.name
-        _say(f"starting {name} ({self.reason}): cairn {' '.join(self.schedule.arguments)}")
-        try:
-            # A session of its own: a Ctrl-C at the scheduler's terminal reaches the scheduler,
-            # which then asks its pipelines to stop, rather than killing them mid-step.
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cairn", *self.schedule.arguments],
-                cwd=self.schedule.root,
-                env=_child_env(self.schedule),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            self.spawn_error = (
-                f"cannot start the pipeline in {self.schedule.root}: {exc.strerror or exc}; "
-                "check that the project folder still exists (or schedule it again from there)"
-            )
-            return
-        assert self.process.stdout is not None and self.process.stderr is not None
-        self.pumps = [
-            start_thread(self._pump, f"cairn-schedule-{name}-out", (self.process.stdout, False)),
-            start_thread(self._pump, f"cairn-schedule-{name}-err", (self.process.stderr, True)),
-        ]
-
-    def _pump(self, stream: IO[bytes], is_stderr: bool) -> None:
-        """Copy the pipeline's output to the scheduler's stderr; note the run it names."""
-        prefix = f"[{self.schedule.name}] "
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if is_stderr:
-                self.tail.append(line)
-                found = _RUN_LINE.search(line)
-                if found:
-                    self.run_id = found.group(1)
-            with _output_lock:
-                sys.stderr.write(prefix + line + "\n")
-                sys.stderr.flush()
-        stream.close()
-
-    def poll(self) -> bool:
-        """Whether the pipeline's process has ended (or never started)."""
-        return self.process is None or self.process.poll() is not None
-
-    def wait(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for the process to end, then kill it."""
-        if self.process is None:
-            return
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._signal(kill=True)
-            self.process.wait()
-
-    def terminate(self) -> None:
-        """Ask the pipeline to stop (SIGTERM: it records its run as killed)."""
-        if self.process is not None and self.process.poll() is None:
-            self.stopped = True
-            self._signal(kill=False)
-
-    def _signal(self, *, kill: bool) -> None:
-        """Signal the pipeline's process group (its session: any worker it started too)."""
-        assert self.process is not None
-        if hasattr(os, "killpg"):
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
-                return
-            except (ProcessLookupError, PermissionError):
-                pass  # the group is gone; the process itself may not be
-        if kill:
-            self.process.kill()
-        else:
-            self.process.terminate()
+    def __init__(self, schedule: Schedule, schedule_id: int, reason: str, started_ms: int) -> None:
+        self.schedule = schedule
+        self.schedule_id = schedule_id
+        self.reason = reason
+        self.started_ms = started_ms
+        _say(f"starting {schedule.name} ({reason}): cairn {' '.join(schedule.arguments)}")
+        self.process = PipelineProcess(schedule.arguments, root=schedule.root, label=schedule.name)
 
     def finish(self) -> ScheduledStart:
         """Wait for the pipeline, keep its outcome on the schedule, and return it."""
-        code: int | None = None
-        if self.process is not None:
-            code = self.process.wait()
-            for pump in self.pumps:
-                # A process the pipeline left behind may hold its output open: don't wait on it.
-                pump.join(_PUMP_JOIN_S)
-        run_id = self.run_id or _tagged_run(self.schedule.name, self.started_ms)
-        error = self.spawn_error
-        if error is None and code != 0:
-            error = _failure(code, list(self.tail), stopped=self.stopped)
+        ended = self.process.finish()
+        run_id = ended.run_id or _tagged_run(self.schedule.name, self.started_ms)
         get_store().db.transact(
-            lambda conn: _queries.record_outcome(conn, self.schedule_id, run_id, error)
+            lambda conn: _queries.record_outcome(conn, self.schedule_id, run_id, ended.error)
         )
         return ScheduledStart(
             schedule=self.schedule.name,
@@ -490,40 +473,11 @@ class _Started:
             reason=self.reason,
             started_ms=self.started_ms,
             run_id=run_id,
-            status="finished" if code == 0 else "failed",
-            exit_code=code,
-            duration_s=time.monotonic() - self.clock,
-            error=error,
+            status="finished" if ended.ok else "failed",
+            exit_code=ended.exit_code,
+            duration_s=ended.duration_s,
+            error=ended.error,
         )
-
-
-def _failure(code: int | None, tail: list[str], *, stopped: bool) -> str:
-    """Why a pipeline failed: a first line to show in listings (its exit code and the line
-    that says most, an ``error:`` line if it printed one), then the end of its stderr."""
-    said = [line for line in tail if line.strip()]
-    errors = [line for line in said if line.lstrip().lower().startswith("error")]
-    headline = (errors or said or ["it printed nothing on stderr"])[-1].strip()
-    why = ", stopped by the scheduler" if stopped else ""
-    first = f"exit code {code}{why}: {headline}"[: _ERROR_CHARS // 2]
-    rest = "\n".join(said)[-(_ERROR_CHARS - len(first) - 1) :]
-    return f"{first}\n{rest}" if rest else first
-
-
-def _child_env(schedule: Schedule) -> dict[str, str]:
-    """The pipeline's environment, built explicitly: the scheduler's stores, the schedule's
-    project folder, and no run of the scheduler's to attach to."""
-    settings = get_settings()
-    env = dict(os.environ)
-    env.pop("CAIRN_RUN_ID", None)
-    env.update(
-        {
-            "CAIRN_STORE": settings.store_url,
-            "CAIRN_ARTIFACTS": settings.artifacts_url,
-            "CAIRN_ARTIFACTS_OPTIONS": json.dumps(settings.artifacts_options),
-            "CAIRN_ROOT": schedule.root,
-        }
-    )
-    return env
 
 
 def _tagged_run(schedule: str, since_ms: int) -> str | None:
@@ -571,9 +525,7 @@ def _restore_signals(previous: Mapping[int, _Handler]) -> None:
 def _say(text: str) -> None:
     """One line of the scheduler's own on stderr, stamped with the UTC time."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-    with _output_lock:
-        sys.stderr.write(f"{stamp} {text}\n")
-        sys.stderr.flush()
+    _write_stderr(f"{stamp} {text}")
 
 
 def _schedule(row: Row[Any]) -> Schedule:
