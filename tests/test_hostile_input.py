@@ -212,6 +212,30 @@ KINDS["document"] = [
     ("cycle", _cycle(), BAD),
     *[(label, value, ANY) for label, value in WRONG_TYPES],
 ]
+KINDS["optional-cairn-object"] = [
+    (lb, v, ANY if v is None else e) for lb, v, e in KINDS["cairn-object"]
+]
+KINDS["optional-callable"] = [
+    ("int", 123, BAD),
+    ("text", "x", BAD),
+    ("object", Opaque(), BAD),
+    ("None", None, ANY),
+]
+# Metric values per side of a promotion rule: alias (None: the candidate) -> {name: number}.
+KINDS["sides"] = [
+    ("nul-alias", {NUL: None, None: {"m": 1.0}}, BAD),
+    ("surrogate-alias", {SURROGATE: None, None: {"m": 1.0}}, BAD),
+    ("int-alias", {1: None, None: {"m": 1.0}}, BAD),
+    ("nul-key", {None: {NUL: 1.0}}, BAD),
+    ("surrogate-key", {None: {SURROGATE: 1.0}}, BAD),
+    ("huge-key", {None: {HUGE: 1.0}}, BAD),
+    ("bignum-value", {None: {"m": 10**400}}, BAD),
+    ("text-value", {None: {"m": "1"}}, BAD),
+    ("nan-value", {None: {"m": math.nan}}, ANY),
+    ("None-candidate", {None: None}, BAD),
+    ("no-candidate", {}, ERR),
+    *[(label, value, BAD) for label, value in WRONG_TYPES],
+]  # fmt: skip
 KINDS["optional-int"] = [*KINDS["int"], ("None", None, ANY)]
 KINDS["number"] = [(lb, v, ANY if lb == "int64-overflow" else e) for lb, v, e in KINDS["int"]]
 KINDS["version"] = [(lb, v, ANY if lb == "text" else e) for lb, v, e in KINDS["int"]]  # "1" is 1
@@ -370,7 +394,11 @@ TABLE: list[Entry] = [
           {"name": "ref"}),
     Entry("registry.set_alias", registry.set_alias,
           lambda w: {"name": w.model, "alias": "staging", "version": 1},
-          {"name": "ref", "alias": "name", "version": "version", "reason": "text"}),
+          {"name": "ref", "alias": "name", "version": "version", "reason": "text",
+           "also": "optional-callable"}),
+    Entry("registry.rollback_alias", registry.rollback_alias,
+          lambda w: {"name": w.model, "alias": "champion", "reason": "r"},
+          {"name": "ref", "alias": "name", "reason": "text"}),
     Entry("registry.delete_alias", registry.delete_alias,
           lambda w: {"name": w.model, "alias": "nothing"}, {"name": "ref", "alias": "ref"}),
     Entry("registry.alias_history", registry.alias_history, lambda w: {"name": w.model},
@@ -397,6 +425,14 @@ TABLE: list[Entry] = [
           {"name": "ref", "from_alias": "name", "to_alias": "name", "require": "query"}),
     Entry("registry.parse_rule", registry.parse_rule, lambda w: {"text": "metrics.m > 0"},
           {"text": "query"}),
+    Entry("registry.rule_references", registry.rule_references, lambda w: {"rule": "m > 0"},
+          {"rule": "query"}),
+    Entry("registry.evaluate_rule", registry.evaluate_rule,
+          lambda w: {"rule": "m > champion.m", "sides": {None: {"m": 1.0}, "champion": None}},
+          {"rule": "query", "sides": "sides"}),
+    Entry("registry.signature_changes", registry.signature_changes,
+          lambda w: {"a": None, "b": None},
+          {"a": "optional-cairn-object", "b": "optional-cairn-object"}),
     Entry("registry.lineage_graph", registry.lineage_graph,
           lambda w: {"uri": f"models:/{w.model}/1"},
           {"uri": "ref", "depth": "int", "limit": "int"}),

@@ -1,4 +1,5 @@
-"""The models commands of the CLI: ls, show, alias, history, lineage, compare, promote, rm."""
+"""The models commands of the CLI: ls, show, alias, rollback, history, lineage, compare, promote,
+rm."""
 
 from __future__ import annotations
 
@@ -67,6 +68,22 @@ def test_alias_promote_and_rm(capsys: pytest.CaptureFixture[str], churn: None) -
     assert code == 0 and "restored" in out
 
 
+def test_rollback_moves_the_alias_back(capsys: pytest.CaptureFixture[str], churn: None) -> None:
+    """rollback needs a reason, moves the alias to its previous version and says so."""
+    code, _, err = cli(capsys, "models", "rollback", "churn")
+    assert code != 0 and "--reason" in err
+    code, _, err = cli(capsys, "models", "rollback", "churn", "--reason", "why")
+    assert code == 1 and "no earlier version" in err and "Traceback" not in err
+    cli(capsys, "models", "alias", "churn", "champion", "2")
+    code, out, _ = cli(capsys, "models", "rollback", "churn", "--reason", "v2 misbehaves")
+    assert code == 0 and "churn@champion rolled back: version 2 -> 1" in out
+    assert cairn.registry.alias_history("churn")[-1].reason == "rollback: v2 misbehaves"
+    code, _, err = cli(
+        capsys, "models", "rollback", "churn", "--alias", "challenger", "--reason", "x"
+    )
+    assert code == 1 and "challenger has pointed at version 2 since it was set" in err
+
+
 def test_lineage_and_compare(capsys: pytest.CaptureFixture[str], churn: None) -> None:
     """lineage prints the run as a tree or JSON; compare shows both versions' metrics."""
     code, out, _ = cli(capsys, "models", "lineage", "churn@champion")
@@ -88,6 +105,8 @@ def test_lineage_and_compare(capsys: pytest.CaptureFixture[str], churn: None) ->
         (("models", "promote", "churn", "--require", "metrics.auc >< 1"), "cannot parse"),
         (("models", "lineage", "bad name"), "cannot name a model"),
         (("models", "edit", "churn"), "nothing to change"),
+        (("models", "rollback", "churn", "--alias", "gold", "--reason", "r"), "no alias 'gold'"),
+        (("models", "rollback", "churn", "--reason", " "), "reason is required"),
     ],
 )
 def test_bad_input_exits_1_with_a_message(

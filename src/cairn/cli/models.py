@@ -1,4 +1,5 @@
-"""``cairn models``: list, show, alias, history, lineage, compare, promote, edit, rm, restore."""
+"""``cairn models``: list, show, alias, rollback, history, lineage, compare, promote, edit, rm,
+restore."""
 
 from __future__ import annotations
 
@@ -161,6 +162,22 @@ def alias_command(
         console.print(
             Text(f"{name}@{alias} moved: version {move.from_version} -> {move.to_version}")
         )
+
+
+@app.command("rollback")
+def rollback_command(
+    name: Annotated[str, typer.Argument(help="the model")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="why it moves back (kept in the history)")
+    ],
+    alias: Annotated[str, typer.Option("--alias", help="the alias to move back")] = "champion",
+) -> None:
+    """Move an alias back to the version it pointed at before its last move."""
+    require_project()
+    move = registry.rollback_alias(name, alias, reason=reason)
+    console.print(
+        Text(f"{name}@{alias} rolled back: version {move.from_version} -> {move.to_version}")
+    )
 
 
 @app.command("history")

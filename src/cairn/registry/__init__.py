@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         list_models,
         list_versions,
         restore_version,
+        rollback_alias,
         set_alias,
         set_model_tags,
     )
@@ -43,11 +44,19 @@ if TYPE_CHECKING:
         Comparison,
         Promotion,
         compare_models,
+        evaluate_rule,
         parse_rule,
         promote,
+        rule_references,
     )
     from cairn.registry.python_model import ModelContext, PythonModel
-    from cairn.registry.signature import ColumnSpec, Signature, TensorSpec, infer_signature
+    from cairn.registry.signature import (
+        ColumnSpec,
+        Signature,
+        TensorSpec,
+        infer_signature,
+        signature_changes,
+    )
 
 _LAZY = {
     "AliasMove": "cairn.registry.model_version",
@@ -76,6 +85,7 @@ _LAZY = {
     "delete_version": "cairn.registry.catalog",
     "describe": "cairn.registry.catalog",
     "drop_deleted_files": "cairn.registry._gc",
+    "evaluate_rule": "cairn.registry.promote",
     "export_model": "cairn.registry._load",
     "get_model": "cairn.registry.catalog",
     "get_model_version": "cairn.registry.catalog",
@@ -90,8 +100,11 @@ _LAZY = {
     "parse_rule": "cairn.registry.promote",
     "promote": "cairn.registry.promote",
     "restore_version": "cairn.registry.catalog",
+    "rollback_alias": "cairn.registry.catalog",
+    "rule_references": "cairn.registry.promote",
     "set_alias": "cairn.registry.catalog",
     "set_model_tags": "cairn.registry.catalog",
+    "signature_changes": "cairn.registry.signature",
     "list_models_lean": "cairn.registry._lean",
 }
 
@@ -122,6 +135,7 @@ __all__ = [
     "delete_version",
     "describe",
     "drop_deleted_files",
+    "evaluate_rule",
     "export_model",
     "get_model",
     "get_model_version",
@@ -138,8 +152,11 @@ __all__ = [
     "parse_rule",
     "promote",
     "restore_version",
+    "rollback_alias",
+    "rule_references",
     "set_alias",
     "set_model_tags",
+    "signature_changes",
 ]
 
 

@@ -4,12 +4,19 @@ asks the cairn server instead (``_remote``), after the same checks of its argume
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection
 
-from cairn.core.checks import INT64_MAX, check_mapping, check_optional_text, check_tags, show
+from cairn.core.checks import (
+    INT64_MAX,
+    check_mapping,
+    check_optional_text,
+    check_tags,
+    check_text,
+    show,
+)
 from cairn.core.errors import InvalidInputError, ModelNotFoundError
 from cairn.core.ids import now_ms
 from cairn.core.uris import ModelUri, RunUri, check_alias, check_model_name, parse_model_uri
@@ -66,31 +73,104 @@ def list_versions(name: str, *, include_deleted: bool = False) -> list[ModelVers
         )
 
 
-def set_alias(name: str, alias: str, version: int | str, *, reason: str | None = None) -> AliasMove:
-    """Point ``alias`` (e.g. ``champion``) at ``version`` of model ``name``; the move is kept."""
+def set_alias(
+    name: str,
+    alias: str,
+    version: int | str,
+    *,
+    reason: str | None = None,
+    also: Callable[[Connection], object] | None = None,
+) -> AliasMove:
+    """Point ``alias`` (e.g. ``champion``) at ``version`` of model ``name``; the move is kept.
+    ``also(conn)`` runs in the same transaction after the move: both commit, or neither."""
     check_model_name(name)
     check_alias(alias)
     number = _number(version)
     check_optional_text(reason, "reason")
+    if also is not None and not callable(also):
+        raise InvalidInputError(
+            f"also must be a function taking the database connection, got {show(also)}"
+        )
     store = get_store()
     if store.remote is not None:
+        if also is not None:
+            raise InvalidInputError(
+                "set_alias(also=...) writes in the same transaction as the move, which needs "
+                "the team's store: run it where CAIRN_STORE is the store (the server side), "
+                "not through CAIRN_SERVER"
+            )
         return _remote.set_alias(store.remote, name, alias, number, reason)
 
     def move(conn: Connection) -> AliasMove:
         mid = _queries.model_id(conn, name)
-        found = _queries.version_number_id(conn, mid, number)
-        if found is None:
-            raise ModelNotFoundError(f"model {name!r} has no version {number}")
-        if found[1]:
-            raise InvalidInputError(
-                f"version {number} of model {name!r} is deleted; restore it first "
-                f"(cairn models restore {name}/{number}) or choose a live version"
-            )
-        now = now_ms()
-        before, after = _queries.move_alias(conn, mid, alias, found[0], now, current_user(), reason)
-        return AliasMove(alias, before, after, now, current_user(), reason)
+        moved = _move(conn, mid, name, alias, number, reason)
+        if also is not None:
+            also(conn)
+        return moved
 
     return store.db.transact(move)
+
+
+def rollback_alias(name: str, alias: str = "champion", *, reason: str) -> AliasMove:
+    """Move ``alias`` back to the version it pointed at before its last move; the history
+    keeps ``rollback: <reason>``."""
+    check_model_name(name)
+    check_alias(alias)
+    why = check_text(reason, "reason").strip()
+    if not why:
+        raise InvalidInputError(
+            "say why the alias moves back: a reason is required (the history keeps it as "
+            "'rollback: <reason>')"
+        )
+    store = get_store()
+    if store.remote is not None:
+        session = store.remote
+        current = _remote.get_model(session, name).aliases.get(alias)
+        before = _before(name, alias, current, _remote.alias_history(session, name))
+        return _remote.set_alias(session, name, alias, before, f"rollback: {why}")
+
+    def back(conn: Connection) -> AliasMove:
+        mid = _queries.model_id(conn, name)
+        current = _queries.number_of(conn, _queries.alias_target(conn, mid, alias))
+        before = _before(name, alias, current, _queries.alias_history(conn, mid))
+        return _move(conn, mid, name, alias, before, f"rollback: {why}")
+
+    return store.db.transact(back)
+
+
+def _before(name: str, alias: str, current: int | None, history: list[AliasMove]) -> int:
+    """The version ``alias`` pointed at before its last move (to ``current``), or a clear
+    refusal."""
+    if current is None:
+        raise InvalidInputError(
+            f"model {name!r} has no alias {alias!r} to roll back; set it first "
+            f"(cairn models alias {name} {alias} <version>)"
+        )
+    moves = [m for m in history if m.alias == alias]
+    before = moves[-1].from_version if moves and moves[-1].to_version == current else None
+    if before is None:
+        raise InvalidInputError(
+            f"{alias} has pointed at version {current} since it was set: there is no earlier "
+            "version to roll back to"
+        )
+    return before
+
+
+def _move(
+    conn: Connection, mid: int, name: str, alias: str, number: int, reason: str | None
+) -> AliasMove:
+    """Point ``alias`` at live version ``number`` inside the caller's transaction."""
+    found = _queries.version_number_id(conn, mid, number)
+    if found is None:
+        raise ModelNotFoundError(f"model {name!r} has no version {number}")
+    if found[1]:
+        raise InvalidInputError(
+            f"version {number} of model {name!r} is deleted; restore it first "
+            f"(cairn models restore {name}/{number}) or choose a live version"
+        )
+    now = now_ms()
+    before, after = _queries.move_alias(conn, mid, alias, found[0], now, current_user(), reason)
+    return AliasMove(alias, before, after, now, current_user(), reason)
 
 
 def delete_alias(name: str, alias: str) -> AliasMove:

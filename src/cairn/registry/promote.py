@@ -1,20 +1,23 @@
 """Comparing two model versions side by side, and promoting one alias to another's version when
-a rule holds (``metrics.auc >= champion.metrics.auc``).
+a rule holds (``auc >= champion.auc``).
 
 Rule grammar: comparisons joined by ``and``; a comparison is ``expr OP expr`` with OP one of
-``>= <= > < == !=``; an expr is operands joined by ``+`` or ``-``; an operand is a number or
-``[alias.](metrics|params).KEY``. Operands without an alias refer to the version being promoted.
+``>= <= > < == !=``; an expr is operands joined by ``+`` or ``-``; an operand is a number or a
+reference: ``[ALIAS.](metrics|params).KEY``, or the shorter ``KEY`` and ``ALIAS.KEY`` for
+metrics (``auc >= champion.auc - 0.005 and latency_p99_ms <= 50``). References without an
+alias are the version being promoted (the candidate). ``and`` is a keyword, never a key; a
+metric key holding a dot is written in full (``metrics.val.loss``).
 """
 
 from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from cairn.core.checks import check_text
+from cairn.core.checks import check_mapping, check_number, check_text, show
 from cairn.core.errors import InvalidInputError, PromotionRuleError, RunNotFoundError
 from cairn.core.uris import check_alias, check_model_name
 from cairn.registry.model_version import ModelVersion
@@ -29,8 +32,11 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 }
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<op>>=|<=|==|!=|>|<)|(?P<sign>[-+])"
-    r"|(?P<ref>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_/\-]+)+)|(?P<and>and\b))"
+    r"|(?P<and>and(?![A-Za-z0-9_./\-]))"
+    r"|(?P<ref>[A-Za-z_][A-Za-z0-9_/]*(?:\.[A-Za-z0-9_/\-]+)*))"
 )
+_SECTIONS = ("metrics", "params")
+_NOT_KEYS = ("or", "not")  # words a reader may try; only 'and' joins comparisons
 
 
 MAX_RULE = 10_000  # characters: a rule is a few comparisons
@@ -165,11 +171,14 @@ def promote(
         )
     candidate = side(f"{name}@{from_alias}")
     previous = model.aliases.get(to_alias)
-    sides: dict[str | None, Side | None] = {None: candidate, from_alias: candidate}
-    for clause in rule:
-        for alias in _aliases_in(clause.left) + _aliases_in(clause.right):
-            if alias not in sides:
-                sides[alias] = side(f"{name}@{alias}") if alias in model.aliases else None
+    sides: dict[str | None, _Facts | None] = {
+        None: _facts(None, candidate),
+        from_alias: _facts(from_alias, candidate),
+    }
+    for alias, _, _ in _references(rule):
+        if alias not in sides:
+            found = side(f"{name}@{alias}") if alias in model.aliases else None
+            sides[alias] = None if found is None else _facts(alias, found)
     checks = [_evaluate(clause, sides) for clause in rule]
     number = candidate.version.version
     if previous == number:
@@ -244,6 +253,79 @@ def parse_rule(text: str) -> list[Clause]:
     return out
 
 
+def rule_references(rule: str) -> list[tuple[str | None, str, str]]:
+    """The (alias, section, key) each reference of ``rule`` names, once each, in order; alias
+    None is the candidate, section ``metrics`` or ``params``."""
+    return _references(parse_rule(rule))
+
+
+def evaluate_rule(rule: str, sides: Mapping[str | None, Mapping[str, float] | None]) -> list[Check]:
+    """Evaluate ``rule`` against metric values per side: key None is the candidate, an alias
+    mapped to None does not exist yet (its clauses hold: nothing to beat)."""
+    clauses = parse_rule(rule)
+    facts = _metric_sides(sides)
+    for alias, section, key in _references(clauses):
+        if section != "metrics":
+            raise PromotionRuleError(
+                f"the rule {show(rule)} names params.{key}; only metrics are known here, so "
+                "compare metrics (auc, champion.auc, metrics.KEY)"
+            )
+        if alias not in facts:
+            given = ", ".join("the candidate" if a is None else a for a in facts) or "none"
+            raise PromotionRuleError(
+                f"the rule {show(rule)} names "
+                f"{'the candidate' if alias is None else repr(alias)}, whose metrics were not "
+                f"given (sides given: {given}); give them, or None for an alias that does "
+                "not exist yet"
+            )
+    return [_evaluate(clause, facts) for clause in clauses]
+
+
+class _Facts(NamedTuple):
+    """What a rule may read of one side, and how messages name it."""
+
+    who: str
+    metrics: Mapping[str, Any]
+    params: Mapping[str, Any] | None  # None: only metrics are known
+
+
+def _facts(alias: str | None, found: Side) -> _Facts:
+    who = f"{alias or 'the candidate'} (version {found.version.version})"
+    return _Facts(who, found.metrics, found.params)
+
+
+def _metric_sides(sides: Any) -> dict[str | None, _Facts | None]:
+    """``evaluate_rule``'s sides, checked: aliases (or None) to mappings of metric numbers."""
+    out: dict[str | None, _Facts | None] = {}
+    for alias, values in check_mapping(sides, "sides").items():
+        if alias is not None:
+            check_alias(alias)
+        who = "the candidate" if alias is None else alias
+        if values is None:
+            if alias is None:
+                raise InvalidInputError(
+                    "sides[None] holds the candidate's metrics and cannot be None; give a "
+                    "mapping such as {'auc': 0.91}"
+                )
+            out[alias] = None
+            continue
+        metrics = {}
+        for key, value in check_mapping(values, f"the metrics of {who}").items():
+            check_text(key, f"a metric name of {who}", empty=False, max_length=MAX_RULE)
+            metrics[key] = check_number(value, f"metric {show(key)} of {who}")
+        out[alias] = _Facts(who, metrics, None)
+    return out
+
+
+def _references(clauses: list[Clause]) -> list[tuple[str | None, str, str]]:
+    found: dict[tuple[str | None, str, str], None] = {}
+    for clause in clauses:
+        for _, (kind, value) in clause.left + clause.right:
+            if kind == "ref":
+                found.setdefault(value, None)
+    return list(found)
+
+
 def _tokens(text: str) -> list[tuple[str, str]]:
     pos, out = 0, []
     while pos < len(text):
@@ -253,10 +335,15 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         if match is None or match.end() == pos:
             raise PromotionRuleError(
                 f"cannot parse the rule {text!r} at {text[pos:].strip()[:20]!r}: use numbers, "
-                "[alias.]metrics.KEY or [alias.]params.KEY, + and -, a comparison "
+                "KEY, ALIAS.KEY, [ALIAS.]metrics.KEY or [ALIAS.]params.KEY, + and -, a comparison "
                 f"({' '.join(_OPS)}) and 'and'"
             )
         kind = match.lastgroup or ""
+        if kind == "ref" and match.group(kind) in _NOT_KEYS:
+            raise PromotionRuleError(
+                f"cannot parse the rule {show(text)}: only 'and' joins comparisons, "
+                f"{match.group(kind)!r} is not supported (join the conditions with 'and')"
+            )
         out.append((kind, match.group(kind)))
         pos = match.end()
     return out
@@ -289,23 +376,36 @@ def _expr(tokens: list[tuple[str, str]], text: str) -> Expr:
 
 
 def _ref(value: str, text: str) -> tuple[str | None, str, str]:
+    """A reference's (alias, section, key): ``KEY``, ``SECTION.KEY``, ``ALIAS.KEY`` or
+    ``ALIAS.SECTION.KEY``."""
     head, _, rest = value.partition(".")
-    if head in ("metrics", "params"):
-        return None, head, rest
-    section, _, key = rest.partition(".")
-    if section not in ("metrics", "params") or not key:
+    if head in _SECTIONS:
+        alias, section, key = None, head, rest
+    elif not rest:
+        alias, section, key = None, "metrics", head
+    else:
+        section, _, key = rest.partition(".")
+        if section not in _SECTIONS:
+            section, key = "metrics", rest
+        alias = head
+    if not key:
         raise PromotionRuleError(
-            f"cannot parse {value!r} in the rule {text!r}: write metrics.KEY, params.KEY, or "
-            "ALIAS.metrics.KEY (e.g. champion.metrics.auc)"
+            f"cannot parse {show(value)} in the rule {show(text)}: write KEY or ALIAS.KEY for a "
+            "metric (e.g. auc, champion.auc), or [ALIAS.]metrics.KEY, [ALIAS.]params.KEY"
         )
-    return head, section, key
+    if alias is not None:
+        try:
+            check_alias(alias)
+        except InvalidInputError:
+            raise PromotionRuleError(
+                f"cannot parse {show(value)} in the rule {show(text)}: {alias!r} cannot be an "
+                "alias (a letter then letters, digits, '_' or '-'; not 'latest')"
+            ) from None
+    return alias, section, key
 
 
-def _aliases_in(expr: Expr) -> list[str]:
-    return [op[1][0] for _, op in expr if op[0] == "ref" and op[1][0] is not None]
-
-
-def _evaluate(clause: Clause, sides: dict[str | None, Side | None]) -> Check:
+def _evaluate(clause: Clause, sides: Mapping[str | None, _Facts | None]) -> Check:
+    """One clause against the sides' values (every alias it names is a key of ``sides``)."""
     text, op = clause.text, clause.op
     values = []
     for expr in (clause.left, clause.right):
@@ -319,14 +419,16 @@ def _evaluate(clause: Clause, sides: dict[str | None, Side | None]) -> Check:
             if found is None:
                 return Check(text, None, None, True, f"no {alias} yet, nothing to beat")
             pool = found.metrics if section == "metrics" else found.params
+            if pool is None:
+                problem = f"{found.who}: only metrics are known, not {section}.{key}"
+                break
             if key not in pool:
-                who = alias or "the candidate"
-                problem = f"{who} (version {found.version.version}) has no {section[:-1]} {key!r}"
+                problem = f"{found.who} has no {section[:-1]} {key!r}"
                 break
             try:
                 total += sign * float(pool[key])
-            except (TypeError, ValueError):
-                problem = f"{section}.{key} = {pool[key]!r} is not a number"
+            except (TypeError, ValueError, OverflowError):
+                problem = f"{section}.{key} = {show(pool[key])} is not a number"
                 break
         if problem:
             return Check(text, None, None, False, problem)

@@ -12,7 +12,8 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from cairn.core.errors import SignatureError
+from cairn.core.checks import show
+from cairn.core.errors import InvalidInputError, SignatureError
 
 _SHOWN = 8  # columns named in a message before "and N more"
 _KINDS = {"b": "bool", "i": "integer", "u": "integer", "f": "float", "M": "datetime"}
@@ -92,6 +93,79 @@ def infer_signature(input_example: Any, output: Any = None) -> Signature:
     frame = to_frame(input_example)
     columns = [ColumnSpec(str(name), _dtype_name(frame[name])) for name in frame.columns]
     return Signature(columns=columns, outputs=outputs)
+
+
+def signature_changes(a: Signature | None, b: Signature | None) -> list[str]:
+    """One sentence per difference from signature ``a`` to ``b`` (inputs, then output); an
+    empty list when they are the same."""
+    for value, what in ((a, "a"), (b, "b")):
+        if value is not None and not isinstance(value, Signature):
+            raise InvalidInputError(
+                f"{what} must be a Signature or None, got {type(value).__name__} {show(value)}; "
+                "read a version's with Signature.from_dict(version.signature)"
+            )
+    if a is None:
+        return [] if b is None else [f"the signature was added: it takes {b.describe()}"]
+    if b is None:
+        return [f"the signature was removed (it took {a.describe()})"]
+    changes: list[str] = []
+    if (a.tensor is None) != (b.tensor is None):
+        changes.append(f"inputs changed from {a.describe()} to {b.describe()}")
+    elif a.tensor is not None and b.tensor is not None:
+        if a.tensor.dtype != b.tensor.dtype:
+            changes.append(f"input array dtype changed: {a.tensor.dtype} -> {b.tensor.dtype}")
+        if tuple(a.tensor.shape) != tuple(b.tensor.shape):
+            changes.append(
+                f"input array shape changed: {list(a.tensor.shape)} -> {list(b.tensor.shape)}"
+            )
+    else:
+        before = {c.name: c.dtype for c in a.columns}
+        after = {c.name: c.dtype for c in b.columns}
+        changes.extend(
+            f"input column {name!r} ({dtype}) removed"
+            for name, dtype in before.items()
+            if name not in after
+        )
+        changes.extend(
+            f"input column {name!r} ({dtype}) added"
+            for name, dtype in after.items()
+            if name not in before
+        )
+        changes.extend(
+            f"input column {name!r} dtype changed: {dtype} -> {after[name]}"
+            for name, dtype in before.items()
+            if name in after and after[name] != dtype
+        )
+    if _plain(a.outputs) != _plain(b.outputs):
+        changes.append(
+            f"output changed: {_describe_outputs(a.outputs)} -> {_describe_outputs(b.outputs)}"
+        )
+    return changes
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with tuples as lists, so a read-back signature equals a fresh one."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _describe_outputs(outputs: Any) -> str:
+    """A signature's output in words: ``none recorded``, ``float64 [-1]``, ``2 columns: ...``."""
+    if not outputs:
+        return "none recorded"
+    if not isinstance(outputs, dict):
+        return show(outputs, 80)
+    if outputs.get("type") == "tensor":
+        return f"{outputs.get('dtype')} {list(outputs.get('shape') or [])}"
+    if outputs.get("type") == "columns":
+        columns = outputs.get("columns") or []
+        shown = ", ".join(f"{c.get('name')} ({c.get('dtype')})" for c in columns[:_SHOWN])
+        more = len(columns) - _SHOWN
+        return f"{len(columns)} columns: {shown}" + (f" and {more} more" if more > 0 else "")
+    return show(outputs, 80)
 
 
 def enforce(signature: Signature, data: Any) -> Any:

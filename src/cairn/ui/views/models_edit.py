@@ -25,7 +25,6 @@ from cairn.ui.page import Editor, error_page, quote, render
 from cairn.ui.views.models_data import (
     aliases_context,
     required_reason,
-    shown,
     version_context,
     version_number,
     version_ref,
@@ -123,22 +122,10 @@ def rollback(
     try:
         target = check_alias(alias.strip())
         why = required_reason(reason)
-        moves = [m for m in registry.alias_history(name) if m.alias == target]
-        current = registry.get_model(name).aliases.get(target)
-        if current is None:
-            raise InvalidInputError(
-                f"model {name!r} has no alias {shown(target)} to roll back; set it first"
-            )
-        before = moves[-1].from_version if moves and moves[-1].to_version == current else None
-        if before is None:
-            raise InvalidInputError(
-                f"{target} has pointed at version {current} since it was set: there is no "
-                "earlier version to roll back to"
-            )
         move = audited(
             request,
             caller,
-            lambda: registry.set_alias(name, target, before, reason=f"rollback: {why}"),
+            lambda: registry.rollback_alias(name, target, reason=why),
             _move_event(name, target),
         )
     except CairnError as exc:
