@@ -22,6 +22,15 @@ from typing import TYPE_CHECKING
 from cairn.core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from cairn.pipelines._schedule_checks import (
+        check_cron,
+        check_executor,
+        check_pipeline,
+        check_target,
+        next_cron_ms,
+        param_texts,
+        require_dataset,
+    )
     from cairn.pipelines._target import load_pipeline
     from cairn.pipelines.executors import Executor, executor_for
     from cairn.pipelines.pipeline import Graph, Output, Pipeline, PipelineDefinitionError, pipeline
@@ -70,6 +79,10 @@ _LAZY: dict[str, str] = {
     "StepOutcome": "cairn.pipelines.run",
     "StepRecord": "cairn.pipelines.run_graph",
     "StepStatus": "cairn.pipelines.status",
+    "check_cron": "cairn.pipelines._schedule_checks",
+    "check_executor": "cairn.pipelines._schedule_checks",
+    "check_pipeline": "cairn.pipelines._schedule_checks",
+    "check_target": "cairn.pipelines._schedule_checks",
     "describe_pipeline": "cairn.pipelines.show",
     "emit_event": "cairn.pipelines.schedule",
     "executor_for": "cairn.pipelines.executors",
@@ -77,10 +90,13 @@ _LAZY: dict[str, str] = {
     "get_schedule": "cairn.pipelines.schedule",
     "list_schedules": "cairn.pipelines.schedule",
     "load_pipeline": "cairn.pipelines._target",
+    "next_cron_ms": "cairn.pipelines._schedule_checks",
+    "param_texts": "cairn.pipelines._schedule_checks",
     "pipeline": "cairn.pipelines.pipeline",
     "pipeline_run_graph": "cairn.pipelines.run_graph",
     "pipeline_status": "cairn.pipelines.status",
     "remove_schedule": "cairn.pipelines.schedule",
+    "require_dataset": "cairn.pipelines._schedule_checks",
     "resume_pipeline": "cairn.pipelines.run",
     "run_due": "cairn.pipelines.schedule",
     "run_pipeline": "cairn.pipelines.run",
@@ -110,6 +126,10 @@ __all__ = [
     "StepOutcome",
     "StepRecord",
     "StepStatus",
+    "check_cron",
+    "check_executor",
+    "check_pipeline",
+    "check_target",
     "describe_pipeline",
     "emit_event",
     "executor_for",
@@ -117,10 +137,13 @@ __all__ = [
     "get_schedule",
     "list_schedules",
     "load_pipeline",
+    "next_cron_ms",
+    "param_texts",
     "pipeline",
     "pipeline_run_graph",
     "pipeline_status",
     "remove_schedule",
+    "require_dataset",
     "resume_pipeline",
     "run_due",
     "run_pipeline",

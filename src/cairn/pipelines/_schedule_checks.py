@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cairn.core.checks import check_mapping, check_optional_text, check_text, show
+from cairn.core.checks import check_int, check_mapping, check_optional_text, check_text, show
 from cairn.core.errors import CairnError, InvalidInputError, NotFoundError
 from cairn.core.ids import to_datetime
 
@@ -17,6 +17,7 @@ DRIFT_DETECTED = "drift_detected"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _EVENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _EXECUTORS = ("inline", "processes", "dask")
+LAST_MS = 221_845_392_000_000  # 9000-01-01 UTC: cron times stay within datetime's range
 
 
 def check_cron(expression: str) -> str:
@@ -41,6 +42,8 @@ def next_cron_ms(expression: str, after_ms: int) -> int:
     names."""
     from croniter import croniter
 
+    expression = check_cron(expression)
+    after_ms = check_int(after_ms, "after_ms", minimum=0, maximum=LAST_MS)
     upcoming = croniter(expression, to_datetime(after_ms)).get_next(float)
     return round(upcoming * 1000)
 
