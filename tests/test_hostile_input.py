@@ -652,6 +652,15 @@ def _sketch(world: World) -> Any:
     return monitoring.sketch_table(world.frame)
 
 
+def _labelled(world: World) -> dict[str, Any]:
+    """score_model's arguments: model m and rows it predicts (a column without a name, as it
+    was fitted) beside their labels."""
+    import pandas as pd
+
+    frame = pd.DataFrame({0: [0.0, 1.0, 2.0], "y": [0.0, 1.0, 2.0]})
+    return {"model": f"{world.model}/1", "data": frame, "target": "y"}
+
+
 TABLE += [
     Entry("monitor.drift", monitoring.drift,
           lambda w: {"reference": w.frame, "current": w.frame},
@@ -686,6 +695,13 @@ TABLE += [
           {"limit": "optional-int"}),
     Entry("monitor.quality_history", monitoring.quality_history, lambda w: {"model": w.model},
           {"model": "ref", "limit": "optional-int"}),
+    Entry("monitor.score_model", monitoring.score_model, _labelled,
+          {"model": "ref", "data": "source", "target": "name", "latency_rows": "int"}),
+    Entry("monitor.raise_alert", monitoring.raise_alert,
+          lambda w: {"rule": "loop:refused", "subject": "m", "message": "refused",
+                     "evidence": {}, "window_start_ms": 0, "window_end_ms": 1},
+          {"rule": "name", "subject": "name", "message": "text", "evidence": "document",
+           "window_start_ms": "int", "window_end_ms": "int"}),
     Entry("monitor.write_report", monitoring.write_report,
           lambda w: {"model": w.model, "path": str(w.root / "report.html")},
           {"model": "ref", "path": "dest", "since": "optional-time", "until": "optional-time",

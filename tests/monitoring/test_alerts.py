@@ -5,6 +5,7 @@ surfaced; drift alerts reach the drift_detected hook."""
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 import time
@@ -20,7 +21,14 @@ import cairn
 from cairn.cli.main import main
 from cairn.core.errors import ConfigError, InvalidInputError
 from cairn.core.settings import configure
-from cairn.monitoring import _queries, alert_config, check_alerts, flush_alerts, list_alerts
+from cairn.monitoring import (
+    _queries,
+    alert_config,
+    check_alerts,
+    flush_alerts,
+    list_alerts,
+    raise_alert,
+)
 from cairn.store import Store, get_store
 from cairn.store.db.schema import dataset_versions, pipeline_events, prediction_log_files
 
@@ -540,3 +548,107 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
         main(list(args))
     out, err = capsys.readouterr()
     return int(exit_info.value.code or 0), out, err
+
+
+# -- alerts raised by code (the closed loop) ---------------------------------------------------
+
+
+def test_a_raised_alert_is_stored_listed_posted_and_raised_once_per_window(
+    store: Store, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """raise_alert stores the alert like a fired rule's (condition "loop" by default), logs it,
+    posts it to the configured webhooks, and raises it once per rule, subject and window."""
+    _rules(webhooks=[receiver.url])
+    evidence = {"champion": "churn/3", "challenger": "churn/4", "metrics": {"f1": [0.9, 0.8]}}
+    with caplog.at_level("WARNING", logger="cairn"):
+        alert = raise_alert(
+            "loop:refused",
+            "churn",
+            "churn/4 not promoted: f1 0.8 < 0.9",
+            evidence,
+            window_start_ms=T0,
+            window_end_ms=T0 + HOUR,
+        )
+    assert alert is not None
+    assert (alert.rule, alert.condition, alert.subject, alert.delivery) == (
+        "loop:refused",
+        "loop",
+        "churn",
+        "pending",
+    )
+    assert alert.evidence == {**evidence, "condition": "loop"}
+    assert "loop:refused" in caplog.text and "not promoted" in caplog.text
+    again = raise_alert(
+        "loop:refused", "churn", "again", evidence, window_start_ms=T0, window_end_ms=T0 + HOUR
+    )
+    assert again is None
+    later = raise_alert(
+        "loop:refused",
+        "churn",
+        "refused again",
+        {"condition": "promotion_rule"},
+        window_start_ms=T0 + HOUR,
+        window_end_ms=T0 + 2 * HOUR,
+    )
+    assert later is not None and later.condition == "promotion_rule"
+    assert flush_alerts(30)
+    assert sorted(b["cairn"]["id"] for b in receiver.bodies) == [alert.id, later.id]
+    body = next(b for b in receiver.bodies if b["cairn"]["id"] == alert.id)
+    assert "loop:refused" in body["text"] and "not promoted" in body["text"]
+    assert body["cairn"]["evidence"]["metrics"] == {"f1": [0.9, 0.8]}
+    stored = list_alerts("churn")
+    assert [(a.id, a.condition, a.delivery) for a in stored] == [
+        (later.id, "promotion_rule", "delivered"),
+        (alert.id, "loop", "delivered"),
+    ]
+    assert stored[1].evidence == alert.evidence
+
+
+def test_a_raised_alert_without_webhooks_is_stored_undelivered(store: Store) -> None:
+    """Without webhooks the raised alert is stored with delivery "none"."""
+    _rules()
+    alert = raise_alert(
+        "loop:data-failed", "data:wine-holdout", "the holdout failed validation", {},
+        window_start_ms=T0, window_end_ms=T0,
+    )  # fmt: skip
+    assert alert is not None and alert.delivery == "none" and alert.model is None
+    assert [a.id for a in list_alerts("data:wine-holdout")] == [alert.id]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"rule": "loop refused"}, "letters, digits"),
+        ({"rule": "x" * 129}, "up to 128"),
+        ({"rule": 3}, "letters, digits"),
+        ({"subject": "chu\x00rn"}, "NUL"),
+        ({"subject": ""}, "subject"),
+        ({"message": ""}, "message"),
+        ({"evidence": {"when": object()}}, "evidence must be JSON"),
+        ({"evidence": {"value": math.nan}}, "evidence must be JSON"),
+        ({"evidence": {1: "one"}}, "keys are texts"),
+        ({"evidence": ["not", "a", "mapping"]}, "evidence must be a mapping"),
+        ({"evidence": {"condition": 7}}, "condition"),
+        ({"window_start_ms": -1}, "window_start_ms"),
+        ({"window_end_ms": T0 - 1}, "window_end_ms"),
+        ({"window_end_ms": 2**70}, "window_end_ms"),
+    ],
+)
+def test_a_raised_alert_refuses_what_it_cannot_store(
+    store: Store, change: dict[str, Any], message: str
+) -> None:
+    """Bad rule names, subjects, messages, non-JSON evidence and windows are refused with an
+    InvalidInputError, and nothing is stored."""
+    _rules()
+    arguments: dict[str, Any] = {
+        "rule": "loop:refused",
+        "subject": "churn",
+        "message": "refused",
+        "evidence": {},
+        "window_start_ms": T0,
+        "window_end_ms": T0 + HOUR,
+        **change,
+    }
+    with pytest.raises(InvalidInputError, match=message):
+        raise_alert(**arguments)
+    assert list_alerts() == []

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         check_alerts,
         flush_alerts,
         list_alerts,
+        raise_alert,
     )
     from cairn.monitoring.drift import ColumnDrift, DriftReport, compare, drift
     from cairn.monitoring.overview import MonitoredModel, monitored_models, quality_history
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         get_reference,
     )
     from cairn.monitoring.report import write_report
+    from cairn.monitoring.scoring import SCORE_KEYS, ModelScores, score_model
     from cairn.monitoring.sketch import TableSketch, sketch_table
     from cairn.monitoring.windows import (
         MonitorRun,
@@ -49,11 +51,13 @@ _LAZY: dict[str, str] = {
     "AlertRule": "cairn.monitoring.alerts",
     "ColumnDrift": "cairn.monitoring.drift",
     "DriftReport": "cairn.monitoring.drift",
+    "ModelScores": "cairn.monitoring.scoring",
     "MonitorRun": "cairn.monitoring.windows",
     "MonitoredModel": "cairn.monitoring.overview",
     "QualityRun": "cairn.monitoring.quality",
     "QualityWindow": "cairn.monitoring.quality",
     "Reference": "cairn.monitoring.reference",
+    "SCORE_KEYS": "cairn.monitoring.scoring",
     "TableSketch": "cairn.monitoring.sketch",
     "WindowResult": "cairn.monitoring.windows",
     "alert_config": "cairn.monitoring.alerts",
@@ -68,22 +72,26 @@ _LAZY: dict[str, str] = {
     "monitor_model": "cairn.monitoring.windows",
     "monitored_models": "cairn.monitoring.overview",
     "quality_history": "cairn.monitoring.overview",
+    "raise_alert": "cairn.monitoring.alerts",
     "record_labels": "cairn.monitoring.quality",
+    "score_model": "cairn.monitoring.scoring",
     "sketch_table": "cairn.monitoring.sketch",
     "write_report": "cairn.monitoring.report",
 }
 
-__all__ = [
+__all__ = [  # noqa: RUF022  (plainly sorted, as tests/test_public_api.py checks)
     "Alert",
     "AlertConfig",
     "AlertRule",
     "ColumnDrift",
     "DriftReport",
+    "ModelScores",
     "MonitorRun",
     "MonitoredModel",
     "QualityRun",
     "QualityWindow",
     "Reference",
+    "SCORE_KEYS",
     "TableSketch",
     "WindowResult",
     "alert_config",
@@ -98,7 +106,9 @@ __all__ = [
     "monitor_model",
     "monitored_models",
     "quality_history",
+    "raise_alert",
     "record_labels",
+    "score_model",
     "sketch_table",
     "write_report",
 ]

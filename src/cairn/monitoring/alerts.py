@@ -37,12 +37,16 @@ One alert per rule, subject and window: a window is a stored monitoring window (
 quality rules look at the newest ``RECENT_WINDOWS`` of each model); for ``no_predictions``
 and ``stale`` it is each ``for`` period of silence (each frequency period overdue), so a
 lasting condition is reminded once per period, never on every check.
+
+``raise_alert`` stores, logs and posts an alert that code raises (the closed loop's
+``loop:refused``, ...) the same way, once per rule, subject and window.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -53,15 +57,19 @@ from sqlalchemy.exc import IntegrityError
 from cairn.core import ids
 from cairn.core.checks import (
     check_int,
+    check_mapping,
+    check_name,
     check_number,
     check_optional_int,
     check_optional_text,
+    check_text,
     check_texts,
+    show,
 )
 from cairn.core.errors import InvalidInputError
 from cairn.core.logging import logger
 from cairn.core.settings import get_settings
-from cairn.monitoring import _queries, _webhooks
+from cairn.monitoring import _alert_rules, _queries, _webhooks
 from cairn.monitoring._alert_rules import (
     LOWER_IS_BETTER,
     AlertConfig,
@@ -80,6 +88,7 @@ __all__ = [
     "check_alerts",
     "flush_alerts",
     "list_alerts",
+    "raise_alert",
 ]
 
 RECENT_WINDOWS = 24  # windows of each model a check looks at: a new rule never floods
@@ -171,13 +180,67 @@ def check_alerts(
     fired = [alert for c in candidates if (alert := _fire(store, c, config, now)) is not None]
     if config.webhooks:
         _resubmit_stuck(store, config, now)
+    _publish(store, fired, config)
+    _announce_drift(fired)
+    return fired
+
+
+def raise_alert(
+    rule: str,
+    subject: str,
+    message: str,
+    evidence: Mapping[str, Any],
+    *,
+    window_start_ms: int,
+    window_end_ms: int,
+) -> Alert | None:
+    """Store, log and post an alert raised by code rather than by a configured rule (the
+    closed loop's ``loop:refused``, ...): once per rule, subject and window (None when that
+    one was raised already). ``evidence`` is JSON; its ``condition`` (default ``loop``) is
+    the alert's condition."""
+    if not isinstance(rule, str) or not _alert_rules._NAME.fullmatch(rule):
+        raise InvalidInputError(
+            f"rule is a name of letters, digits, '-', '_', '.' or ':' (up to 128), such as "
+            f"'loop:refused', not {show(rule)}"
+        )
+    subject = check_name(subject, "subject", max_length=255).strip()
+    check_text(message, "message", empty=False)
+    start = check_int(window_start_ms, "window_start_ms", minimum=0, maximum=_LAST_MS)
+    end = check_int(window_end_ms, "window_end_ms", minimum=start, maximum=_LAST_MS)
+    document = _json_evidence(check_mapping(evidence, "evidence"))
+    document.setdefault("condition", "loop")
+    condition = check_name(document["condition"], "evidence['condition']", max_length=128)
+    store = get_store()
+    config = alert_config()
+    candidate = _Candidate(AlertRule(rule, condition), subject, start, end, message, document)
+    alert = _fire(store, candidate, config, ids.now_ms())
+    if alert is not None:
+        _publish(store, [alert], config)
+    return alert
+
+
+def _json_evidence(evidence: Mapping[Any, Any]) -> dict[str, Any]:
+    """``evidence`` as it reads back from the store (JSON), or InvalidInputError."""
+    if any(not isinstance(key, str) for key in evidence):
+        raise InvalidInputError("evidence's keys are texts; convert the others with str()")
+    try:
+        document = json.loads(json.dumps(dict(evidence), allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidInputError(
+            f"evidence must be JSON (texts, finite numbers, true/false, null, lists and "
+            f"mappings): {str(exc)[:200]}; convert other values (str(), float(), .tolist())"
+        ) from None
+    assert isinstance(document, dict)
+    return document
+
+
+def _publish(store: Store, fired: list[Alert], config: AlertConfig) -> None:
+    """Log each fired alert and queue it for the webhooks."""
     for alert in fired:
         logger.warning("alert %s: %s", alert.rule, alert.message)
         if config.webhooks:
             body = webhook_body(alert)
             _webhooks.submit(_webhooks.Delivery(store, alert.id, body, config.webhooks))
-    _announce_drift(fired)
-    return fired
 
 
 def flush_alerts(timeout: float = 30.0) -> bool:
