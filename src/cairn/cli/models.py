@@ -15,6 +15,7 @@ from rich.tree import Tree
 
 from cairn import registry
 from cairn.cli._listing import print_models
+from cairn.cli._models_loop import add_loop_commands
 from cairn.cli._project import require_project
 from cairn.cli._render import console, fail, fmt_value, write_csv, write_json
 from cairn.cli.data import Format, parse_tags
@@ -33,6 +34,8 @@ class LineageFormat(str, Enum):
     tree = "tree"
     json = "json"
 
+
+add_loop_commands(app)
 
 LIST_FIELDS = ("name", "latest_version", "versions", "aliases", "description", "updated")
 
@@ -181,15 +184,24 @@ def rollback_command(
 
 
 @app.command("history")
-def history_command(name: Annotated[str, typer.Argument(help="the model")]) -> None:
-    """Every alias move of a model: when, who, from which version to which."""
+def history_command(
+    name: Annotated[str, typer.Argument(help="the model")],
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="the newest N retrainings shown in full")
+    ] = 10,
+) -> None:
+    """Every alias move of a model (when, who, from which version to which, why), then each
+    retraining of the closed loop: trigger, drift, data, validation, pipeline run, scores,
+    the rule's checks and the decision."""
     require_project()
-    moves = registry.alias_history(name)
-    if not moves:
+    from cairn import loop
+
+    found = loop.model_history(name, limit=limit)
+    if not found.moves and not found.retrainings:
         console.print(Text(f"no alias of {name} was ever set"))
         return
     table = Table("when", "alias", "from", "to", "who", "why", box=None, header_style="bold")
-    for m in moves:
+    for m in found.moves:
         table.add_row(
             describe_time(m.ts_ms),
             Text(m.alias),
@@ -199,6 +211,10 @@ def history_command(name: Annotated[str, typer.Argument(help="the model")]) -> N
             Text(m.reason or "-"),
         )
     console.print(table)
+    for retraining in found.retrainings:
+        console.print()
+        for line in loop.describe(retraining):
+            console.print(Text(line))
 
 
 @app.command("lineage")

@@ -47,5 +47,7 @@ def scheduler_command(
 
 
 def _companions() -> list[SchedulerCompanion]:
-    """The work the scheduler drives besides schedules (none yet)."""
-    return []
+    """The work the scheduler drives besides schedules: the closed loop's retrainings."""
+    from cairn.loop import Retrainer
+
+    return [Retrainer()]

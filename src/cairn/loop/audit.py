@@ -44,16 +44,22 @@ class ModelHistory:
 def model_history(model: str, *, limit: int | None = 100) -> ModelHistory:
     """Every alias move of ``model`` and its newest ``limit`` retrainings."""
     from cairn import registry
+    from cairn.store import get_store
 
     check_model_name(model)
     moves = registry.alias_history(model)
+    if get_store().remote is not None:  # client mode: the loop's records stay with the team
+        return ModelHistory(model, list(moves), [])
     return ModelHistory(model, list(moves), list_retrainings(model, limit=limit))
 
 
 def describe(retraining: Retraining) -> list[str]:
     """A retraining as lines of text: each stage's finding, for ``cairn models history``."""
     r = retraining
-    lines = [f"retraining #{r.id} ({r.trigger}): {r.state}" + (f" at {r.stage}" if r.state == "running" else "")]
+    lines = [
+        f"retraining #{r.id} ({r.trigger}): {r.state}"
+        + (f" at {r.stage}" if r.state == "running" else "")
+    ]
     if r.evidence.get("alert_message"):
         lines.append(f"  drift: {r.evidence['alert_message']}")
     if r.dataset_version:

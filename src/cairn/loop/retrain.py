@@ -12,6 +12,7 @@ half, and the move's reason names the retraining, its trigger and both scores.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -130,10 +131,21 @@ def retraining(row: Row[Any]) -> Retraining:
     )
 
 
+def local_store() -> Any:
+    """The store, when it is the team's own (the loop's records are not served to clients)."""
+    store = get_store()
+    if store.remote is not None:
+        raise InvalidInputError(
+            "the closed loop's policies and retrainings live with the team's stores, where "
+            "`cairn scheduler` runs: use these commands there (without CAIRN_SERVER)"
+        )
+    return store
+
+
 def get_retraining(number: int) -> Retraining:
     """Retraining ``number``."""
     number = check_int(number, "retraining number", minimum=1)
-    with get_store().db.read() as conn:
+    with local_store().db.read() as conn:
         row = _queries.retraining_row(conn, number)
     if row is None:
         raise NotFoundError(
@@ -147,7 +159,7 @@ def list_retrainings(model: str | None = None, *, limit: int | None = 50) -> lis
     if model is not None:
         check_model_name(model)
     limit = check_optional_int(limit, "limit", minimum=1)
-    with get_store().db.read() as conn:
+    with local_store().db.read() as conn:
         rows = _queries.retraining_rows(conn, model=model, limit=limit)
     return [retraining(row) for row in rows]
 
@@ -220,10 +232,8 @@ class Worker:
         except Exception as exc:
             why = str(exc) if isinstance(exc, CairnError) else f"{type(exc).__name__}: {exc}"
             logger.error("retraining #%s of %s failed: %s", self.number, current.model, why)
-            try:
+            with contextlib.suppress(LostRetrainingError):
                 self._end(current, "failed", f"{current.stage} failed: {why}", "loop:failed")
-            except LostRetrainingError:
-                pass
             current = get_retraining(self.number)
         return current
 
@@ -270,18 +280,19 @@ class Worker:
             record_result(result, suite_version, target=ref, dataset_version=ref)
         except CairnError as exc:  # the check stands; only its record failed
             logger.warning("could not record the validation of %s: %s", ref, exc)
+        failures = [f"{f.expectation} (observed {str(f.observed)[:200]})" for f in result.errors]
         found = {
             "passed": result.passed,
             "suite": policy.suite,
             "rows": result.rows,
-            "failures": [f.describe() if hasattr(f, "describe") else str(f) for f in result.errors],
+            "failures": failures,
         }
         values: dict[str, Any] = {"dataset_version": ref, "validation": json.dumps(found)}
         if not result.passed:
             self._save(values)
             reason = (
                 f"data {ref} failed suite {policy.suite}: "
-                + "; ".join(found["failures"][:5])
+                + "; ".join(failures[:5])
                 + "; the champion keeps serving"
             )
             self._end(current, "blocked", reason, "loop:data-failed")
@@ -322,7 +333,9 @@ class Worker:
         holdout = data.version(policy.holdout).ref
         scores: dict[str, Any] = {"holdout": holdout, "target": policy.target}
         frame = data.load(holdout)
-        challenger_scores = score_model(f"{policy.model}/{current.challenger}", frame, policy.target)
+        challenger_scores = score_model(
+            f"{policy.model}/{current.challenger}", frame, policy.target
+        )
         scores["challenger"] = challenger_scores.metrics
         if champion is not None and champion != current.challenger:
             champion_scores = score_model(f"{policy.model}/{champion}", frame, policy.target)
@@ -369,7 +382,8 @@ class Worker:
         if problems:
             self._save({"checks": json.dumps(check_dicts)})
             reason = (
-                f"version {challenger} not promoted: " + "; ".join(problems)
+                f"version {challenger} not promoted: "
+                + "; ".join(problems)
                 + f"; {policy.model}@{policy.alias} keeps version {served}"
             )
             self._end(current, "refused", reason, "loop:refused")
@@ -493,7 +507,7 @@ class Worker:
         )
 
 
-class _Stopped(Exception):  # noqa: N818 - control flow, never shown
+class _Stopped(Exception):
     """The retraining ended early (the data failed) or the scheduler is stopping."""
 
 

@@ -24,8 +24,8 @@ from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.core.threads import start_thread
 from cairn.loop import _queries
-from cairn.loop.policy import RetrainPolicy, get_policy, stored_policy
-from cairn.loop.retrain import Retraining, Worker, get_retraining, queue_values, retraining
+from cairn.loop.policy import RetrainPolicy, get_policy
+from cairn.loop.retrain import Retraining, Worker, get_retraining, queue_values
 from cairn.store import get_store
 
 STALE_S = 30.0  # a held retraining whose heartbeat is this old is taken over
@@ -291,8 +291,8 @@ def _takeable(group: list[Row[Any]], now: int, stale_s: float) -> bool:
     running = [r for r in group if r.state == "running"]
     if running:
         held = running[0]
-        return held.id == first.id and owner_gone(held.owner, held.heartbeat_ms, now, stale_s)
-    return first.state == "queued"
+        return bool(held.id == first.id) and owner_gone(held.owner, held.heartbeat_ms, now, stale_s)
+    return bool(first.state == "queued")
 
 
 def _take(number: int, owner: str, stale_s: float, seen_claim: int | None = None) -> bool:
@@ -322,7 +322,9 @@ def _take(number: int, owner: str, stale_s: float, seen_claim: int | None = None
 def _give_up(number: int, owner: str, reason: str) -> None:
     values = {"state": "failed", "stage": "done", "reason": reason, "ended_ms": now_ms()}
     get_store().db.transact(
-        lambda conn: _queries.update_retraining(conn, number, {**values, "owner": None}, owner=owner)
+        lambda conn: _queries.update_retraining(
+            conn, number, {**values, "owner": None}, owner=owner
+        )
     )
 
 
@@ -360,4 +362,3 @@ class _Heartbeat:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(HEARTBEAT_S + 5)
-
