@@ -585,6 +585,21 @@ TABLE += [
            "root": "source", "label": "name"}),
     Entry("pipelines.pipeline_run_graph", pipelines.pipeline_run_graph,
           lambda w: {"run_id": _failed_pipeline_run(w)}, {"run_id": "ref"}),
+    Entry("pipelines.check_cron", pipelines.check_cron, lambda w: {"expression": "0 3 * * *"},
+          {"expression": "ref"}),
+    Entry("pipelines.next_cron_ms", pipelines.next_cron_ms,
+          lambda w: {"expression": "0 3 * * *", "after_ms": 0}, {"after_ms": "int"}),
+    Entry("pipelines.check_target", pipelines.check_target,
+          lambda w: {"target": f"{_flow(w)}:hostile"}, {"target": "ref"}),
+    Entry("pipelines.check_pipeline", pipelines.check_pipeline,
+          lambda w: {"target": f"{_flow(w)}:hostile", "root": w.root, "params": {}},
+          {"target": "ref"}),
+    Entry("pipelines.check_executor", pipelines.check_executor, lambda w: {"executor": "inline"},
+          {"executor": "optional-ref"}),
+    Entry("pipelines.param_texts", pipelines.param_texts, lambda w: {"params": {"p": 1}},
+          {"params": "params"}),
+    Entry("pipelines.require_dataset", pipelines.require_dataset, lambda w: {"name": "nothing"},
+          {"name": "ref"}),
 ]  # fmt: skip
 
 

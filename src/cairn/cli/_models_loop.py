@@ -26,7 +26,8 @@ def add_loop_commands(app: typer.Typer) -> None:
 def policy_command(
     model: Annotated[str, typer.Argument(help="the model the loop retrains")],
     pipeline: Annotated[
-        str | None, typer.Option("--pipeline", help="the pipeline that retrains it, MODULE:PIPELINE")
+        str | None,
+        typer.Option("--pipeline", help="the pipeline that retrains it, MODULE:PIPELINE"),
     ] = None,
     on_alert: Annotated[
         list[str] | None,
@@ -55,9 +56,7 @@ def policy_command(
         str | None,
         typer.Option("--holdout", help="the catalog dataset both models are scored on"),
     ] = None,
-    target: Annotated[
-        str, typer.Option("--target", help="the holdout's label column")
-    ] = "target",
+    target: Annotated[str, typer.Option("--target", help="the holdout's label column")] = "target",
     require: Annotated[
         str | None,
         typer.Option(
@@ -80,9 +79,7 @@ def policy_command(
     ] = "queue",
     allow_signature_change: Annotated[
         bool,
-        typer.Option(
-            "--allow-signature-change", help="promote a challenger whose inputs differ"
-        ),
+        typer.Option("--allow-signature-change", help="promote a challenger whose inputs differ"),
     ] = False,
     monitor: Annotated[
         str | None,
@@ -112,7 +109,11 @@ def policy_command(
     else:
         missing = [
             flag
-            for flag, value in (("--pipeline", pipeline), ("--holdout", holdout), ("--require", require))
+            for flag, value in (
+                ("--pipeline", pipeline),
+                ("--holdout", holdout),
+                ("--require", require),
+            )
             if value is None
         ]
         if missing:
@@ -144,7 +145,8 @@ def policy_command(
     p = stored.policy
     lines = [
         f"{p.model}: retrained by {p.pipeline} on {', '.join(p.triggers)}",
-        f"  data: {p.dataset or '-'}" + (f", must pass suite {p.suite}" if p.suite else "")
+        f"  data: {p.dataset or '-'}"
+        + (f", must pass suite {p.suite}" if p.suite else "")
         + (f", window {p.window}" if p.window else ""),
         f"  scored on: {p.holdout} (label {p.target})",
         f"  promoted to {p.alias} when: {p.require}",
