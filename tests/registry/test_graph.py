@@ -157,6 +157,15 @@ BAD: list[tuple[str, Any, type[Exception], str]] = [
     ("data:nothing@v1", 3, NotFoundError, "cairn data ls"),
     ("runs:/01ZZZZZZZZZZZZZZZZZZZZZZZZ", 3, NotFoundError, "no run"),
     ("models:/nothing/1", 3, NotFoundError, "no model"),
+    ("retraining:", 3, InvalidInputError, "retraining:<N>"),
+    ("retraining:0", 3, InvalidInputError, "retraining:<N>"),
+    ("retraining:-1", 3, InvalidInputError, "retraining:<N>"),
+    ("retraining:seven", 3, InvalidInputError, "retraining:<N>"),
+    ("retraining:7\x00", 3, InvalidInputError, "NUL"),
+    ("retraining:" + "9" * 30, 3, InvalidInputError, "retraining:<N>"),
+    ("retraining:99999999999999999999", 3, InvalidInputError, "retraining:<N>"),
+    ("retraining:9223372036854775807", 3, NotFoundError, "no retraining #9223372036854775807"),
+    ("retraining:12", 3, NotFoundError, "cairn models history"),
 ]
 
 

@@ -28,6 +28,7 @@ from cairn.core.ids import now_ms
 from cairn.core.logging import logger
 from cairn.core.uris import check_model_name
 from cairn.loop import _queries
+from cairn.loop._lineage import with_lineage
 from cairn.loop.policy import RetrainPolicy, fill_params, window_ms
 from cairn.store import get_store
 
@@ -318,7 +319,10 @@ class Worker:
             policy.challenger_alias,
             version,
             reason=reason,
-            also=lambda conn: self._save_in(conn, {"challenger": version, "stage": "score"}),
+            also=with_lineage(
+                current.id,
+                lambda conn: self._save_in(conn, {"challenger": version, "stage": "score"}),
+            ),
         )
         return {}
 
@@ -405,17 +409,20 @@ class Worker:
             policy.alias,
             challenger,
             reason=why,
-            also=lambda conn: self._save_in(
-                conn,
-                {
-                    "state": "promoted",
-                    "stage": "done",
-                    "checks": json.dumps(check_dicts),
-                    "reason": f"version {challenger} promoted to {policy.alias} "
-                    f"(was {served if served is not None else 'nothing'})",
-                    "ended_ms": now,
-                    "owner": None,
-                },
+            also=with_lineage(
+                current.id,
+                lambda conn: self._save_in(
+                    conn,
+                    {
+                        "state": "promoted",
+                        "stage": "done",
+                        "checks": json.dumps(check_dicts),
+                        "reason": f"version {challenger} promoted to {policy.alias} "
+                        f"(was {served if served is not None else 'nothing'})",
+                        "ended_ms": now,
+                        "owner": None,
+                    },
+                ),
             ),
         )
         logger.warning(

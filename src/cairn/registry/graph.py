@@ -1,5 +1,6 @@
-"""The lineage graph around one node: from a dataset version, a run or a model version, what it
-came from (upstream) and what used it (downstream), a few steps each way.
+"""The lineage graph around one node: from a dataset version, a run, a model version or a
+retraining of the closed loop, what it came from (upstream) and what used it (downstream), a
+few steps each way.
 
 The walk reads ``store.lineage`` one level at a time (one query per direction per level, never
 one per node): upstream only from the nodes found upstream, downstream only from those found
@@ -9,6 +10,7 @@ to follow a side branch.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from cairn.store.db.schema import (
     model_aliases,
     model_versions,
     models,
+    retrainings,
     runs,
 )
 from cairn.store.lineage import DATASET_VERSION, MODEL_VERSION, RUN, Node, edges_into, edges_out_of
@@ -35,21 +38,25 @@ DEFAULT_DEPTH = 3
 MAX_DEPTH = 10
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 5000
+RETRAINING = "retraining"  # a trip round the closed loop (the edges: cairn.loop._lineage)
 ACCEPTED = (
-    "runs:/<run id>, data:<name>@v<N>, models:/<name>/<N> or models:/<name>@<alias> "
-    "(e.g. data:customers@v2 or models:/churn@champion)"
+    "runs:/<run id>, data:<name>@v<N>, models:/<name>/<N>, models:/<name>@<alias> or "
+    "retraining:<N> (e.g. data:customers@v2 or models:/churn@champion)"
 )
 _RUN_ID = re.compile(r"[0-9A-Za-z]{1,64}")
+_RETRAINING = re.compile(r"#?([0-9]{1,19})")
 _DATA = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]{0,127})(?:@(?:v?([0-9]{1,19})|latest))?")
 
 
 @dataclass(frozen=True)
 class GraphNode:
-    """A node of the lineage graph: a ``dataset_version``, ``run``, ``model_version`` (or,
-    added by serving, ``deployment``), at ``level`` steps from the centre (negative: upstream)."""
+    """A node of the lineage graph: a ``dataset_version``, ``run``, ``model_version``,
+    ``retraining`` (or, added by serving, ``deployment``), at ``level`` steps from the centre
+    (negative: upstream)."""
 
     kind: str
-    uri: str  # runs:/<id>, data:<name>@v<N>, models:/<name>/<N>, deployment:<name>/<N>
+    # runs:/<id>, data:<name>@v<N>, models:/<name>/<N>, retraining:<N>, deployment:<name>/<N>
+    uri: str
     label: str
     level: int
     details: dict[str, Any] = field(default_factory=dict)
@@ -59,7 +66,9 @@ class GraphNode:
 @dataclass(frozen=True)
 class GraphEdge:
     """Data flowed from ``src`` to ``dst`` (both node URIs); ``relation`` is ``input`` (a run
-    read it), ``output`` (a run wrote it) or ``served``."""
+    or a retraining read it), ``output`` (a run wrote it), ``served``, or one of a retraining's:
+    ``trigger`` (the data that started it), ``started`` (its pipeline run), ``challenger``
+    (the version its pipeline registered) and ``promoted``."""
 
     src: str
     dst: str
@@ -80,8 +89,8 @@ class LineageGraph:
 
 def lineage_graph(uri: str, depth: int = DEFAULT_DEPTH, limit: int = DEFAULT_LIMIT) -> LineageGraph:
     """The lineage graph around the node ``uri`` (``runs:/<id>``, ``data:<name>@v<N>``,
-    ``models:/<name>/<N>`` or ``models:/<name>@<alias>``), ``depth`` steps up and down (0 to
-    10), with at most ``limit`` nodes."""
+    ``models:/<name>/<N>``, ``models:/<name>@<alias>`` or ``retraining:<N>``), ``depth`` steps
+    up and down (0 to 10), with at most ``limit`` nodes."""
     from cairn.store import get_store
 
     depth = check_int(depth, "depth", minimum=0, maximum=MAX_DEPTH)
@@ -133,6 +142,14 @@ def _parse(uri: Any) -> tuple[str, Any]:
         except InvalidInputError as exc:
             raise InvalidInputError(f"{exc}; a lineage URI is one of {ACCEPTED}") from None
         return MODEL_VERSION, model
+    if uri.startswith("retraining:"):
+        match = _RETRAINING.fullmatch(uri.removeprefix("retraining:"))
+        if not match or not 1 <= int(match.group(1)) <= INT64_MAX:
+            raise InvalidInputError(
+                f"{show(uri)} names no retraining: write retraining:<N> with the retraining's "
+                f"number (e.g. retraining:7); a lineage URI is one of {ACCEPTED}"
+            )
+        return RETRAINING, int(match.group(1))
     raise InvalidInputError(f"{show(uri)} is not a lineage URI: use one of {ACCEPTED}")
 
 
@@ -165,6 +182,14 @@ def _resolve(conn: Connection, parsed: tuple[str, Any]) -> Node:
                 "datasets and their versions with 'cairn data ls' (or the Data page)"
             )
         return Node(DATASET_VERSION, int(row.id))
+    if kind == RETRAINING:
+        found = conn.execute(select(retrainings.c.id).where(retrainings.c.id == what)).scalar()
+        if found is None:
+            raise NotFoundError(
+                f"there is no retraining #{what}; cairn models history MODEL (or the model's "
+                "page) lists a model's retrainings"
+            )
+        return Node(RETRAINING, int(found))
     from cairn.registry._queries import resolve
 
     assert isinstance(what, ModelUri)
@@ -306,7 +331,66 @@ def _details(
             }
             ref = f"{r.name}/{r.number}"
             out[Node(MODEL_VERSION, int(r.id))] = (f"models:/{ref}", ref, facts)
+    if ids.get(RETRAINING):
+        for r in conn.execute(select(retrainings).where(retrainings.c.id.in_(ids[RETRAINING]))):
+            out[Node(RETRAINING, int(r.id))] = (
+                f"retraining:{r.id}",
+                f"retraining #{r.id}",
+                retraining_facts(r),
+            )
     return out
 
 
-__all__ = ["GraphEdge", "GraphNode", "LineageGraph", "lineage_graph"]
+def retraining_facts(row: Any) -> dict[str, Any]:
+    """What a retraining node shows: how it ended, what started it (and the drift it saw),
+    the data and its validation, the run, both models with their scores, and the decision."""
+    evidence = _loads(row.evidence)
+    validation = _loads(row.validation)
+    scores = _loads(row.scores)
+    scores = scores if isinstance(scores, dict) else {}
+    passed = validation.get("passed") if isinstance(validation, dict) else None
+    drift = evidence.get("alert_message") if isinstance(evidence, dict) else None
+    return {
+        "model": row.model,
+        "number": int(row.id),
+        "state": row.state,
+        "stage": row.stage,
+        "trigger": row.trigger,
+        "trigger_kind": row.trigger_kind,
+        "alert_id": row.alert_id,
+        "drift": drift if isinstance(drift, str) else None,
+        "dataset_version": row.dataset_version,
+        "validation_passed": passed if isinstance(passed, bool) else None,
+        "pipeline_run": row.pipeline_run,
+        "challenger": row.challenger,
+        "champion": row.champion,
+        "holdout": scores.get("holdout"),
+        "challenger_scores": _scores_text(scores.get("challenger")),
+        "champion_scores": _scores_text(scores.get("champion")),
+        "decision": row.reason,
+        "result_alert_id": row.result_alert_id,
+        "started_ms": row.started_ms,
+        "ended_ms": row.ended_ms,
+    }
+
+
+def _loads(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _scores_text(values: Any) -> str | None:
+    """Scores as one line (``accuracy 0.9815, latency_p99_ms 2.1``), or None."""
+    if not isinstance(values, dict):
+        return None
+    return ", ".join(
+        f"{k} {v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k} {v}"
+        for k, v in sorted(values.items())
+    )
+
+
+__all__ = ["RETRAINING", "GraphEdge", "GraphNode", "LineageGraph", "lineage_graph"]
