@@ -69,11 +69,26 @@ REPORT = "monitoring/report.html"
 
 
 def quickstart_command(
-    directory: Annotated[Path, typer.Argument(help="folder to create the example in")] = Path(
-        "cairn-quickstart"
-    ),
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="the folder (default cairn-quickstart; with --loop, cairn-loop)"),
+    ] = None,
+    loop: Annotated[
+        bool,
+        typer.Option(
+            "--loop",
+            help="instead: the closed loop in two minutes on the wine data (serve, drift, "
+            "alert, retraining, comparison, swap, audit trail)",
+        ),
+    ] = False,
 ) -> None:
     """Create a small tracked scikit-learn project, train it, and show the runs."""
+    if loop:
+        from cairn.cli._quickstart_loop import loop_tour
+
+        loop_tour(directory or Path("cairn-loop"))
+        return
+    directory = directory or Path("cairn-quickstart")
     import_optional("sklearn", "sklearn", "cairn quickstart")
     target = directory.resolve()
     if target.exists() and not target.is_dir():

@@ -48,6 +48,14 @@ def serve_command(
     swap_poll_s: Annotated[
         float, typer.Option("--swap-poll-s", min=0, help="check served aliases this often")
     ] = 5.0,
+    log_seal_s: Annotated[
+        float,
+        typer.Option(
+            "--log-seal-s",
+            min=1,
+            help="seal logged rows into the store (where monitoring reads them) this often",
+        ),
+    ] = 300.0,
     log_redact: Annotated[
         list[str] | None,
         typer.Option(
@@ -84,6 +92,7 @@ def serve_command(
         max_body_bytes=int(max_body_mb * (1 << 20)),
         log_predictions=not no_log,
         swap_poll_s=swap_poll_s,
+        log_seal_s=log_seal_s,
         log_redact=parse_redact(log_redact or []),
         log_retention_s=parse_duration(log_retention) if log_retention is not None else None,
     )

@@ -59,6 +59,7 @@ class ServerOptions:
     log_redact: dict[str, str] = field(default_factory=dict)  # column -> "hash" | "drop"
     log_retention_s: float | None = None  # prediction log rows older than this are removed
     drift_refresh_s: float = 30.0  # how long /metrics keeps a model's latest drift (0: not shown)
+    log_seal_s: float = 300.0  # logged rows are sealed into the store (monitoring reads them)
 
 
 def create_app(models: Sequence[ModelSpec], options: ServerOptions | None = None) -> Any:
@@ -165,6 +166,7 @@ async def _start(
             retention_s=opts.log_retention_s,
             models=[m.name for m in models],
             on_dropped=lambda model, rows: metrics.log_dropped.labels(model).inc(rows),
+            seal_after_s=opts.log_seal_s,
         )
         await loop.run_in_executor(None, state.log.start)
     for spec in models:
