@@ -39,9 +39,11 @@ MONITOR_EVERY_S = 2.0
 SWAP_POLL_S = 0.5  # how often the server looks where wine@champion points
 LOG_SEAL_S = 1.0  # how often the server seals logged rows into the store (monitoring reads them)
 SCHEDULER_POLL_S = 1.0
-REQUIRE = "accuracy >= champion.accuracy and latency_p99_ms <= 50"
+# The latency bound leaves room for a busy two-core machine (scored while traffic flows).
+REQUIRE = "accuracy >= champion.accuracy and latency_p99_ms <= 100"
 WAIT_S = 240.0  # the most the tour waits for the swap before giving up
 SCHEDULER_LOG = "scheduler.log"
+SERVE_LOG = "serve.log"
 
 PIPELINE_PY = '''\
 """Train the wine model as a pipeline: load, train, register (each step a tracked run).
@@ -116,27 +118,27 @@ def loop_tour(directory: Path) -> None:
     with _working_directory(target):
         _first_model(target)
     processes: list[tuple[str, subprocess.Popen[str]]] = []
-    log_file = (target / SCHEDULER_LOG).open("w")
-    try:
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = _serve(target, port)
-        processes.append(("cairn serve", server))
-        _wait_ready(server, base)
-        with _working_directory(target):
-            _policy()
-        processes.append(("cairn scheduler", _scheduler(target, log_file)))
-        outcome = _world_changes(target, base, frames, processes)
-    finally:
-        for _, process in reversed(processes):
-            _stop(process)
-        log_file.close()
+    # The children's logs go to files in the project (a pipe nobody reads could fill up).
+    with (target / SERVE_LOG).open("w") as serve_log, (target / SCHEDULER_LOG).open("w") as log:
+        try:
+            port = _free_port()
+            base = f"http://127.0.0.1:{port}"
+            server = _serve(target, port, serve_log)
+            processes.append(("cairn serve", server))
+            _wait_ready(server, base, target / SERVE_LOG)
+            with _working_directory(target):
+                _policy()
+            processes.append(("cairn scheduler", _scheduler(target, log)))
+            outcome = _world_changes(target, base, frames, processes)
+        finally:
+            for _, process in reversed(processes):
+                _stop(process)
     _audit(target, outcome, time.monotonic() - began)
     if outcome.failed or not outcome.swapped:
         raise CairnError(
             f"the loop tour ended badly: {outcome.failed} of {outcome.sent} requests failed"
             + ("" if outcome.swapped else ", and the server never served a new version")
-            + f"; see {target / SCHEDULER_LOG} and the output above"
+            + f"; see {SERVE_LOG} and {SCHEDULER_LOG} in {target}, and the output above"
         )
 
 
@@ -240,7 +242,7 @@ def _first_model(target: Path) -> None:
     alias_command(MODEL, "champion", "1")
 
 
-def _serve(target: Path, port: int) -> subprocess.Popen[str]:
+def _serve(target: Path, port: int, log: Any) -> subprocess.Popen[str]:
     """Start ``cairn serve models:/wine@champion`` (it follows the alias) on ``port``."""
     _section(
         "3. the champion behind an HTTP API",
@@ -259,18 +261,19 @@ def _serve(target: Path, port: int) -> subprocess.Popen[str]:
         "--log-seal-s",
         str(LOG_SEAL_S),
     ]
-    console.print(f"\n[bold]$ {escape(shlex.join(['cairn', *command]))} &[/]", highlight=False)
+    shown = escape(shlex.join(["cairn", *command]))
+    console.print(f"\n[bold]$ {shown} 2> {SERVE_LOG} &[/]", highlight=False)
     return subprocess.Popen(
         [sys.executable, "-m", "cairn.cli.main", *command],
         cwd=target,
         env=dict(os.environ),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
 
 
-def _wait_ready(server: subprocess.Popen[str], base: str) -> None:
+def _wait_ready(server: subprocess.Popen[str], base: str, log: Path) -> None:
     """Wait until the server answers /readyz (at most a minute)."""
     deadline = time.monotonic() + 60
     while True:
@@ -283,9 +286,8 @@ def _wait_ready(server: subprocess.Popen[str], base: str) -> None:
             pass
         if server.poll() is not None or time.monotonic() > deadline:
             _stop(server)
-            raise CairnError(
-                f"cairn serve did not start: {(server.communicate()[1] or '')[-2000:]}"
-            )
+            said = log.read_text(errors="replace")[-2000:]
+            raise CairnError(f"cairn serve did not start: {said}")
         time.sleep(0.2)
 
 
@@ -429,13 +431,15 @@ def _world_changes(
             for line in _progress(client.outcome):
                 if line not in seen:
                     seen.add(line)
-                    console.print(f"  [{time.time() - client.outcome.started:5.1f} s] {line}")
+                    at = time.time() - client.outcome.started
+                    console.print(f"  [{at:5.1f} s] {line}", highlight=False, markup=False)
             if client.outcome.swapped is not None:
                 break
             for name, process in processes:
                 if process.poll() is not None:
                     raise CairnError(
-                        f"{name} stopped (exit {process.returncode}); see {target / SCHEDULER_LOG}"
+                        f"{name} stopped (exit {process.returncode}); see {SERVE_LOG} and "
+                        f"{SCHEDULER_LOG} in {target}"
                     )
             time.sleep(0.2)
         time.sleep(1.0)  # a few more requests answered by the new version
@@ -494,7 +498,7 @@ def _audit(target: Path, outcome: _Outcome, elapsed: float) -> None:
     if len(alerts) > 1:
         console.print(
             f"  [dim]and {len(alerts) - 1} more, from later windows of version 1's traffic "
-            "(the triggers they made were dropped while the retraining ran)[/]",
+            "(the history below says what became of them)[/]",
             highlight=False,
         )
     console.print(f"\n[bold]$ cairn models history {MODEL}[/]")
@@ -508,7 +512,13 @@ def _audit(target: Path, outcome: _Outcome, elapsed: float) -> None:
             f"#{promoted[0].id})",
             highlight=False,
         )
-    _scheduler_lines(target)
+    _log_lines(
+        target,
+        SCHEDULER_LOG,
+        ("alert ", "queued", "promoted", "refused", "-> version", "ERROR", "Traceback"),
+        "alert |queued|promoted|refused",
+    )
+    _log_lines(target, SERVE_LOG, ("now serves", "ERROR", "Traceback"), "now serves")
     _section("the numbers", align="center")
     mark = "green" if outcome.failed == 0 else "red"
     console.print(
@@ -539,17 +549,16 @@ def _audit(target: Path, outcome: _Outcome, elapsed: float) -> None:
     )
 
 
-def _scheduler_lines(target: Path) -> None:
-    """The scheduler's log lines about the loop."""
-    path = target / SCHEDULER_LOG
+def _log_lines(target: Path, name: str, keep: tuple[str, ...], shown: str) -> None:
+    """The lines of a child's log (``name``, in the project) that hold one of ``keep``."""
+    path = target / name
     if not path.exists():
         return
-    keep = ("alert ", "queued", "promoted", "refused", "-> version", "ERROR", "Traceback")
     lines = [
         line.rstrip()
         for line in path.read_text(errors="replace").splitlines()
         if any(word in line for word in keep)
     ]
-    console.print(f"\n[bold]$ grep -E 'alert |queued|promoted|refused' {SCHEDULER_LOG}[/]")
-    for line in lines[-15:] or ["(nothing about the loop)"]:
+    console.print(f"\n[bold]$ grep -E '{shown}' {name}[/]", highlight=False)
+    for line in lines[-15:] or ["(nothing)"]:
         console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
