@@ -950,6 +950,98 @@ def _named(name: str) -> Any:
 
 # --- end of the server block ---------------------------------------------------------------
 
+# --- loop (owned by the loop tests; edit only inside this block) ---------------------------
+
+from cairn import loop  # noqa: E402  (kept inside this block)
+
+# A list of names (alert rules, datasets); a text is taken as one name.
+KINDS["names"] = [
+    ("nul", [NUL], BAD),
+    ("surrogate", [SURROGATE], BAD),
+    ("huge", [HUGE], BAD),
+    ("empty-name", [""], BAD),
+    ("int-name", [123], BAD),
+    ("unknown", ["nothing"], ERR),
+    ("None", None, ANY),
+    ("empty-list", [], ANY),
+    ("int", 123, BAD),
+    ("object", Opaque(), BAD),
+]
+
+
+def _loop_policy(world: World) -> dict[str, Any]:
+    """set_policy's arguments for model m: the tiny pipeline, dataset ds as the trigger and
+    the held-out data."""
+    return {
+        "model": world.model, "pipeline": f"{_flow(world)}:hostile", "on_data": [world.dataset],
+        "holdout": world.dataset, "target": "b", "require": "rmse <= 100",
+        "params": {"p": "{retraining}"}, "executor": "inline",
+    }  # fmt: skip
+
+
+def _with_policy(world: World) -> str:
+    """Model m with a retraining policy."""
+    if "policy" not in world._made:
+        loop.set_policy(**_loop_policy(world))
+        world._made["policy"] = world.model
+    return str(world._made["policy"])
+
+
+def _ended_retraining(world: World) -> int:
+    """The number of a retraining of m that is over (dropped: one was queued already)."""
+    model = _with_policy(world)
+    loop.request_retraining(model)
+    return loop.request_retraining(model).id
+
+
+def _set_policy(**kwargs: Any) -> Any:
+    return loop.set_policy(**kwargs)
+
+
+TABLE += [
+    Entry("loop.set_policy", _set_policy, _loop_policy,
+          {"model": "ref", "pipeline": "ref", "holdout": "ref", "target": "name",
+           "require": "query", "params": "params", "executor": "optional-ref",
+           "on_alerts": "names", "on_data": "names", "cron": "optional-ref",
+           "dataset": "optional-ref", "suite": "optional-ref", "window": "optional-ref",
+           "alias": "name", "challenger_alias": "name", "on_busy": "name",
+           "allow_signature_change": "flag", "monitor_window": "optional-ref",
+           "monitor_every_s": "number"}),
+    Entry("loop.get_policy", loop.get_policy, lambda w: {"model": _with_policy(w)},
+          {"model": "ref"}),
+    Entry("loop.remove_policy", loop.remove_policy, lambda w: {"model": w.model},
+          {"model": "ref"}),
+    Entry("loop.request_retraining", loop.request_retraining,
+          lambda w: {"model": _with_policy(w)}, {"model": "ref", "reason": "text"}),
+    Entry("loop.run_retraining", loop.run_retraining,
+          lambda w: {"number": _ended_retraining(w)}, {"number": "int", "owner": "short"}),
+    Entry("loop.get_retraining", loop.get_retraining,
+          lambda w: {"number": _ended_retraining(w)}, {"number": "int"}),
+    Entry("loop.list_retrainings", loop.list_retrainings, lambda w: {},
+          {"model": "optional-ref", "limit": "optional-int"}),
+    Entry("loop.model_history", loop.model_history, lambda w: {"model": w.model},
+          {"model": "ref", "limit": "optional-int"}),
+    Entry("loop.describe", loop.describe,
+          lambda w: {"retraining": loop.get_retraining(_ended_retraining(w))},
+          {"retraining": "cairn-object"}),
+]  # fmt: skip
+
+
+def test_table_covers_the_loop_functions() -> None:
+    """Every public function of cairn.loop that takes arguments is in the table."""
+    import inspect
+
+    names = {
+        f"loop.{name}"
+        for name in loop.__all__
+        if inspect.isfunction(getattr(loop, name))
+        and inspect.signature(getattr(loop, name)).parameters
+    }
+    assert names - {entry.name for entry in TABLE} == set()
+
+
+# --- end of the loop block -----------------------------------------------------------------
+
 _OUTCOMES: dict[tuple[str, str, str], str] = {}  # (function, argument, value) -> outcome
 
 
@@ -1018,6 +1110,7 @@ def test_table_covers_every_public_function() -> None:
         ("registry.", registry),
         ("serving.", serving),
         ("validation.", validation),
+        ("loop.", loop),
     )
     for prefix, module in modules:
         for name in module.__all__:

@@ -55,6 +55,13 @@ def model_history(model: str, *, limit: int | None = 100) -> ModelHistory:
 
 def describe(retraining: Retraining) -> list[str]:
     """A retraining as lines of text: each stage's finding, for ``cairn models history``."""
+    if not isinstance(retraining, Retraining):
+        from cairn.core.checks import show
+        from cairn.core.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"describe takes a Retraining (cairn.loop.get_retraining(N)), not {show(retraining)}"
+        )
     r = retraining
     lines = [
         f"retraining #{r.id} ({r.trigger}): {r.state}"

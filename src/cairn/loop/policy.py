@@ -33,6 +33,7 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 _DURATION = re.compile(r"(\d{1,6})([mhdw])")
 _UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 _MONITOR_EVERY_S = 60.0
+_MAX_WINDOW_MS = 36_500 * 86_400_000  # {window_start} must be a date: at most 100 years back
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,12 @@ def window_ms(text: str) -> int:
             f"window {show(text)} is not a duration: give a number and a unit, m, h, d or w "
             "(e.g. 30d for the last thirty days)"
         )
-    return int(found.group(1)) * _UNIT_MS[found.group(2)]
+    ms = int(found.group(1)) * _UNIT_MS[found.group(2)]
+    if ms > _MAX_WINDOW_MS:
+        raise InvalidInputError(
+            f"window {show(text)} reaches back more than 100 years: give a shorter one (365d)"
+        )
+    return ms
 
 
 def fill_params(params: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str]:
@@ -151,8 +157,11 @@ def check_policy(
             f"`cairn models retrain {model}` starts one by hand"
         )
     _check_alert_rules(model, alerts)
-    for name in [*datasets, *([dataset] if dataset else []), holdout]:
+    for name in datasets:
         pipelines.require_dataset(name)
+    if dataset:
+        _require_dataset(dataset, "dataset (the data trained on)")
+    _require_dataset(holdout, "holdout (the data both models are scored on)")
     dataset = check_optional_text(dataset, "dataset", max_length=255)
     suite = check_optional_text(suite, "suite", max_length=255)
     if suite is not None:
@@ -219,9 +228,14 @@ def check_policy(
     )
 
 
-def _names(values: Sequence[str], what: str) -> list[str]:
+def _names(values: Sequence[str] | None, what: str) -> list[str]:
+    """A list of names (a text is one name; None, none)."""
+    if values is None:
+        return []
     if isinstance(values, str):
         values = [values]
+    if not isinstance(values, (list, tuple)):
+        raise InvalidInputError(f"{what} is a list of names, not {show(values)}")
     names = [v.strip() for v in check_texts(list(values), what, empty=False, max_length=255)]
     return list(dict.fromkeys(names))
 
@@ -249,6 +263,19 @@ def _check_alert_rules(model: str, names: list[str]) -> None:
             )
 
 
+def _require_dataset(name: Any, what: str) -> None:
+    """``name`` is a dataset of the catalog; a clear error naming ``what`` it is otherwise."""
+    from cairn.data import list_datasets
+
+    text = check_text(name, what, empty=False, max_length=255)
+    known = [d.name for d in list_datasets()]
+    if text not in known:
+        raise NotFoundError(
+            f"{what}: no dataset named {show(text)} (known: {', '.join(known[:10]) or 'none yet'}"
+            "); add it first with cairn data add PATH --name NAME"
+        )
+
+
 def _check_suite(name: str) -> None:
     from cairn.validation import load_suite
 
@@ -273,9 +300,16 @@ def _check_rule(require: str, alias: str, challenger_alias: str) -> None:
                 f"data ({', '.join(sorted(SCORE_KEYS))})"
             )
         if key not in SCORE_KEYS:
+            import difflib
+
+            close = [k for k in SCORE_KEYS if k.endswith(f"_{key}")] or difflib.get_close_matches(
+                key, SCORE_KEYS, n=1
+            )
             raise InvalidInputError(
                 f"the rule names the score {show(key)}, which scoring on held-out data does not "
-                f"measure; use one of {', '.join(sorted(SCORE_KEYS))}"
+                "measure"
+                + (f" (use {close[0]})" if close else "")
+                + f"; the scores: {', '.join(sorted(SCORE_KEYS))}"
             )
 
 
@@ -311,6 +345,7 @@ def set_policy(model: str, **fields: Any) -> StoredPolicy:
             "retraining policies live with the team's stores, where `cairn scheduler` runs: "
             "set them there (without CAIRN_SERVER)"
         )
+    _check_fields(fields)
     root = get_settings().root
     policy = check_policy(model, root=root, **fields)
     now = now_ms()
@@ -336,6 +371,33 @@ def set_policy(model: str, **fields: Any) -> StoredPolicy:
 
     store.db.transact(write)
     return get_policy(policy.model)
+
+
+def _check_fields(fields: Mapping[str, Any]) -> None:
+    """The fields of ``set_policy``: each known, the required ones given."""
+    import difflib
+    import inspect
+
+    parameters = inspect.signature(check_policy).parameters
+    known = [name for name in parameters if name not in ("model", "root")]
+    for name in fields:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            raise InvalidInputError(
+                f"a retraining policy has no field {show(name)}"
+                + (f" (did you mean {close[0]}?)" if close else "")
+                + f"; its fields: {', '.join(known)}"
+            )
+    missing = [
+        name
+        for name in known
+        if parameters[name].default is inspect.Parameter.empty and name not in fields
+    ]
+    if missing:
+        raise InvalidInputError(
+            f"a retraining policy needs {', '.join(missing)} too (the pipeline that retrains "
+            "the model, the held-out dataset and its label column, and the promotion rule)"
+        )
 
 
 def get_policy(model: str) -> StoredPolicy:

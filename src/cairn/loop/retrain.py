@@ -473,6 +473,7 @@ class Worker:
             raise InvalidInputError(
                 f"pipeline {policy.pipeline} failed"
                 + (f" (pipeline run {ended.run_id})" if ended.run_id else "")
+                + _failed_steps(ended.run_id)
                 + f": {(ended.error or 'no error text').splitlines()[0]}"
             )
         return ended.run_id
@@ -547,6 +548,24 @@ def _raise(rule: str, current: Retraining, reason: str) -> int | None:
         logger.error("could not raise the alert of retraining #%s: %s", current.id, exc)
         return None
     return None if alert is None else alert.id
+
+
+def _failed_steps(run_id: str | None) -> str:
+    """The steps of pipeline run ``run_id`` that failed, with their errors, in words."""
+    if run_id is None:
+        return ""
+    from cairn import pipelines
+
+    try:
+        graph = pipelines.pipeline_run_graph(run_id)
+    except CairnError:
+        return ""
+    failed = [
+        f"step {s.node} failed: {(s.error or 'no error text').strip().splitlines()[-1][:500]}"
+        for s in graph.steps
+        if s.status in ("failed", "crashed", "killed")
+    ]
+    return f" ({'; '.join(failed[:3])})" if failed else ""
 
 
 def _tagged_runs(number: int) -> list[str]:

@@ -37,6 +37,13 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def _check_owner(owner: str | None) -> str | None:
+    """A holder's name as given (None or empty: this process's own)."""
+    from cairn.core.checks import check_optional_text
+
+    return check_optional_text(owner, "owner (host:pid:token)", max_length=255)
+
+
 def owner_gone(owner: str | None, heartbeat_ms: int | None, now: int, stale_s: float) -> bool:
     """Whether a holder stopped: nobody holds it, its heartbeat is stale, or (on this
     machine) its process is gone."""
@@ -76,7 +83,7 @@ def request_retraining(model: str, *, reason: str = "by hand") -> Retraining:
 def run_retraining(number: int, *, owner: str | None = None) -> Retraining:
     """Work on retraining ``number`` in this process until it ends (it must be queued, or
     held by a scheduler that stopped); return how it ended."""
-    me = owner or new_owner()
+    me = _check_owner(owner) or new_owner()
     current = get_retraining(number)
     if current.is_over:
         return current
@@ -85,7 +92,11 @@ def run_retraining(number: int, *, owner: str | None = None) -> Retraining:
             f"retraining #{number} is held by {current.owner} (or another of {current.model}'s "
             "is open); it ends there"
         )
-    stored = get_policy(current.model)
+    try:
+        stored = get_policy(current.model)
+    except CairnError as exc:  # removed since it was queued: it cannot go on
+        _give_up(current.id, me, f"its policy is gone: {exc}")
+        raise
     worker = Worker(number, me, stored.root)
     beat = _Heartbeat(me)
     try:
@@ -98,8 +109,12 @@ class Retrainer:
     """The loop's part of ``cairn scheduler`` (a ``SchedulerCompanion``)."""
 
     def __init__(self, *, owner: str | None = None, stale_s: float = STALE_S) -> None:
-        self.owner = owner or new_owner()
-        self.stale_s = stale_s
+        from cairn.core.checks import check_number
+
+        self.owner = _check_owner(owner) or new_owner()
+        self.stale_s = check_number(stale_s, "stale_s (seconds)", finite=True)
+        if self.stale_s <= 0:
+            raise InvalidInputError(f"stale_s must be positive, not {self.stale_s:g}")
         self._workers: dict[str, threading.Thread] = {}
         self._monitors: dict[str, threading.Thread] = {}
         self._monitored_ms: dict[str, int] = {}
