@@ -1,12 +1,9 @@
 """The closed loop with real processes: ``cairn serve`` answering a client the whole time,
 ``cairn scheduler`` monitoring, retraining and promoting, and a scheduler killed mid-loop.
 
-The served model's prediction log reaches monitoring when a spool is sealed: after
-``seal_after_s`` (5 minutes, not settable on ``cairn serve``) or when a server stops. So the
-drift the loop sees comes from a second replica of the server that answers a burst of drifted
-rows and stops (sealing its log), while the first keeps answering the client and swaps.
-Drift windows are 120 rows: a drift test needs 100 rows on each side (the reference is the
-124 training rows).
+The server seals its prediction log every second (``--log-seal-s 1``), so the scheduler's
+monitoring sees the client's drifted rows within seconds. Drift windows are 120 rows: a
+drift test needs 100 rows on each side (the reference is the 124 training rows).
 """
 
 from __future__ import annotations
@@ -147,7 +144,10 @@ class Processes:
         """``cairn serve models:/wine@champion`` on a free port, once ready; its base URL."""
         port = _free_port()
         child = self.start(
-            name, "serve", f"models:/{MODEL}@champion", "--port", str(port), "--swap-poll-s", "0.2"
+            name,
+            "serve",
+            f"models:/{MODEL}@champion",
+            *("--port", str(port), "--swap-poll-s", "0.2", "--log-seal-s", "1"),
         )
         url = f"http://127.0.0.1:{port}"
 
@@ -231,14 +231,6 @@ def _records(frame: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _burst(url: str, rows: list[dict[str, Any]]) -> None:
-    """Send each row once, alone, to ``url``; every answer must be 200."""
-    with httpx.Client(base_url=url, timeout=10) as client:
-        for row in rows:
-            answer = client.post(f"/v1/models/{MODEL}/predict", json={"inputs": [row]})
-            assert answer.status_code == 200, answer.text
-
-
 def _policy(**changes: Any) -> Any:
     fields: dict[str, Any] = {
         "pipeline": "winepipe:training",
@@ -289,9 +281,6 @@ def test_drift_retrains_and_swaps_with_no_failed_request(store: Store, wine: Win
         wine.add_version(shifted(wine.train))
         scheduler = children.start("scheduler", "scheduler", "--poll", "0.5")
         with Traffic(url, drifted) as traffic:
-            replica, replica_url = children.serve("replica")
-            _burst(replica_url, (drifted * 5)[:240])  # two windows of 120 drifted rows
-            assert replica.stop(signal.SIGINT) == 0, replica.text()  # seals its log
             alerts = until(lambda: monitoring.list_alerts(MODEL), timeout=120)
             fired = time.monotonic()
             done = until(_ended, timeout=240)
@@ -310,6 +299,7 @@ def test_drift_retrains_and_swaps_with_no_failed_request(store: Store, wine: Win
             text=True,
             timeout=120,
         )
+    alerts = monitoring.list_alerts(MODEL)
     assert {a.rule for a in alerts} == {"wine-drift"}  # one per drifted window of 120 rows
     assert done.trigger_kind == "alert" and done.alert_id in {a.id for a in alerts}
     others = [r for r in loop.list_retrainings(MODEL) if r.id != done.id]
@@ -323,12 +313,14 @@ def test_drift_retrains_and_swaps_with_no_failed_request(store: Store, wine: Win
     assert move.reason.startswith(f"retraining #{done.id}")
     assert history.returncode == 0, history.stderr
     shown = history.stdout
-    assert "wine-drift" in shown and "promoted" in shown, shown
-    assert f"#{done.id}" in shown and "accuracy" in shown, shown
+    assert f"retraining #{done.id} ({done.trigger}): promoted" in shown, shown
+    assert "drifted" in shown and "champion: accuracy" in shown, shown
+    assert "promoted to champion" in shown, shown
     say(
         f"drift → swap: alert fired {fired - began:.1f} s into the test, retraining "
         f"#{done.id} took {done.duration_s} s, swap seen {swapped - fired:.1f} s after the "
-        f"alert; {traffic.sent} requests, 0 failed; whole test {time.monotonic() - began:.1f} s"
+        f"alert; {traffic.sent} requests, 0 failed; whole test {time.monotonic() - began:.1f} s; "
+        f"{len(alerts)} drift alerts, retrainings: {[r.state for r in others]} besides it"
     )
 
 
@@ -363,9 +355,10 @@ def _tagged(number: int) -> list[Any]:
     return tracking.find_runs(f"tags.`{RETRAIN_TAG}` = '{number}'", limit=20)
 
 
-def test_a_scheduler_killed_mid_pipeline_is_resumed_once(store: Store, wine: Wine) -> None:
-    """A scheduler SIGKILLed while the retraining's pipeline runs is taken over by the next
-    one: the retraining completes once, promoting one new version."""
+def _crash_mid_pipeline(store: Store, wine: Wine, *, with_pipeline: bool) -> dict[str, str]:
+    """SIGKILL the scheduler (and its pipeline's process, ``with_pipeline``: the machine went
+    down) 2 s into the slow train step, start another, and check that the retraining
+    completed once; its pipeline runs' statuses."""
     began = time.monotonic()
     (wine.root / "slowpipe.py").write_text(textwrap.dedent(SLOW_PIPELINE))
     with processes(store, wine.root) as children:
@@ -386,7 +379,11 @@ def test_a_scheduler_killed_mid_pipeline_is_resumed_once(store: Store, wine: Win
         running = until(training, timeout=120)
         time.sleep(2.0)  # well inside the train step's 6 s
         pipelines = psutil.Process(first.proc.pid).children(recursive=True)
+        assert pipelines, "the scheduler runs the pipeline in a process of its own"
         first.stop(signal.SIGKILL)
+        if with_pipeline:
+            for process in pipelines:
+                process.kill()
         killed = time.monotonic()
         try:
             children.start("scheduler", "scheduler", "--poll", "0.5")
@@ -405,15 +402,29 @@ def test_a_scheduler_killed_mid_pipeline_is_resumed_once(store: Store, wine: Win
     [move] = _loop_moves()
     assert move.to_version == 2 and move.reason is not None
     assert move.reason.startswith(f"retraining #{done.id}")
+    runs = {r.id: r.status for r in _tagged(done.id)}
+    assert runs[done.pipeline_run] == "finished", runs
+    say(
+        f"crash{' with the pipeline' if with_pipeline else ''}: killed at "
+        f"{killed - began:.1f} s, resumed and promoted {time.monotonic() - killed:.1f} s "
+        f"later; pipeline runs tagged: {runs}, the retraining's: {done.pipeline_run}; "
+        f"orphaned pipeline processes alive at the end: {lingering}"
+    )
+    return runs
+
+
+def test_a_scheduler_killed_mid_pipeline_is_resumed_once(store: Store, wine: Wine) -> None:
+    """A scheduler SIGKILLed while the retraining's pipeline runs is taken over by the next
+    one: the retraining completes once, promoting one new version."""
+    runs = _crash_mid_pipeline(store, wine, with_pipeline=False)
     # The orphaned pipeline ran on, then died writing to its dead scheduler's pipe (killed,
     # before registering anything); the next scheduler waited for it, then ran the pipeline
     # again, its finished steps from the cache.
-    runs = {r.id: r.status for r in _tagged(done.id)}
     assert sorted(runs.values()) == ["finished", "killed"], runs
-    assert runs[done.pipeline_run] == "finished"
-    say(
-        f"crash: killed at {killed - began:.1f} s, resumed and promoted "
-        f"{time.monotonic() - killed:.1f} s later; pipeline runs tagged: "
-        f"{runs}, the retraining's: {done.pipeline_run}; orphaned pipeline processes still "
-        f"alive at the end: {lingering}"
-    )
+
+
+def test_a_scheduler_killed_with_its_pipeline_is_resumed_once(store: Store, wine: Wine) -> None:
+    """A scheduler SIGKILLed with its pipeline's process (the machine went down) is taken over
+    by the next one: the pipeline run reads as crashed and is run again, once."""
+    runs = _crash_mid_pipeline(store, wine, with_pipeline=True)
+    assert sorted(runs.values()) == ["crashed", "finished"], runs
