@@ -14,7 +14,7 @@ from cairn.store.db.schema import lineage_edges
 from tests.loop.conftest import MODEL, Wine, shifted, until
 
 
-def _promote(wine: Wine) -> tuple[Any, str]:
+def promote(wine: Wine) -> tuple[Any, str]:
     """Drive one retraining, started by a new version of the training data, to a promotion;
     the retraining and the data version's ref."""
     loop.set_policy(
@@ -42,7 +42,7 @@ def _promote(wine: Wine) -> tuple[Any, str]:
 def test_a_promotion_is_walked_from_the_data_to_the_model_and_back(wine: Wine) -> None:
     """From the promoted version the graph reaches the retraining with its facts, and from the
     retraining the data version it was started by and trained on and the pipeline run."""
-    done, ref = _promote(wine)
+    done, ref = promote(wine)
     node = f"retraining:{done.id}"
 
     graph = registry.lineage_graph(f"models:/{MODEL}/2")

@@ -16,10 +16,11 @@
 
   const COLOURS = {
     dataset_version: "#2ca02c", run: "#1f77b4", model_version: "#ff7f0e", deployment: "#9467bd",
+    retraining: "#d62728",
   };
   const SHAPES = {
     dataset_version: "barrel", run: "round-rectangle", model_version: "diamond",
-    deployment: "ellipse",
+    deployment: "ellipse", retraining: "hexagon",
   };
 
   function timeText(ms) {
@@ -42,7 +43,11 @@
   const NAMES = {
     run_id: "run id", start_ms: "started", end_ms: "ended", created_ms: "created",
     first_ms: "first prediction", last_ms: "last prediction", rows: "predictions logged",
-    files: "files",
+    files: "files", trigger_kind: "trigger kind", alert_id: "alert", drift: "drift",
+    dataset_version: "dataset version", validation_passed: "validation passed",
+    pipeline_run: "pipeline run", challenger_scores: "challenger scores",
+    champion_scores: "champion scores", result_alert_id: "alert raised", started_ms: "started",
+    ended_ms: "ended", trigger: "trigger", state: "state",
   };
 
   function factText(key, value) {
@@ -72,6 +77,7 @@
     const body = el("tbody");
     for (const [key, value] of Object.entries(node.details)) {
       if (key === "name" || key === "version") continue;  // the title says them
+      if (node.kind === "retraining" && (value === null || key === "number")) continue;
       const row = el("tr");
       row.append(el("th", { scope: "row" }, NAMES[key] || key), el("td", {}, factText(key, value)));
       body.append(row);
@@ -109,7 +115,10 @@
         classes: [n.center ? "center" : "", n.cut ? "cut" : ""].join(" ").trim(),
       })),
       ...data.edges.map((e) => ({
-        data: { id: `${e.src} -> ${e.dst}`, source: e.src, target: e.dst, relation: e.relation },
+        data: {
+          id: `${e.src} -> ${e.dst} (${e.relation})`, source: e.src, target: e.dst,
+          relation: e.relation,
+        },
       })),
     ],
     style: [

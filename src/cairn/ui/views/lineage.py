@@ -1,7 +1,7 @@
-"""The lineage page (``/lineage?of=<uri>&depth=N``): the graph around a dataset version, a run
-or a model version, up to where it came from and down to who used it (and where it is served),
-drawn with Cytoscape.js and listed as a table; without ``of``, a search box and the latest
-model versions to start from. Also at ``/lineage.json``."""
+"""The lineage page (``/lineage?of=<uri>&depth=N``): the graph around a dataset version, a run,
+a model version or a retraining of the closed loop, up to where it came from and down to who
+used it (and where it is served), drawn with Cytoscape.js and listed as a table; without ``of``,
+a search box and the latest model versions to start from. Also at ``/lineage.json``."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ router = APIRouter(include_in_schema=False)
 
 MAX_DEPTH = 10  # what registry.lineage_graph walks at most
 FORMS = (
-    "data:<name>@v<N>, runs:/<run id>, models:/<name>/<N>, models:/<name>@<alias> or "
-    "deployment:<name>/<N>"
+    "data:<name>@v<N>, runs:/<run id>, models:/<name>/<N>, models:/<name>@<alias>, "
+    "retraining:<N> or deployment:<name>/<N>"
 )
 STARTS = 12  # model versions offered as starting points
 KINDS = {
@@ -28,6 +28,16 @@ KINDS = {
     "run": "run",
     "model_version": "model version",
     "deployment": "deployment",
+    "retraining": "retraining",
+}
+RELATIONS = {
+    "input": "read by the run",
+    "output": "written by the run",
+    "served": "served",
+    "trigger": "started the retraining",
+    "started": "pipeline run of the retraining",
+    "challenger": "challenger of the retraining",
+    "promoted": "promoted by the retraining",
 }
 
 
@@ -47,7 +57,8 @@ def lineage_page(
     labels = {n["uri"]: n["label"] for n in nodes}
     edges = [
         {"src": e.src, "dst": e.dst, "relation": e.relation, "src_label": labels.get(e.src, e.src),
-         "dst_label": labels.get(e.dst, e.dst)}
+         "dst_label": labels.get(e.dst, e.dst),
+         "relation_text": RELATIONS.get(e.relation, e.relation)}
         for e in graph.edges
     ]  # fmt: skip
     context = {
@@ -83,6 +94,8 @@ def _shown(node: registry.GraphNode, center: str) -> dict[str, Any]:
         href = f"/data/{quote(d['name'])}/v{d['version']}"
     elif node.kind == "model_version":
         href = f"/models/{quote(d['name'])}/{d['version']}"
+    elif node.kind == "retraining":
+        href = f"/models/{quote(d['model'])}#retraining-{d['number']}"
     else:
         href = f"/monitoring/{quote(d['name'])}"
     recentre = node.uri

@@ -1,6 +1,7 @@
 """What the model registry pages show, gathered as plain data: models, versions with the
 metrics of the runs that logged them, aliases with their full move history, and a version's
-signature, files, run and input datasets. The views of ``models`` and ``models_edit`` render
+signature, files, run and input datasets; a model's retrainings by the closed loop and its
+retraining policy. The views of ``models`` and ``models_edit`` render
 it; the ``.json`` variants answer it as it is."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ KEY_METRICS = 4
 _MAX_DIGITS = 19  # a version number is an int64
 _SHOWN = 40  # characters of a bad text quoted back in a message
 _RUNS_PER_QUERY = 200  # run ids in one IN (...) filter
+RETRAININGS_SHOWN = 50  # the newest retrainings on the model page
 
 
 def shown(text: str) -> str:
@@ -188,7 +190,84 @@ def model_context(name: str, caller: Caller) -> dict[str, Any]:
     listed = registry.list_versions(name)
     metrics = runs_metrics([v.run_id for v in listed if v.run_id is not None])
     versions = [version_row(v, metrics.get(v.run_id or "", {})) for v in listed]
-    return {"model": model, "versions": versions, **aliases_context(name, caller)}
+    retrainings, policy = loop_context(name)
+    return {
+        "model": model,
+        "versions": versions,
+        "retrainings": retrainings,
+        "policy": policy,
+        **aliases_context(name, caller),
+    }
+
+
+def loop_context(name: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The model's newest retrainings (newest first) and its retraining policy (None when it
+    has none); neither where the store is a client of a team server (the loop's records stay
+    with the team's stores)."""
+    from cairn import loop
+    from cairn.core.errors import NotFoundError
+    from cairn.store import get_store
+
+    if get_store().remote is not None:
+        return [], None
+    rows = [retraining_row(r) for r in loop.list_retrainings(name, limit=RETRAININGS_SHOWN)]
+    try:
+        stored = loop.get_policy(name)
+    except NotFoundError:
+        return rows, None
+    p = stored.policy
+    policy = {
+        "triggers": p.triggers,
+        "pipeline": p.pipeline,
+        "params": p.params,
+        "executor": p.executor,
+        "dataset": p.dataset,
+        "suite": p.suite,
+        "window": p.window,
+        "holdout": p.holdout,
+        "target": p.target,
+        "rule": p.require,
+        "alias": p.alias,
+        "challenger_alias": p.challenger_alias,
+        "on_busy": p.on_busy,
+        "allow_signature_change": p.allow_signature_change,
+        "enabled": stored.enabled,
+        "next_due_ms": stored.next_due_ms,
+        "updated_ms": stored.updated_ms,
+        "updated_by": stored.updated_by,
+    }
+    return rows, policy
+
+
+def retraining_row(r: Any) -> dict[str, Any]:
+    """A retraining (``cairn.loop.Retraining``) as a row of the model page, with the links to
+    its lineage and its pipeline run."""
+    drift = r.evidence.get("alert_message")
+    validation = r.validation or None
+    run = r.pipeline_run if r.pipeline_run and r.pipeline_run.isalnum() else None
+    return {
+        "number": r.id,
+        "state": r.state,
+        "stage": r.stage,
+        "created_ms": r.created_ms,
+        "started_ms": r.started_ms,
+        "ended_ms": r.ended_ms,
+        "trigger": r.trigger,
+        "trigger_kind": r.trigger_kind,
+        "alert_id": r.alert_id,
+        "drift": drift if isinstance(drift, str) else None,
+        "dataset_version": r.dataset_version,
+        "validation": validation,
+        "pipeline_run": r.pipeline_run,
+        "challenger": r.challenger,
+        "champion": r.champion,
+        "scores": r.scores,
+        "checks": r.checks,
+        "decision": r.reason,
+        "result_alert_id": r.result_alert_id,
+        "lineage_href": "/lineage?of=" + urllib.parse.quote(f"retraining:{r.id}", safe=""),
+        "run_href": None if run is None else "/runs/" + urllib.parse.quote(run, safe=""),
+    }
 
 
 def version_context(request: Request, name: str, version: str, caller: Caller) -> dict[str, Any]:
