@@ -86,6 +86,8 @@ REFUSED: list[tuple[str, dict[str, Any], type[CairnError], list[str]]] = [
     ("monitor-every-zero", {"monitor_every_s": 0}, InvalidInputError, ["monitor_every_s"]),
     ("executor-bad", {"executor": "threads"}, InvalidInputError, ["executor 'threads'"]),
     ("target-empty", {"target": ""}, InvalidInputError, ["target"]),
+    ("target-missing", {"target": "taget"}, InvalidInputError,
+     ["wine-holdout has no column 'taget'", "alcohol", "--target"]),
     ("field-unknown", {"pipelin": "winepipe:training"}, InvalidInputError,
      ["pipelin", "pipeline"]),
     ("field-root", {"root": "/"}, InvalidInputError, ["root"]),

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import update
 
 from cairn import loop, monitoring, pipelines, registry
-from cairn.core.errors import NotFoundError
+from cairn.core.errors import InvalidInputError, NotFoundError
 from cairn.core.ids import now_ms
 from cairn.core.settings import configure
 from cairn.store import get_store
@@ -22,7 +22,7 @@ from tests.loop.conftest import MODEL, Wine, until
 
 HOUR = 3_600_000
 RULE = "accuracy >= champion.accuracy and latency_p99_ms <= 1000"
-ALERT_RULES = [{"name": "wine-drift", "model": MODEL, "when": "drift_share > 0.3"}]
+ALERT_RULES = [{"name": "wine-drift", "model": MODEL, "when": "drift_share > 0.2"}]
 COLUMNS = ("alcohol", "proline", "color_intensity", "hue", "_prediction")
 
 EXTRA = """
@@ -430,3 +430,60 @@ def test_retraining_whose_policy_was_removed_fails_saying_so(wine: Wine) -> None
         loop.run_retraining(again.id)
     ended = loop.get_retraining(again.id)
     assert ended.state == "failed" and "its policy is gone" in (ended.reason or "")
+
+
+def _log_predictions(frame: Any, ts_ms: int) -> None:
+    """Log ``frame``'s rows as answered by version 1 of wine at ``ts_ms`` (as cairn serve
+    does), and seal the log."""
+    from cairn.registry import load_model
+    from cairn.serving.prediction_log import LoggedBatch, PredictionLog
+
+    inputs = frame.drop(columns="target")
+    predictions = load_model(f"models:/{MODEL}/1").predict(inputs)
+    log = PredictionLog(group_s=0)
+    log.start()
+    rows = inputs.to_dict("records")
+    ids = [f"r{i}" for i in range(len(rows))]
+    batch = LoggedBatch(MODEL, 1, rows, list(predictions), ids, [False] * len(rows), ts_ms=ts_ms)
+    assert log.append(batch)
+    log.close()
+
+
+def test_drift_in_the_prediction_log_is_monitored_and_retrains(wine: Wine) -> None:
+    """With monitor_window, the retrainer computes the served model's drift windows from its
+    prediction log; the drift alert they fire starts the retraining that promotes."""
+    from tests.loop.conftest import shifted
+
+    configure(monitoring={"alerts": ALERT_RULES})
+    hour = now_ms() // HOUR * HOUR - 2 * HOUR  # a whole hour, over
+    _log_predictions(shifted(wine.train), hour + 60_000)
+    _policy(on_alerts=["wine-drift"], on_data=[], monitor_window="1h", monitor_every_s=600)
+    retrainer = loop.Retrainer()
+
+    def queued() -> list[loop.Retraining]:
+        retrainer.tick()
+        return loop.list_retrainings(MODEL)
+
+    until(queued)
+    [done] = _drive(retrainer)
+    assert done.state == "promoted", done.summary()
+    [alert] = [a for a in monitoring.list_alerts(MODEL) if a.rule == "wine-drift"]
+    assert done.alert_id == alert.id and done.evidence["version"] == 1
+    assert done.evidence["window"]["start_ms"] == hour
+    assert set(done.evidence["drifted_columns"]) >= {"alcohol", "proline"}
+
+
+def test_run_retraining_refuses_one_that_waits_or_runs_elsewhere(wine: Wine) -> None:
+    """run_retraining of a retraining held by a live scheduler, or waiting behind one, says
+    which runs and where, and changes nothing."""
+    _policy()
+    first = loop.request_retraining(MODEL)
+    _set_retraining(first.id, state="running", owner="elsewhere:1:alive", heartbeat_ms=now_ms())
+    second = loop.request_retraining(MODEL)
+    with pytest.raises(InvalidInputError, match="running under elsewhere:1:alive"):
+        loop.run_retraining(first.id)
+    with pytest.raises(InvalidInputError, match=f"#{second.id} of wine waits: retraining "
+                       f"#{first.id} under elsewhere:1:alive is running"):  # fmt: skip
+        loop.run_retraining(second.id)
+    assert loop.get_retraining(second.id).state == "queued"
+    assert loop.get_retraining(first.id).attempts == 0

@@ -161,7 +161,6 @@ def check_policy(
         pipelines.require_dataset(name)
     if dataset:
         _require_dataset(dataset, "dataset (the data trained on)")
-    _require_dataset(holdout, "holdout (the data both models are scored on)")
     dataset = check_optional_text(dataset, "dataset", max_length=255)
     suite = check_optional_text(suite, "suite", max_length=255)
     if suite is not None:
@@ -172,7 +171,7 @@ def check_policy(
         _check_suite(suite)
     if window is not None:
         window_ms(check_text(window, "window", empty=False, max_length=32))
-    target = check_text(target, "target (the holdout's label column)", empty=False, max_length=255)
+    target = _check_holdout(holdout, target)
     _check_rule(require, alias, challenger_alias)
     texts = pipelines.param_texts(params)
     for key, text in texts.items():
@@ -274,6 +273,29 @@ def _require_dataset(name: Any, what: str) -> None:
             f"{what}: no dataset named {show(text)} (known: {', '.join(known[:10]) or 'none yet'}"
             "); add it first with cairn data add PATH --name NAME"
         )
+
+
+def _check_holdout(holdout: str, target: str) -> str:
+    """The label column ``target``, which the holdout's newest version has (when the catalog
+    knows its tables' columns)."""
+    from cairn.data import show_dataset
+
+    _require_dataset(holdout, "holdout (the data both models are scored on)")
+    target = check_text(target, "target (the holdout's label column)", empty=False, max_length=255)
+
+    detail = show_dataset(holdout)
+    live = [v.number for v in detail.versions if not v.deleted]
+    tables = detail.tables.get(max(live)) if live else None
+    if not tables:
+        return target
+    columns = list(dict.fromkeys(name for facts in tables.values() for name, _ in facts.columns))
+    if target not in columns:
+        shown = ", ".join(columns[:30]) + (", ..." if len(columns) > 30 else "")
+        raise InvalidInputError(
+            f"the holdout {holdout} has no column {show(target)} to score on (its columns: "
+            f"{shown}); name its label column (--target)"
+        )
+    return target
 
 
 def _check_suite(name: str) -> None:

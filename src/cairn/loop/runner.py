@@ -88,10 +88,7 @@ def run_retraining(number: int, *, owner: str | None = None) -> Retraining:
     if current.is_over:
         return current
     if not _take(current.id, me, STALE_S):
-        raise InvalidInputError(
-            f"retraining #{number} is held by {current.owner} (or another of {current.model}'s "
-            "is open); it ends there"
-        )
+        raise InvalidInputError(_busy(get_retraining(number)))
     try:
         stored = get_policy(current.model)
     except CairnError as exc:  # removed since it was queued: it cannot go on
@@ -332,6 +329,24 @@ def _take(number: int, owner: str, stale_s: float, seen_claim: int | None = None
         return _queries.take_retraining(conn, number, row.claim, values)
 
     return get_store().db.transact(take)
+
+
+def _busy(current: Retraining) -> str:
+    """Why retraining ``current`` cannot be taken up here, in words."""
+    if current.is_over:
+        return f"retraining #{current.id} ended meanwhile: {current.state}"
+    if current.state == "running":
+        return (
+            f"retraining #{current.id} of {current.model} is running under {current.owner}; "
+            "it ends there (cairn models retrainings shows how)"
+        )
+    with get_store().db.read() as conn:
+        running = _queries.retraining_rows(conn, model=current.model, states=("running",))
+    held = ", ".join(f"#{r.id} under {r.owner}" for r in running) or "another"
+    return (
+        f"retraining #{current.id} of {current.model} waits: retraining {held} is running "
+        "(one at a time per model); cairn scheduler takes it up after"
+    )
 
 
 def _give_up(number: int, owner: str, reason: str) -> None:
