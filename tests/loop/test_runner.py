@@ -65,6 +65,11 @@ def failing():
 @cairn.pipeline
 def silent():
     return nothing()
+
+
+@cairn.pipeline
+def stamped(dataset: str = "", start: str = "", end: str = "", trigger: str = "", n: str = ""):
+    return nothing()
 """
 
 
@@ -487,3 +492,36 @@ def test_run_retraining_refuses_one_that_waits_or_runs_elsewhere(wine: Wine) -> 
         loop.run_retraining(second.id)
     assert loop.get_retraining(second.id).state == "queued"
     assert loop.get_retraining(first.id).attempts == 0
+
+
+def test_placeholders_are_filled_in_when_the_retraining_starts(wine: Wine) -> None:
+    """The pipeline gets the data version validated, the window's ISO times, the trigger in
+    words and the retraining's number."""
+    from datetime import datetime
+
+    from cairn import tracking
+
+    _extra(wine)
+    params = {
+        "dataset": "{dataset_version}", "start": "{window_start}", "end": "{window_end}",
+        "trigger": "{trigger}", "n": "{retraining}",
+    }  # fmt: skip
+    _policy(pipeline="loopextra:stamped", params=params, dataset="wine", window="7d")
+    ended = loop.run_retraining(loop.request_retraining(MODEL, reason="stamps").id)
+    assert ended.pipeline_run is not None and ended.dataset_version == "wine@v1"
+    got = tracking.get_run(ended.pipeline_run).params
+    assert got["dataset"] == "wine@v1" and got["trigger"] == "manual: stamps"
+    assert got["n"] == ended.id
+    start = datetime.strptime(got["start"], "%Y-%m-%dT%H:%M:%SZ")
+    end = datetime.strptime(got["end"], "%Y-%m-%dT%H:%M:%SZ")
+    assert (end - start).days == 7
+
+
+def test_retrainer_refuses_a_bad_owner_or_stale_time() -> None:
+    """A Retrainer's owner is text a column holds, and its stale time a positive number."""
+    with pytest.raises(InvalidInputError, match="owner"):
+        loop.Retrainer(owner="a\x00b")
+    with pytest.raises(InvalidInputError, match="stale_s"):
+        loop.Retrainer(stale_s=0)
+    with pytest.raises(InvalidInputError, match="stale_s"):
+        loop.Retrainer(stale_s=float("nan"))

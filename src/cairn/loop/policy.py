@@ -13,6 +13,7 @@ Params passed to the pipeline (``--set``) may hold placeholders the loop fills i
 starts a retraining: ``{dataset_version}`` (the catalog version validated, ``wine@v3``),
 ``{window_start}`` and ``{window_end}`` (ISO times: now minus the policy's ``window``, and now),
 ``{retraining}`` (the retraining's number) and ``{trigger}`` (what started it, in words).
+The pipeline gets a param that holds a placeholder as text (``{retraining}`` alone: a number).
 """
 
 from __future__ import annotations
@@ -99,11 +100,17 @@ def window_ms(text: str) -> int:
 
 
 def fill_params(params: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str]:
-    """The params with each ``{placeholder}`` replaced by its value."""
-    return {
-        key: _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
-        for key, text in params.items()
-    }
+    """The params with each ``{placeholder}`` replaced by its value, as ``--set`` texts: a
+    text that holds a placeholder reaches the pipeline as that very text (quoted, so that
+    ``manual: by hand`` or an ISO time is not read as YAML), except ``{retraining}`` alone,
+    which reaches it as a number."""
+    filled = {}
+    for key, text in params.items():
+        found = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+        if _PLACEHOLDER.search(text) and text.strip() != "{retraining}":
+            found = json.dumps(found)
+        filled[key] = found
+    return filled
 
 
 def check_policy(
