@@ -4,19 +4,23 @@ schedule, and what the closed loop starts to retrain.
 The child gets an environment built explicitly (this process's stores, the project folder it
 runs in, no run of this process's to attach to) and a session of its own, so a Ctrl-C at this
 process's terminal reaches this process, which then asks its pipelines to stop rather than
-having them killed mid-step. The child's stdout and stderr are copied to this process's
-stderr, each line prefixed ``[label] ``, and the pipeline run it made is read from the
-``pipeline run <uid>`` line it prints.
+having them killed mid-step. The child writes its stdout and stderr to files that this
+process follows and copies to its stderr, each line prefixed ``[label] `` (not to pipes: a
+pipeline outlives a parent killed with SIGKILL and ends its run, where a broken pipe would kill
+it at its next line), and the pipeline run it made is read from the ``pipeline run <uid>`` line
+it prints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -36,6 +40,8 @@ _TAIL_LINES = 20  # of a failed pipeline's stderr, kept as why it failed
 _ERROR_CHARS = 4000
 _PUMP_JOIN_S = 10.0  # after a pipeline ended, how long its last output may take to arrive
 _LABEL_CHARS = 100
+_FOLLOW_S = 0.05  # how often the output files are read for new lines
+_CHUNK = 1 << 16
 
 # Re-entrant: a signal handler that reports may run while the main thread is writing.
 _output_lock = threading.RLock()
@@ -125,16 +131,21 @@ class PipelineProcess:
         self._spawn_error: str | None = None
         self._tail: deque[str] = deque(maxlen=_TAIL_LINES)
         self._pumps: list[threading.Thread] = []
+        self._outputs: list[IO[bytes]] = []
         self._clock = time.monotonic()
         try:
+            # Its output goes to files this process follows, not to pipes: a pipeline whose
+            # parent died (a scheduler SIGKILLed) goes on writing and ends its run properly,
+            # instead of dying at its next line; the next scheduler finds the run and uses it.
+            self._outputs = [_output_file("out"), _output_file("err")]
             # A session of its own: see the module's docstring.
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "cairn", *self.arguments],
                 cwd=self.root,
                 env=_child_env(self.root),
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stdout=self._outputs[0],
+                stderr=self._outputs[1],
                 start_new_session=True,
             )
         except OSError as exc:
@@ -142,30 +153,45 @@ class PipelineProcess:
                 f"cannot start the pipeline in {self.root}: {exc.strerror or exc}; check that "
                 "the project folder still exists"
             )
+            self._close_outputs()
             return
-        assert self._process.stdout is not None and self._process.stderr is not None
         name = f"cairn-pipeline-{self.label}"
         self._pumps = [
-            start_thread(self._pump, f"{name}-out", (self._process.stdout, False)),
-            start_thread(self._pump, f"{name}-err", (self._process.stderr, True)),
+            start_thread(self._pump, f"{name}-out", (self._outputs[0].name, False)),
+            start_thread(self._pump, f"{name}-err", (self._outputs[1].name, True)),
         ]
 
     def __repr__(self) -> str:
         state = "ended" if self.poll() else "running"
         return f"PipelineProcess({self.label!r}, {' '.join(self.arguments)!r}, {state})"
 
-    def _pump(self, stream: IO[bytes], is_stderr: bool) -> None:
-        """Copy the pipeline's output to this process's stderr; note the run it names."""
-        prefix = f"[{self.label}] "
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if is_stderr:
-                self._tail.append(line)
-                found = _RUN_LINE.search(line)
-                if found:
-                    self.run_id = found.group(1)
-            _write_stderr(prefix + line)
-        stream.close()
+    def _pump(self, path: str, is_stderr: bool) -> None:
+        """Copy the pipeline's output to this process's stderr as it is written (line by
+        line, until the process ended and all it wrote was read); note the run it names."""
+        with open(path, "rb") as stream:
+            pending = b""
+            while True:
+                ended = self.poll()  # what it wrote before ending is read below
+                chunk = stream.read(_CHUNK)
+                if chunk:
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    for raw in lines:
+                        self._line(raw, is_stderr)
+                    continue
+                if ended:
+                    if pending:
+                        self._line(pending, is_stderr)
+                    return
+                time.sleep(_FOLLOW_S)
+
+    def _line(self, raw: bytes, is_stderr: bool) -> None:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+        if is_stderr:
+            self._tail.append(line)
+            found = _RUN_LINE.search(line)
+            if found:
+                self.run_id = found.group(1)
+        _write_stderr(f"[{self.label}] {line}")
 
     def poll(self) -> bool:
         """Whether the pipeline's process has ended (or never started)."""
@@ -201,14 +227,22 @@ class PipelineProcess:
         else:
             self._process.terminate()
 
+    def _close_outputs(self) -> None:
+        """Close and remove the output files (what they held was copied to stderr)."""
+        for output in self._outputs:
+            output.close()
+            with contextlib.suppress(OSError):
+                os.unlink(output.name)
+        self._outputs = []
+
     def finish(self) -> PipelineExit:
         """Wait for the pipeline to end and return how it ended."""
         code: int | None = None
         if self._process is not None:
             code = self._process.wait()
             for pump in self._pumps:
-                # A process the pipeline left behind may hold its output open: don't wait on it.
                 pump.join(_PUMP_JOIN_S)
+            self._close_outputs()
         error = self._spawn_error
         if error is None and code != 0:
             error = _failure(code, list(self._tail), stopped=self.stopped)
@@ -219,6 +253,13 @@ class PipelineProcess:
             duration_s=time.monotonic() - self._clock,
             stopped=self.stopped,
         )
+
+
+def _output_file(kind: str) -> IO[bytes]:
+    """A temporary file for one of the pipeline's streams (removed when it is read)."""
+    return tempfile.NamedTemporaryFile(
+        prefix=f"cairn-pipeline-{kind}-", suffix=".log", delete=False
+    )
 
 
 def _write_stderr(line: str) -> None:
