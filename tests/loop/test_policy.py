@@ -178,3 +178,26 @@ def test_only_triggers_after_the_policy_start_a_retraining(wine: Wine) -> None:
         assert started.evidence == {"dataset_version": ref}
     finally:
         retrainer.stop(30.0)
+
+
+def test_a_scheduler_that_read_the_replaced_policy_queues_nothing_from_it(wine: Wine) -> None:
+    """Setting a policy again makes a scheduler's read of the old one stale: its claim fails
+    and the next read, of the new policy, decides."""
+    from cairn.core.ids import now_ms
+    from cairn.loop import _queries
+    from cairn.store import get_store
+
+    loop.set_policy(MODEL, **BASE)
+
+    def row() -> Any:
+        with get_store().db.read() as conn:
+            return _queries.policy_row(conn, MODEL)
+
+    old = row()
+    wine.add_version(shifted(wine.train))
+    loop.set_policy(MODEL, **(BASE | {"on_busy": "drop"}))  # after the version: not a trigger
+    retrainer = loop.Retrainer()
+    retrainer._queue_triggers(old, now_ms())
+    assert loop.list_retrainings(MODEL) == []
+    retrainer._queue_triggers(row(), now_ms())
+    assert loop.list_retrainings(MODEL) == []

@@ -391,12 +391,13 @@ def set_policy(model: str, **fields: Any) -> StoredPolicy:
             "updated_ms": now,
             "updated_by": current_user(),
         }
-        if _queries.policy_row(conn, policy.model) is None:
+        existing = _queries.policy_row(conn, policy.model)
+        if existing is None:
             _queries.insert_policy(
                 conn, {**values, "model": policy.model, "claim": 0, "created_ms": now}
             )
-        else:
-            _queries.update_policy(conn, policy.model, values)
+        else:  # a scheduler that read the old policy queues nothing from it (its claim fails)
+            _queries.update_policy(conn, policy.model, {**values, "claim": existing.claim + 1})
 
     store.db.transact(write)
     return get_policy(policy.model)
