@@ -4,6 +4,7 @@ scheduler runs the loop; ``cairn models history`` shows its audit trail)."""
 from __future__ import annotations
 
 import json
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -14,6 +15,20 @@ from cairn.cli._project import require_project
 from cairn.cli._render import console, fail, write_json
 from cairn.cli._schedule_commands import parse_sets
 from cairn.core.ids import describe_time
+
+
+class PolicyFormat(str, Enum):
+    """Output formats of a policy."""
+
+    text = "text"
+    json = "json"
+
+
+class ListFormat(str, Enum):
+    """Output formats of the retrainings."""
+
+    table = "table"
+    json = "json"
 
 
 def add_loop_commands(app: typer.Typer) -> None:
@@ -93,7 +108,9 @@ def policy_command(
         float, typer.Option("--monitor-every", help="how often it monitors, in seconds")
     ] = 60.0,
     remove: Annotated[bool, typer.Option("--rm", help="remove the policy")] = False,
-    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    output: Annotated[PolicyFormat, typer.Option("--format", help="text or json")] = (
+        PolicyFormat.text
+    ),
 ) -> None:
     """Set, show or remove how the loop retrains a model: its pipeline, triggers, data gate,
     held-out scoring and promotion rule (without options: show it)."""
@@ -139,7 +156,7 @@ def policy_command(
             monitor_window=monitor,
             monitor_every_s=monitor_every,
         )
-    if output == "json":
+    if output is PolicyFormat.json:
         write_json(stored.policy.to_dict())
         return
     p = stored.policy
@@ -186,14 +203,16 @@ def retrain_command(
 def retrainings_command(
     model: Annotated[str | None, typer.Argument(help="the model (default: every model)")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="the newest N")] = 20,
-    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    output: Annotated[ListFormat, typer.Option("--format", help="table or json")] = (
+        ListFormat.table
+    ),
 ) -> None:
     """The loop's retrainings, newest first: trigger, state, challenger, decision."""
     require_project()
     from cairn import loop
 
     found = loop.list_retrainings(model, limit=limit)
-    if output == "json":
+    if output is ListFormat.json:
         write_json([r.to_dict() for r in found])
         return
     if not found:

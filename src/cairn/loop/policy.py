@@ -433,10 +433,10 @@ def _check_fields(fields: Mapping[str, Any]) -> None:
 def get_policy(model: str) -> StoredPolicy:
     """The retraining policy of ``model``."""
     from cairn.loop import _queries
-    from cairn.store import get_store
+    from cairn.loop.retrain import local_store
 
     check_model_name(model)
-    with get_store().db.read() as conn:
+    with local_store().db.read() as conn:
         row = _queries.policy_row(conn, model)
         if row is None:
             known = ", ".join(r.model for r in _queries.policy_rows(conn)) or "none yet"
@@ -450,19 +450,19 @@ def get_policy(model: str) -> StoredPolicy:
 def list_policies() -> list[StoredPolicy]:
     """Every retraining policy, by model."""
     from cairn.loop import _queries
-    from cairn.store import get_store
+    from cairn.loop.retrain import local_store
 
-    with get_store().db.read() as conn:
+    with local_store().db.read() as conn:
         return [stored_policy(row) for row in _queries.policy_rows(conn)]
 
 
 def remove_policy(model: str) -> StoredPolicy:
     """Remove the retraining policy of ``model`` (its retrainings' records stay); return it."""
     from cairn.loop import _queries
-    from cairn.store import get_store
+    from cairn.loop.retrain import local_store
 
     found = get_policy(model)
-    get_store().db.transact(lambda conn: _queries.delete_policy(conn, model))
+    local_store().db.transact(lambda conn: _queries.delete_policy(conn, model))
     return found
 
 

@@ -396,7 +396,7 @@ class Worker:
             f"{key} {_num(ours.get(key))} vs {_num((theirs or {}).get(key))}"
             for key in _rule_keys(policy.require)
         )
-        trigger = current.trigger + (f", alert #{current.alert_id}" if current.alert_id else "")
+        trigger = current.trigger
         why = (
             f"retraining #{current.id} ({trigger}): challenger {scores or 'scored'} "
             f"on {current.scores.get('holdout')}; rule {policy.require}"
