@@ -18,8 +18,22 @@ import cairn
 from cairn import pipelines, registry
 
 MODEL = "wine"
+RULE = "accuracy >= champion.accuracy and latency_p99_ms <= 1000"
+#: A policy over the wine world: retrain on wine's new versions, validated, pinned, scored on
+#: the drifted held-out data.
+POLICY: dict[str, Any] = {
+    "pipeline": "winepipe:training",
+    "on_data": ["wine"],
+    "dataset": "wine",
+    "suite": "wine",
+    "holdout": "wine-holdout",
+    "target": "target",
+    "require": RULE,
+    "params": {"dataset": "{dataset_version}"},
+    "executor": "inline",
+}
 
-PIPELINE = '''
+PIPELINE = """
 import cairn
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -48,7 +62,7 @@ def register(model, dataset: str):
 @cairn.pipeline
 def training(dataset: str = "wine", C: float = 1.0, scramble: bool = False):
     return register(train(load(dataset), C=C, scramble=scramble), dataset)
-'''
+"""
 
 
 def shifted(frame: Any) -> Any:
@@ -115,6 +129,13 @@ def wine(store: Any, project: Path) -> Iterator[Wine]:
     root = str(project.resolve())
     while root in sys.path:
         sys.path.remove(root)
+
+
+def set_policy(**changes: Any) -> Any:
+    """Set model wine's policy: ``POLICY`` with ``changes``."""
+    from cairn import loop
+
+    return loop.set_policy(MODEL, **(POLICY | changes))
 
 
 def until(condition: Callable[[], Any], timeout: float = 120.0, every: float = 0.2) -> Any:

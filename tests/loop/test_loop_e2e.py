@@ -30,7 +30,7 @@ from cairn import loop, monitoring, registry, tracking
 from cairn.core.settings import configure
 from cairn.loop.retrain import RETRAIN_TAG
 from cairn.store import Store
-from tests.loop.conftest import MODEL, Wine, shifted, until
+from tests.loop.conftest import MODEL, Wine, set_policy, shifted, until
 
 # Each test runs a server, a scheduler (twice, in the crash test) and pipelines: several
 # heavy processes at once, which a test beside it in the other worker would slow to timeouts.
@@ -232,17 +232,7 @@ def _records(frame: Any) -> list[dict[str, Any]]:
 
 
 def _policy(**changes: Any) -> Any:
-    fields: dict[str, Any] = {
-        "pipeline": "winepipe:training",
-        "dataset": "wine",
-        "suite": "wine",
-        "holdout": "wine-holdout",
-        "target": "target",
-        "require": RULE,
-        "params": {"dataset": "{dataset_version}"},
-        "executor": "inline",
-    }
-    return loop.set_policy(MODEL, **(fields | changes))
+    return set_policy(**({"on_data": [], "require": RULE} | changes))
 
 
 def _with_alert_rules(store: Store, root: Path) -> None:

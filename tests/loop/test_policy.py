@@ -11,20 +11,9 @@ import pytest
 from cairn import loop
 from cairn.core.errors import CairnError, InvalidInputError, NotFoundError
 from cairn.core.settings import configure
-from tests.loop.conftest import MODEL, Wine, shifted
+from tests.loop.conftest import MODEL, POLICY, Wine, shifted
 
-RULE = "accuracy >= champion.accuracy and latency_p99_ms <= 1000"
-BASE: dict[str, Any] = {
-    "pipeline": "winepipe:training",
-    "on_data": ["wine"],
-    "dataset": "wine",
-    "suite": "wine",
-    "holdout": "wine-holdout",
-    "target": "target",
-    "require": RULE,
-    "params": {"dataset": "{dataset_version}"},
-    "executor": "inline",
-}
+BASE: dict[str, Any] = POLICY
 RULES = [
     {"name": "wine-drift", "model": MODEL, "when": "drift_share > 0.3"},
     {"name": "other-drift", "model": "other", "when": "drift_share > 0.3"},

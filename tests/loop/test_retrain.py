@@ -3,27 +3,8 @@ runs the pipeline, scores both models on the held-out data and promotes or refus
 
 from __future__ import annotations
 
-from typing import Any
-
 from cairn import loop, monitoring, registry
-from tests.loop.conftest import MODEL, Wine, shifted, until
-
-RULE = "accuracy >= champion.accuracy and latency_p99_ms <= 1000"
-
-
-def _policy(**changes: Any) -> Any:
-    fields: dict[str, Any] = {
-        "pipeline": "winepipe:training",
-        "on_data": ["wine"],
-        "dataset": "wine",
-        "suite": "wine",
-        "holdout": "wine-holdout",
-        "target": "target",
-        "require": RULE,
-        "params": {"dataset": "{dataset_version}"},
-        "executor": "inline",
-    }
-    return loop.set_policy(MODEL, **(fields | changes))
+from tests.loop.conftest import MODEL, Wine, set_policy, shifted, until
 
 
 def _drive(retrainer: loop.Retrainer) -> None:
@@ -39,7 +20,7 @@ def _open() -> bool:
 
 def test_new_data_retrains_and_promotes_a_better_model(wine: Wine) -> None:
     """A new version of the training data starts a retraining that promotes the challenger."""
-    _policy()
+    set_policy()
     ref = wine.add_version(shifted(wine.train))
     _drive(loop.Retrainer())
     [done] = loop.list_retrainings(MODEL)
@@ -60,7 +41,7 @@ def test_new_data_retrains_and_promotes_a_better_model(wine: Wine) -> None:
 
 def test_worse_challenger_is_refused_with_an_alert(wine: Wine) -> None:
     """A challenger worse than the champion leaves the champion and raises an alert."""
-    _policy(params={"dataset": "{dataset_version}", "scramble": "true"})
+    set_policy(params={"dataset": "{dataset_version}", "scramble": "true"})
     wine.add_version(wine.train.sample(frac=1.0, random_state=1))
     _drive(loop.Retrainer())
     [done] = loop.list_retrainings(MODEL)
@@ -74,7 +55,7 @@ def test_worse_challenger_is_refused_with_an_alert(wine: Wine) -> None:
 
 def test_data_failing_its_suite_stops_the_loop(wine: Wine) -> None:
     """Data that fails the suite blocks the retraining before any training, with an alert."""
-    _policy()
+    set_policy()
     bad = wine.train.copy()
     bad.loc[0:20, "alcohol"] = None
     wine.add_version(bad)

@@ -18,10 +18,9 @@ from cairn.core.ids import now_ms
 from cairn.core.settings import configure
 from cairn.store import get_store
 from cairn.store.db.schema import retrain_policies, retrainings
-from tests.loop.conftest import MODEL, Wine, until
+from tests.loop.conftest import MODEL, Wine, set_policy, until
 
 HOUR = 3_600_000
-RULE = "accuracy >= champion.accuracy and latency_p99_ms <= 1000"
 ALERT_RULES = [{"name": "wine-drift", "model": MODEL, "when": "drift_share > 0.2"}]
 COLUMNS = ("alcohol", "proline", "color_intensity", "hue", "_prediction")
 
@@ -74,17 +73,9 @@ def stamped(dataset: str = "", start: str = "", end: str = "", trigger: str = ""
 
 
 def _policy(**changes: Any) -> Any:
-    fields: dict[str, Any] = {
-        "pipeline": "winepipe:training",
-        "on_data": ["wine"],
-        "holdout": "wine-holdout",
-        "target": "target",
-        "require": RULE,
-        # a new C for each retraining: no step is served from the cache
-        "params": {"C": "{retraining}"},
-        "executor": "inline",
-    }
-    return loop.set_policy(MODEL, **(fields | changes))
+    # a new C for each retraining: no step is served from the cache; no data gate
+    fields = {"dataset": None, "suite": None, "params": {"C": "{retraining}"}}
+    return set_policy(**(fields | changes))
 
 
 def _extra(wine: Wine) -> None:
@@ -100,51 +91,11 @@ def _extra(wine: Wine) -> None:
 def drift_alert(version: int = 1) -> Any:
     """Store a drift window of model wine (its version ``version``) where most columns
     drifted, and check the alert rules: the alert rule ``wine-drift`` fires on it."""
-    from cairn.monitoring import _queries
+    from tests.monitoring.test_alerts import _drift_window
 
     configure(monitoring={"alerts": ALERT_RULES})
     start = now_ms() - 2 * HOUR + time.monotonic_ns() % 1000  # a window of its own
-    drifted = list(COLUMNS[:3])
-    share = len(drifted) / len(COLUMNS)
-    result = {
-        "verdict": "drift",
-        "share": share,
-        "threshold": 0.5,
-        "reference_rows": 124,
-        "current_rows": 54,
-        "drifted_columns": drifted,
-        "findings": [],
-        "columns": [
-            {
-                "column": name,
-                "kind": "numeric",
-                "verdict": "drift" if name in drifted else "no drift",
-                "test": "wasserstein+ks",
-                "statistic": 0.3 if name in drifted else 0.01,
-                "p_value": 1e-9 if name in drifted else 0.6,
-                "effect": 0.5 if name in drifted else 0.01,
-                "reference_rows": 124,
-                "current_rows": 54,
-            }
-            for name in COLUMNS
-        ],
-    }
-    get_store().db.transact(
-        lambda conn: _queries.save_window(
-            conn,
-            model=MODEL,
-            version=version,
-            kind="drift",
-            start_ms=start,
-            end_ms=start + HOUR,
-            rows=54,
-            verdict="drift",
-            score=share,
-            result=result,
-            digest=None,
-            now=start + HOUR,
-        )
-    )
+    _drift_window(start, list(COLUMNS[:3]), model=MODEL, version=version, columns=COLUMNS)
     fired = [a for a in monitoring.check_alerts([MODEL]) if a.rule == "wine-drift"]
     assert len(fired) == 1, fired
     return fired[0]
@@ -193,7 +144,7 @@ def test_drift_alert_retrains_with_its_evidence_and_promotes(wine: Wine) -> None
     assert done.evidence["alert_message"] == alert.message
     assert done.challenger == 2 and _champion() == 2
     move = registry.alias_history(MODEL)[-1]
-    assert move.reason is not None and f"alert #{alert.id}" in move.reason
+    assert move.reason is not None and f"alert wine-drift #{alert.id}" in move.reason
     lines = "\n".join(loop.describe(done))
     assert f"drift: {alert.message}" in lines and "decision: version 2 promoted" in lines
 
