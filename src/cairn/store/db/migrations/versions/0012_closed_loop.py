@@ -65,9 +65,7 @@ def upgrade() -> None:
         sa.Column("ended_ms", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_retrainings")),
     )
-    op.create_index(
-        op.f("ix_retrainings_model_id"), "retrainings", ["model", "id"], unique=False
-    )
+    op.create_index(op.f("ix_retrainings_model_id"), "retrainings", ["model", "id"], unique=False)
     op.create_index(op.f("ix_retrainings_state"), "retrainings", ["state"], unique=False)
 
 
