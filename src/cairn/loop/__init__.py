@@ -27,20 +27,20 @@ if TYPE_CHECKING:
         remove_policy,
         set_policy,
     )
-    from cairn.loop.retrain import Retraining, get_retraining, list_retrainings
+    from cairn.loop.retraining import Retraining, get_retraining, list_retrainings
     from cairn.loop.runner import Retrainer, request_retraining, run_retraining
 
 _LAZY: dict[str, str] = {
     "ModelHistory": "cairn.loop.audit",
     "Retrainer": "cairn.loop.runner",
     "RetrainPolicy": "cairn.loop.policy",
-    "Retraining": "cairn.loop.retrain",
+    "Retraining": "cairn.loop.retraining",
     "StoredPolicy": "cairn.loop.policy",
     "describe": "cairn.loop.audit",
     "get_policy": "cairn.loop.policy",
-    "get_retraining": "cairn.loop.retrain",
+    "get_retraining": "cairn.loop.retraining",
     "list_policies": "cairn.loop.policy",
-    "list_retrainings": "cairn.loop.retrain",
+    "list_retrainings": "cairn.loop.retraining",
     "model_history": "cairn.loop.audit",
     "remove_policy": "cairn.loop.policy",
     "request_retraining": "cairn.loop.runner",

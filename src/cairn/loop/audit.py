@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.core.uris import check_model_name
-from cairn.loop.retrain import Retraining, list_retrainings
+from cairn.loop.retraining import Retraining, list_retrainings
 
 _RETRAINING = re.compile(r"^retraining #(\d+)\b")
 

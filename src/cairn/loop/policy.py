@@ -433,7 +433,7 @@ def _check_fields(fields: Mapping[str, Any]) -> None:
 def get_policy(model: str) -> StoredPolicy:
     """The retraining policy of ``model``."""
     from cairn.loop import _queries
-    from cairn.loop.retrain import local_store
+    from cairn.loop.retraining import local_store
 
     check_model_name(model)
     with local_store().db.read() as conn:
@@ -450,7 +450,7 @@ def get_policy(model: str) -> StoredPolicy:
 def list_policies() -> list[StoredPolicy]:
     """Every retraining policy, by model."""
     from cairn.loop import _queries
-    from cairn.loop.retrain import local_store
+    from cairn.loop.retraining import local_store
 
     with local_store().db.read() as conn:
         return [stored_policy(row) for row in _queries.policy_rows(conn)]
@@ -459,7 +459,7 @@ def list_policies() -> list[StoredPolicy]:
 def remove_policy(model: str) -> StoredPolicy:
     """Remove the retraining policy of ``model`` (its retrainings' records stay); return it."""
     from cairn.loop import _queries
-    from cairn.loop.retrain import local_store
+    from cairn.loop.retraining import local_store
 
     found = get_policy(model)
     local_store().db.transact(lambda conn: _queries.delete_policy(conn, model))

@@ -25,7 +25,8 @@ from cairn.core.logging import logger
 from cairn.core.threads import start_thread
 from cairn.loop import _queries
 from cairn.loop.policy import RetrainPolicy, get_policy
-from cairn.loop.retrain import Retraining, Worker, get_retraining, queue_values
+from cairn.loop.retrain import Worker
+from cairn.loop.retraining import Retraining, get_retraining, queue_values
 from cairn.store import get_store
 
 STALE_S = 30.0  # a held retraining whose heartbeat is this old is taken over
