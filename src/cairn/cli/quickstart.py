@@ -122,6 +122,8 @@ def quickstart_command(
     console.print(
         f"  cd {directory}\n"
         "  cairn ui   [dim]# runs, charts, comparisons, data, models and lineage in a browser[/]\n"
+        "  cairn quickstart --loop   [dim]# the closed loop: drift, retraining, promotion, hot "
+        "swap[/]\n"
         f"  cairn pipeline status {PIPELINE}   [dim]# which steps would run, and why[/]\n"
         f"  cairn pipeline show {PIPELINE}   [dim]# the graph, last statuses and durations[/]\n"
         "  cairn pipeline ls   [dim]# pipeline runs and their steps' statuses[/]\n"
