@@ -45,13 +45,11 @@ lasting condition is reminded once per period, never on every check.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from cairn.core import ids
@@ -70,14 +68,17 @@ from cairn.core.errors import InvalidInputError
 from cairn.core.logging import logger
 from cairn.core.settings import get_settings
 from cairn.monitoring import _alert_rules, _queries, _webhooks
-from cairn.monitoring._alert_rules import (
-    LOWER_IS_BETTER,
-    AlertConfig,
-    AlertRule,
-    read_config,
+from cairn.monitoring._alert_checks import (
+    DATA_PREFIX,
+    RECENT_WINDOWS,
+    Candidate,
+    Scope,
+    evaluate,
+    iso,
+    stale,
 )
+from cairn.monitoring._alert_rules import AlertConfig, AlertRule, read_config
 from cairn.store import Store, get_store
-from cairn.store.db.schema import monitor_windows, prediction_log_files
 
 __all__ = [
     "RECENT_WINDOWS",
@@ -91,17 +92,9 @@ __all__ = [
     "raise_alert",
 ]
 
-RECENT_WINDOWS = 24  # windows of each model a check looks at: a new rule never floods
-DATA_PREFIX = "data:"  # the subject of a dataset's alert
 STUCK_MS = 30 * 60_000  # a pending alert this old lost its process: the next check posts it
 RESUBMIT_LIMIT = 50  # pending alerts a check posts again at most
 _LAST_MS = 253_402_300_799_999  # 9999-12-31, the last instant a date can show
-_NAMED_PERIODS_MS = {
-    "hourly": 3_600_000,
-    "daily": 86_400_000,
-    "weekly": 7 * 86_400_000,
-    "monthly": 31 * 86_400_000,
-}
 
 
 @dataclass(frozen=True)
@@ -131,19 +124,6 @@ class Alert:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    """An alert a rule raises, before it is stored (when it is not already)."""
-
-    rule: AlertRule
-    subject: str
-    start_ms: int
-    end_ms: int
-    message: str
-    evidence: dict[str, Any]
-    version: int | None = None
-
-
 def alert_config() -> AlertConfig:
     """The alert rules and webhooks of the settings, checked (ConfigError names each problem)."""
     return read_config(get_settings().monitoring)
@@ -167,16 +147,16 @@ def check_alerts(
     if not config.rules:
         return []
     store = get_store()
-    candidates: list[_Candidate] = []
+    candidates: list[Candidate] = []
     with store.db.read() as conn:
-        scope = _Scope(conn, names)
+        scope = Scope(conn, names)
         for rule in config.rules:
             if rule.condition != "stale":
                 for model in scope.subjects(rule):
-                    candidates.extend(_evaluate(scope, rule, model, now))
+                    candidates.extend(evaluate(scope, rule, model, now))
     stale_rules = [r for r in config.rules if r.condition == "stale"]
     if stale_rules and names is None:
-        candidates.extend(_stale(stale_rules, now))
+        candidates.extend(stale(stale_rules, now))
     fired = [alert for c in candidates if (alert := _fire(store, c, config, now)) is not None]
     if config.webhooks:
         _resubmit_stuck(store, config, now)
@@ -212,7 +192,7 @@ def raise_alert(
     condition = check_name(document["condition"], "evidence['condition']", max_length=128)
     store = get_store()
     config = alert_config()
-    candidate = _Candidate(AlertRule(rule, condition), subject, start, end, message, document)
+    candidate = Candidate(AlertRule(rule, condition), subject, start, end, message, document)
     alert = _fire(store, candidate, config, ids.now_ms())
     if alert is not None:
         _publish(store, [alert], config)
@@ -281,285 +261,18 @@ def webhook_body(alert: Alert) -> dict[str, Any]:
             "rule": alert.rule,
             "condition": alert.condition,
             "subject": alert.subject,
-            "window_start": _iso(alert.window_start_ms),
-            "window_end": _iso(alert.window_end_ms),
-            "fired": _iso(alert.fired_ms),
+            "window_start": iso(alert.window_start_ms),
+            "window_end": iso(alert.window_end_ms),
+            "fired": iso(alert.fired_ms),
             "evidence": alert.evidence,
         },
     }
 
 
-# -- what each rule looks at -------------------------------------------------------------------
-
-
-class _Scope:
-    """One check's reads, each made once: the models to look at and their windows."""
-
-    def __init__(self, conn: Connection, names: list[str] | None) -> None:
-        self.conn = conn
-        self.names = names
-        self._windows: dict[tuple[str, str], list[_queries.WindowRow]] = {}
-        self._monitored: list[str] | None = None
-        self._served: list[str] | None = None
-
-    def subjects(self, rule: AlertRule) -> list[str]:
-        """The models ``rule`` is checked on."""
-        if rule.model != "*":
-            assert rule.model is not None
-            return [rule.model] if self.names is None or rule.model in self.names else []
-        if rule.condition == "no_predictions":
-            if self._served is None:
-                query = select(prediction_log_files.c.model).distinct()
-                self._served = sorted(self.conn.execute(query).scalars())
-            found = self._served
-        else:
-            if self._monitored is None:
-                query = select(monitor_windows.c.model).distinct()
-                self._monitored = sorted(self.conn.execute(query).scalars())
-            found = self._monitored
-        return [m for m in found if self.names is None or m in self.names]
-
-    def windows(self, model: str, kind: str) -> list[_queries.WindowRow]:
-        """The newest ``RECENT_WINDOWS`` windows of ``model`` of ``kind``, oldest first."""
-        key = (model, kind)
-        if key not in self._windows:
-            self._windows[key] = _queries.windows(self.conn, model, kind=kind, limit=RECENT_WINDOWS)
-        return self._windows[key]
-
-    def last_prediction_ms(self, model: str) -> int | None:
-        """When ``model``'s newest logged prediction was made (None: it never logged one)."""
-        query = select(func.max(prediction_log_files.c.last_ms)).where(
-            prediction_log_files.c.model == model
-        )
-        value = self.conn.execute(query).scalar()
-        return None if value is None else int(value)
-
-
-def _evaluate(scope: _Scope, rule: AlertRule, model: str, now: int) -> Iterator[_Candidate]:
-    if rule.condition == "drift_share":
-        for window in scope.windows(model, "drift"):
-            found = _drift_share(rule, window)
-            if found is not None:
-                yield found
-    elif rule.condition == "feature_drift":
-        drift_windows = scope.windows(model, "drift")
-        seen = False
-        for window in drift_windows:
-            column = _column(window, rule.feature)
-            seen = seen or column is not None
-            if column is not None and column.get("verdict") == "drift":
-                yield _feature_drift(rule, window, column)
-        if drift_windows and not seen:
-            known = sorted({str(c.get("column")) for w in drift_windows for c in _columns(w)})
-            logger.warning(
-                "alert rule %s: no monitoring window of %s has the column %r (it has: %s); "
-                "fix the rule's feature",
-                rule.name,
-                model,
-                rule.feature,
-                ", ".join(known[:20]) or "none",
-            )
-    elif rule.condition == "quality_below_training":
-        for window in scope.windows(model, "quality"):
-            found = _quality(rule, window)
-            if found is not None:
-                yield found
-    elif rule.condition == "no_predictions":
-        found = _silence(rule, model, scope.last_prediction_ms(model), now)
-        if found is not None:
-            yield found
-
-
-def _window_evidence(rule: AlertRule, window: _queries.WindowRow) -> dict[str, Any]:
-    return {
-        "condition": rule.condition,
-        "model": window.model,
-        "version": window.version,
-        "window": {
-            "id": window.id,
-            "kind": window.kind,
-            "start_ms": window.start_ms,
-            "end_ms": window.end_ms,
-            "rows": window.rows,
-            "verdict": window.verdict,
-        },
-    }
-
-
-def _drift_share(rule: AlertRule, window: _queries.WindowRow) -> _Candidate | None:
-    share = window.result.get("share")
-    if not isinstance(share, (int, float)) or isinstance(share, bool) or not math.isfinite(share):
-        return None  # not enough data: no verdict to alert on
-    if rule.threshold is None:
-        fires = window.result.get("verdict", window.verdict) == "drift"
-        wanted = "the window's verdict is drift"
-    else:
-        fires = share >= rule.threshold if rule.inclusive else share > rule.threshold
-        wanted = f"{'>=' if rule.inclusive else '>'} {rule.threshold:.0%}"
-    if not fires:
-        return None
-    drifted = [str(c) for c in window.result.get("drifted_columns") or []]
-    evidence = _window_evidence(rule, window)
-    evidence.update(
-        share=share,
-        threshold=rule.threshold,
-        drifted_columns=drifted,
-        columns=[c for c in _columns(window) if c.get("verdict") == "drift"],
-    )
-    message = (
-        f"{window.model} v{window.version}: {share:.0%} of columns drifted ({wanted}) in "
-        f"{_span(window.start_ms, window.end_ms)}; drifted: {', '.join(drifted) or 'none'}"
-    )
-    return _Candidate(
-        rule, window.model, window.start_ms, window.end_ms, message, evidence, window.version
-    )
-
-
-def _columns(window: _queries.WindowRow) -> list[dict[str, Any]]:
-    columns = window.result.get("columns")
-    return [c for c in columns if isinstance(c, dict)] if isinstance(columns, list) else []
-
-
-def _column(window: _queries.WindowRow, name: str | None) -> dict[str, Any] | None:
-    return next((c for c in _columns(window) if c.get("column") == name), None)
-
-
-def _feature_drift(
-    rule: AlertRule, window: _queries.WindowRow, column: dict[str, Any]
-) -> _Candidate:
-    evidence = _window_evidence(rule, window)
-    evidence.update(feature=rule.feature, column=column)
-    effect = column.get("effect")
-    shown = f" (effect {effect:.3g}, {column.get('test') or 'test'})" if effect is not None else ""
-    message = (
-        f"{window.model} v{window.version}: feature {rule.feature!r} drifted{shown} in "
-        f"{_span(window.start_ms, window.end_ms)}"
-    )
-    return _Candidate(
-        rule, window.model, window.start_ms, window.end_ms, message, evidence, window.version
-    )
-
-
-def _quality_numbers(result: dict[str, Any], metric: str) -> tuple[float | None, float | None]:
-    """The window's value of ``metric`` and the training run's (either may be missing).
-
-    Read from ``result["metrics"][metric]`` as ``{"value", "training"}`` (the quality part's
-    shape), or as a plain number with the training value in ``result["training"]``."""
-    for holder in (result.get("metrics"), result):
-        if not isinstance(holder, dict) or metric not in holder:
-            continue
-        entry = holder[metric]
-        if isinstance(entry, dict):
-            return _number(entry.get("value")), _number(entry.get("training"))
-        training = result.get("training")
-        base = training.get(metric) if isinstance(training, dict) else None
-        return _number(entry), _number(base)
-    return None, None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _quality(rule: AlertRule, window: _queries.WindowRow) -> _Candidate | None:
-    assert rule.metric is not None
-    if window.verdict == "not enough data":
-        return None
-    value, training = _quality_numbers(window.result, rule.metric)
-    if value is None or training is None:
-        return None
-    margin = rule.effective_margin
-    if rule.metric in LOWER_IS_BETTER:
-        limit = training * (1 + margin) if training > 0 else training + margin
-        fires, how = value > limit, f"above the training run's {training:.4g} by more than"
-        allowed = f"{margin:.0%}"
-    else:
-        limit = training - margin
-        fires, how = value < limit, f"below the training run's {training:.4g} by more than"
-        allowed = f"{margin:.4g}"
-    if not fires:
-        return None
-    evidence = _window_evidence(rule, window)
-    evidence.update(metric=rule.metric, value=value, training=training, margin=margin)
-    message = (
-        f"{window.model} v{window.version}: {rule.metric} {value:.4g} is {how} {allowed} in "
-        f"{_span(window.start_ms, window.end_ms)} ({window.rows} labelled rows)"
-    )
-    return _Candidate(
-        rule, window.model, window.start_ms, window.end_ms, message, evidence, window.version
-    )
-
-
-def _silence(rule: AlertRule, model: str, last: int | None, now: int) -> _Candidate | None:
-    period = rule.silence_ms
-    assert period is not None
-    if last is None or now - last < period:
-        return None  # never served (nothing to miss yet), or not silent for long enough
-    start = last + (now - last) // period * period
-    evidence = {
-        "condition": rule.condition,
-        "model": model,
-        "last_prediction_ms": last,
-        "silent_ms": now - last,
-        "for_ms": period,
-    }
-    message = (
-        f"{model}: no prediction logged for {_duration(now - last)} (since {_iso(last)}; "
-        f"rule: none for {_duration(period)})"
-    )
-    return _Candidate(rule, model, start, start + period, message, evidence)
-
-
-def _stale(rules: list[AlertRule], now: int) -> list[_Candidate]:
-    from cairn.data import stale_datasets
-
-    found = []
-    stale = stale_datasets()
-    for rule in rules:
-        for dataset in stale:
-            if rule.dataset not in ("*", dataset.name) or dataset.latest is None:
-                continue
-            assert dataset.frequency is not None
-            latest = dataset.latest.created_ms
-            period = _period_ms(dataset.frequency, latest)
-            start = latest + max(1, (now - latest) // period) * period
-            evidence = {
-                "condition": rule.condition,
-                "dataset": dataset.name,
-                "frequency": dataset.frequency,
-                "latest_version": dataset.latest.number,
-                "latest_ms": latest,
-                "age_ms": now - latest,
-            }
-            message = (
-                f"dataset {dataset.name}: the latest version (v{dataset.latest.number}, "
-                f"{_iso(latest)}) is {_duration(max(0, now - latest))} old, past its "
-                f"{dataset.frequency} updates"
-            )
-            subject = f"{DATA_PREFIX}{dataset.name}"
-            found.append(_Candidate(rule, subject, start, start + period, message, evidence))
-    return found
-
-
-def _period_ms(frequency: str, latest_ms: int) -> int:
-    """The time between two expected updates of a dataset declared ``frequency``."""
-    named = _NAMED_PERIODS_MS.get(frequency.lower())
-    if named is not None:
-        return named
-    from croniter import croniter
-
-    schedule = croniter(frequency, datetime.fromtimestamp(latest_ms / 1000, tz=timezone.utc))
-    due: datetime = schedule.get_next(datetime)
-    after: datetime = schedule.get_next(datetime)
-    return max(60_000, int((after - due).total_seconds() * 1000))
-
-
 # -- firing -----------------------------------------------------------------------------------
 
 
-def _fire(store: Store, candidate: _Candidate, config: AlertConfig, now: int) -> Alert | None:
+def _fire(store: Store, candidate: Candidate, config: AlertConfig, now: int) -> Alert | None:
     delivery = "pending" if config.webhooks else "none"
 
     def insert(conn: Connection) -> int | None:
@@ -671,19 +384,3 @@ def _model_names(models: str | Sequence[str] | None) -> list[str] | None:
     if models is None:
         return None
     return [m.strip() for m in check_texts(models, "models", empty=False, max_length=128)]
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _span(start: int, end: int) -> str:
-    return f"the window {_iso(start)} to {_iso(end)}"
-
-
-def _duration(ms: int) -> str:
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
-        if ms >= size:
-            whole, part = divmod(ms, size)
-            return f"{whole}{unit}" if part < size / 10 else f"{ms / size:.1f}{unit}"
-    return f"{ms // 1000}s"
