@@ -316,6 +316,8 @@ def test_drift_retrains_and_swaps_with_no_failed_request(store: Store, wine: Win
     )
 
 
+# On SQLite only: the refusal's logic runs on both stores in test_retrain.py, in-process.
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_a_worse_challenger_is_refused_and_the_champion_keeps_serving(
     store: Store, wine: Wine
 ) -> None:
@@ -414,6 +416,9 @@ def test_a_scheduler_killed_mid_pipeline_is_resumed_once(store: Store, wine: Win
     assert sorted(runs.values()) == ["finished"], runs
 
 
+# On SQLite only: the takeover on PostgreSQL is the test above (the same path once the
+# pipeline's run reads as ended).
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_a_scheduler_killed_with_its_pipeline_is_resumed_once(store: Store, wine: Wine) -> None:
     """A scheduler SIGKILLed with its pipeline's process (the machine went down) is taken over
     by the next one: the pipeline run reads as crashed and is run again, once."""
