@@ -345,6 +345,58 @@ def test_a_worse_challenger_is_refused_and_the_champion_keeps_serving(
     say(f"refused: whole test {time.monotonic() - began:.1f} s, {traffic.sent} requests")
 
 
+# v1 (trained on the first world) and v2 (on the drifted one) agree on 72% of the drifted
+# held-out rows the client sends (v1 is wrong on the rest): 0.6 passes it with a margin, and
+# still refuses a challenger that answers the live traffic mostly otherwise.
+SHADOW_RULE = "accuracy >= champion.accuracy and shadow_agreement >= 0.6"
+
+
+# On SQLite only: the stage's logic runs on both stores in test_shadow.py, in-process.
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_shadow_period_scores_live_traffic_before_the_promotion(store: Store, wine: Wine) -> None:
+    """With a shadow period, the server scores a copy of the client's traffic with the
+    challenger (alias shadow) while version 1 answers; the comparison joins the challenger's
+    scores, the rule names it, and the promotion swaps with no failed request."""
+    began = time.monotonic()
+    with processes(store, wine.root) as children:
+        _, url = children.serve("server")
+        _policy(
+            on_data=["wine"],
+            params={"dataset": "{dataset_version}"},
+            shadow_rows=100,
+            shadow_timeout_s=120.0,
+            require=SHADOW_RULE,
+        )
+        children.start("scheduler", "scheduler", "--poll", "0.5")
+        with Traffic(url, _records(wine.holdout)) as traffic:
+            wine.add_version(shifted(wine.train))
+            done = until(_ended, timeout=240)
+            assert done.state == "promoted", [r.summary() for r in loop.list_retrainings(MODEL)]
+            until(lambda: "wine/2" in traffic.first_seen, timeout=60)
+            time.sleep(1.0)  # and it keeps answering after the swap
+            metrics = httpx.get(f"{url}/metrics", timeout=5).text
+            ready = httpx.get(f"{url}/readyz", timeout=5).json()
+        assert traffic.failures == [], traffic.failures[:5]
+    assert done.challenger == 2 and done.champion == 1 and done.scores is not None
+    ours = done.scores["challenger"]
+    assert ours["shadow_rows"] >= 100, ours
+    assert 0.6 <= ours["shadow_agreement"] < 1.0, ours
+    assert done.scores["shadow"]["rows_seen"] >= 100
+    model = registry.get_model(MODEL)
+    assert model.aliases["champion"] == 2 and "shadow" not in model.aliases
+    shadow_moves = [m for m in registry.alias_history(MODEL) if m.alias == "shadow"]
+    assert [m.to_version for m in shadow_moves] == [2, None]
+    assert "shadow" not in ready["models"][MODEL]
+    shadowed = [line for line in metrics.splitlines() if line.startswith("cairn_shadow_rows_total")]
+    assert shadowed and float(shadowed[0].split()[-1]) >= 100, shadowed
+    assert "cairn_shadow_errors_total{" not in metrics
+    say(
+        f"shadow: {ours['shadow_rows']} rows compared, agreement "
+        f"{ours['shadow_agreement']:.3f}; retraining #{done.id} took {done.duration_s} s; "
+        f"{traffic.sent} requests, 0 failed; whole test {time.monotonic() - began:.1f} s"
+    )
+
+
 def _tagged(number: int) -> list[Any]:
     return tracking.find_runs(f"tags.`{RETRAIN_TAG}` = '{number}'", limit=20)
 

@@ -107,6 +107,18 @@ def policy_command(
     monitor_every: Annotated[
         float, typer.Option("--monitor-every", help="how often it monitors, in seconds")
     ] = 60.0,
+    shadow_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--shadow-rows",
+            help="a shadow period before deciding: the challenger scores a copy of the live "
+            "traffic until it logged this many rows (the rule may name shadow_agreement)",
+        ),
+    ] = None,
+    shadow_timeout: Annotated[
+        float,
+        typer.Option("--shadow-timeout", help="seconds a shadow period may last (then refused)"),
+    ] = 600.0,
     remove: Annotated[bool, typer.Option("--rm", help="remove the policy")] = False,
     output: Annotated[PolicyFormat, typer.Option("--format", help="text or json")] = (
         PolicyFormat.text
@@ -155,6 +167,8 @@ def policy_command(
             allow_signature_change=allow_signature_change,
             monitor_window=monitor,
             monitor_every_s=monitor_every,
+            shadow_rows=shadow_rows,
+            shadow_timeout_s=shadow_timeout,
         )
     if output is PolicyFormat.json:
         write_json(stored.policy.to_dict())
@@ -171,6 +185,11 @@ def policy_command(
     ]
     if p.monitor_window:
         lines.append(f"  monitored every {p.monitor_every_s:g} s in windows of {p.monitor_window}")
+    if p.shadow_rows:
+        lines.append(
+            f"  shadow period: {p.shadow_rows} rows of live traffic "
+            f"(at most {p.shadow_timeout_s:g} s) before deciding"
+        )
     if stored.next_due_ms is not None:
         lines.append(f"  next cron time: {describe_time(stored.next_due_ms)}")
     lines.append("  cairn scheduler runs it")

@@ -12,6 +12,7 @@ from cairn.store.db.schema import (
     dataset_versions,
     datasets,
     monitor_alerts,
+    prediction_log_files,
     retrain_policies,
     retrainings,
 )
@@ -162,3 +163,13 @@ def take_retraining(
         .values(claim=_r.c.claim + 1, attempts=_r.c.attempts + 1, **values)
     )
     return result.rowcount == 1
+
+
+def logged_rows(conn: Connection, model: str, version: int, since_ms: int) -> int:
+    """Rows of ``version`` in the sealed prediction log of ``model`` (the name it is served
+    under) logged from ``since_ms`` on (files begun earlier are left out)."""
+    f = prediction_log_files
+    query = select(func.coalesce(func.sum(f.c.rows), 0)).where(
+        f.c.model == model, f.c.version == version, f.c.first_ms >= since_ms
+    )
+    return int(conn.execute(query).scalar_one())

@@ -90,6 +90,7 @@ def describe(retraining: Retraining) -> list[str]:
             if isinstance(values, dict):
                 shown = ", ".join(f"{k} {_num(v)}" for k, v in sorted(values.items()))
                 lines.append(f"    {side}: {shown}")
+        lines += _shadow_lines(r.scores)
     for check in r.checks or []:
         mark = "ok" if check.get("ok") else "no"
         lines.append(f"  {mark}  {check.get('text')}: {check.get('why')}")
@@ -98,6 +99,23 @@ def describe(retraining: Retraining) -> list[str]:
     if r.result_alert_id is not None:
         lines.append(f"  alert: #{r.result_alert_id}")
     return lines
+
+
+def _shadow_lines(scores: dict[str, Any]) -> list[str]:
+    """The shadow period's figures, when the retraining had one."""
+    period = scores.get("shadow")
+    if not isinstance(period, dict):
+        return []
+    ours = scores.get("challenger") or {}
+    compared = ours.get("shadow_rows") if isinstance(ours, dict) else None
+    if compared is None:
+        return [f"  shadow period: {period.get('rows_seen', 'no')} rows logged, none compared"]
+    figures = [f"{compared} rows compared with version {period.get('champion')}"]
+    if isinstance(ours, dict) and ours.get("shadow_agreement") is not None:
+        figures.append(f"agreement {_num(ours['shadow_agreement'])}")
+    if isinstance(ours, dict) and ours.get("shadow_mae") is not None:
+        figures.append(f"mean absolute difference {_num(ours['shadow_mae'])}")
+    return [f"  shadow period: {', '.join(figures)}"]
 
 
 def _num(value: Any) -> str:

@@ -14,6 +14,13 @@ starts a retraining: ``{dataset_version}`` (the catalog version validated, ``win
 ``{window_start}`` and ``{window_end}`` (ISO times: now minus the policy's ``window``, and now),
 ``{retraining}`` (the retraining's number) and ``{trigger}`` (what started it, in words).
 The pipeline gets a param that holds a placeholder as text (``{retraining}`` alone: a number).
+
+A shadow period (``shadow_rows``): before the decision, alias ``shadow`` points at the
+challenger, so servers following the served alias score a copy of the live traffic with it
+(logged, not returned); once ``shadow_rows`` of its rows are logged (or ``shadow_timeout_s``
+passed: refused), the two versions are compared on the requests both answered, and the rule
+may name ``shadow_rows``, ``shadow_agreement`` (classifiers: the share of equal predictions)
+and ``shadow_mae`` (regressors: the mean absolute difference).
 """
 
 from __future__ import annotations
@@ -35,6 +42,9 @@ _DURATION = re.compile(r"(\d{1,6})([mhdw])")
 _UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 _MONITOR_EVERY_S = 60.0
 _MAX_WINDOW_MS = 36_500 * 86_400_000  # {window_start} must be a date: at most 100 years back
+#: What a shadow period measures of the challenger (names the rule may use).
+SHADOW_KEYS = ("shadow_rows", "shadow_agreement", "shadow_mae")
+_SHADOW_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,8 @@ class RetrainPolicy:
     allow_signature_change: bool = False
     monitor_window: str | None = None  # the scheduler monitors the model with this window
     monitor_every_s: float = _MONITOR_EVERY_S
+    shadow_rows: int | None = None  # a shadow period of this many rows before deciding
+    shadow_timeout_s: float = _SHADOW_TIMEOUT_S  # fewer rows by then: refused
 
     @property
     def triggers(self) -> list[str]:
@@ -134,6 +146,8 @@ def check_policy(
     allow_signature_change: bool = False,
     monitor_window: str | None = None,
     monitor_every_s: float = _MONITOR_EVERY_S,
+    shadow_rows: int | None = None,
+    shadow_timeout_s: float = _SHADOW_TIMEOUT_S,
     root: Any = None,
 ) -> RetrainPolicy:
     """A policy whose every name is checked against the project: a clear error for the first
@@ -179,7 +193,8 @@ def check_policy(
     if window is not None:
         window_ms(check_text(window, "window", empty=False, max_length=32))
     target = _check_holdout(holdout, target)
-    _check_rule(require, alias, challenger_alias)
+    shadow_rows, shadow_timeout_s = _check_shadow(shadow_rows, shadow_timeout_s)
+    _check_rule(require, alias, challenger_alias, shadow=shadow_rows is not None)
     texts = pipelines.param_texts(params)
     for key, text in texts.items():
         for name in _PLACEHOLDER.findall(text):
@@ -231,6 +246,8 @@ def check_policy(
         allow_signature_change=allow_signature_change,
         monitor_window=monitor_window,
         monitor_every_s=every,
+        shadow_rows=shadow_rows,
+        shadow_timeout_s=shadow_timeout_s,
     )
 
 
@@ -311,13 +328,42 @@ def _check_suite(name: str) -> None:
     load_suite(name)
 
 
-def _check_rule(require: str, alias: str, challenger_alias: str) -> None:
-    """The rule parses and names only scores the loop measures, of the two models it has."""
+def _check_shadow(rows: Any, timeout_s: Any) -> tuple[int | None, float]:
+    """The shadow period's row count (None or 0: none) and timeout in seconds."""
+    from cairn.core.checks import check_number, check_optional_int
+
+    count = check_optional_int(
+        rows, "shadow_rows (rows the challenger shadows)", minimum=0, maximum=1_000_000_000
+    )
+    seconds = check_number(timeout_s, "shadow_timeout_s (seconds)", finite=True)
+    if not 0 < seconds <= 30 * 86_400:
+        raise InvalidInputError(
+            f"shadow_timeout_s is the seconds a shadow period may last, above 0 and at most "
+            f"30 days (2592000), not {seconds:g}"
+        )
+    return count or None, float(seconds)
+
+
+def _check_rule(require: str, alias: str, challenger_alias: str, *, shadow: bool = False) -> None:
+    """The rule parses and names only scores the loop measures, of the two models it has (and
+    the shadow period's figures of the challenger, when the policy has one)."""
     from cairn.monitoring import SCORE_KEYS
     from cairn.registry import rule_references
 
     check_text(require, "require (the promotion rule)", empty=False, max_length=10_000)
     for side, section, key in rule_references(require):
+        if key in SHADOW_KEYS and section == "metrics":
+            if not shadow:
+                raise InvalidInputError(
+                    f"the rule names {key}, which only a shadow period measures: give the "
+                    "policy one (shadow_rows, --shadow-rows 500)"
+                )
+            if side not in (None, challenger_alias):
+                raise InvalidInputError(
+                    f"the rule names {side}.{key}, but a shadow period measures the "
+                    f"challenger only: write {key}"
+                )
+            continue
         if side not in (None, alias, challenger_alias):
             raise InvalidInputError(
                 f"the rule names {side}.{key}, but the loop scores only the challenger and "
@@ -339,6 +385,7 @@ def _check_rule(require: str, alias: str, challenger_alias: str) -> None:
                 "measure"
                 + (f" (use {close[0]})" if close else "")
                 + f"; the scores: {', '.join(sorted(SCORE_KEYS))}"
+                + f"; with a shadow period also {', '.join(SHADOW_KEYS)}"
             )
 
 

@@ -8,6 +8,11 @@ finished stage: a pipeline run it started is found again by its tag (``cairn.ret
 and waited for, or run again (its finished steps come from the cache). The promotion moves the
 alias and marks the retraining promoted in one transaction: the alias is moved or not, never
 half, and the move's reason names the retraining, its trigger and both scores.
+
+A policy with a shadow period adds ``shadow`` before ``decide``: alias ``shadow`` points at the
+challenger, servers following the served alias score a copy of the live traffic with it (logged,
+not returned), and once it logged enough rows both versions are compared on the same requests.
+Its start time is kept in the scores, so a resumed stage counts on from it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from cairn.loop.retraining import Retraining, get_retraining
 from cairn.store import get_store
 
 RETRAIN_TAG = "cairn.retrain"
+SHADOW_ALIAS = "shadow"  # what servers following the model's alias also score (cairn.serving)
 _POLL_S = 0.5
 
 
@@ -59,6 +65,7 @@ class Worker:
             "validate": self._validate,
             "train": self._train,
             "score": self._score,
+            "shadow": self._shadow,
             "decide": self._decide,
         }
         try:
@@ -77,6 +84,8 @@ class Worker:
         except Exception as exc:
             why = str(exc) if isinstance(exc, CairnError) else f"{type(exc).__name__}: {exc}"
             logger.error("retraining #%s of %s failed: %s", self.number, current.model, why)
+            if current.stage == "shadow":
+                _end_shadow(policy.model, current.challenger)
             with contextlib.suppress(LostRetrainingError):
                 self._end(current, "failed", f"{current.stage} failed: {why}", "loop:failed")
             current = get_retraining(self.number)
@@ -185,10 +194,73 @@ class Worker:
             f"{policy.model}/{current.challenger}", frame, policy.target
         )
         scores["challenger"] = challenger_scores.metrics
+        scores["task"] = challenger_scores.task
+        after = "decide"
         if champion is not None and champion != current.challenger:
             champion_scores = score_model(f"{policy.model}/{champion}", frame, policy.target)
             scores["champion"] = champion_scores.metrics
-        return {"scores": json.dumps(scores), "champion": champion, "stage": "decide"}
+            if policy.shadow_rows:
+                after = "shadow"
+        return {"scores": json.dumps(scores), "champion": champion, "stage": after}
+
+    def _shadow(self, current: Retraining, policy: RetrainPolicy) -> dict[str, Any]:
+        """Point alias ``shadow`` at the challenger, so that servers score a copy of the live
+        traffic with it; once it logged ``shadow_rows`` rows, compare both versions on the
+        requests both answered (too few rows by ``shadow_timeout_s``: refused)."""
+        from cairn import registry
+
+        assert current.challenger is not None and current.scores is not None
+        assert current.champion is not None and policy.shadow_rows is not None
+        challenger, scores = current.challenger, dict(current.scores)
+        period = dict(scores.get("shadow") or {})
+        started = period.get("started_ms")
+        if not isinstance(started, int):  # a resumed stage keeps counting from its start
+            started = now_ms()
+            period = {"started_ms": started, "champion": current.champion}
+            self._save({"scores": json.dumps(scores | {"shadow": period})})
+        if registry.get_model(policy.model).aliases.get(SHADOW_ALIAS) != challenger:
+            registry.set_alias(
+                policy.model,
+                SHADOW_ALIAS,
+                challenger,
+                reason=f"retraining #{current.id}: shadow period",
+            )
+        deadline = started + int(policy.shadow_timeout_s * 1000)
+        seen = self._shadow_rows(policy.model, challenger, started)
+        while seen < policy.shadow_rows and now_ms() < deadline:
+            self._check_stop()
+            time.sleep(_POLL_S)
+            self.beat()
+            seen = self._shadow_rows(policy.model, challenger, started)
+        _end_shadow(policy.model, challenger)
+        if seen < policy.shadow_rows:
+            period["rows_seen"] = seen
+            self._save({"scores": json.dumps(scores | {"shadow": period})})
+            reason = (
+                f"version {challenger} not promoted: its shadow period saw {seen} of the "
+                f"{policy.shadow_rows} rows asked for in {policy.shadow_timeout_s:g} s (does a "
+                f"server follow {policy.model}@{policy.alias} with --swap-poll-s and its "
+                f"prediction log on?); {policy.model}@{policy.alias} keeps version "
+                f"{current.champion}"
+            )
+            self._end(current, "refused", reason, "loop:refused")
+            return {}
+        found = shadow_comparison(
+            policy.model,
+            current.champion,
+            challenger,
+            started,
+            regression=scores.get("task") == "regression",
+        )
+        period["rows_seen"] = seen
+        scores["shadow"] = period
+        scores["challenger"] = dict(scores.get("challenger") or {}) | found
+        return {"scores": json.dumps(scores), "stage": "decide"}
+
+    def _shadow_rows(self, model: str, version: int, since_ms: int) -> int:
+        """Rows of ``version`` sealed in the prediction log since ``since_ms``."""
+        with get_store().db.read() as conn:
+            return _queries.logged_rows(conn, model, version, since_ms)
 
     def _decide(self, current: Retraining, policy: RetrainPolicy) -> dict[str, Any]:
         """Promote when the rule holds and the signature did not change; otherwise say why."""
@@ -392,6 +464,54 @@ def _raise(rule: str, current: Retraining, reason: str) -> int | None:
         logger.error("could not raise the alert of retraining #%s: %s", current.id, exc)
         return None
     return None if alert is None else alert.id
+
+
+def _end_shadow(model: str, challenger: int | None) -> None:
+    """Remove alias ``shadow`` when it points at ``challenger`` (servers stop shadowing)."""
+    from cairn import registry
+
+    try:
+        if challenger is not None and (
+            registry.get_model(model).aliases.get(SHADOW_ALIAS) == challenger
+        ):
+            registry.delete_alias(model, SHADOW_ALIAS)
+    except CairnError as exc:  # gone already, or the store refused: said, not raised
+        logger.warning("could not remove %s@%s: %s", model, SHADOW_ALIAS, exc)
+
+
+def shadow_comparison(
+    model: str, champion: int, challenger: int, since_ms: int, *, regression: bool
+) -> dict[str, Any]:
+    """How the challenger's shadow predictions compare with the champion's answers to the
+    same requests (joined by request id, row by row) logged since ``since_ms``:
+    ``shadow_rows`` compared, and ``shadow_agreement`` (the share of equal predictions) or,
+    for a regressor, ``shadow_mae`` (their mean absolute difference)."""
+    import pandas as pd
+
+    from cairn.serving import read_prediction_log
+
+    log = read_prediction_log(model, since=since_ms)
+    if log.empty:
+        return {"shadow_rows": 0}
+    log = log[log["_version"].isin([champion, challenger])].copy()
+    log["_n"] = log.groupby(["_version", "_request_id"], sort=False).cumcount()
+    keys = ["_request_id", "_n"]
+    ours = log[log["_version"] == challenger][[*keys, "_prediction"]]
+    theirs = log[(log["_version"] == champion) & ~log["_fallback"].astype(bool)]
+    both = ours.merge(theirs[[*keys, "_prediction"]], on=keys, suffixes=("_c", "_s"))
+    found: dict[str, Any] = {"shadow_rows": len(both)}
+    if both.empty:
+        return found
+    left, right = both["_prediction_c"], both["_prediction_s"]
+    if regression:
+        diff = (pd.to_numeric(left, errors="coerce") - pd.to_numeric(right, errors="coerce")).abs()
+        if diff.notna().any():
+            found["shadow_mae"] = float(diff.mean())
+        return found
+    numeric = pd.api.types.is_numeric_dtype(left) and pd.api.types.is_numeric_dtype(right)
+    equal = left == right if numeric else left.astype(str) == right.astype(str)
+    found["shadow_agreement"] = float(equal.mean())
+    return found
 
 
 def _failed_steps(run_id: str | None) -> str:

@@ -19,7 +19,7 @@ from cairn.store import get_store
 
 #: Where a retraining ended.
 ENDED = ("promoted", "refused", "blocked", "unchanged", "failed", "dropped", "stopped")
-STAGES = ("validate", "train", "score", "decide", "done")
+STAGES = ("validate", "train", "score", "shadow", "decide", "done")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ Routes: ``POST /v1/models/{name}/predict`` (and ``POST /predict`` when one model
 and checked by hand (orjson, one pass per row) rather than by a pydantic model per request:
 that is most of a request's CPU at these rates. A model served by alias (or ``latest``) is
 watched: when the alias moves, the new version is loaded and warmed up in the background and
-swapped in between two batches, so no request fails.
+swapped in between two batches, so no request fails. While the same model's alias ``shadow``
+points at another version, that version scores a copy of the traffic (logged, not returned).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cairn.core.errors import CairnError, InvalidInputError
+from cairn.core.errors import CairnError, InvalidInputError, ModelNotFoundError
 from cairn.core.logging import logger
 from cairn.registry import LoadedModel, Signature, get_model_version, load_model
 from cairn.serving._announce import announce, log_config, run_announced
@@ -211,6 +212,7 @@ def _add_probes(app: Any, state: ServerState, metrics: ServerMetrics, drift: Dri
             "ready": ready,
             "models": {
                 name: {"version": b.slot.version, "serving": b.slot.label}
+                | ({"shadow": b.shadow.label} if b.shadow is not None else {})
                 for name, b in state.batchers.items()
             },
         }
@@ -278,6 +280,9 @@ def _warm_up(model: LoadedModel) -> None:
         logger.warning("warming up %s failed: %s", model.uri, exc)
 
 
+SHADOW_ALIAS = "shadow"  # the alias whose version shadows a followed alias's traffic
+
+
 def _follows(uri: str) -> bool:
     """Whether ``uri`` names a moving target (an alias or latest)."""
     text = uri.removeprefix("models:/").removeprefix("models:")
@@ -290,10 +295,14 @@ async def _watch(spec: ModelSpec, batcher: Batcher, every_s: float) -> None:
     """Swap in the version an alias points at when it moves: loaded and warmed up first."""
     loop = asyncio.get_running_loop()
     ref = spec.uri.removeprefix("models:/").removeprefix("models:")
+    shadow_ref = f"{ref.split('@', 1)[0]}@{SHADOW_ALIAS}" if "@" in ref else None
+    refused: set[int] = set()  # shadow versions that failed to load (not tried again)
     while True:
         await asyncio.sleep(every_s)
         try:
             current = await loop.run_in_executor(None, get_model_version, ref)
+            if shadow_ref is not None:
+                await _follow_shadow(spec, batcher, shadow_ref, current.version, refused)
             if current.version == batcher.slot.version:
                 continue
             model = await loop.run_in_executor(
@@ -311,6 +320,42 @@ async def _watch(spec: ModelSpec, batcher: Batcher, every_s: float) -> None:
             logger.warning("%s: cannot follow %s: %s", spec.name, spec.uri, exc)
         except Exception as exc:
             logger.error("%s: swapping in a new version failed: %s", spec.name, exc)
+
+
+async def _follow_shadow(
+    spec: ModelSpec, batcher: Batcher, shadow_ref: str, served: int | None, refused: set[int]
+) -> None:
+    """Shadow the traffic with the version alias ``shadow`` points at (loaded and warmed up
+    first), or stop when the alias is gone or points at the version served."""
+    loop = asyncio.get_running_loop()
+    try:
+        found = await loop.run_in_executor(None, get_model_version, shadow_ref)
+        version: int | None = found.version
+    except ModelNotFoundError:
+        version = None
+    if version is None or version == served:
+        if batcher.shadow is not None:
+            logger.info("%s: no longer shadowing with %s", spec.name, batcher.shadow.label)
+            batcher.set_shadow(None)
+        return
+    if (batcher.shadow is not None and batcher.shadow.version == version) or version in refused:
+        return
+    try:
+        model = await loop.run_in_executor(
+            None, load_model, f"models:/{found.name}/{found.version}"
+        )
+        await loop.run_in_executor(None, _warm_up, model)
+    except Exception as exc:  # the served model is not affected
+        refused.add(version)
+        logger.warning("%s: cannot shadow with %s: %s", spec.name, shadow_ref, exc)
+        return
+    batcher.set_shadow(_served(model, f"models:/{shadow_ref}"))
+    logger.info(
+        "%s: shadowing %s with %s (its predictions are logged, not returned)",
+        spec.name,
+        spec.uri,
+        batcher.shadow.label if batcher.shadow is not None else "-",
+    )
 
 
 def _add_route(

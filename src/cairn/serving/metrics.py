@@ -70,6 +70,24 @@ class ServerMetrics:
             ["model"],
             registry=self.registry,
         )
+        self.shadow_rows = Counter(
+            "cairn_shadow_rows",
+            "Rows the shadow model (alias shadow) scored and logged, not returned",
+            ["model"],
+            registry=self.registry,
+        )
+        self.shadow_errors = Counter(
+            "cairn_shadow_errors",
+            "Shadow predict calls that failed (no answer is affected)",
+            ["model"],
+            registry=self.registry,
+        )
+        self.shadow_skipped = Counter(
+            "cairn_shadow_skipped_rows",
+            "Rows not shadowed because the shadow model was still busy",
+            ["model"],
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
         self.version = Gauge(
             "cairn_model_version",
