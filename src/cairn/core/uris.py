@@ -14,6 +14,9 @@ from cairn.core.errors import InvalidInputError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+#: The alias whose version shadows the traffic of a served alias of the same model: servers
+#: following the model score it too and log its answers (the closed loop sets it).
+SHADOW_ALIAS = "shadow"
 
 
 def check_model_name(name: str) -> str:

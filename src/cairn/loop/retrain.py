@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.ids import now_ms
 from cairn.core.logging import logger
+from cairn.core.uris import SHADOW_ALIAS
 from cairn.loop import _queries
 from cairn.loop._lineage import with_lineage
 from cairn.loop.policy import RetrainPolicy, fill_params, window_ms
@@ -37,7 +38,6 @@ from cairn.loop.retraining import Retraining, get_retraining
 from cairn.store import get_store
 
 RETRAIN_TAG = "cairn.retrain"
-SHADOW_ALIAS = "shadow"  # what servers following the model's alias also score (cairn.serving)
 _POLL_S = 0.5
 
 

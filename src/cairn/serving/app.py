@@ -21,6 +21,7 @@ from typing import Any
 
 from cairn.core.errors import CairnError, InvalidInputError, ModelNotFoundError
 from cairn.core.logging import logger
+from cairn.core.uris import SHADOW_ALIAS
 from cairn.registry import LoadedModel, Signature, get_model_version, load_model
 from cairn.serving._announce import announce, log_config, run_announced
 from cairn.serving._asgi import (
@@ -278,9 +279,6 @@ def _warm_up(model: LoadedModel) -> None:
             model.predict_proba(example)
     except Exception as exc:  # a model that cannot predict its own example still serves
         logger.warning("warming up %s failed: %s", model.uri, exc)
-
-
-SHADOW_ALIAS = "shadow"  # the alias whose version shadows a followed alias's traffic
 
 
 def _follows(uri: str) -> bool:
