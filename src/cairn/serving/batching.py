@@ -18,10 +18,8 @@ refused (``RowsRefused``: 422, never the fallback); otherwise the model is at fa
 fallback answers it (flagged, counted), or it fails with ``ModelUnavailable`` (503). A missed
 ``timeout_ms`` is the model's fault too.
 
-A shadow model (``set_shadow``: the version alias ``shadow`` points at) scores a copy of every
-batch the model answered, on a thread of its own, after the answers are sent: its predictions
-are logged under the same request ids, never returned, and its failures are only counted. At
-most ``SHADOW_PENDING`` shadow batches wait; beyond that, rows are skipped (and counted).
+A shadow model (``set_shadow``) scores a copy of every answered batch after the answers are
+sent (``_shadow.Shadow``): logged, never returned.
 """
 
 from __future__ import annotations
@@ -37,6 +35,7 @@ from typing import Any, Literal
 from cairn.core.logging import logger
 from cairn.core.threads import leave_signals_to_main_thread
 from cairn.registry import LoadedModel, Signature
+from cairn.serving._shadow import Shadow
 from cairn.serving._suspect import suspect
 from cairn.serving.metrics import ServerMetrics
 from cairn.serving.prediction_log import LoggedBatch, PredictionLog
@@ -110,9 +109,6 @@ class Overloaded(Exception):
 
 
 _KNOWN_GOOD_ROWS = 5  # rows kept to probe a model that logged no input example
-SHADOW_PENDING = 4  # shadow batches waiting at most; beyond, rows are skipped (counted)
-_SHADOW_WARN_S = 60.0  # a failing shadow model is logged at most this often
-_SHADOW_STOP_S = 10.0  # how long a stopping server waits for the shadow's last batches
 
 
 @dataclass
@@ -164,12 +160,7 @@ class Batcher:
             1, f"cairn-fallback-{name}", initializer=leave_signals_to_main_thread
         )
         self._task: asyncio.Task[None] | None = None
-        self.shadow: Served | None = None  # scores a copy of each batch, logged only
-        self._shadow_thread = ThreadPoolExecutor(
-            1, f"cairn-shadow-{name}", initializer=leave_signals_to_main_thread
-        )
-        self._shadow_work: set[asyncio.Future[_Scored]] = set()
-        self._shadow_warned = -math.inf
+        self._shadow = Shadow(name, metrics, self._record, _infer)
 
     def start(self) -> None:
         """Start the dispatcher on the running loop."""
@@ -181,11 +172,9 @@ class Batcher:
             await self._queue.put(None)
             await self._task
             self._task = None
-        if self._shadow_work:  # logged before the log closes; a hung shadow is left behind
-            await asyncio.wait(set(self._shadow_work), timeout=_SHADOW_STOP_S)
+        await self._shadow.stop()  # logged before the log closes
         self._inference.shutdown(wait=True)
         self._fallback_thread.shutdown(wait=True)
-        self._shadow_thread.shutdown(wait=False, cancel_futures=True)
 
     def swap(self, served: Served) -> None:
         """Serve ``served`` from the next batch on (the batch running now finishes as it is)."""
@@ -193,9 +182,14 @@ class Batcher:
         if served.version is not None:
             self._metrics.version.labels(self.name).set(served.version)
 
+    @property
+    def shadow(self) -> Served | None:
+        """The model scoring a copy of each answered batch (None: none)."""
+        return self._shadow.served
+
     def set_shadow(self, served: Served | None) -> None:
         """Shadow every answered batch with ``served`` from the next batch on (None: stop)."""
-        self.shadow = served
+        self._shadow.served = served
 
     async def predict(
         self, rows: list[Any], *, want_proba: bool, request_id: str, alone: bool = False
@@ -429,54 +423,8 @@ class Batcher:
         if served.known_good is None:
             served.known_good = batch[0].rows[:_KNOWN_GOOD_ROWS]
         self._record(batch, served, predictions, probabilities, classes, fallback=False)
-        if self.shadow is not None:
-            self._start_shadow(batch, self.shadow)
-
-    # -- the shadow model --------------------------------------------------------------------
-
-    def _start_shadow(self, batch: list[_Pending], shadow: Served) -> None:
-        """Score a copy of ``batch`` with the shadow model on its own thread; the answers are
-        sent already, and nothing here can fail them."""
-        try:
-            rows = [r for p in batch for r in p.rows]
-            if len(self._shadow_work) >= SHADOW_PENDING:
-                self._metrics.shadow_skipped.labels(self.name).inc(len(rows))
-                return
-            want_proba = shadow.model.has_proba and any(p.want_proba for p in batch)
-            work = asyncio.get_running_loop().run_in_executor(
-                self._shadow_thread, _infer, shadow.model, rows, want_proba
-            )
-            self._shadow_work.add(work)
-            work.add_done_callback(functools.partial(self._shadow_done, batch, shadow))
-        except Exception as exc:  # never the answers' problem
-            self._shadow_failed(shadow, exc, len(batch))
-
-    def _shadow_done(
-        self, batch: list[_Pending], shadow: Served, work: asyncio.Future[_Scored]
-    ) -> None:
-        """Log what the shadow model predicted (on the event loop), or count its failure."""
-        self._shadow_work.discard(work)
-        try:
-            predictions, probabilities, classes = work.result()
-            self._record(batch, shadow, predictions, probabilities, classes, fallback=False)
-            self._metrics.shadow_rows.labels(self.name).inc(len(predictions))
-        except BaseException as exc:  # cancelled at shutdown included
-            self._shadow_failed(shadow, exc, len(batch))
-
-    def _shadow_failed(self, shadow: Served, exc: BaseException, requests: int) -> None:
-        self._metrics.shadow_errors.labels(self.name).inc()
-        now = time.monotonic()
-        if now - self._shadow_warned >= _SHADOW_WARN_S:
-            self._shadow_warned = now
-            logger.warning(
-                "%s: the shadow model %s failed on %s request(s) (answers are not affected; "
-                "counted in cairn_shadow_errors_total): %s: %s",
-                self.name,
-                shadow.label,
-                requests,
-                type(exc).__name__,
-                exc,
-            )
+        if self._shadow.served is not None:
+            self._shadow.score(batch, [r for p in batch for r in p.rows])
 
     async def _answer_with_fallback(self, batch: list[_Pending], reason: str, why: str) -> None:
         loop = asyncio.get_running_loop()
