@@ -82,9 +82,11 @@ def _chromium() -> str | None:
     return os.environ.get("CAIRN_TEST_CHROMIUM") or shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium (Debian's), shared by the session's UI tests."""
+    """Headless Chromium (Debian's), shared by one file's UI tests. Not by the session: while
+    Playwright's sync API runs, its event loop counts as running in this thread, so any later
+    test of the same worker that calls ``asyncio.run`` would fail."""
     path = _chromium()
     if path is None:
         reason = "Debian's chromium is not installed (apt-get install chromium)"
