@@ -299,25 +299,34 @@ async def _watch(spec: ModelSpec, batcher: Batcher, every_s: float) -> None:
         await asyncio.sleep(every_s)
         try:
             current = await loop.run_in_executor(None, get_model_version, ref)
-            if shadow_ref is not None:
-                await _follow_shadow(spec, batcher, shadow_ref, current.version, refused)
-            if current.version == batcher.slot.version:
-                continue
-            model = await loop.run_in_executor(
-                None, load_model, f"models:/{current.name}/{current.version}"
-            )
-            await loop.run_in_executor(None, _warm_up, model)
-            before = batcher.slot.label
-            batcher.swap(_served(model, spec.uri))
-            logger.info(
-                "%s: %s now serves %s (was %s)", spec.name, spec.uri, batcher.slot.label, before
-            )
+            if current.version != batcher.slot.version:
+                model = await loop.run_in_executor(
+                    None, load_model, f"models:/{current.name}/{current.version}"
+                )
+                await loop.run_in_executor(None, _warm_up, model)
+                before = batcher.slot.label
+                batcher.swap(_served(model, spec.uri))
+                logger.info(
+                    "%s: %s now serves %s (was %s)",
+                    spec.name,
+                    spec.uri,
+                    batcher.slot.label,
+                    before,
+                )
         except asyncio.CancelledError:
             raise
         except CairnError as exc:
             logger.warning("%s: cannot follow %s: %s", spec.name, spec.uri, exc)
         except Exception as exc:
             logger.error("%s: swapping in a new version failed: %s", spec.name, exc)
+        if shadow_ref is None:
+            continue
+        try:  # apart: a shadow that cannot be followed never holds up a swap
+            await _follow_shadow(spec, batcher, shadow_ref, batcher.slot.version, refused)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("%s: cannot follow %s: %s", spec.name, shadow_ref, exc)
 
 
 async def _follow_shadow(
