@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from cairn.cli._quickstart_team import _free_port, _stop
+from cairn.cli._quickstart_team import _free_port, _stop, wait_until_up
 from cairn.cli._render import console
 from cairn.cli.quickstart import _own_folder, _run, _section, _working_directory
 from cairn.core.destination import write_file
@@ -125,7 +125,8 @@ def loop_tour(directory: Path) -> None:
             base = f"http://127.0.0.1:{port}"
             server = _serve(target, port, serve_log)
             processes.append(("cairn serve", server))
-            _wait_ready(server, base, target / SERVE_LOG)
+            wait_until_up(server, f"{base}/readyz", "cairn serve", log=target / SERVE_LOG)
+            console.print(f"  ready: {base}/readyz answered 200", highlight=False)
             with _working_directory(target):
                 _policy()
             processes.append(("cairn scheduler", _scheduler(target, log)))
@@ -271,24 +272,6 @@ def _serve(target: Path, port: int, log: Any) -> subprocess.Popen[str]:
         stderr=log,
         text=True,
     )
-
-
-def _wait_ready(server: subprocess.Popen[str], base: str, log: Path) -> None:
-    """Wait until the server answers /readyz (at most a minute)."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/readyz", timeout=1) as ready:
-                if ready.status == 200:
-                    console.print(f"  ready: {base}/readyz answered 200", highlight=False)
-                    return
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            _stop(server)
-            said = log.read_text(errors="replace")[-2000:]
-            raise CairnError(f"cairn serve did not start: {said}")
-        time.sleep(0.2)
 
 
 def _policy() -> None:

@@ -122,24 +122,37 @@ def _start_server(
         stderr=subprocess.PIPE,
         text=True,
     )
+    wait_until_up(server, f"http://127.0.0.1:{port}/api/v1/health", "cairn server")
+    return server
+
+
+def wait_until_up(
+    server: subprocess.Popen[str], url: str, what: str, *, log: Path | None = None
+) -> None:
+    """Wait (at most a minute) until ``url`` answers; otherwise stop ``server`` and raise with
+    the end of what it said on its piped stderr (or in ``log``)."""
     deadline = time.monotonic() + 60
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=1):
-                return server
-        except OSError:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:  # not listening yet, or answering 503 while it warms up
             pass
         if server.poll() is not None or time.monotonic() > deadline:
-            _stop(server)
-            raise CairnError(f"cairn server did not start: {server.communicate()[1][-2000:]}")
+            said = _stop(server)
+            if log is not None:
+                said = log.read_text(errors="replace")
+            raise CairnError(f"{what} did not start: {said[-2000:]}")
         time.sleep(0.1)
 
 
-def _stop(server: subprocess.Popen[str]) -> None:
+def _stop(server: subprocess.Popen[str]) -> str:
+    """Stop ``server`` (SIGTERM, then SIGKILL after 30 s); what it said on a piped stderr."""
     if server.poll() is None:
         server.send_signal(signal.SIGTERM)
     try:
-        server.communicate(timeout=30)
+        _, said = server.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         server.kill()
-        server.communicate()
+        _, said = server.communicate()
+    return said or ""

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from cairn.cli._quickstart_team import _free_port, _stop
+from cairn.cli._quickstart_team import _free_port, _stop, wait_until_up
 from cairn.core.errors import CairnError
 
 _KINDS = {"dataset_version": "dataset version", "model_version": "model version"}
@@ -48,7 +47,7 @@ def web_ui(
         text=True,
     )
     try:
-        _wait(server, base)
+        wait_until_up(server, f"{base}/api/v1/health", "cairn ui")
         runs = _json(f"{base}/runs.json")
         compare = f"/compare?runs={','.join(run_ids)}"
         _json(f"{base}{compare.replace('/compare', '/compare.json', 1)}")
@@ -78,20 +77,6 @@ def web_ui(
     finally:
         _stop(server)
     console.print("[dim](stopped; run cairn ui in the project to browse it)[/]")
-
-
-def _wait(server: subprocess.Popen[str], base: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/api/v1/health", timeout=1):
-                return
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            _stop(server)
-            raise CairnError(f"cairn ui did not start: {server.communicate()[1][-2000:]}")
-        time.sleep(0.1)
 
 
 def _json(url: str) -> Any:

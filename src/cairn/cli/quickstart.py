@@ -32,7 +32,7 @@ from rich.markup import escape
 
 from cairn import registry, tracking
 from cairn.cli._quickstart_files import FILES
-from cairn.cli._quickstart_team import team_mode
+from cairn.cli._quickstart_team import team_mode, wait_until_up
 from cairn.cli._quickstart_ui import web_ui
 from cairn.cli._render import console
 from cairn.cli.data import add_command, list_command, show_command
@@ -413,7 +413,6 @@ def _serve(target: Path) -> None:
     import json
     import signal
     import socket
-    import time
     import urllib.request
 
     from cairn.serving import read_prediction_log
@@ -439,17 +438,7 @@ def _serve(target: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=1) as ready:
-                    if ready.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise CairnError(f"cairn serve did not start: {server.communicate()[1][-2000:]}")
-            time.sleep(0.2)
+        wait_until_up(server, f"{base}/readyz", "cairn serve")
         rows = _first_rows(target).drop(columns="target")
         for _, row in rows.head(SHOWN_REQUESTS).iterrows():
             body = json.dumps({"inputs": [row.to_dict()], "probabilities": True}).encode()

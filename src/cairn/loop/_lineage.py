@@ -20,17 +20,17 @@ from sqlalchemy import Connection, select
 
 from cairn.core.checks import check_int
 from cairn.core.ids import now_ms
-from cairn.store.db.schema import (
-    dataset_versions,
-    datasets,
-    model_versions,
-    models,
-    retrainings,
-    runs,
+from cairn.store.db.schema import retrainings
+from cairn.store.lineage import (
+    INPUT,
+    RETRAINING,
+    Node,
+    dataset_version_node,
+    model_version_node,
+    record_edge,
+    run_node,
 )
-from cairn.store.lineage import DATASET_VERSION, INPUT, MODEL_VERSION, RUN, Node, record_edge
 
-RETRAINING = "retraining"
 TRIGGER = "trigger"  # the dataset version whose arrival started the retraining
 STARTED = "started"  # the pipeline run the retraining started
 CHALLENGER = "challenger"  # the version the pipeline registered
@@ -48,24 +48,18 @@ def record_retraining(conn: Connection, number: int) -> list[tuple[Node, Node, s
     node = Node(RETRAINING, number)
     edges: list[tuple[Node, Node, str]] = []
     trigger = _trigger_ref(row.trigger_kind, row.evidence)
-    if trigger is not None:
-        found = _dataset_version_id(conn, trigger)
-        if found is not None:
-            edges.append((Node(DATASET_VERSION, found), node, TRIGGER))
-    if row.dataset_version:
-        found = _dataset_version_id(conn, row.dataset_version)
-        if found is not None:
-            edges.append((Node(DATASET_VERSION, found), node, INPUT))
-    if row.pipeline_run:
-        run_id = conn.execute(select(runs.c.id).where(runs.c.uid == row.pipeline_run)).scalar()
-        if run_id is not None:
-            edges.append((node, Node(RUN, int(run_id)), STARTED))
+    if trigger is not None and (found := _dataset_version(conn, trigger)) is not None:
+        edges.append((found, node, TRIGGER))
+    if row.dataset_version and (found := _dataset_version(conn, row.dataset_version)):
+        edges.append((found, node, INPUT))
+    if row.pipeline_run and (run := run_node(conn, row.pipeline_run)) is not None:
+        edges.append((node, run, STARTED))
     if row.challenger is not None:
-        version_id = _model_version_id(conn, row.model, int(row.challenger))
-        if version_id is not None:
-            edges.append((node, Node(MODEL_VERSION, version_id), CHALLENGER))
+        version = model_version_node(conn, row.model, int(row.challenger))
+        if version is not None:
+            edges.append((node, version, CHALLENGER))
             if row.state == "promoted":
-                edges.append((node, Node(MODEL_VERSION, version_id), PROMOTED))
+                edges.append((node, version, PROMOTED))
     now = now_ms()
     for src, dst, relation in edges:
         record_edge(conn, src, dst, relation, now)
@@ -97,27 +91,12 @@ def _trigger_ref(kind: str, evidence: str | None) -> str | None:
     return ref if isinstance(ref, str) else None
 
 
-def _dataset_version_id(conn: Connection, ref: str) -> int | None:
-    """The id of dataset version ``name@vN`` (None when it names none)."""
+def _dataset_version(conn: Connection, ref: str) -> Node | None:
+    """The node of dataset version ``name@vN`` (None when it names none)."""
     name, sep, number = ref.rpartition("@v")
     if not sep or not name or not (number.isascii() and number.isdigit()) or len(number) > 18:
         return None
-    found = conn.execute(
-        select(dataset_versions.c.id)
-        .select_from(dataset_versions.join(datasets))
-        .where(datasets.c.name == name, dataset_versions.c.number == int(number))
-    ).scalar()
-    return None if found is None else int(found)
-
-
-def _model_version_id(conn: Connection, model: str, number: int) -> int | None:
-    """The id of version ``number`` of ``model`` (None when there is none)."""
-    found = conn.execute(
-        select(model_versions.c.id)
-        .select_from(model_versions.join(models))
-        .where(models.c.name == model, model_versions.c.number == number)
-    ).scalar()
-    return None if found is None else int(found)
+    return dataset_version_node(conn, name, int(number))
 
 
 __all__ = [

@@ -118,7 +118,6 @@ class Retrainer:
         self._monitored_ms: dict[str, int] = {}
         self._stopping = threading.Event()
         self._heartbeat: _Heartbeat | None = None
-        self.failures = 0  # ticks that raised (said on stderr by the scheduler)
 
     # -- SchedulerCompanion --
 

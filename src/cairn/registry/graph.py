@@ -32,13 +32,22 @@ from cairn.store.db.schema import (
     retrainings,
     runs,
 )
-from cairn.store.lineage import DATASET_VERSION, MODEL_VERSION, RUN, Node, edges_into, edges_out_of
+from cairn.store.lineage import (
+    DATASET_VERSION,
+    MODEL_VERSION,
+    RETRAINING,
+    RUN,
+    Node,
+    dataset_version_node,
+    edges_into,
+    edges_out_of,
+    run_node,
+)
 
 DEFAULT_DEPTH = 3
 MAX_DEPTH = 10
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 5000
-RETRAINING = "retraining"  # a trip round the closed loop (the edges: cairn.loop._lineage)
 ACCEPTED = (
     "runs:/<run id>, data:<name>@v<N>, models:/<name>/<N>, models:/<name>@<alias> or "
     "retraining:<N> (e.g. data:customers@v2 or models:/churn@champion)"
@@ -156,32 +165,23 @@ def _parse(uri: Any) -> tuple[str, Any]:
 def _resolve(conn: Connection, parsed: tuple[str, Any]) -> Node:
     kind, what = parsed
     if kind == RUN:
-        found = conn.execute(select(runs.c.id).where(runs.c.uid == what)).scalar()
-        if found is None:
+        run = run_node(conn, what)
+        if run is None:
             raise RunNotFoundError(
                 f"no run with id {show(what)}; list runs with 'cairn runs ls' (or the Runs "
                 "page) and give the full id"
             )
-        return Node(RUN, int(found))
+        return run
     if kind == DATASET_VERSION:
         name, number = what
-        query = (
-            select(dataset_versions.c.id, dataset_versions.c.number)
-            .select_from(dataset_versions.join(datasets))
-            .where(datasets.c.name == name)
-        )
-        if number is None:
-            query = query.where(dataset_versions.c.deleted_ms.is_(None))
-        else:
-            query = query.where(dataset_versions.c.number == number)
-        row = conn.execute(query.order_by(dataset_versions.c.number.desc()).limit(1)).first()
-        if row is None:
+        version = dataset_version_node(conn, name, number)
+        if version is None:
             which = f"version {number} of dataset" if number is not None else "no live version of"
             raise NotFoundError(
                 f"there is {'no ' if number is not None else ''}{which} {name!r}; list the "
                 "datasets and their versions with 'cairn data ls' (or the Data page)"
             )
-        return Node(DATASET_VERSION, int(row.id))
+        return version
     if kind == RETRAINING:
         found = conn.execute(select(retrainings.c.id).where(retrainings.c.id == what)).scalar()
         if found is None:

@@ -15,7 +15,14 @@ from sqlalchemy import Connection, and_, or_, select
 from cairn.core import context
 from cairn.core.ids import now_ms
 from cairn.store.db.dialect import insert_ignore
-from cairn.store.db.schema import lineage_edges, runs
+from cairn.store.db.schema import (
+    dataset_versions,
+    datasets,
+    lineage_edges,
+    model_versions,
+    models,
+    runs,
+)
 
 if TYPE_CHECKING:
     from cairn.store.db.session import Database
@@ -23,6 +30,7 @@ if TYPE_CHECKING:
 RUN = "run"
 DATASET_VERSION = "dataset_version"
 MODEL_VERSION = "model_version"
+RETRAINING = "retraining"  # a trip round the closed loop (cairn.loop)
 INPUT = "input"  # a run read the source node
 OUTPUT = "output"  # a run wrote the destination node
 
@@ -138,3 +146,35 @@ __all__ = [
     "record_run_input",
     "runs_feeding",
 ]
+
+
+def run_node(conn: Connection, uid: str) -> Node | None:
+    """The node of the run with id ``uid`` (None when there is none)."""
+    found = conn.execute(select(runs.c.id).where(runs.c.uid == uid)).scalar()
+    return None if found is None else Node(RUN, int(found))
+
+
+def dataset_version_node(conn: Connection, name: str, number: int | None) -> Node | None:
+    """The node of version ``number`` of dataset ``name`` (None: its newest live version);
+    None when there is none."""
+    query = (
+        select(dataset_versions.c.id)
+        .select_from(dataset_versions.join(datasets))
+        .where(datasets.c.name == name)
+    )
+    if number is None:
+        query = query.where(dataset_versions.c.deleted_ms.is_(None))
+    else:
+        query = query.where(dataset_versions.c.number == number)
+    found = conn.execute(query.order_by(dataset_versions.c.number.desc()).limit(1)).scalar()
+    return None if found is None else Node(DATASET_VERSION, int(found))
+
+
+def model_version_node(conn: Connection, model: str, number: int) -> Node | None:
+    """The node of version ``number`` of ``model`` (None when there is none)."""
+    found = conn.execute(
+        select(model_versions.c.id)
+        .select_from(model_versions.join(models))
+        .where(models.c.name == model, model_versions.c.number == number)
+    ).scalar()
+    return None if found is None else Node(MODEL_VERSION, int(found))
