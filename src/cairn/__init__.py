@@ -16,13 +16,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cairn import data, pipelines, registry, serving, validation
+    from cairn import data, integrations, pipelines, registry, serving, validation
     from cairn import monitoring as monitor
     from cairn.core.errors import CairnError, FilterError, NotFoundError, RunNotFoundError
     from cairn.core.logging import logger
     from cairn.core.settings import Settings, configure
     from cairn.pipelines import pipeline, step
-    from cairn.registry import LoadedModel, ModelVersion, PythonModel, load_model, log_model
+    from cairn.integrations import autolog
+    from cairn.registry import (
+        LoadedModel,
+        ModelVersion,
+        PythonModel,
+        load_model,
+        log_model,
+        register_model,
+    )
     from cairn.tracking import (
         Run,
         RunRecord,
@@ -68,6 +76,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "pipeline": ("cairn.pipelines.pipeline", "pipeline"),
     "step": ("cairn.pipelines.step", "step"),
     "log_model": ("cairn.registry", "log_model"),
+    "register_model": ("cairn.registry", "register_model"),
+    "autolog": ("cairn.integrations.frameworks", "autolog"),
     "delete_runs": ("cairn.tracking", "delete_runs"),
     "download_artifacts": ("cairn.tracking", "download_artifacts"),
     "end_run": ("cairn.tracking", "end_run"),
@@ -102,6 +112,7 @@ __all__ = [
     "RunRecord",
     "__version__",
     "active_run",
+    "autolog",
     "config",
     "configure",
     "data",
@@ -109,6 +120,7 @@ __all__ = [
     "download_artifacts",
     "end_run",
     "get_run",
+    "integrations",
     "load_model",
     "log",
     "log_artifact",
@@ -121,6 +133,7 @@ __all__ = [
     "monitor",
     "pipeline",
     "pipelines",
+    "register_model",
     "registry",
     "rng",
     "run",
@@ -145,6 +158,7 @@ def __getattr__(name: str) -> Any:
         return get_settings()
     if name in (
         "data",
+        "integrations",
         "pipelines",
         "registry",
         "serving",

@@ -253,7 +253,7 @@ light = "cairn" not in sys.modules  # the start-up hook seeded without importing
 import numpy as np
 drawn = np.random.rand()
 from cairn.tracking import current_seed, seeded_libraries
-finders = [f for f in sys.meta_path if type(f).__name__ == "_SeedOnImport"]
+finders = [f for f in sys.meta_path if type(f).__name__ == "_OnImportFinder"]
 print(first, drawn, light, current_seed(), len(finders))
 print(",".join(seeded_libraries()))
 """

@@ -116,6 +116,7 @@ class CaptureSettings:
     system_metrics: bool = True
     system_metrics_interval: float = 10.0
     untracked_max_kb: int = 512
+    autolog: bool = True
 
 
 def _spec(convert: Any, default: Any, description: str, *, nullable: bool = False) -> FieldSpec:
@@ -144,6 +145,11 @@ CAPTURE_FIELDS: dict[str, FieldSpec] = {
     ),
     "untracked_max_kb": _spec(
         bounded(to_int, ge=0), 512, "untracked files larger than this are left out of the diff"
+    ),
+    "autolog": _spec(
+        to_bool,
+        True,
+        "under cairn run, autolog the frameworks the program imports (cairn.autolog)",
     ),
 }
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from cairn.registry._gc import clear_load_cache, drop_deleted_files
     from cairn.registry._lean import list_models_lean
     from cairn.registry._load import LoadedModel, export_model, load_model
-    from cairn.registry._log import log_model
+    from cairn.registry._log import SavedModel, log_model, register_model, save_model
     from cairn.registry.catalog import (
         alias_history,
         delete_alias,
@@ -95,6 +95,9 @@ _LAZY = {
     "list_versions": "cairn.registry.catalog",
     "load_model": "cairn.registry._load",
     "log_model": "cairn.registry._log",
+    "register_model": "cairn.registry._log",
+    "save_model": "cairn.registry._log",
+    "SavedModel": "cairn.registry._log",
     "model_inputs_from": "cairn.registry.lineage",
     "model_lineage": "cairn.registry.lineage",
     "parse_rule": "cairn.registry.promote",
@@ -125,6 +128,7 @@ __all__ = [
     "Promotion",
     "PythonModel",
     "RegisteredModel",
+    "SavedModel",
     "Signature",
     "TensorSpec",
     "alias_history",
@@ -151,9 +155,11 @@ __all__ = [
     "model_lineage",
     "parse_rule",
     "promote",
+    "register_model",
     "restore_version",
     "rollback_alias",
     "rule_references",
+    "save_model",
     "set_alias",
     "set_model_tags",
     "signature_changes",

@@ -283,6 +283,17 @@ def _resolve(
         return found, (None if found is None else _queries.version(conn, found)), files
 
 
+def model_files(uri: RunUri) -> tuple[str, list[ModelFile]]:
+    """The run's full id and the files of its model folder ``uri`` names."""
+    from cairn.tracking import get_run
+
+    store = _get_store()
+    if store.remote is not None:
+        return get_run(uri.run_id, history=False).id, _run_files(uri)
+    _, _, files = _resolve(store, uri)
+    return get_run(uri.run_id, history=False).id, files
+
+
 def _run_files(uri: RunUri) -> list[ModelFile]:
     """The files of a run's model folder, from the run's record (client mode)."""
     from cairn.tracking import get_run

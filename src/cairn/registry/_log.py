@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +32,75 @@ from cairn.registry.signature import Signature, enforce, infer_signature
 from cairn.store import Store, get_store
 
 _EXAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """A model saved in a run (``save_model``), not yet a registered version."""
+
+    run_id: str
+    path: str
+    flavor: str
+    files: list[ModelFile]
+    descriptor: dict[str, Any]
+
+    @property
+    def uri(self) -> str:
+        """``runs:/<run id>/<path>``: what ``load_model`` and ``register_model`` take."""
+        return f"runs:/{self.run_id}/{self.path}"
+
+
+def save_model(
+    model: Any,
+    path: str | None = None,
+    *,
+    input_example: Any = None,
+    signature: Signature | Mapping[str, Any] | None = None,
+    flavor: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    serialization: str | None = None,
+    run: Any = None,
+) -> SavedModel:
+    """Save ``model`` as artifacts of the active run (or ``run``) without registering it:
+    ``load_model("runs:/<run>/<path>")`` loads it, ``register_model`` makes it a version.
+
+    ``path`` defaults to ``model`` (``model-2``, ... when taken).
+    """
+    check_optional_text(path, "path", empty=False)
+    if run is None:
+        from cairn.tracking import active_run
+
+        run = active_run()
+    if run is None:
+        raise RunStateError(
+            "saving a model needs an active run: call it inside `with cairn.run():` so the "
+            "model is linked to the code, params and data that made it"
+        )
+    chosen = flavor_for(model, flavor)
+    meta = _json_object(metadata, "metadata")
+    with tempfile.TemporaryDirectory(prefix="cairn-model-") as scratch:
+        folder = Path(scratch) / "model"
+        folder.mkdir()
+        options = {"serialization": serialization} if serialization else {}
+        saved = chosen.save(model, folder, input_example=input_example, options=options)
+        sig = _signature(chosen, folder, saved, signature, input_example)
+        descriptor = {
+            "format": FORMAT,
+            "flavor": chosen.name,
+            "options": saved,
+            "signature": sig.to_dict() if sig is not None else None,
+            "requirements": requirements(chosen.packages),
+            "metadata": meta,
+            "input_example": _example_json(input_example),
+        }
+        (folder / DESCRIPTOR).write_text(json.dumps(descriptor, indent=1, default=str))
+        where = path or _free_path(registrar_for(get_store()), run.id)
+        entries = run.log_artifact(folder, name=where)
+    prefix = where.strip("/") + "/"
+    files = sorted(
+        (ModelFile(e.path[len(prefix) :], e.size, e.digest) for e in entries), key=lambda f: f.path
+    )
+    return SavedModel(run.id, where.strip("/"), chosen.name, files, descriptor)
 
 
 def log_model(
@@ -52,64 +122,76 @@ def log_model(
     ``input_example`` and the model's prediction on it unless given; ``serialization`` picks a
     flavor's file format (sklearn: ``joblib`` or ``skops``).
     """
-    from cairn.tracking import active_run
-
     check_model_name(name)
     check_optional_text(description, "description")
     check_optional_text(artifact_path, "artifact_path", empty=False)
     check_tags(tags)
-    run = active_run()
-    if run is None:
-        raise RunStateError(
-            "log_model needs an active run: call it inside `with cairn.run():` so the model "
-            "is linked to the code, params and data that made it"
-        )
-    chosen = flavor_for(model, flavor)
-    registrar = registrar_for(get_store())
-    meta = _json_object(metadata, "metadata")
-    tag_values = {str(k): str(v) for k, v in (tags or {}).items()}
-    with tempfile.TemporaryDirectory(prefix="cairn-model-") as scratch:
-        folder = Path(scratch) / "model"
-        folder.mkdir()
-        options = {"serialization": serialization} if serialization else {}
-        saved = chosen.save(model, folder, input_example=input_example, options=options)
-        sig = _signature(chosen, folder, saved, signature, input_example)
-        descriptor = {
-            "format": FORMAT,
-            "flavor": chosen.name,
-            "options": saved,
-            "signature": sig.to_dict() if sig is not None else None,
-            "requirements": requirements(chosen.packages),
-            "metadata": meta,
-            "input_example": _example_json(input_example),
-        }
-        (folder / DESCRIPTOR).write_text(json.dumps(descriptor, indent=1, default=str))
-        path = artifact_path or _free_path(registrar, run.id)
-        entries = run.log_artifact(folder, name=path)
-    prefix = path.strip("/") + "/"
-    files = sorted(
-        (ModelFile(e.path[len(prefix) :], e.size, e.digest) for e in entries), key=lambda f: f.path
+    saved = save_model(
+        model,
+        artifact_path,
+        input_example=input_example,
+        signature=signature,
+        flavor=flavor,
+        metadata=metadata,
+        serialization=serialization,
     )
+    return _register(saved, name, description, tags)
+
+
+def register_model(
+    uri: str, name: str, *, description: str | None = None, tags: Mapping[str, Any] | None = None
+) -> ModelVersion:
+    """Register the model a run saved (``runs:/<run id>/<path>``, e.g. by autologging) as the
+    next version of ``name``."""
+    from cairn.core.uris import RunUri, parse_model_uri
+    from cairn.registry._load import model_files
+
+    check_model_name(name)
+    check_optional_text(description, "description")
+    check_tags(tags)
+    parsed = parse_model_uri(uri) if isinstance(uri, str) else None
+    if not isinstance(parsed, RunUri):
+        raise InvalidInputError(
+            f"{uri!r:.80} names no run's model: register_model takes runs:/<run id>/<path>, "
+            "e.g. runs:/01JD2.../model (see `cairn runs artifacts RUN`)"
+        )
+    run_id, files = model_files(parsed)
+    store = get_store()
+    descriptor_file = next(f for f in files if f.path == DESCRIPTOR)
+    try:
+        descriptor = json.loads(store.artifacts.read_bytes(descriptor_file.digest))
+    except ValueError as exc:
+        raise InvalidInputError(f"{uri}: its {DESCRIPTOR} is not JSON ({exc})") from None
+    saved = SavedModel(
+        run_id, parsed.path.strip("/"), str(descriptor.get("flavor")), files, descriptor
+    )
+    return _register(saved, name, description, tags)
+
+
+def _register(
+    saved: SavedModel, name: str, description: str | None, tags: Mapping[str, Any] | None
+) -> ModelVersion:
+    descriptor = saved.descriptor
     record = {
-        "run_id": run.id,
-        "artifact_path": path.strip("/"),
-        "flavor": chosen.name,
-        "digest": next(f.digest for f in files if f.path == DESCRIPTOR),
-        "signature": descriptor["signature"],
-        "requirements": descriptor["requirements"],
-        "metadata": meta,
+        "run_id": saved.run_id,
+        "artifact_path": saved.path,
+        "flavor": saved.flavor,
+        "digest": next(f.digest for f in saved.files if f.path == DESCRIPTOR),
+        "signature": descriptor.get("signature"),
+        "requirements": descriptor.get("requirements") or {},
+        "metadata": descriptor.get("metadata") or {},
         "description": description,
-        "tags": tag_values,
-        "files": files,
+        "tags": {str(k): str(v) for k, v in (tags or {}).items()},
+        "files": saved.files,
         "user": current_user(),
     }
-    version = registrar.register(name, record)
+    version = registrar_for(get_store()).register(name, record)
     # Monitoring summarizes the training data as this version's reference (it reports its own
     # failures: a reference that cannot be made never fails the training that logged it).
     from cairn.core.plugins import plugin_manager
 
     plugin_manager().hook.cairn_model_logged(
-        model=version.name, version=version.version, run_id=run.id
+        model=version.name, version=version.version, run_id=saved.run_id
     )
     return version
 

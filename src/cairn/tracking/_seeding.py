@@ -6,12 +6,14 @@ whether or not it ever imports cairn: the start-up hook (``_startup/sitecustomiz
 this file by its path, without importing the ``cairn`` package (which would cost half a second
 in every Python process the command starts, and may not even be importable by its
 interpreter), and registers it under this module's name so that a later ``import cairn``
-finds the same state. Hence: no imports from cairn here, and nothing but the standard
-library at module level.
+finds the same state. Hence: nothing but the standard library at module level, and of cairn
+only ``core/on_import.py`` (itself standard library only), which the hook loads by its path
+first; the ``from ... import`` form takes it from ``sys.modules`` without importing the
+packages above it.
 
 A library already imported is seeded at once; one installed but not imported yet is seeded
-the moment it is imported (a finder on ``sys.meta_path`` runs the seeding right after the
-library's own import), so seeding never pays for importing PyTorch or TensorFlow.
+the moment it is imported (``core.on_import`` runs the seeding right after the library's own
+import), so seeding never pays for importing PyTorch or TensorFlow.
 """
 
 from __future__ import annotations
@@ -21,17 +23,15 @@ import os
 import random
 import sys
 
+from cairn.core.on_import import cancel, is_installed, when_imported
+
 # Every Python process of a launched command imports this module before its first line: only
 # what seeding needs is imported (threading, typing, importlib.util, logging: 10-20 ms more).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import importlib.machinery
-    from collections.abc import Callable, Sequence
-    from importlib.abc import Loader as _LoaderBase
+    from collections.abc import Callable
     from types import ModuleType
     from typing import Any
-else:
-    _LoaderBase = object
 
 MAX_SEED = 2**32 - 1  # NumPy's legacy RNG takes seeds below 2**32
 ON_IMPORT = " (on import)"
@@ -66,22 +66,15 @@ def apply(value: int) -> None:
     for name, seeder in SEEDERS.items():
         if name in sys.modules:
             seeded += seeder(value)
-        elif _findable(name):
+        elif is_installed(name):
+            cancel(name, _seed_on_import)
             pending.append(name)
     with lock:
         state.update(seeded=seeded, pending=pending)
-        if pending:
-            _install_finder()
+    for name in pending:
+        # Once per library: a later seeding changes the seed, not what waits for the import.
+        when_imported(name, _seed_on_import)
     _notify(value)
-
-
-def _findable(name: str) -> bool:
-    """Whether top-level module ``name`` is installed (``importlib.util.find_spec``, lighter)."""
-    for finder in sys.meta_path:
-        find_spec = getattr(finder, "find_spec", None)
-        if find_spec is not None and find_spec(name, None) is not None:
-            return True
-    return False
 
 
 def _seed_numpy(value: int) -> list[str]:
@@ -140,63 +133,12 @@ SEEDERS: dict[str, Callable[[int], list[str]]] = {
 }
 
 
-class _SeedOnImport:
-    """Finds nothing itself: wraps the loader of a library waiting to be seeded."""
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        with lock:
-            if fullname not in state["pending"]:
-                return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _SeedingLoader(spec.loader, fullname)
-                return spec
-        return None
-
-
-class _SeedingLoader(_LoaderBase):
-    """Runs the real loader, then seeds the library it loaded."""
-
-    def __init__(self, inner: Any, name: str) -> None:
-        self._inner = inner
-        self._name = name
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self._inner.create_module(spec)  # type: ignore[no-any-return]
-
-    def exec_module(self, module: ModuleType) -> None:
-        # The module shows its real loader (importlib.resources and friends look at it).
-        module.__loader__ = self._inner
-        if module.__spec__ is not None:
-            module.__spec__.loader = self._inner
-        self._inner.exec_module(module)
-        _seed_on_import(self._name)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-finder = _SeedOnImport()
-
-
-def _install_finder() -> None:
-    if finder not in sys.meta_path:
-        sys.meta_path.insert(0, finder)
-
-
-def _seed_on_import(name: str) -> None:
+def _seed_on_import(module: ModuleType) -> None:
+    name = module.__name__
     with lock:
         if name not in state["pending"]:
             return
         state["pending"] = [p for p in state["pending"] if p != name]
-        if not state["pending"] and finder in sys.meta_path:
-            sys.meta_path.remove(finder)
         value = state["seed"]
     try:
         flags = SEEDERS[name](value)

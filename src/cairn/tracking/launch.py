@@ -167,6 +167,11 @@ def _child_env(
             "PYTHONPATH": os.pathsep.join(python_path),
         }
     )
+    # The start-up hook turns autologging on when the program imports a framework.
+    if settings.capture.autolog:
+        env["CAIRN_AUTOLOG"] = "1"
+    else:
+        env.pop("CAIRN_AUTOLOG", None)
     # cuBLAS is only deterministic with a fixed workspace, chosen before CUDA starts.
     env.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return env

@@ -1,4 +1,5 @@
-"""Seed a program launched by ``cairn run --seed N`` from its interpreter's start.
+"""Seed a program launched by ``cairn run --seed N`` from its interpreter's start, and
+autolog the frameworks it imports.
 
 ``cairn run`` puts this folder first on its command's ``PYTHONPATH``, so Python's ``site``
 imports this file as ``sitecustomize`` at start-up, before the program's first line, in every
@@ -16,8 +17,52 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
+_CAIRN = os.path.dirname(os.path.dirname(_HERE))  # the cairn package's folder
+_ON_IMPORT = "cairn.core.on_import"
 _SEEDING = "cairn.tracking._seeding"
+#: The frameworks autologging patches (``cairn.integrations.frameworks``): the first one the
+#: program imports imports cairn, whose autolog then waits for the others itself.
+_FRAMEWORKS = (
+    "sklearn",
+    "xgboost",
+    "lightgbm",
+    "lightning",
+    "pytorch_lightning",
+    "transformers",
+    "torch",
+    "tensorboardX",
+    "optuna",
+)
+
+
+def _load(name: str, *parts: str) -> Any:
+    """The cairn module ``name`` from its file, registered under its name, without importing
+    the cairn package (a later ``import cairn`` finds it and its state)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    # By hand rather than with importlib.util, which costs more than the seeding itself.
+    from importlib.machinery import ModuleSpec, SourceFileLoader
+
+    path = os.path.join(_CAIRN, *parts)
+    loader = SourceFileLoader(name, path)
+    module = type(sys)(name)
+    module.__spec__ = ModuleSpec(name, loader, origin=path)
+    module.__spec__.has_location = True
+    module.__loader__ = loader
+    module.__file__ = path
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def _seed() -> None:
@@ -27,26 +72,32 @@ def _seed() -> None:
     if not raw.isdecimal() or int(raw) > 2**32 - 1:
         sys.stderr.write(f"cairn: CAIRN_SEED={raw!r} is not a seed (0 to 2**32 - 1); not seeded\n")
         return
-    seeding = sys.modules.get(_SEEDING)
-    if seeding is None:
-        # By hand rather than with importlib.util, which costs more than the seeding itself.
-        from importlib.machinery import ModuleSpec, SourceFileLoader
+    _load(_ON_IMPORT, "core", "on_import.py")
+    _load(_SEEDING, "tracking", "_seeding.py").apply(int(raw))
 
-        path = os.path.join(os.path.dirname(_HERE), "_seeding.py")
-        loader = SourceFileLoader(_SEEDING, path)
-        seeding = type(sys)(_SEEDING)
-        seeding.__spec__ = ModuleSpec(_SEEDING, loader, origin=path)
-        seeding.__spec__.has_location = True
-        seeding.__loader__ = loader
-        seeding.__file__ = path
-        # Under its own name: a later `import cairn` finds this module and its state.
-        sys.modules[_SEEDING] = seeding
-        try:
-            loader.exec_module(seeding)
-        except BaseException:
-            del sys.modules[_SEEDING]
-            raise
-    seeding.apply(int(raw))
+
+def _autolog_on_import() -> None:
+    """Under ``CAIRN_AUTOLOG=1`` (the launcher's ``capture.autolog``), turn autologging on the
+    moment the program imports a framework it patches: never before, so a program that
+    imports none never imports cairn."""
+    if os.environ.get("CAIRN_AUTOLOG", "").strip() != "1":
+        return
+    on_import = _load(_ON_IMPORT, "core", "on_import.py")
+    started: list[bool] = []
+
+    def start(module: Any) -> None:
+        if started:
+            return
+        started.append(True)
+        for name in _FRAMEWORKS:
+            on_import.cancel(name, start)
+        from cairn.integrations.frameworks import autolog
+
+        autolog()
+
+    for name in _FRAMEWORKS:
+        if on_import.is_installed(name):
+            on_import.when_imported(name, start)
 
 
 def _compose() -> None:
@@ -66,4 +117,8 @@ try:
     _seed()
 except Exception as exc:  # the program runs all the same, unseeded, and is told so
     sys.stderr.write(f"cairn: could not seed this program at start-up: {exc!r}\n")
+try:
+    _autolog_on_import()
+except Exception as exc:  # the program runs all the same, its frameworks not autologged
+    sys.stderr.write(f"cairn: could not prepare autologging at start-up: {exc!r}\n")
 _compose()
