@@ -1,5 +1,5 @@
-"""``cairn models``: list, show, alias, rollback, history, lineage, compare, promote, edit, rm,
-restore."""
+"""``cairn models``: list, show, register, alias, rollback, history, lineage, compare, promote,
+edit, rm, restore."""
 
 from __future__ import annotations
 
@@ -137,6 +137,21 @@ def _print_version(v: ModelVersion) -> None:
     console.print(table)
     if signature.outputs:
         console.print(Text(f"output: {json.dumps(signature.outputs)}"))
+
+
+@app.command("register")
+def register_command(
+    uri: Annotated[str, typer.Argument(help="the run's model: runs:/<run id>/model")],
+    name: Annotated[str, typer.Argument(help="the model it becomes a version of")],
+    description: Annotated[
+        str | None, typer.Option("--description", help="what this version is")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="key=value (repeatable)")] = None,
+) -> None:
+    """Register a model a run saved (autologging saves one per training) as the next version."""
+    require_project()
+    v = registry.register_model(uri, name, description=description, tags=parse_tags(tag or []))
+    console.print(Text(f"{v.name}/{v.version} registered from {uri} ({v.flavor})"))
 
 
 @app.command("alias")

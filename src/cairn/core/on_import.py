@@ -41,7 +41,7 @@ def _warn(message: str, *args: object) -> None:
 def is_installed(name: str) -> bool:
     """Whether top-level module ``name`` can be imported (asked of the finders, not imported)."""
     if name in sys.modules:
-        return True
+        return sys.modules[name] is not None  # None: the import is blocked
     for finder in sys.meta_path:
         if finder is _finder:
             continue

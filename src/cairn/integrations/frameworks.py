@@ -157,6 +157,7 @@ def _names(frameworks: Iterable[str] | str | None) -> list[str]:
 
 
 def _unpatch(module_name: str) -> None:
+    _refused.pop(module_name, None)
     waiter = _waiting.pop(module_name, None)
     if waiter is not None:
         cancel(module_name, waiter)
