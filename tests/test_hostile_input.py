@@ -328,6 +328,15 @@ def _in_run(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def _experiment(name: str) -> str:
+    """An experiment named ``name``, created unless it exists."""
+    from cairn import tracking
+
+    if name not in {e.name for e in tracking.list_experiments()}:
+        tracking.create_experiment(name)
+    return name
+
+
 TABLE: list[Entry] = [
     # tracking
     Entry("start_run", cairn.start_run, lambda w: {},
@@ -354,6 +363,13 @@ TABLE: list[Entry] = [
     Entry("delete_runs", cairn.delete_runs, lambda w: {"run_ids": [w.run_id]},
           {"run_ids": "ref"}),
     Entry("end_run", _in_run(cairn.end_run), lambda w: {}, {"status": "ref"}),
+    Entry("tracking.create_experiment", cairn.tracking.create_experiment, lambda w: {},
+          {"name": "name"}),
+    Entry("tracking.rename_experiment", cairn.tracking.rename_experiment,
+          lambda w: {"old": _experiment("hostile-old"), "new": "hostile-new"},
+          {"old": "ref", "new": "name"}),
+    Entry("tracking.delete_experiment", cairn.tracking.delete_experiment,
+          lambda w: {"name": "nothing"}, {"name": "ref", "force": "flag"}),
     Entry("seed", cairn.seed, lambda w: {"value": 1}, {"value": "int"}),
     # data
     Entry("data.add", data.add, lambda w: {"path": str(w.file), "name": "ds2"},

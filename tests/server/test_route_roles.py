@@ -50,6 +50,11 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("POST", f"{A}/runs/restore"): "admin",
     ("POST", f"{A}/runs/{{uid}}/inputs"): "writer",
     ("GET", f"{A}/runs/{{uid}}/datasets"): "reader",
+    # experiments
+    ("GET", f"{A}/experiments"): "reader",
+    ("POST", f"{A}/experiments"): "writer",
+    ("POST", f"{A}/experiments/rename"): "admin",
+    ("POST", f"{A}/experiments/delete"): "admin",
     # artifacts by digest
     ("POST", f"{A}/artifacts/missing"): "reader",
     ("PUT", f"{A}/artifacts/{{digest}}"): "writer",

@@ -16,6 +16,11 @@ HELP = "Self-hosted MLOps in one pip install: track experiments, then grow."
 # help order. The summary is the first paragraph of the subcommand's own help.
 GROUPS = {
     "runs": ("cairn.cli.runs", "app", "List, show, compare, diff and delete runs."),
+    "experiments": (
+        "cairn.cli.experiments",
+        "app",
+        "List, create, rename and delete experiments.",
+    ),
     "data": (
         "cairn.cli.data",
         "app",

@@ -14,6 +14,7 @@ from cairn import data, tracking
 from cairn.cli._listing import print_runs
 from cairn.cli._project import require_project
 from cairn.cli._render import console, fmt_value, human_size, write_csv, write_json
+from cairn.cli._runs_artifacts import artifacts_command
 from cairn.core.errors import InvalidInputError
 from cairn.tracking import RunDiff, RunRecord, describe_time
 
@@ -324,6 +325,9 @@ def _diff_text(code_diff: str) -> Text:
         style = next((s for prefix, s in styles if line.startswith(prefix)), "")
         text.append(("\n" if number else "") + line, style=style)
     return text
+
+
+app.command("artifacts")(artifacts_command)
 
 
 @app.command("rm")

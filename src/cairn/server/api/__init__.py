@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from cairn.server.api import admin, artifacts, data, health, registry, runs, serving, validation
+from cairn.server.api import (
+    admin,
+    artifacts,
+    data,
+    experiments,
+    health,
+    registry,
+    runs,
+    serving,
+    validation,
+)
 from cairn.server.api._audited import audited
 from cairn.server.api._json import plain
 
@@ -10,6 +20,7 @@ ROUTERS = [
     health.router,
     admin.router,
     runs.router,
+    experiments.router,
     artifacts.router,
     registry.router,
     data.router,
