@@ -58,11 +58,11 @@ def patch(module: ModuleType, patches: Patches) -> None:
         pending.extend(type.__subclasses__(cls))
 
 
-def _hook_new_classes(base: type, patches: Patches) -> None:
+def _hook_new_classes(base: type[Any], patches: Patches) -> None:
     """Patch each estimator class when it is defined, after scikit-learn's own hooks."""
     previous = vars(base).get("__init_subclass__")  # a classmethod, when the class has one
 
-    def __init_subclass__(cls: type, **kwargs: Any) -> None:
+    def __init_subclass__(cls: type[Any], /, **kwargs: Any) -> None:
         if previous is None:
             super(base, cls).__init_subclass__(**kwargs)  # the next one in cls's MRO
         else:
@@ -94,14 +94,14 @@ def _patch_class(cls: type, patches: Patches) -> None:
     own = vars(cls)
     for name in _METHODS:
         value = own.get(name)
+        # scikit-learn's ``available_if`` (a Pipeline's fit_predict) holds the function: wrap
+        # that, so the method stays available exactly when scikit-learn says.
+        held = getattr(value, "fn", None)
         if isinstance(value, FunctionType):
             if not hasattr(value, "__cairn_original__"):
                 patches.wrap(cls, name, _wrapper_for)
-        elif isinstance(getattr(value, "fn", None), FunctionType):
-            # scikit-learn's ``available_if`` (a Pipeline's fit_predict): wrap the function
-            # it holds, so the method stays available exactly when scikit-learn says.
-            if not hasattr(value.fn, "__cairn_original__"):
-                patches.wrap(value, "fn", _wrapper_for)
+        elif isinstance(held, FunctionType) and not hasattr(held, "__cairn_original__"):
+            patches.wrap(value, "fn", _wrapper_for)
 
 
 def _wrapper_for(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -138,10 +138,7 @@ def _fit_data(
     names = _arg_names(original)[0]
     bound = dict(zip(names, args, strict=False))
     bound.update(kwargs)
-    if args:
-        features = args[0]
-    else:
-        features = bound.get(names[0] if names else "X", bound.get("X"))
+    features = args[0] if args else bound.get(names[0] if names else "X", bound.get("X"))
     target = bound.get("y", bound.get("Y"))
     return features, target, bound.get("sample_weight")
 
@@ -164,7 +161,8 @@ def _log_fit(
     search = _is_search(estimator)
     model = estimator
     if search:
-        _log_search(t, estimator)
+        with guard(FRAMEWORK, "logging the search's candidates", t.run):
+            _log_search(t, estimator)
         model = getattr(estimator, "best_estimator_", None)  # refit=False: none
     if model is not None:
         _log_training_score(t, estimator, features, target, weights, search)
