@@ -45,13 +45,14 @@ def objective(trial: Any) -> float:
 
 
 def new_study(name: str = "sweep") -> Any:
-    """A seeded study whose first trial is pruned and second is the best."""
+    """A seeded study whose first trial is pruned, second the best until the third."""
     study = optuna.create_study(
         study_name=name,
         sampler=optuna.samplers.RandomSampler(seed=3),
         pruner=optuna.pruners.ThresholdPruner(upper=50),
     )
     study.enqueue_trial({"x": 9.5, "kind": "a"})  # (7.5)^2 + 3 > 50: pruned at step 0
+    study.enqueue_trial({"x": 4.0, "kind": "a"})  # value 4: the best until the next one
     study.enqueue_trial({"x": 2.0, "kind": "b"})  # value 0: the best
     return study
 
@@ -104,8 +105,10 @@ def test_each_trial_is_a_child_run_holding_what_optuna_reports(store: Any) -> No
         "optuna.sampler": "RandomSampler",
         "optuna.pruner": "ThresholdPruner",
     }
-    # Trial 0 was pruned: the best value starts with trial 1.
-    assert [p.step for p in study_run.metric_history["best_value"]] == list(range(1, 6))
+    # Trial 0 was pruned: the best value starts with trial 1, then trial 2 took over.
+    best = [(p.step, p.value) for p in study_run.metric_history["best_value"]]
+    assert best == [(1, 4.0)] + [(n, 0.0) for n in range(2, 6)]
+    assert trial_runs(parent.id)[1].tags["cairn.best"] == "false"  # moved on to trial 2
     assert len(cairn.search_runs()) == 7
 
 
@@ -304,3 +307,25 @@ def test_a_bad_metric_name_is_refused() -> None:
     """metric_name must be a non-empty name or list of names."""
     with pytest.raises(cairn.core.errors.InvalidInputError, match="metric_name"):
         CairnCallback(metric_name="")
+
+
+def test_a_multi_objective_study_logs_each_value_and_tags_the_pareto_front(
+    project: Path,
+) -> None:
+    """Several objectives are metrics value_0, value_1...; every Pareto-optimal trial's run
+    is tagged best."""
+
+    def two(trial: Any) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 4)
+        return x, (x - 3) ** 2
+
+    study = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=1)
+    )
+    with track(study) as run:
+        study.optimize(two, n_trials=5)
+    assert cairn.get_run(run.id).params["optuna.directions"] == "minimize,minimize"
+    front = {t.number for t in study.best_trials}
+    for number, record in trial_runs(run.id).items():
+        assert [record.metrics["value_0"], record.metrics["value_1"]] == study.trials[number].values
+        assert record.tags.get("cairn.best", "false") == ("true" if number in front else "false")

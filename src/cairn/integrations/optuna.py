@@ -222,31 +222,30 @@ class CairnCallback:
         if self._run is None:
             return
         study_log = Training(FRAMEWORK, self._run, False)
-        if len(study.directions) > 1:
-            best = list(study.best_trials)
-        else:
-            try:
-                best = [study.best_trial]
-            except ValueError:  # no trial completed yet
-                return
-            study_log.log_metrics({"best_value": best[0].value}, step=trial.number)
-        keys = {(id(study), t.number) for t in best}
+        # One trial at a time (Optuna's threads call back at once): a best read before
+        # another thread's newer best must not be written after it.
         with self._lock:
-            gone = {k: self._runs[k] for k in self._best - keys if k in self._runs}
-            new = {k: self._runs[k] for k in keys - self._best if k in self._runs}
-            self._best = (self._best - set(gone)) | set(new)
-        for old in gone.values():
-            Training(FRAMEWORK, old, False).set_tags({BEST_TAG: "false"})
-        for fresh in new.values():
-            Training(FRAMEWORK, fresh, False).set_tags({BEST_TAG: "true"})
-        if len(best) == 1:
-            winner = best[0]
-            with self._lock:
-                changed = self._best_number.get(id(study)) != winner.number
-                self._best_number[id(study)] = winner.number
-            if changed:
-                tags = {f"best.{k}": param_value(v) for k, v in winner.params.items()}
-                study_log.set_tags({**tags, "best.trial_number": winner.number})
+            if len(study.directions) > 1:
+                best = list(study.best_trials)
+            else:
+                try:
+                    best = [study.best_trial]
+                except ValueError:  # no trial completed yet
+                    return
+                study_log.log_metrics({"best_value": best[0].value}, step=trial.number)
+            keys = {(id(study), t.number) for t in best}
+            was = {k for k in self._best if k[0] == id(study)}
+            for key in was - keys:
+                self._best.discard(key)
+                Training(FRAMEWORK, self._runs[key], False).set_tags({BEST_TAG: "false"})
+            for key in keys - was:
+                if key in self._runs:
+                    self._best.add(key)
+                    Training(FRAMEWORK, self._runs[key], False).set_tags({BEST_TAG: "true"})
+            if len(best) == 1 and self._best_number.get(id(study)) != best[0].number:
+                self._best_number[id(study)] = best[0].number
+                tags = {f"best.{k}": param_value(v) for k, v in best[0].params.items()}
+                study_log.set_tags({**tags, "best.trial_number": best[0].number})
 
 
 def _describe(logged: Training, study: Study) -> None:
@@ -312,9 +311,12 @@ def _optimize(
     study: Study,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    *,
+    end_owned: bool = False,
 ) -> Any:
-    """Call ``original`` (``Study.optimize``) with ``callback`` among its callbacks and the
-    objective running inside its trial's run."""
+    """Call ``original`` (``Study.optimize``) with a CairnCallback among its callbacks (the
+    caller's own, else ``callback``) and the objective running inside its trial's run; with
+    ``end_owned``, a study run that ``callback`` started ends when the call does."""
     try:
         bound = inspect.signature(original).bind(*args, **kwargs)
     except TypeError:
@@ -322,21 +324,37 @@ def _optimize(
     arguments = bound.arguments
     callbacks = list(arguments.get("callbacks") or [])
     own = next((c for c in callbacks if isinstance(c, CairnCallback)), None)
-    if own is None:
-        callbacks.append(callback)
+    if own is None:  # one callback at most: never two runs per trial
         own = callback
+        callbacks.append(own)
     arguments["callbacks"] = callbacks
-    started = False
+    owned = None
     with guard(FRAMEWORK, "starting the study's run"):
-        own.study_run(study)
-        started = True
-    if started and callable(arguments.get("func")):
-        arguments["func"] = own.wrap(study, arguments["func"])
+        run, started = own.study_run(study)
+        owned = run if started and end_owned and own is callback else None
+        if callable(arguments.get("func")):
+            arguments["func"] = own.wrap(study, arguments["func"])
     try:
-        return original(*bound.args, **bound.kwargs)
-    finally:
-        with guard(FRAMEWORK, "recording the last trials", own.run):
-            own.finish_open(study)
+        result = original(*bound.args, **bound.kwargs)
+    except BaseException as exc:
+        _done(own, study, owned, exc)
+        raise
+    _done(own, study, owned, None)
+    return result
+
+
+def _done(
+    callback: CairnCallback, study: Study, run: Run | None, exc: BaseException | None
+) -> None:
+    """Record the trials left open and end ``run`` (if any) as ``exc`` says."""
+    with guard(FRAMEWORK, "recording the last trials", callback.run):
+        callback.finish_open(study)
+    if run is not None:
+        with guard(FRAMEWORK, "ending the study's run"):
+            if exc is None:
+                run.end("finished")
+            else:
+                run.__exit__(type(exc), exc, exc.__traceback__)
 
 
 @contextmanager
@@ -379,33 +397,6 @@ def patch(module: ModuleType, patches: Patches) -> None:
 
 def _autolog_optimize(original: Callable[..., Any]) -> Callable[..., Any]:
     def optimize(self: Study, *args: Any, **kwargs: Any) -> Any:
-        callback = CairnCallback()
-        owned_run = None
-        if not any(isinstance(c, CairnCallback) for c in _callbacks_of(original, args, kwargs)):
-            with guard(FRAMEWORK, "starting the study's run"):
-                run, owned = callback.study_run(self)
-                owned_run = run if owned else None
-        try:
-            result = _optimize(callback, original, self, (self, *args), kwargs)
-        except BaseException as exc:
-            if owned_run is not None:
-                with guard(FRAMEWORK, "ending the study's run"):
-                    owned_run.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        if owned_run is not None:
-            with guard(FRAMEWORK, "ending the study's run"):
-                owned_run.end("finished")
-        return result
+        return _optimize(CairnCallback(), original, self, (self, *args), kwargs, end_owned=True)
 
     return optimize
-
-
-def _callbacks_of(
-    original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> list[Any]:
-    """The callbacks passed to an ``optimize`` call (``args`` without the study)."""
-    try:
-        bound = inspect.signature(original).bind(None, *args, **kwargs)
-    except TypeError:
-        return []
-    return list(bound.arguments.get("callbacks") or [])
