@@ -25,7 +25,8 @@ trial, else ``finished``. The study's run holds the study's direction(s), sample
 (params ``optuna.*``), metric ``best_value`` (step: trial number) and tags ``best.<param>``;
 the best trial's run (the Pareto front's runs, multi-objective) is tagged ``cairn.best=true``,
 a former best's ``false``. An error in cairn's code is counted (``cairn.integrations.failures()``)
-and never reaches the study.
+and never reaches the study. An active run that already holds another study is not reused:
+the new study gets a child run of its own. Trials made with ``ask``/``tell`` are not recorded.
 
 With ``n_jobs > 1`` the trials run on Optuna's threads: each trial's run is still a child of
 the study's run, but autologged trainings running at the same time count as nested in each
