@@ -128,7 +128,8 @@ def test_logger_records_what_lightning_logs(
 
 
 def test_logger_logs_to_the_active_run(quiet_capture: None, tmp_path: Path) -> None:
-    """A CairnLogger without a run logs to the run active at fit start and leaves it running."""
+    """A CairnLogger without a run logs to the run active at fit start and leaves it running;
+    fitting again after that run ended, it logs to a run of its own."""
     with cairn.run() as run:
         logger = logger_class()(log_checkpoints=False)
         _trainer(tmp_path, logger=logger).fit(TinyModule(), _loader(), _loader())
@@ -137,6 +138,12 @@ def test_logger_logs_to_the_active_run(quiet_capture: None, tmp_path: Path) -> N
     record = cairn.get_run(run.id)
     assert len(record.metric_history["train_loss"]) == 8
     assert not [p for p in own_artifacts(record) if p.startswith("checkpoints/")]
+
+    _trainer(tmp_path, logger=logger).fit(TinyModule(), _loader(), _loader())
+    assert logger.version != run.id  # its run ended: the next fit logs to a run of its own
+    again = cairn.get_run(logger.version)
+    assert again.status == "finished"
+    assert len(again.metric_history["train_loss"]) == 8
 
 
 def test_cairn_failure_never_stops_a_fit(quiet_capture: None, tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ file Lightning saves, once, under ``checkpoints/`` (the run's tag
 ``cairn.lightning.best_checkpoint`` names the best one). Its run: the ``run`` given, else the
 run active when the fit starts, else a run of its own, ended when the fit ends. It works with
 both ``lightning.pytorch`` and ``pytorch_lightning``: the class is built on first use from the
-namespace already imported, so importing this module never imports Lightning.
+namespace already imported, so importing this module never imports Lightning (a program that
+imports both gets ``lightning.pytorch``'s; ``logger_class("pytorch_lightning")`` gives the
+other). A logger fitting again after its run ended chooses again (the active run, or a new
+one), unless that run was given to it.
 
 Under autolog, ``Trainer.fit`` logs to the run of ``_training``'s rules, through a
 ``CairnLogger`` added beside the trainer's own loggers for the fit (none is added when the
@@ -136,17 +139,18 @@ class _CairnLoggerBase:
         return self._run
 
     def _live(self) -> Any:
-        """The run to write to: a logger fitting again after its own run ended gets a new one."""
+        """The run to write to: a logger fitting again after its run ended chooses again."""
         run = self._run
-        if run is not None and self._owned and not run.is_active:
+        if run is not None and run is not self._given and not run.is_active:
             self._run = None
             self._logged.clear()
         return self.run
 
     @property
     def experiment(self) -> Any:
-        """The cairn run (``self.logger.experiment.log_figure(...)`` in a module)."""
-        return self.run
+        """The cairn run to log to (``self.logger.experiment.log_figure(...)`` in a module);
+        Lightning asks for it as a fit starts."""
+        return self._live()
 
     @property
     def name(self) -> str:
