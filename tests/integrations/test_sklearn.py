@@ -73,6 +73,17 @@ def test_a_fit_logs_params_training_score_and_model(store: Any, autolog: None) -
     assert loaded.signature is not None
 
 
+def test_a_fit_on_lists_saves_an_array_signature(autolog: None) -> None:
+    """Rows given as lists make an array signature, so the loaded model predicts lists as the
+    fitted one does (no column names it was not fitted with)."""
+    rows = X.tolist()
+    model = LogisticRegression().fit(rows, Y.tolist())
+    (run,) = _runs()
+    loaded = cairn.load_model(f"runs:/{run.id}/model")
+    assert loaded.signature is not None and loaded.signature.tensor is not None
+    assert list(loaded.predict(rows[:3])) == list(model.predict(rows[:3]))
+
+
 def test_a_pipeline_is_one_run_with_step_params(autolog: None) -> None:
     """A Pipeline logs one run with its steps' params as step__param, none for its steps, and
     its model's signature names the DataFrame's columns."""

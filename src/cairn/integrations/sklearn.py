@@ -222,7 +222,14 @@ def _example(features: Any) -> Any:
         rows = getattr(features, "iloc", None)
         if rows is not None:
             return rows[:_EXAMPLE_ROWS]
-        return features[:_EXAMPLE_ROWS]
+        first = features[:_EXAMPLE_ROWS]
+        if isinstance(first, (list, tuple)) and first and isinstance(first[0], (list, tuple)):
+            import numpy as np
+
+            # Rows as lists are an array to scikit-learn: as records they would give the
+            # model named columns, which it was not fitted with.
+            return np.asarray(first)
+        return first
     except Exception:  # an input scikit-learn takes but slicing does not: no example
         return None
 
