@@ -16,7 +16,16 @@ from cairn.integrations import failures  # noqa: E402
 from cairn.integrations._training import number  # noqa: E402
 from cairn.integrations.transformers import callback_class  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("quiet_capture", "offline")
+pytestmark = pytest.mark.usefixtures("quiet_capture", "offline", "one_thread")
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """PyTorch on one thread: a tiny model trains several times faster on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -130,7 +139,9 @@ def test_autolog_records_what_the_trainer_reports(
 
 def test_report_to_cairn_without_autolog(tmp_path: Path) -> None:
     """``report_to="cairn"`` logs the same things to a run of its own, ended with training."""
-    callback_class()  # importing CairnCallback registers the name
+    from cairn.integrations.transformers import CairnCallback  # registers the name
+
+    assert transformers.integrations.INTEGRATION_TO_CALLBACK["cairn"] is CairnCallback
     trainer = trainer_for(tmp_path / "out", report_to="cairn")
     trainer.train()
     (callback,) = cairn_callbacks(trainer)
@@ -148,7 +159,10 @@ def test_callback_by_hand_logs_to_the_active_run(tmp_path: Path) -> None:
         trainer.train()
         assert run.is_active
         assert_logged_as_reported(trainer, run.id, tmp_path)
-    assert cairn.get_run(run.id).status == "finished"
+        reported = trainer.evaluate(Rows())  # after train: the run still open takes it
+    record = cairn.get_run(run.id)
+    assert record.status == "finished"
+    assert record.metrics["eval_loss"] == pytest.approx(reported["eval_loss"])
 
 
 def test_autolog_adds_one_callback_once(autolog: None, tmp_path: Path) -> None:
@@ -157,12 +171,12 @@ def test_autolog_adds_one_callback_once(autolog: None, tmp_path: Path) -> None:
     trainer.train()
     trainer.train()
     assert len(cairn_callbacks(trainer)) == 1
-    runs = cairn.search_runs()
+    runs = cairn.tracking.find_runs()
     assert len(runs) == 2  # one run per train
     reported = trainer_for(tmp_path / "out2", report_to="cairn")
     reported.train()
     assert len(cairn_callbacks(reported)) == 1
-    assert len(cairn.search_runs()) == 3
+    assert len(cairn.tracking.find_runs()) == 3
 
 
 def test_a_failure_in_cairns_code_never_reaches_training(tmp_path: Path) -> None:
@@ -185,6 +199,44 @@ def test_a_failure_in_cairns_code_never_reaches_training(tmp_path: Path) -> None
     assert "train_loss" in record.metrics
 
 
+class Broken(Rows):
+    """Rows whose reading fails, as a training's own error."""
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        raise ValueError("corrupt row")
+
+
+def test_autolog_ends_a_failed_training_failed(autolog: None, tmp_path: Path) -> None:
+    """Under autolog a train that raises propagates its error and ends its run failed."""
+    trainer = trainer_for(tmp_path / "out")
+    trainer.train_dataset = Broken()
+    with pytest.raises(ValueError, match="corrupt row"):
+        trainer.train()
+    (record,) = cairn.tracking.find_runs()
+    assert record.status == "failed"
+    assert "corrupt row" in (record.error or "")
+    assert cairn.active_run() is None
+
+
+def test_by_hand_a_failed_run_ends_failed_at_the_next_train(tmp_path: Path) -> None:
+    """By hand a train that raises leaves its run open; the callback's next train ends it
+    failed and logs to a run of its own."""
+    callback = callback_class()()
+    trainer = trainer_for(tmp_path / "out", callbacks=[callback])
+    trainer.train_dataset = Broken()
+    with pytest.raises(ValueError, match="corrupt row"):
+        trainer.train()
+    first = callback._training.run.id
+    assert cairn.get_run(first).status == "running"
+    trainer.train_dataset = Rows()
+    trainer.train()
+    assert cairn.get_run(first).status == "failed"
+    second = callback._training.run.id
+    assert second != first
+    assert cairn.get_run(second).status == "finished"
+    assert cairn.active_run() is None
+
+
 def test_autolog_off_logs_nothing(tmp_path: Path) -> None:
     """With autolog on then off, a Trainer.train records no run."""
     cairn.autolog()
@@ -192,4 +244,4 @@ def test_autolog_off_logs_nothing(tmp_path: Path) -> None:
     trainer = trainer_for(tmp_path / "out")
     trainer.train()
     assert cairn_callbacks(trainer) == []
-    assert len(cairn.search_runs()) == 0
+    assert len(cairn.tracking.find_runs()) == 0

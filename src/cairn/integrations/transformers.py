@@ -32,7 +32,6 @@ Transformers is imported on first use of ``CairnCallback``, never by importing t
 from __future__ import annotations
 
 import importlib
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
@@ -52,12 +51,11 @@ from cairn.integrations._training import (
 FRAMEWORK = "transformers"
 NAME = "cairn"  # the name ``report_to`` knows cairn by
 _TRAIN = "Trainer.train"
+_TRAINER_MODULE = "transformers.trainer"
 _SCALARS = (bool, int, float, str)
 
 _lock = threading.RLock()
 _class: type[Any] | None = None
-_armed: Patches | None = None  # the patches of the current autolog (None: off)
-_waiter: Callable[[ModuleType], None] | None = None
 
 
 class _Logic:
@@ -96,9 +94,7 @@ class _Logic:
         tags["transformers.output_dir"] = str(getattr(args, "output_dir", ""))
         t.set_tags(tags)
 
-    def on_log(
-        self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any
-    ) -> None:
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
         """Log every numeric value of ``logs`` at the Trainer's global step."""
         t = self._training
         if t is None or not logs or not state.is_world_process_zero:
@@ -202,26 +198,36 @@ def patch(module: ModuleType, patches: Patches) -> None:
     """Autolog Transformers: once ``transformers.trainer`` is imported (importing
     ``transformers`` alone loads no PyTorch), wrap ``Trainer.train`` and register
     ``report_to="cairn"``."""
-    global _waiter
-    from cairn.core.on_import import cancel, when_imported
+    from cairn.core.on_import import when_imported
 
-    this = sys.modules[__name__]
-    patches.replace(this, "_armed", patches)  # restore() puts back None: the waiter stands down
+    waiter = _Waiter(patches)
+    patches.replace(waiter, "armed", True)  # restore() sets it back: the waiter leaves
+    when_imported(_TRAINER_MODULE, waiter)
 
-    def patch_trainer(trainer_module: ModuleType) -> None:
-        if _armed is not patches:
-            return  # autolog turned off (or on again) before the Trainer was imported
+
+class _Waiter:
+    """Waits for ``transformers.trainer`` to patch it; ``autolog(disable=True)`` (its patches'
+    ``restore``, setting ``armed`` back to False) stops the wait, so no import hook lingers."""
+
+    def __init__(self, patches: Patches) -> None:
+        self.patches = patches
+        self.armed = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "armed" and not value:
+            from cairn.core.on_import import cancel
+
+            cancel(_TRAINER_MODULE, self)
+
+    def __call__(self, trainer_module: ModuleType) -> None:
+        if not self.armed:
+            return
         try:
             register()
-            patches.wrap(trainer_module.Trainer, "train", _wrap_train)
+            self.patches.wrap(trainer_module.Trainer, "train", _wrap_train)
         except Exception as exc:
-            report_failure(FRAMEWORK, "patching transformers.trainer", exc)
-
-    with _lock:
-        if _waiter is not None:
-            cancel("transformers.trainer", _waiter)
-        _waiter = patch_trainer
-    when_imported("transformers.trainer", patch_trainer)
+            report_failure(FRAMEWORK, f"patching {_TRAINER_MODULE}", exc)
 
 
 def _wrap_train(original: Callable[..., Any]) -> Callable[..., Any]:
