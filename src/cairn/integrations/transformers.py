@@ -232,6 +232,8 @@ class _Waiter:
 
 def _wrap_train(original: Callable[..., Any]) -> Callable[..., Any]:
     def train(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _main_process(self):  # one run per training, not one per process of it
+            return original(self, *args, **kwargs)
         with training(FRAMEWORK, _TRAIN) as t:
             bound = _attach(self, t)
             try:
@@ -241,6 +243,13 @@ def _wrap_train(original: Callable[..., Any]) -> Callable[..., Any]:
                     callback._unbind()
 
     return train
+
+
+def _main_process(trainer: Any) -> bool:
+    try:
+        return bool(trainer.is_world_process_zero())
+    except Exception:  # an odd Trainer: count it as the main one, as a single process is
+        return True
 
 
 def _attach(trainer: Any, t: Training | None) -> list[Any]:
