@@ -49,7 +49,8 @@ def test_exported_functions_are_not_shadowed_by_their_submodules() -> None:
 
     code = (
         "import importlib, pkgutil, types\n"
-        "for pkg in ('cairn.tracking', 'cairn.data', 'cairn.registry', 'cairn.validation'):\n"
+        "for pkg in ('cairn.tracking', 'cairn.data', 'cairn.registry', 'cairn.validation',\n"
+        "            'cairn.integrations'):\n"
         "    m = importlib.import_module(pkg)\n"
         "    subs = {i.name for i in pkgutil.iter_modules(m.__path__)}\n"
         "    for name in sorted(set(m.__all__) & subs):\n"

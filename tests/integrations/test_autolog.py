@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import cairn
+import cairn.tracking
 from cairn.core.errors import InvalidInputError
 from cairn.integrations import FRAMEWORKS, autolog_status
 

@@ -270,23 +270,13 @@ def _log_search(t: Training, search: Any) -> None:
             _candidate_run(f"{name}-{index}", params, tags, metrics)
 
 
-@functools.cache
-def _cheap() -> dict[str, Any]:
-    """``start_run``'s option to capture nothing of a run's own, where it has one: a
-    candidate's run is described by its parent's capture (git, packages, machine), and
-    capturing each of many candidates costs tens of milliseconds apiece."""
-    from cairn.tracking import start_run
-
-    return {"capture": False} if "capture" in inspect.signature(start_run).parameters else {}
-
-
 def _candidate_run(
     name: str, params: dict[str, Any], tags: dict[str, str], metrics: dict[str, float]
 ) -> None:
     """One candidate's child run of the active run, ended at once."""
     from cairn.tracking import start_run
 
-    child = start_run(name=name, params=params, tags=tags, project_params=False, **_cheap())
+    child = start_run(name=name, params=params, tags=tags, project_params=False, capture=False)
     try:
         if metrics:
             child.log(metrics, step=0)

@@ -336,6 +336,7 @@ def start_run(
     tags: Mapping[str, Any] | None = None,
     *,
     project_params: bool = True,
+    capture: bool = True,
 ) -> Run:
     """Start a run (a child of the active run, if any) and make it the active run.
 
@@ -343,8 +344,19 @@ def start_run(
     are recorded and ``config.params`` shows them while the run is active. With
     ``project_params=False`` only ``params`` are: for a run that applies a model rather than
     trains one (``cairn predict``), which the project's training params do not describe.
+    With ``capture=False`` the run records only what is logged to it (no git, machine,
+    packages, output, system metrics or seed): for the many small child runs of one run
+    (a grid search's candidates), which its parent's capture describes.
     """
-    return _start(name, experiment, params, tags, launcher=False, project_params=project_params)
+    return _start(
+        name,
+        experiment,
+        params,
+        tags,
+        launcher=False,
+        project_params=project_params,
+        capture=capture,
+    )
 
 
 def _start(
@@ -355,6 +367,7 @@ def _start(
     *,
     launcher: bool,
     project_params: bool = True,
+    capture: bool = True,
 ) -> Run:
     """Start a run; a ``launcher`` (``cairn run``) records code and machine but not itself."""
     check_optional_mapping(params, "params")
@@ -363,7 +376,7 @@ def _start(
     # Git answers from subprocesses: ask it now, while this thread opens the store and seeds
     # (not where this process may attach to a run cairn run started, which records no code).
     pending = None
-    if settings.run_id is None or _attached:
+    if capture and (settings.run_id is None or _attached):
         pending = _implicit.PendingFacts(settings, code=True, process=not launcher)
     store = get_store()
     _exit.install_hooks()
@@ -385,7 +398,7 @@ def _start(
     user = current_user()
     start = now_ms()
     tagged = tag_values(tags or {})
-    if settings.capture.seed and not launcher:  # a launcher's program gets its own seed
+    if capture and settings.capture.seed and not launcher:  # a launcher's program: its own
         # Every run can be replayed: one never seeded by its program gets a random seed.
         tagged["cairn.seed"] = str(ensure_seeded())
         tagged["cairn.seeded"] = ",".join(seeded_libraries())
@@ -395,9 +408,9 @@ def _start(
             raise InvalidInputError(
                 f"{what} {text[:40]!r} must have 1 to {MAX_NAME_LENGTH} characters"
             )
-    if pending is None:
+    if pending is None and capture:
         pending = _implicit.PendingFacts(settings, code=True, process=not launcher)
-    facts = pending.result()
+    facts = pending.result() if pending is not None else _implicit.StartFacts()
     tagged = {**facts.tags, **tagged}  # the user's own tags win
 
     values = {
@@ -418,7 +431,8 @@ def _start(
     with _exit.lock:
         _exit.active[uid] = run
     run._sink.watch(db_id)
-    run._capturing = _implicit.begin(run, settings, facts, process=not launcher)
+    if capture:
+        run._capturing = _implicit.begin(run, settings, facts, process=not launcher)
     return run
 
 
