@@ -1059,6 +1059,38 @@ def test_table_covers_the_loop_functions() -> None:
 
 # --- end of the loop block -----------------------------------------------------------------
 
+# --- integrations: autologging and the models it saves ----------------------------------------
+
+
+def _autolog(**kwargs: Any) -> Any:
+    """cairn.autolog, then off again (its patches are process-wide)."""
+    try:
+        return cairn.autolog(**kwargs)
+    finally:
+        cairn.autolog(disable=True)
+
+
+def _saved_model(world: World) -> str:
+    """The URI of a model a run saved without registering it."""
+    if "saved" not in world._made:
+        with cairn.run(name="saved"):
+            world._made["saved"] = registry.save_model(world.estimator).uri
+    return str(world._made["saved"])
+
+
+TABLE += [
+    Entry("autolog", _autolog, lambda w: {},
+          {"frameworks": "names", "log_models": "flag", "disable": "flag"}),
+    Entry("register_model", cairn.register_model,
+          lambda w: {"uri": _saved_model(w), "name": "m3"},
+          {"uri": "ref", "name": "name", "description": "text", "tags": "tags"}),
+    Entry("registry.save_model", _in_run(registry.save_model),
+          lambda w: {"model": w.estimator},
+          {"path": "optional-name", "run": "optional-cairn-object",
+           "metadata": "document", "flavor": "optional-name"}),
+]  # fmt: skip
+
+
 _OUTCOMES: dict[tuple[str, str, str], str] = {}  # (function, argument, value) -> outcome
 
 
@@ -1117,6 +1149,7 @@ def test_table_covers_every_public_function() -> None:
         "data.quick_check",  # argv of the command line, read, never stored
         "registry.infer_signature",  # a data frame or array, nothing stored
         "registry.load_model", "registry.log_model",  # the same functions as cairn.*
+        "registry.register_model",  # the same function as cairn.register_model
         "validation.validate",  # the same function as cairn.validate
         "serving.create_app", "serving.serve",  # take ModelSpec objects; run a server
     }  # fmt: skip

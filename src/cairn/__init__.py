@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from cairn.core.errors import CairnError, FilterError, NotFoundError, RunNotFoundError
     from cairn.core.logging import logger
     from cairn.core.settings import Settings, configure
-    from cairn.pipelines import pipeline, step
     from cairn.integrations import autolog
+    from cairn.pipelines import pipeline, step
     from cairn.registry import (
         LoadedModel,
         ModelVersion,

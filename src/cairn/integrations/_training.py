@@ -18,6 +18,7 @@ The rules a user can predict (``cairn.autolog``'s docstring says them too):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
@@ -335,10 +336,8 @@ class Patches:
         while self._done:
             owner, name, original = self._done.pop()
             if original is _MISSING:
-                try:
+                with contextlib.suppress(AttributeError):  # gone already
                     delattr(owner, name)
-                except AttributeError:
-                    pass
             else:
                 setattr(owner, name, original)
 

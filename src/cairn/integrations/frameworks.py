@@ -49,7 +49,9 @@ FRAMEWORKS: dict[str, Framework] = {
             "2.0",
             "3",
         ),
-        Framework("transformers", ("transformers",), "cairn.integrations.transformers", "4.40", "6"),
+        Framework(
+            "transformers", ("transformers",), "cairn.integrations.transformers", "4.40", "6"
+        ),
         Framework(
             "tensorboard",
             ("torch.utils.tensorboard", "tensorboardX"),

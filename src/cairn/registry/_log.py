@@ -66,10 +66,14 @@ def save_model(
 
     ``path`` defaults to ``model`` (``model-2``, ... when taken).
     """
-    check_optional_text(path, "path", empty=False)
-    if run is None:
-        from cairn.tracking import active_run
+    from cairn.tracking import Run, active_run
 
+    check_optional_text(path, "path", empty=False)
+    if run is not None and not isinstance(run, Run):
+        raise InvalidInputError(
+            f"run must be a cairn Run (cairn.run() returns one), not {type(run).__name__}"
+        )
+    if run is None:
         run = active_run()
     if run is None:
         raise RunStateError(

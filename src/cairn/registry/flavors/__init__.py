@@ -76,7 +76,7 @@ def get_flavor(name: str) -> Flavor:
             return flavor
     known = ", ".join(f.name for f in all_flavors())
     raise ModelLoadError(
-        f"no model flavor named {name!r} is installed (known: {known}); install the package "
+        f"no model flavor named {name!r:.80} is installed (known: {known}); install the package "
         "that provides it"
     )
 
@@ -89,7 +89,8 @@ def flavor_for(model: Any, name: str | None = None) -> Flavor:
             if flavor.name == name:
                 return flavor
         raise InvalidInputError(
-            f"no model flavor named {name!r}; choose one of {', '.join(f.name for f in flavors)}"
+            f"no model flavor named {name!r:.80}; choose one of "
+            f"{', '.join(f.name for f in flavors)}"
         )
     for flavor in flavors:
         if flavor.recognizes(model):
