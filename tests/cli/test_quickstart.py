@@ -150,7 +150,12 @@ def test_quickstart_same_seed_twice_gives_identical_metrics(
     seeded = find_runs("tags.cairn.seed = '42'", experiment="quickstart-seeds")
     assert len(seeded) == 2 and all(r.status == "finished" for r in seeded)
     first, second = (own_metrics(r) for r in seeded)
-    assert set(first) == {"auc", "accuracy"} and first == second  # exactly, not approximately
+    # auc and accuracy from the script; the training score from autolog (on under cairn run)
+    assert set(first) == {"auc", "accuracy", "training_accuracy_score"}
+    assert first == second  # exactly, not approximately
+    record = cairn.get_run(seeded[0].id)
+    assert record.tags["cairn.autolog"] == "sklearn" and record.params["n_estimators"] == 100
+    assert "autologged (no log call in train_seeded.py): RandomForestClassifier's" in output
     assert "$ cairn run -e quickstart-seeds --seed 42 -- python train_seeded.py" in output
     assert "same seed, same result" in output and "bit-identical" in output
     assert "different results" not in output

@@ -32,6 +32,7 @@ from rich.markup import escape
 
 from cairn import registry, tracking
 from cairn.cli._quickstart_files import FILES
+from cairn.cli._quickstart_seeds import same_seed_twice, several_seeds
 from cairn.cli._quickstart_team import team_mode, wait_until_up
 from cairn.cli._quickstart_ui import web_ui
 from cairn.cli._render import console
@@ -41,7 +42,7 @@ from cairn.cli.models import list_command as list_models
 from cairn.cli.pipeline import ls_command as list_pipeline_runs
 from cairn.cli.pipeline import show_command as show_pipeline
 from cairn.cli.pipeline import status_command as pipeline_status
-from cairn.cli.runs import compare_runs, diff_runs, show_run
+from cairn.cli.runs import compare_runs
 from cairn.core.destination import write_file
 from cairn.core.errors import CairnError, InvalidInputError
 from cairn.core.lazy import import_optional
@@ -54,9 +55,6 @@ DATA_FOLDER = "data"  # the folder added as the dataset: one CSV file
 DATA_FILE = "breast_cancer.csv"
 DATA_DESCRIPTION = "Breast tumours: 30 cell-nucleus measurements, diagnosis (target 1: benign)"
 DATA_SOURCE = "sklearn.datasets.load_breast_cancer"
-SEEDS_EXPERIMENT = "quickstart-seeds"
-SEEDED = [sys.executable, "train_seeded.py"]
-SEEDED_SHOWN = f"cairn run -e {SEEDS_EXPERIMENT} {{}} -- python train_seeded.py"
 PIPELINE = "pipeline:training"  # MODULE:PIPELINE, as cairn pipeline run takes it
 CHANGED = "model.max_depth=2"  # the param the third run changes: shallower trees
 CHANGED_SHOWN = f"--set {CHANGED}"
@@ -112,8 +110,8 @@ def quickstart_command(
     _monitoring(target)
     # The launcher starts its command in the working directory, with the project's settings.
     with _working_directory(target):
-        first, _ = _same_seed_twice()
-        seeds = _several_seeds()
+        first, _ = same_seed_twice(console, _section)
+        seeds = several_seeds(console, _section)
     team_mode(target, console, _section)
     web_ui(target, console, _section, MODEL, seeds.child_ids)
     _section("the pipeline, three runs", align="center")
@@ -578,70 +576,3 @@ def _section(title: str, note: str = "", align: AlignMethod = "left") -> None:
     console.rule(f"[bold]{title}", align=align)
     if note:
         console.print(f"[dim]{note}[/]", highlight=False)
-
-
-def _launch(
-    flag: str, *, seed: int | None = None, seeds: list[int] | None = None
-) -> tracking.LaunchResult:
-    """Launch train_seeded.py as ``cairn run`` does; a failed command is an error."""
-    shown = SEEDED_SHOWN.format(flag)
-    console.print(f"\n[bold]$ {shown}[/]")
-    result = tracking.launch(SEEDED, seed=seed, seeds=seeds, experiment=SEEDS_EXPERIMENT)
-    if result.exit_code != 0:
-        raise CairnError(
-            f"train_seeded.py failed (exit {result.exit_code}) under '{shown}'; "
-            "see the output above"
-        )
-    return result
-
-
-def _model_metrics(run_id: str) -> dict[str, float]:
-    """The metrics train_seeded.py logged, without the sampler's system/* metrics."""
-    metrics = tracking.get_run(run_id).metrics
-    return {k: v for k, v in sorted(metrics.items()) if not k.startswith("system/")}
-
-
-def _same_seed_twice() -> tuple[str, str]:
-    """Train twice with seed 42, show that the metrics are identical, and diff the runs."""
-    _section(
-        "9. the same seed twice: the same result",
-        "train_seeded.py has no random_state of its own: its split and forest draw from "
-        "cairn.rng(), which --seed seeds.",
-    )
-    first, second = (_launch("--seed 42", seed=42).run_id for _ in range(2))
-    metrics = [_model_metrics(first), _model_metrics(second)]
-    console.print()
-    for run_id, values in zip((first, second), metrics, strict=True):
-        shown = "  ".join(f"{k} {v!r}" for k, v in values.items())
-        console.print(f"  run {run_id}: {shown}", highlight=False)
-    if metrics[0] and metrics[0] == metrics[1]:  # exact equality: bit for bit
-        shown = " and ".join(f"{k} {v:.4f}" for k, v in metrics[0].items())
-        console.print(
-            f"[bold green]same seed, same result:[/] {shown} in both runs (bit-identical)"
-        )
-    else:
-        console.print(
-            "[bold red]same seed, different results:[/] this should not happen; "
-            "the diff below shows what else differed between the runs"
-        )
-    console.print(f"\n[bold]$ cairn runs diff {first} {second}[/]")
-    diff_runs(first, second)
-    return first, second
-
-
-def _several_seeds() -> tracking.LaunchResult:
-    """Train once per seed, show the parent run and the metric's mean and spread."""
-    _section(
-        "10. several seeds: how much of the result is luck",
-        "each seed is a child run; the parent run gets every metric's mean, std, min and max.",
-    )
-    result = _launch("--seeds 1,2,3", seeds=[1, 2, 3])
-    console.print(f"\n[bold]$ cairn runs show {result.run_id}[/]")
-    show_run(result.run_id)
-    stats = result.aggregates
-    if "auc.mean" in stats:
-        console.print(
-            f"\n[bold]auc over {len(result.child_ids)} seeds:[/] mean {stats['auc.mean']:.4f} "
-            f"± {stats['auc.std']:.4f} (min {stats['auc.min']:.4f}, max {stats['auc.max']:.4f})"
-        )
-    return result
