@@ -7,7 +7,8 @@ Transformers, TensorBoard and Optuna already know, recorded without ``log`` call
     model = RandomForestClassifier().fit(X, y)  # params, training score, the model
 
 Each framework's module (``cairn.integrations.sklearn``, ...) imports its framework inside;
-``cairn.integrations.lightning.CairnLogger`` and ``cairn.integrations.optuna.CairnCallback``
+``cairn.integrations.lightning.CairnLogger``, ``cairn.integrations.optuna.CairnCallback`` (and
+``track(study)``) and ``cairn.integrations.transformers.CairnCallback`` (``report_to="cairn"``)
 are also there to use by hand. Names are imported on first use (module ``__getattr__``).
 """
 
