@@ -89,6 +89,7 @@ def test_train_logs_what_lightgbm_reports(autolog: None, store_url: str, tmp_pat
         assert _artifact(run.id, f"feature_importance_{kind}.json", tmp_path) == expected
     loaded = cairn.load_model(f"runs:/{run.id}/model")
     np.testing.assert_allclose(loaded.predict(features[:10]), booster.predict(features[:10]))
+    assert loaded.signature is not None and loaded.signature.outputs is not None
 
 
 def test_early_stopping_logs_the_best_iteration_and_scores(autolog: None) -> None:
@@ -135,6 +136,7 @@ def test_a_classifier_is_saved_with_its_labels(autolog: None) -> None:
     run = _only_run()
     loaded = cairn.load_model(f"runs:/{run.id}/model")
     assert list(loaded.predict(features[:10])) == list(model.predict(features[:10]))
+    assert loaded.signature is not None and loaded.signature.outputs is not None
 
 
 def test_with_scikit_learn_autolog_too_lightgbm_speaks_for_its_estimators(

@@ -88,6 +88,8 @@ def test_train_logs_what_xgboost_reports(autolog: None, store_url: str, tmp_path
 
     inputs = pd.DataFrame(features[:10], columns=["a", "b", "c", "d"])
     np.testing.assert_allclose(loaded.predict(inputs), expected, rtol=1e-6)
+    assert loaded.signature is not None
+    assert [c.name for c in loaded.signature.columns] == ["a", "b", "c", "d"]
 
 
 def test_early_stopping_logs_the_best_iteration(autolog: None) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
-from cairn.integrations._training import Patches, Training, guard, training
+from cairn.integrations._training import Patches, Training, guard, options, training
 
 #: The attribute marking a ``fit`` wrapped by a boosting integration; the scikit-learn
 #: integration leaves methods carrying it alone.
@@ -168,3 +168,26 @@ def log_importances(run: Training, importances: Mapping[str, Mapping[str, Any]])
     """Store each kind's importances as ``feature_importance_<kind>.json``."""
     for kind, values in importances.items():
         run.log_dict(dict(values), f"feature_importance_{kind}.json")
+
+
+def save_model(run: Training, model: Any, example: Any, predict: Callable[[Any], Any]) -> None:
+    """``Training.save_model``, with the signature inferred from the model in memory.
+
+    Given only the example, the registry loads the saved model back to see its output: for
+    1,000 trees that costs a third of the save, a few % of a training of 2 s. The output of
+    the model in memory is the same, on the same example converted the same way.
+    """
+    if not options().log_models:
+        return
+    from cairn.registry import save_model as save
+    from cairn.registry.signature import enforce, infer_signature
+
+    with guard(run.framework, "saving the model", run.run):
+        signature = None
+        if example is not None:
+            try:
+                inputs = infer_signature(example)
+                signature = infer_signature(example, predict(enforce(inputs, example)))
+            except Exception:  # the registry's own inference says what is wrong, below
+                signature = None
+        save(model, "model", input_example=example, signature=signature, run=run.run)

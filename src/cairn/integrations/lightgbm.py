@@ -18,7 +18,14 @@ import inspect
 from types import ModuleType
 from typing import Any
 
-from cairn.integrations._boosting import fit_input, head, log_importances, patch_fits, patch_train
+from cairn.integrations._boosting import (
+    fit_input,
+    head,
+    log_importances,
+    patch_fits,
+    patch_train,
+    save_model,
+)
 from cairn.integrations._training import Patches, Training, report_failure
 
 FRAMEWORK = "lightgbm"
@@ -90,7 +97,7 @@ def _before(run: Training, bound: inspect.BoundArguments) -> Any:
 
 def _after(run: Training, booster: Any, example: Any) -> None:
     _log_booster(run, booster)
-    run.save_model(booster, input_example=example)
+    save_model(run, booster, example, booster.predict)
 
 
 def _after_fit(
@@ -98,7 +105,7 @@ def _after_fit(
 ) -> None:
     run.log_params(estimator.get_params())
     _log_booster(run, estimator.booster_)
-    run.save_model(estimator, input_example=fit_input(args, kwargs))
+    save_model(run, estimator, fit_input(args, kwargs), estimator.predict)
 
 
 def _log_booster(run: Training, booster: Any) -> None:

@@ -19,7 +19,13 @@ import inspect
 from types import ModuleType
 from typing import Any
 
-from cairn.integrations._boosting import fit_input, log_importances, patch_fits, patch_train
+from cairn.integrations._boosting import (
+    fit_input,
+    log_importances,
+    patch_fits,
+    patch_train,
+    save_model,
+)
 from cairn.integrations._training import Patches, Training, report_failure
 
 FRAMEWORK = "xgboost"
@@ -91,7 +97,9 @@ def _before(run: Training, bound: inspect.BoundArguments) -> Any:
 
 def _after(run: Training, booster: Any, example: Any) -> None:
     _log_booster(run, booster)
-    run.save_model(booster, input_example=example)
+    import xgboost
+
+    save_model(run, booster, example, lambda rows: booster.predict(xgboost.DMatrix(rows)))
 
 
 def _after_fit(
@@ -104,7 +112,9 @@ def _after_fit(
     _log_booster(run, booster)
     # The flavor rebuilds only the estimators xgboost exports; a user's subclass: its booster.
     exported = getattr(xgboost, type(estimator).__name__, None) is type(estimator)
-    run.save_model(estimator if exported else booster, input_example=fit_input(args, kwargs))
+    model = estimator if exported else booster
+    predict = estimator.predict if exported else lambda rows: booster.predict(xgboost.DMatrix(rows))
+    save_model(run, model, fit_input(args, kwargs), predict)
 
 
 def _log_booster(run: Training, booster: Any) -> None:
