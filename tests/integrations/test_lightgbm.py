@@ -212,3 +212,22 @@ def test_a_fit_wrapped_before_is_replaced_so_lightgbm_stays_outermost(quiet_capt
         cairn.autolog(frameworks=["lightgbm"], disable=True)
         other.restore()
     assert vars(lgb.LGBMRegressor)["fit"] is original
+
+
+def test_a_metric_that_is_not_finite_is_left_out_and_the_rest_kept(autolog: None) -> None:
+    """A custom metric that is NaN at some iterations is left out there; the other metrics
+    of those iterations are logged, and nothing counts as a failure."""
+    train, valid, _ = _datasets()
+    before = failures().get("lightgbm", 0)
+
+    def odd_nan(preds: np.ndarray, data: Any) -> tuple[str, float, bool]:
+        odd = len(seen) % 2 == 1
+        seen.append(odd)
+        return "custom", float("nan") if odd else 1.0, False
+
+    seen: list[bool] = []
+    lgb.train(PARAMS, train, 6, valid_sets=[valid], feval=odd_nan)
+    history = _history(_only_run().id)
+    assert [step for step, _ in history["valid_0-l2"]] == list(range(6))
+    assert [step for step, _ in history["valid_0-custom"]] == [0, 2, 4]
+    assert failures().get("lightgbm", 0) == before

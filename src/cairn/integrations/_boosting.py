@@ -11,6 +11,7 @@ per-iteration callback to it. A ``train`` called by the user is a training of it
 from __future__ import annotations
 
 import inspect
+import math
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -147,6 +148,22 @@ def _make_fit(
 
     setattr(fit, MARK, framework)
     return fit
+
+
+def log_iteration(run: Training, metrics: dict[str, Any], step: int) -> None:
+    """Log one iteration's metrics: straight to the run when all are finite floats (the usual
+    case: half the cost), else through ``Training.log_metrics``, which converts or drops."""
+    for key, value in metrics.items():
+        number = value
+        if value.__class__ is not float:
+            if not isinstance(value, float):
+                run.log_metrics(metrics, step)
+                return
+            number = metrics[key] = float(value)  # NumPy's float64 (LightGBM's values)
+        if not -math.inf < number < math.inf:
+            run.log_metrics(metrics, step)
+            return
+    run.run.log(metrics, step=step)
 
 
 def head(data: Any) -> Any:

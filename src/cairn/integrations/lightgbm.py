@@ -22,6 +22,7 @@ from cairn.integrations._boosting import (
     fit_input,
     head,
     log_importances,
+    log_iteration,
     patch_fits,
     patch_train,
     save_model,
@@ -70,7 +71,7 @@ class _MetricsCallback:
                 if key is None:
                     key = keys[pair] = f"{result[0]}-{result[1]}"
                 metrics[key] = result[2]
-            self.run.log_metrics(metrics, env.iteration - env.begin_iteration)
+            log_iteration(self.run, metrics, env.iteration - env.begin_iteration)
         except Exception as exc:  # never into the training loop
             report_failure(FRAMEWORK, "logging an iteration's metrics", exc, self.run.run)
 

@@ -22,6 +22,7 @@ from typing import Any
 from cairn.integrations._boosting import (
     fit_input,
     log_importances,
+    log_iteration,
     patch_fits,
     patch_train,
     save_model,
@@ -70,7 +71,7 @@ def _callback_class() -> type:
                         value = values[-1]
                         metrics[key] = value[0] if isinstance(value, tuple) else value
                 if metrics:
-                    self.run.log_metrics(metrics, epoch)
+                    log_iteration(self.run, metrics, epoch)
             except Exception as exc:  # never into the training loop
                 report_failure(FRAMEWORK, "logging an iteration's metrics", exc, self.run.run)
             return False  # never stops the training
