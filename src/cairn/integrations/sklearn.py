@@ -89,7 +89,8 @@ def _owned_elsewhere() -> tuple[str, ...]:
 def _patch_class(cls: type, patches: Patches) -> None:
     """Wrap the fitting methods ``cls`` defines itself (inherited ones are wrapped where
     they are defined), each once."""
-    if cls.__module__.partition(".")[0] in _owned_elsewhere():
+    # A subclass of theirs too (a user's own LGBMRegressor): its super().fit reaches theirs.
+    if any(c.__module__.partition(".")[0] in _owned_elsewhere() for c in cls.__mro__):
         return
     own = vars(cls)
     for name in _METHODS:
