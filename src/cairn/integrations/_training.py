@@ -6,8 +6,9 @@ The rules a user can predict (``cairn.autolog``'s docstring says them too):
 
 - A training (a ``fit``, a ``train``, a ``Trainer.fit``...) logs to the active run (under
   ``cairn run``: the launcher's run) when no earlier training of this process logged to it;
-  otherwise to a new child run of it; with no active run, to a new run of its own, ended when
-  the training ends (``failed`` if it raised).
+  otherwise to a new child run of it (which captures nothing of its own: the parent's code,
+  packages and machine are its); with no active run, to a new run of its own, ended when the
+  training ends (``failed`` if it raised).
 - A training inside another autologged training (the fits of a grid search, a booster inside
   its scikit-learn wrapper) logs nothing of its own: the outer one speaks for it. This holds
   across threads (joblib's threading backend runs inner fits on other threads).
@@ -306,7 +307,9 @@ def _run_for(name: str) -> tuple[Any, bool]:
         if run is not None and run.id not in _used_runs:
             _used_runs.add(run.id)
             return run, False
-    started = start_run(name=name)  # a child of the active run, if any
+    # A child of the active run, if any: then the parent's capture (code, packages, machine,
+    # system metrics) describes it, and capturing again would cost every later fit ~20 ms.
+    started = start_run(name=name, capture=run is None)
     with _lock:
         _used_runs.add(started.id)
     return started, True
