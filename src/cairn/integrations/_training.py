@@ -255,9 +255,12 @@ def in_training() -> bool:
 
 
 @contextmanager
-def training(framework: str, name: str) -> Iterator[Training | None]:
+def training(
+    framework: str, name: str, tags: Mapping[str, str] | None = None
+) -> Iterator[Training | None]:
     """The run one training logs to, for the time of the training (``None``: nested in
-    another autologged training, or cairn could not start a run: log nothing)."""
+    another autologged training, or cairn could not start a run: log nothing); ``tags`` are
+    set on it (with the run's start where the run is new: one write less)."""
     with _lock:
         if _active:
             outer = None
@@ -269,13 +272,15 @@ def training(framework: str, name: str) -> Iterator[Training | None]:
         return
     try:
         try:
-            run, owned = _run_for(name)
+            marks = {AUTOLOG_TAG: framework, **(tags or {})}
+            run, owned = _run_for(name, marks)
         except Exception as exc:
             report_failure(framework, "starting a run", exc)
             yield None
             return
         outer.run, outer.owned = run, owned
-        outer.set_tags({AUTOLOG_TAG: framework})
+        if not owned:
+            outer.set_tags(marks)
         try:
             yield outer
         except BaseException as exc:
@@ -292,7 +297,8 @@ def training(framework: str, name: str) -> Iterator[Training | None]:
                 _active.clear()
 
 
-def _run_for(name: str) -> tuple[Any, bool]:
+def _run_for(name: str, tags: Mapping[str, str] | None = None) -> tuple[Any, bool]:
+    """The run a training logs to, and whether it was started for it (then with ``tags``)."""
     from cairn.core.settings import get_settings
     from cairn.tracking import active_run, start_run
 
@@ -302,6 +308,8 @@ def _run_for(name: str) -> tuple[Any, bool]:
         if run.id != get_settings().run_id:  # attached already, and ended since: ours
             with _lock:
                 _used_runs.add(run.id)
+            if tags:
+                run.set_tags(tags)
             return run, True
     with _lock:
         if run is not None and run.id not in _used_runs:
@@ -309,7 +317,7 @@ def _run_for(name: str) -> tuple[Any, bool]:
             return run, False
     # A child of the active run, if any: then the parent's capture (code, packages, machine,
     # system metrics) describes it, and capturing again would cost every later fit ~20 ms.
-    started = start_run(name=name, capture=run is None)
+    started = start_run(name=name, tags=tags, capture=run is None)
     with _lock:
         _used_runs.add(started.id)
     return started, True

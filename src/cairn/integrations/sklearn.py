@@ -109,7 +109,9 @@ def _wrapper_for(original: Callable[..., Any]) -> Callable[..., Any]:
     """The fitting method ``original`` with autologging around it."""
 
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with training(FRAMEWORK, type(self).__name__) as t:
+        cls = type(self)
+        tags = {"estimator_name": cls.__name__, "estimator_class": _dotted(cls)}
+        with training(FRAMEWORK, cls.__name__, tags) as t:
             result = original(self, *args, **kwargs)
             if t is not None:
                 with guard(FRAMEWORK, f"logging the fit of {type(self).__name__}", t.run):
@@ -153,10 +155,6 @@ def _log_fit(
 ) -> None:
     """Record what an outermost fit of ``estimator`` learned."""
     features, target, weights = _fit_data(original, args, kwargs)
-    cls = type(estimator)
-    t.set_tags(
-        {"estimator_name": cls.__name__, "estimator_class": f"{cls.__module__}.{cls.__qualname__}"}
-    )
     with guard(FRAMEWORK, "reading the estimator's params", t.run):
         t.log_params(estimator.get_params(deep=True))
     search = _is_search(estimator)
@@ -168,6 +166,11 @@ def _log_fit(
     if model is not None:
         _log_training_score(t, estimator, features, target, weights, search)
         t.save_model(model, input_example=_example(features))
+
+
+def _dotted(cls: type) -> str:
+    """``module.QualifiedName`` of an estimator class."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _is_search(estimator: Any) -> bool:
