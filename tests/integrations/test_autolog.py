@@ -103,13 +103,16 @@ X = [[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]] * 5
 y = [0, 1, 0, 1] * 5
 model = LogisticRegression(C=0.5).fit(X, y)
 print(json.dumps({"cairn_imported_first": "cairn" not in sys.modules}))
+if sys.argv[1:] == ["search"]:  # its fits in joblib's worker processes
+    from sklearn.model_selection import GridSearchCV
+    GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2, n_jobs=2).fit(X, y)
 """
 
 
-def _launch(project: Path) -> subprocess.CompletedProcess[str]:
+def _launch(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (project / "train.py").write_text(TRAIN)
     return subprocess.run(
-        [sys.executable, "-m", "cairn", "run", "--", sys.executable, "train.py"],
+        [sys.executable, "-m", "cairn", "run", "--", sys.executable, "train.py", *args],
         cwd=project,
         env=dict(os.environ),
         capture_output=True,
@@ -121,10 +124,17 @@ def _launch(project: Path) -> subprocess.CompletedProcess[str]:
 def test_cairn_run_autologs_a_program_that_never_imports_cairn(project: Path) -> None:
     """Under cairn run, a scikit-learn fit is recorded in the launched run with no cairn code."""
     pytest.importorskip("sklearn")
-    done = _launch(project)
+    done = _launch(project, "search")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"cairn_imported_first": False}  # stdout is the program's
-    (run,) = cairn.tracking.find_runs()
+    runs = cairn.tracking.find_runs()
+    (run,) = [r for r in runs if r.parent_id is None]
+    # The search is the second training: a child run, with its two candidates; the fits in
+    # joblib's worker processes log nothing of their own.
+    (search,) = [r for r in runs if r.parent_id == run.id]
+    assert search.tags["estimator_name"] == "GridSearchCV"
+    assert sorted(r.params["C"] for r in runs if r.parent_id == search.id) == [0.1, 1.0]
+    assert len(runs) == 4
     record = cairn.get_run(run.id)
     assert record.tags["cairn.autolog"] == "sklearn"
     assert record.params["C"] == 0.5

@@ -91,6 +91,11 @@ def _autolog_on_import() -> None:
         started.append(True)
         for name in _FRAMEWORKS:
             on_import.cancel(name, start)
+        processes = sys.modules.get("multiprocessing")
+        if processes is not None and processes.parent_process() is not None:
+            # A worker of the program (joblib's loky, a multiprocessing pool): its fits are
+            # the inner fits of a training its parent process autologs.
+            return
         from cairn.integrations.frameworks import autolog
 
         autolog()
