@@ -360,6 +360,8 @@ TABLE: list[Entry] = [
     Entry("download_artifacts", cairn.download_artifacts,
           lambda w: {"run_id": w.run_id, "path": "a.txt", "dest": str(w.root / "out")},
           {"run_id": "ref", "path": "optional-ref", "dest": "dest"}),
+    Entry("tracking.list_artifacts", cairn.tracking.list_artifacts,
+          lambda w: {"run_id": w.run_id}, {"run_id": "ref", "path": "optional-ref"}),
     Entry("delete_runs", cairn.delete_runs, lambda w: {"run_ids": [w.run_id]},
           {"run_ids": "ref"}),
     Entry("end_run", _in_run(cairn.end_run), lambda w: {}, {"status": "ref"}),

@@ -10,18 +10,10 @@ from pathlib import Path
 import pytest
 
 import cairn
-from cairn.cli.main import main
 from cairn.store import Store
+from tests.cli.test_data_cli import cli
 
 pytestmark = pytest.mark.usefixtures("quiet_capture")
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 @pytest.fixture

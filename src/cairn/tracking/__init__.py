@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         download_artifacts,
         find_runs,
         get_run,
+        list_artifacts,
         runs_frame,
         search_runs,
     )
@@ -107,6 +108,7 @@ _LAZY: dict[str, str] = {
     "find_runs_lean": "cairn.tracking._lean",
     "gc": "cairn.tracking.manage",
     "get_run": "cairn.tracking.query",
+    "list_artifacts": "cairn.tracking.query",
     "get_runs": "cairn.tracking.comparison",
     "grouped_series": "cairn.tracking.comparison",
     "iter_runs": "cairn.tracking.page",
@@ -182,6 +184,7 @@ __all__ = [
     "join_run",
     "launch",
     "leave_joined_run",
+    "list_artifacts",
     "list_experiments",
     "log",
     "log_artifact",

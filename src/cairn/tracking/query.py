@@ -20,7 +20,7 @@ from cairn.core.destination import is_relative_path, write_tree
 from cairn.core.errors import ArtifactError, ArtifactNotFoundError, InvalidInputError
 from cairn.store import get_store
 from cairn.tracking import _queries
-from cairn.tracking.record import RunRecord
+from cairn.tracking.record import ArtifactEntry, RunRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,6 +115,45 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     return frame
 
 
+_KNOWN_IN_MESSAGE = 10  # the artifacts a "no such artifact" message names
+
+
+def list_artifacts(run_id: str, path: str = "") -> list[ArtifactEntry]:
+    """A run's artifacts that are ``path`` or lie under it (every one by default), by path;
+    a ``path`` matching none is refused, naming what the run has."""
+    return _artifacts_under(get_run(run_id, history=False), _artifact_prefix(path))
+
+
+def _artifact_prefix(path: str) -> str:
+    """``path`` as the prefix artifacts are chosen by; one that would leave the run's folder
+    (``..``, ``.``, an absolute path) is refused."""
+    check_text(path, "artifact path")
+    prefix = path.strip("/")
+    if path.startswith("/") or (prefix and not is_relative_path(prefix)):
+        raise InvalidInputError(
+            f"artifact path {show(path)} must be relative to the run, with no '.' or '..' "
+            "parts, e.g. model/ or metrics.json"
+        )
+    return prefix
+
+
+def _artifacts_under(record: RunRecord, prefix: str) -> list[ArtifactEntry]:
+    chosen = [
+        a
+        for a in record.artifacts
+        if not prefix or a.path == prefix or a.path.startswith(prefix + "/")
+    ]
+    if prefix and not chosen:
+        known = ", ".join(a.path for a in record.artifacts[:_KNOWN_IN_MESSAGE]) or "none"
+        more = len(record.artifacts) - _KNOWN_IN_MESSAGE
+        raise ArtifactNotFoundError(
+            f"run {record.id} has no artifact {show(prefix)} and none under it (it has: "
+            f"{known}{f' and {more} more' if more > 0 else ''}); list them with "
+            f"cairn runs artifacts {record.id}"
+        )
+    return sorted(chosen, key=lambda a: a.path)
+
+
 def download_artifacts(run_id: str, path: str = "", dest: str | Path = ".") -> Path:
     """Copy a run's artifact ``path`` (a file or a folder; all of them by default) to ``dest``.
 
@@ -124,21 +163,13 @@ def download_artifacts(run_id: str, path: str = "", dest: str | Path = ".") -> P
     artifacts have a folder is refused before anything is written (decision 0011). Returns
     the local path.
     """
-    check_text(path, "artifact path")
     root = check_path(dest, "destination").expanduser()
     store = get_store()
     record = get_run(run_id)
-    prefix = path.strip("/")
-    chosen = [
-        a
-        for a in record.artifacts
-        if not prefix or a.path == prefix or a.path.startswith(prefix + "/")
-    ]
+    prefix = _artifact_prefix(path)
+    chosen = _artifacts_under(record, prefix)
     if not chosen:
-        known = ", ".join(a.path for a in record.artifacts[:10]) or "none"
-        raise ArtifactNotFoundError(
-            f"run {record.id} has no artifact {show(path)} (it has: {known})"
-        )
+        raise ArtifactNotFoundError(f"run {record.id} has no artifacts: nothing to download")
     unsafe = [a.path for a in chosen if not is_relative_path(a.path)]
     if unsafe:  # recorded before names were checked: refuse before writing anything
         raise ArtifactError(
